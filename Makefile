@@ -1,0 +1,65 @@
+# earlyroot — build, test, demo, bench.
+#
+#   make build   static init + host tools into build/
+#   make test    installs what it needs (apt packages, the test kernel), unit tests, QEMU boot tests
+#   make demo    builds everything and boots a sample root disk under QEMU
+#   make bench   boot-time benchmark (see bench/), not part of make test
+#   make fuzz    runs every fuzz target for FUZZTIME (default 60s)
+
+GO        ?= go
+BUILD     := build
+CACHE     := .cache
+GOFLAGS_STATIC := CGO_ENABLED=0
+LDFLAGS   := -s -w -buildid=
+APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
+             f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux
+FUZZTIME  ?= 60s
+TESTFUZZTIME ?= 5s
+BOOT_PARALLEL ?= 2
+
+.PHONY: all build deps kernel unit boot test demo bench fuzz fuzz-short clean lint
+
+all: build
+
+build:
+	@mkdir -p $(BUILD)
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./init
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/testinit ./cmd/testinit
+	$(GO) build -trimpath -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs
+	$(GO) build -trimpath -o $(BUILD)/bootvm ./cmd/bootvm
+
+# deps installs the Debian packages the tests and the demo use (only what is missing).
+deps:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+kernel: deps
+	@scripts/fetch-kernel.sh $(CACHE)/kernel >/dev/null
+
+unit:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) test -count=1 ./...
+
+fuzz-short:
+	@scripts/fuzz.sh $(TESTFUZZTIME)
+
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+boot: build kernel
+	EARLYROOT_BOOT=1 $(GO) test -count=1 -timeout 40m -parallel $(BOOT_PARALLEL) -v ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
+
+test: deps kernel build unit fuzz-short boot
+
+demo: deps kernel build
+	$(GO) run ./cmd/demo -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel)
+
+bench: deps kernel build
+	$(GO) run ./cmd/bench -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel) -out $(BUILD)/bench
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/bootlog"
+)
+
+// apiMount is one of the kernel API filesystems the init mounts first.
+type apiMount struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+var apiMounts = []apiMount{
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=620,ptmxmode=000"},
+}
+
+// mountAPI mounts /proc, /sys, /dev, /run and /dev/pts. It returns the errors instead of
+// logging them: the log needs /dev/kmsg, which needs /dev.
+func mountAPI() []error {
+	var errs []error
+	for _, m := range apiMounts {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("mkdir %s: %w", m.target, err))
+			continue
+		}
+		err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data)
+		if err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err))
+		}
+	}
+	ensureStdio()
+	return errs
+}
+
+// ensureStdio gives PID 1 a console on fds 0, 1 and 2 when the kernel could not open one
+// (no /dev/console in the archive): devtmpfs has it now.
+func ensureStdio() {
+	if _, err := unix.FcntlInt(1, unix.F_GETFD, 0); err == nil {
+		return
+	}
+	fd, err := unix.Open("/dev/console", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return
+	}
+	for i := 0; i < 3; i++ {
+		if i != fd {
+			_ = unix.Dup2(fd, i)
+		}
+	}
+	if fd > 2 {
+		unix.Close(fd)
+	}
+}
+
+// openLogger opens /dev/kmsg and the console for the boot log.
+func openLogger() *bootlog.Logger {
+	kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		l := bootlog.New(nil, os.Stdout)
+		l.Warnf("open /dev/kmsg: %v (logging to the console only)", err)
+		return l
+	}
+	return bootlog.New(kmsg, os.Stdout)
+}
+
+// childReaper reaps orphans reparented to PID 1. The rescue shell pauses it while it runs a
+// child of its own, whose exit status it waits for itself.
+type childReaper struct {
+	mu sync.Mutex
+}
+
+var reaper childReaper
+
+func reapChildren() {
+	sig := make(chan os.Signal, 16)
+	signal.Notify(sig, unix.SIGCHLD)
+	for range sig {
+		reaper.mu.Lock()
+		for {
+			var status unix.WaitStatus
+			pid, err := unix.Wait4(-1, &status, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		reaper.mu.Unlock()
+	}
+}
+
+// kernelRelease is uname -r.
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// moduleDir is /lib/modules/<uname -r>.
+func moduleDir() string {
+	return "/lib/modules/" + kernelRelease()
+}
+
+// procStatus returns one field of /proc/self/status ("VmHWM" → "5312 kB").
+func procStatus(field string) string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && k == field {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,291 @@
+package initramfs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// DefaultVersion is the VERSION_ID written to /etc/initrd-release when
+// Config.Version is empty.
+const DefaultVersion = "0.1"
+
+// File is an extra host file to put in the image.
+type File struct {
+	Src string // host path
+	Dst string // path in the image; "" means Src's absolute path
+}
+
+// ParseFile parses a -file argument "SRC[:DST]".
+func ParseFile(s string) (File, error) {
+	src, dst, _ := strings.Cut(s, ":")
+	if src == "" {
+		return File{}, fmt.Errorf("-file %q: empty source", s)
+	}
+	if dst == "" {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return File{}, fmt.Errorf("-file %q: %w", s, err)
+		}
+		dst = abs
+	}
+	if !strings.HasPrefix(dst, "/") {
+		dst = "/" + dst
+	}
+	return File{Src: src, Dst: dst}, nil
+}
+
+// Config describes one image.
+type Config struct {
+	KernelVersion string // e.g. "6.1.0-56-amd64"; required
+	ModDir        string // the module tree of that kernel; required
+	Init          string // the init binary; required
+
+	Compression    Compression // whole archive; "" means none
+	ModCompression Compression // each module file; "" means none
+
+	HostOnly bool   // select this machine's modules instead of the generic set
+	SysFS    string // sysfs root for HostOnly; default "/sys"
+	Mounts   string // /proc/mounts for HostOnly; default "/proc/mounts"
+
+	Modules []string // extra modules (names or aliases such as "fs-ext4")
+	Omit    []string // modules to leave out, with every module that depends on them
+	Files   []File   // extra files
+
+	MTime   uint64 // mtime of every entry (0, or SOURCE_DATE_EPOCH)
+	Version string // VERSION_ID of /etc/initrd-release; default DefaultVersion
+	TempDir string // where to stage the module tree; default os.TempDir()
+}
+
+// Result summarises a built image.
+type Result struct {
+	KernelVersion    string
+	Modules          []string // selected module names, sorted
+	ModuleBytes      int64    // their size in the module tree
+	ModuleImageBytes int64    // their size in the image (after ModCompression)
+	ArchiveBytes     int64    // uncompressed cpio size
+	ImageBytes       int64    // bytes written (after Compression)
+	Compression      Compression
+	ModCompression   Compression
+	Entries          []Entry  // every archive entry, in archive order
+	Warnings         []string // non-fatal problems, such as unreadable module files in the tree
+}
+
+// Build builds the image described by cfg and writes it to w.
+func Build(cfg Config, w io.Writer) (Result, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{KernelVersion: cfg.KernelVersion, Compression: cfg.Compression, ModCompression: cfg.ModCompression}
+	mods, err := ScanModules(cfg.ModDir)
+	if err != nil {
+		return res, err
+	}
+	names, warnings, err := selectModules(cfg, mods)
+	res.Warnings = warnings
+	if err != nil {
+		return res, err
+	}
+	stage, err := os.MkdirTemp(cfg.TempDir, "mkinitramfs-stage-")
+	if err != nil {
+		return res, fmt.Errorf("stage module tree: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	st, err := stageModules(cfg, mods, names, stage)
+	if err != nil {
+		return res, err
+	}
+	a, err := layout(cfg, st)
+	if err != nil {
+		return res, err
+	}
+	res.Modules, res.ModuleBytes, res.ModuleImageBytes = names, st.srcBytes, st.imgBytes
+	res.Entries = a.Entries()
+	res.ArchiveBytes, res.ImageBytes, err = writeCompressed(a, w, cfg.Compression)
+	return res, err
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.KernelVersion == "" {
+		return cfg, errors.New("no kernel version")
+	}
+	if cfg.ModDir == "" {
+		return cfg, errors.New("no module directory")
+	}
+	if cfg.Init == "" {
+		return cfg, errors.New("no init binary")
+	}
+	if fi, err := os.Stat(cfg.Init); err != nil {
+		return cfg, fmt.Errorf("init binary: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return cfg, fmt.Errorf("init binary %s: not a regular file", cfg.Init)
+	}
+	if fi, err := os.Stat(cfg.ModDir); err != nil {
+		return cfg, fmt.Errorf("module tree for %s: %w", cfg.KernelVersion, err)
+	} else if !fi.IsDir() {
+		return cfg, fmt.Errorf("module tree %s: not a directory", cfg.ModDir)
+	}
+	if cfg.Compression == "" {
+		cfg.Compression = None
+	}
+	if _, err := ParseCompression(string(cfg.Compression)); err != nil {
+		return cfg, err
+	}
+	if cfg.ModCompression == "" {
+		cfg.ModCompression = None
+	}
+	if _, err := cfg.ModCompression.ModuleSuffix(); err != nil {
+		return cfg, err
+	}
+	if cfg.SysFS == "" {
+		cfg.SysFS = "/sys"
+	}
+	if cfg.Mounts == "" {
+		cfg.Mounts = "/proc/mounts"
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	for _, f := range cfg.Files {
+		if f.Src == "" || f.Dst == "" {
+			return cfg, fmt.Errorf("extra file %q→%q: empty path", f.Src, f.Dst)
+		}
+	}
+	return cfg, nil
+}
+
+// WriteFile builds the image and writes it to out atomically: a temporary
+// file in out's directory is renamed over out only when everything
+// succeeded, so a failed run never leaves a partial image.
+func WriteFile(cfg Config, out string) (Result, error) {
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		return Result{}, fmt.Errorf("output %s: is a directory", out)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return Result{}, fmt.Errorf("output %s: %w", out, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	res, err := Build(cfg, bw)
+	if err != nil {
+		return res, err
+	}
+	if err := bw.Flush(); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
+	ok = true
+	return res, nil
+}
+
+// writeCompressed writes a to w through the compressor c and returns the
+// cpio size and the bytes written to w.
+func writeCompressed(a *Archive, w io.Writer, c Compression) (int64, int64, error) {
+	cw := &countWriter{w: w}
+	zw, err := NewWriter(cw, c)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := a.WriteTo(zw)
+	if err != nil {
+		return n, cw.n, fmt.Errorf("write archive: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return n, cw.n, fmt.Errorf("write archive (%s): %w", c, err)
+	}
+	return n, cw.n, nil
+}
+
+// layout puts everything but the compression together.
+func layout(cfg Config, st staged) (*Archive, error) {
+	a := NewArchive()
+	a.MTime = cfg.MTime
+	for _, d := range []string{"proc", "sys", "dev", "run", "newroot", "tmp", "etc", "lib", "sbin"} {
+		if err := a.AddDir(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.AddDir("tmp", 0o1777); err != nil {
+		return nil, err
+	}
+	steps := []error{
+		a.AddFile("init", 0o755, cfg.Init),
+		a.AddSymlink("sbin/modprobe", "/init"),
+		a.AddCharDev("dev/console", 0o600, 5, 1),
+		a.AddCharDev("dev/null", 0o666, 1, 3),
+		a.AddBytes("etc/initrd-release", 0o644, initrdRelease(cfg)),
+	}
+	if err := errors.Join(steps...); err != nil {
+		return nil, fmt.Errorf("image layout: %w", err)
+	}
+	modRoot := path.Join("lib/modules", cfg.KernelVersion)
+	if err := a.AddDir(modRoot, 0o755); err != nil {
+		return nil, err
+	}
+	for _, f := range st.files {
+		if err := a.AddFile(path.Join(modRoot, f.rel), 0o644, f.src); err != nil {
+			return nil, fmt.Errorf("image layout: %w", err)
+		}
+	}
+	for _, f := range cfg.Files {
+		if a.Has(f.Dst) {
+			return nil, fmt.Errorf("extra file %s: %s is already in the image", f.Src, f.Dst)
+		}
+		if err := a.AddFile(f.Dst, 0, f.Src); err != nil {
+			return nil, fmt.Errorf("extra file: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// initrdRelease renders /etc/initrd-release in os-release format.
+func initrdRelease(cfg Config) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "NAME=earlyroot\nID=earlyroot\nVERSION_ID=%s\n", osReleaseQuote(cfg.Version))
+	fmt.Fprintf(&b, "PRETTY_NAME=%s\n", osReleaseQuote(fmt.Sprintf("earlyroot %s initramfs (Linux %s)", cfg.Version, cfg.KernelVersion)))
+	fmt.Fprintf(&b, "VARIANT=initrd\nVARIANT_ID=initrd\n")
+	return []byte(b.String())
+}
+
+func osReleaseQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-", c)) {
+			safe = false
+		}
+	}
+	if safe {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`", "\n", " ")
+	return `"` + r.Replace(s) + `"`
+}
+
+// sortedCopy returns s sorted and de-duplicated, leaving s unchanged.
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return sortStrings(c)
+}

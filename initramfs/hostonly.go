@@ -1,0 +1,196 @@
+package initramfs
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// maxSysfsRead bounds every sysfs attribute read.
+const maxSysfsRead = 4096
+
+// Modaliases returns every distinct modalias found in sysfs/devices/**/modalias
+// (symlinks are not followed), sorted. A sysfs without a devices directory
+// is an error; unreadable attributes are skipped.
+func Modaliases(sysfs string) ([]string, error) {
+	root := filepath.Join(sysfs, "devices")
+	if _, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("host devices: %w", err)
+	}
+	set := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return fmt.Errorf("host devices: %w", err)
+			}
+			return nil // vanished or unreadable device: skip
+		}
+		if d.Name() != "modalias" || !d.Type().IsRegular() {
+			return nil
+		}
+		v, err := readAttr(p)
+		if err == nil && v != "" {
+			set[v] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sortedKeys(set), nil
+}
+
+func readAttr(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSysfsRead))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Mount is one line of /proc/mounts.
+type Mount struct {
+	Source, Target, FSType string
+}
+
+// RootMount returns the mount of "/" from a /proc/mounts style file (the
+// last one wins, skipping the initial "rootfs").
+func RootMount(mounts string) (Mount, error) {
+	f, err := os.Open(mounts)
+	if err != nil {
+		return Mount{}, fmt.Errorf("root filesystem: %w", err)
+	}
+	defer f.Close()
+	var root Mount
+	found := false
+	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || unescapeMount(fields[1]) != "/" || fields[2] == "rootfs" {
+			continue
+		}
+		root = Mount{Source: unescapeMount(fields[0]), Target: "/", FSType: fields[2]}
+		found = true
+	}
+	if err := sc.Err(); err != nil {
+		return Mount{}, fmt.Errorf("root filesystem: read %s: %w", mounts, err)
+	}
+	if !found {
+		return Mount{}, fmt.Errorf("root filesystem: no / in %s", mounts)
+	}
+	return root, nil
+}
+
+// unescapeMount undoes the octal escapes (\040 etc.) of /proc/mounts.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b bytes.Buffer
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// StackModules returns the names (or aliases) of the modules needed to
+// assemble the root device src beyond its disks' drivers: device mapper
+// (and dm-crypt for LUKS) for /dev/mapper/* and /dev/dm-*, md and the RAID
+// personality for /dev/md*. sysfs is read to classify the device; missing
+// attributes only make the answer less precise.
+func StackModules(sysfs, src string) []string {
+	set := map[string]bool{}
+	dev := filepath.Base(src)
+	switch {
+	case strings.HasPrefix(src, "/dev/mapper/"), strings.HasPrefix(src, "/dev/dm-"):
+		set["dm_mod"] = true
+		if strings.HasPrefix(src, "/dev/mapper/") {
+			dev = dmByName(sysfs, dev)
+		}
+		stackDM(sysfs, dev, set, 0)
+	case strings.HasPrefix(src, "/dev/md"):
+		stackMD(sysfs, dev, set)
+	}
+	return sortedKeys(set)
+}
+
+func dmByName(sysfs, name string) string {
+	ents, _ := filepath.Glob(filepath.Join(sysfs, "block", "dm-*", "dm", "name"))
+	for _, p := range ents {
+		if v, err := readAttr(p); err == nil && v == name {
+			return filepath.Base(filepath.Dir(filepath.Dir(p)))
+		}
+	}
+	return ""
+}
+
+// stackDM adds the modules for dm device dev and, recursively, for the dm
+// and md devices below it.
+func stackDM(sysfs, dev string, set map[string]bool, depth int) {
+	if dev == "" || depth > 8 {
+		return
+	}
+	blk := filepath.Join(sysfs, "block", dev)
+	if uuid, err := readAttr(filepath.Join(blk, "dm", "uuid")); err == nil {
+		switch {
+		case strings.HasPrefix(uuid, "CRYPT-"):
+			set["dm_crypt"] = true
+		case strings.HasPrefix(uuid, "LVM-"):
+			set["dm_mod"] = true
+		}
+	}
+	slaves, _ := os.ReadDir(filepath.Join(blk, "slaves"))
+	for _, s := range slaves {
+		switch n := s.Name(); {
+		case strings.HasPrefix(n, "dm-"):
+			stackDM(sysfs, n, set, depth+1)
+		case strings.HasPrefix(n, "md"):
+			stackMD(sysfs, n, set)
+		}
+	}
+}
+
+func stackMD(sysfs, dev string, set map[string]bool) {
+	set["md_mod"] = true
+	level, err := readAttr(filepath.Join(sysfs, "block", dev, "md", "level"))
+	if err != nil {
+		return
+	}
+	switch level {
+	case "raid4", "raid5", "raid6":
+		set["raid456"] = true
+	case "raid0", "raid1", "raid10", "linear":
+		set[level] = true
+	}
+}
+
+// sortStrings sorts and de-duplicates s in place.
+func sortStrings(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,265 @@
+package initramfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/earlyroot/earlyroot/modload"
+)
+
+// IndexFile is the name of modload's compact index in the image's module
+// directory.
+const IndexFile = "modules.earlyroot"
+
+// stagedFile is one file of the staged module directory.
+type stagedFile struct {
+	rel string // relative to the module dir
+	src string // staged copy on the host
+}
+
+// staged is the module directory as it goes into the image.
+type staged struct {
+	files              []stagedFile
+	srcBytes, imgBytes int64
+}
+
+// selectModules returns the sorted names of the modules the image gets:
+// the generic or host-only set plus cfg.Modules, closed over dependencies
+// and softdeps, minus cfg.Omit and whatever depends on an omitted module.
+// Problems met while indexing the tree (unreadable module files) come back
+// as warnings.
+func selectModules(cfg Config, mods []ModuleFile) ([]string, []string, error) {
+	ix, err := modload.Build(cfg.ModDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("module index of %s: %w", cfg.ModDir, err)
+	}
+	var warnings []string
+	for _, p := range ix.Problems() {
+		warnings = append(warnings, p.Error())
+	}
+	names, err := selectWith(cfg, mods, ix)
+	return names, warnings, err
+}
+
+func selectWith(cfg Config, mods []ModuleFile, ix *modload.Index) ([]string, error) {
+	have := map[string]bool{}
+	for _, m := range mods {
+		have[m.Name] = true
+	}
+	var start []string
+	if cfg.HostOnly {
+		h, err := HostModules(ix, cfg.SysFS, cfg.Mounts)
+		if err != nil {
+			return nil, err
+		}
+		start = h
+	} else {
+		start = GenericSelection().Match(mods)
+	}
+	for _, m := range cfg.Modules {
+		names, err := resolveKnown(ix, have, m)
+		if err != nil {
+			return nil, fmt.Errorf("-modules: %w", err)
+		}
+		start = append(start, names...)
+	}
+	omit := map[string]bool{}
+	for _, m := range cfg.Omit {
+		names, err := resolveKnown(ix, have, m)
+		if err != nil {
+			return nil, fmt.Errorf("-omit: %w", err)
+		}
+		for _, n := range names {
+			omit[n] = true
+		}
+	}
+	set := map[string]bool{}
+	for _, n := range ix.Closure(sortedCopy(start)) {
+		n = NormName(n)
+		if !have[n] || omit[n] {
+			continue // built in, or left out on purpose
+		}
+		if m, ok := ix.Module(n); ok && dependsOnAny(m, omit) {
+			continue
+		}
+		set[n] = true
+	}
+	return sortedKeys(set), nil
+}
+
+func dependsOnAny(m modload.Module, omit map[string]bool) bool {
+	for _, d := range m.Deps {
+		if omit[NormName(d)] {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveKnown resolves a module name or alias given by the user to the
+// module files it names. A built-in module resolves to nothing; anything
+// else that resolves to no module is an error.
+func resolveKnown(ix *modload.Index, have map[string]bool, nameOrAlias string) ([]string, error) {
+	var out []string
+	for _, n := range ix.Resolve(nameOrAlias) {
+		if n = NormName(n); have[n] {
+			out = append(out, n)
+		}
+	}
+	if len(out) > 0 || ix.Builtin(nameOrAlias) {
+		return out, nil
+	}
+	if have[NormName(nameOrAlias)] {
+		return []string{NormName(nameOrAlias)}, nil
+	}
+	return nil, fmt.Errorf("unknown module %q", nameOrAlias)
+}
+
+// HostModules returns the modules this machine needs to reach its root
+// filesystem: the drivers of every device in sysfs (each modalias looked
+// up in ix), the root filesystem's module and the device-mapper or MD
+// modules its root device stacks on. Built-in modules are left out.
+func HostModules(ix *modload.Index, sysfs, mounts string) ([]string, error) {
+	aliases, err := Modaliases(sysfs)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, a := range aliases {
+		for _, n := range ix.Lookup(a) {
+			set[NormName(n)] = true
+		}
+	}
+	root, err := RootMount(mounts)
+	if err != nil {
+		return nil, err
+	}
+	want := append([]string{"fs-" + root.FSType, root.FSType}, StackModules(sysfs, root.Source)...)
+	for _, w := range want {
+		for _, n := range ix.Resolve(w) {
+			set[NormName(n)] = true
+		}
+	}
+	for n := range set {
+		if _, ok := ix.Module(n); !ok {
+			delete(set, n) // built in
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+// stageModules writes the selected modules (compressed when asked) and the
+// builtin lists to stage, then builds modload's index of exactly that tree
+// and writes it as IndexFile. It returns the files that go to the image.
+func stageModules(cfg Config, mods []ModuleFile, names []string, stage string) (staged, error) {
+	var st staged
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	suffix, err := cfg.ModCompression.ModuleSuffix()
+	if err != nil {
+		return st, err
+	}
+	for _, m := range mods {
+		if !want[m.Name] {
+			continue
+		}
+		rel := m.Path
+		if suffix != "" && strings.HasSuffix(rel, ".ko") {
+			rel += suffix
+		}
+		dst := filepath.Join(stage, filepath.FromSlash(rel))
+		n, err := stageModule(filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path)), dst, cfg.ModCompression, suffix != "" && rel != m.Path)
+		if err != nil {
+			return st, err
+		}
+		st.srcBytes += m.Size
+		st.imgBytes += n
+		st.files = append(st.files, stagedFile{rel: rel, src: dst})
+	}
+	// modules.builtin goes into the image (small, for tools); the
+	// .modinfo list only feeds the index, which keeps the built-in names
+	// and aliases itself.
+	for _, f := range []struct {
+		name    string
+		inImage bool
+	}{{"modules.builtin", true}, {"modules.builtin.modinfo", false}} {
+		dst := filepath.Join(stage, f.name)
+		if err := copyFile(filepath.Join(cfg.ModDir, f.name), dst); errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return st, fmt.Errorf("stage %s: %w", f.name, err)
+		}
+		if f.inImage {
+			st.files = append(st.files, stagedFile{rel: f.name, src: dst})
+		}
+	}
+	ix, err := modload.Build(stage)
+	if err != nil {
+		return st, fmt.Errorf("index of the selected modules: %w", err)
+	}
+	if p := ix.Problems(); len(p) > 0 {
+		return st, fmt.Errorf("index of the selected modules: %w", errors.Join(p...))
+	}
+	idx := filepath.Join(stage, IndexFile)
+	if err := ix.WriteFile(idx); err != nil {
+		return st, fmt.Errorf("write %s: %w", IndexFile, err)
+	}
+	st.files = append(st.files, stagedFile{rel: IndexFile, src: idx})
+	return st, nil
+}
+
+// stageModule puts one module at dst, compressed with c when compress is
+// set, else as a hard link or copy. It returns the staged size.
+func stageModule(src, dst string, c Compression, compress bool) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return 0, fmt.Errorf("stage module: %w", err)
+	}
+	if !compress {
+		if err := os.Link(src, dst); err != nil {
+			if err := copyFile(src, dst); err != nil {
+				return 0, fmt.Errorf("stage module %s: %w", path.Base(src), err)
+			}
+		}
+		fi, err := os.Stat(dst)
+		if err != nil {
+			return 0, fmt.Errorf("stage module: %w", err)
+		}
+		return fi.Size(), nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return 0, fmt.Errorf("stage module: %w", err)
+	}
+	z, err := CompressModule(data, c)
+	if err != nil {
+		return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
+	}
+	if err := os.WriteFile(dst, z, 0o644); err != nil {
+		return 0, fmt.Errorf("stage module: %w", err)
+	}
+	return int64(len(z)), nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,220 @@
+package initramfs
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// ModuleFile is one module file found in a module tree.
+type ModuleFile struct {
+	Name string // normalised with '_' ("virtio_blk")
+	Path string // relative to the module dir ("kernel/drivers/block/virtio_blk.ko")
+	Size int64
+}
+
+// moduleExts are the module file suffixes, longest first.
+var moduleExts = []string{".ko.xz", ".ko.zst", ".ko.gz", ".ko"}
+
+// ModuleName returns the normalised module name of a module file path
+// ("kernel/fs/nls/nls_iso8859-1.ko.xz" → "nls_iso8859_1") and whether the
+// path names a module file at all.
+func ModuleName(p string) (string, bool) {
+	base := baseName(p)
+	for _, ext := range moduleExts {
+		if strings.HasSuffix(base, ext) && len(base) > len(ext) {
+			return NormName(strings.TrimSuffix(base, ext)), true
+		}
+	}
+	return "", false
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// NormName normalises a module name: '-' becomes '_'.
+func NormName(name string) string { return strings.ReplaceAll(name, "-", "_") }
+
+// ScanModules lists every module file under moddir, sorted by path. When
+// a module name occurs twice (e.g. under updates/ and kernel/), the first
+// path in sort order wins, as kmod's search order would mostly pick.
+func ScanModules(moddir string) ([]ModuleFile, error) {
+	fi, err := os.Stat(moddir)
+	if err != nil {
+		return nil, fmt.Errorf("module tree: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("module tree %s: not a directory", moddir)
+	}
+	var mods []ModuleFile
+	seen := map[string]bool{}
+	err = filepath.WalkDir(moddir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("scan module tree: %w", err)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		name, ok := ModuleName(d.Name())
+		if !ok {
+			return nil
+		}
+		rel, err := filepath.Rel(moddir, p)
+		if err != nil {
+			return fmt.Errorf("scan module tree: %w", err)
+		}
+		if seen[name] {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("scan module tree: %w", err)
+		}
+		seen[name] = true
+		mods = append(mods, ModuleFile{Name: name, Path: filepath.ToSlash(rel), Size: info.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(mods) == 0 {
+		return nil, fmt.Errorf("module tree %s: no modules found", moddir)
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].Path < mods[j].Path })
+	return mods, nil
+}
+
+// Selection describes a set of modules as data: every module whose path
+// (relative to the module dir, without the leading "kernel/") starts with
+// one of Prefixes and with none of Exclude, plus the modules named in Names.
+// Names missing from the tree are ignored (they may be built in).
+type Selection struct {
+	Prefixes []string
+	Exclude  []string
+	Names    []string
+}
+
+// GenericSelection is the default, host-independent selection: block,
+// SCSI/SATA/NVMe/virtio/MMC/USB storage and their host controllers, device
+// mapper and MD RAID, the usual root filesystems with the NLS tables vfat
+// needs, and the crypto and checksum modules the filesystems and dm-crypt
+// load by softdep or by name. No sound, graphics or network drivers.
+// (A Closure over dependencies and softdeps is added by the caller.)
+func GenericSelection() Selection {
+	return Selection{
+		Prefixes: []string{
+			"drivers/block/",
+			"drivers/scsi/",
+			"drivers/ata/",
+			"drivers/nvme/host/",
+			"drivers/virtio/",
+			"drivers/mmc/",
+			"drivers/memstick/",
+			"drivers/usb/storage/",
+			"drivers/usb/host/",
+			"drivers/usb/core/",
+			"drivers/usb/common/",
+			"drivers/md/",
+			"drivers/message/fusion/",
+			"drivers/cdrom/",
+			"drivers/hv/",
+			"drivers/firewire/firewire-ohci",
+			"drivers/firewire/firewire-sbp2",
+			"fs/ext4/", "fs/jbd2/", "fs/mbcache",
+			"fs/xfs/", "fs/btrfs/", "fs/f2fs/", "fs/fat/",
+			"fs/isofs/", "fs/udf/", "fs/squashfs/", "fs/erofs/", "fs/overlayfs/",
+			"arch/x86/crypto/crc32",
+			"arch/x86/crypto/crct10dif",
+			"arch/x86/crypto/aesni",
+			"arch/x86/crypto/sha256",
+			"arch/x86/crypto/sha512",
+			"arch/x86/crypto/blake2",
+			"lib/raid6/",
+		},
+		Exclude: []string{
+			// network block devices, test and RAM-backed devices
+			"drivers/block/aoe/", "drivers/block/drbd/", "drivers/block/rbd",
+			"drivers/block/null_blk/", "drivers/block/zram/", "drivers/block/brd",
+			"drivers/block/xen-blkback/", "drivers/block/floppy",
+			// SCSI over network and converged NICs (pull in network drivers)
+			"drivers/scsi/fcoe/", "drivers/scsi/bnx2fc/", "drivers/scsi/bnx2i/",
+			"drivers/scsi/qedf/", "drivers/scsi/qedi/", "drivers/scsi/be2iscsi/",
+			"drivers/scsi/cxgbi/", "drivers/scsi/csiostor/", "drivers/scsi/fnic/",
+			"drivers/scsi/libfc/", "drivers/scsi/iscsi_tcp", "drivers/scsi/libiscsi_tcp",
+			"drivers/scsi/qla4xxx/",
+			// tape, changer, debug, pcmcia
+			"drivers/scsi/st.ko", "drivers/scsi/ch.ko", "drivers/scsi/scsi_debug",
+			"drivers/scsi/pcmcia/",
+			"drivers/nvme/host/nvme-rdma", "drivers/nvme/host/nvme-tcp",
+			"drivers/virtio/virtio_input", "drivers/virtio/virtio_balloon", "drivers/virtio/virtio_mem",
+			"drivers/mmc/core/sdio_uart",
+			"drivers/md/md-cluster", "drivers/md/dm-log-userspace", "drivers/md/faulty",
+			"drivers/md/dm-flakey", "drivers/md/dm-delay", "drivers/md/dm-log-writes",
+			"drivers/usb/host/sl811", "drivers/usb/host/u132", "drivers/usb/core/ledtrig",
+			// PCMCIA cards, SCSI target mode
+			"drivers/ata/pata_pcmcia", "drivers/mmc/host/sdricoh_cs",
+			"drivers/scsi/qla2xxx/tcm_qla2xxx",
+			"drivers/hv/hv_balloon", "drivers/hv/hv_utils",
+			"drivers/message/fusion/mptlan", "drivers/message/fusion/mptctl",
+		},
+		Names: []string{
+			"nls_cp437", "nls_iso8859_1", "nls_utf8", "nls_ascii",
+			"crc32c_generic", "crc32c_intel", "libcrc32c", "crc32_generic", "crc32_pclmul",
+			"crct10dif_generic", "crct10dif_pclmul", "crc_t10dif", "crc64_rocksoft",
+			"xxhash_generic", "blake2b_generic", "sha256_generic", "sha512_generic",
+			"aes_generic", "aesni_intel", "xts", "essiv", "cbc", "ecb", "ctr", "gcm",
+			"hmac", "authenc", "dm_crypt", "dm_mod", "dm_raid", "md_mod",
+			"raid0", "raid1", "raid10", "raid456", "linear", "loop",
+			"zstd_decompress", "lz4_decompress", "lzo_decompress", "zlib_inflate",
+			"efivarfs", "vfat",
+		},
+	}
+}
+
+// Match returns the names of the modules in mods that sel selects, sorted.
+func (sel Selection) Match(mods []ModuleFile) []string {
+	names := map[string]bool{}
+	have := map[string]bool{}
+	for _, m := range mods {
+		have[m.Name] = true
+		if sel.matchPath(strings.TrimPrefix(m.Path, "kernel/")) {
+			names[m.Name] = true
+		}
+	}
+	for _, n := range sel.Names {
+		if n = NormName(n); have[n] {
+			names[n] = true
+		}
+	}
+	return sortedKeys(names)
+}
+
+func (sel Selection) matchPath(p string) bool {
+	for _, x := range sel.Exclude {
+		if strings.HasPrefix(p, x) {
+			return false
+		}
+	}
+	for _, pre := range sel.Prefixes {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

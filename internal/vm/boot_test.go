@@ -1,0 +1,80 @@
+package vm
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestBootInitramfs boots the test kernel with a tiny initramfs whose /init
+// is cmd/testinit, expects the facts line, and QEMU exiting by itself.
+func TestBootInitramfs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping VM boot in -short mode")
+	}
+	k := NeedKernel(t)
+	ti := BuildTestinit(t)
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := WriteInitramfs(initrd, []InitramfsFile{{Name: "init", Src: ti, Mode: 0o755}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet", Timeout: 3 * time.Minute})
+	line, err := v.Expect(regexp.MustCompile(regexp.QuoteMeta(FactsPrefix)), 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.WaitTimeout(time.Minute); err != nil {
+		t.Fatalf("qemu did not exit cleanly after power-off: %v", err)
+	}
+	t.Logf("boot to facts and power-off: %s", time.Since(start).Round(time.Millisecond))
+	f, err := ParseFacts(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.PID != 1 {
+		t.Errorf("pid = %d, want 1", f.PID)
+	}
+	// The kernel mounts nothing for /init in an initramfs except devtmpfs
+	// (not even that without CONFIG_DEVTMPFS_MOUNT).
+	if f.Proc || f.Sys || f.Run {
+		t.Errorf("API filesystems pre-mounted: proc=%v sys=%v run=%v", f.Proc, f.Sys, f.Run)
+	}
+	if f.RootFSType != "rootfs" && f.RootFSType != "tmpfs" && f.RootFSType != "ramfs" {
+		t.Errorf("root fstype = %q, want rootfs/tmpfs/ramfs", f.RootFSType)
+	}
+	if len(f.Argv) == 0 || f.Argv[0] != "/init" {
+		t.Errorf("argv = %q, want [/init]", f.Argv)
+	}
+	if f.UptimeSec <= 0 {
+		t.Errorf("uptime = %v", f.UptimeSec)
+	}
+	if f.Extra["kernel"] != k.Release {
+		t.Errorf("kernel = %q, want %q", f.Extra["kernel"], k.Release)
+	}
+	t.Logf("facts: %+v", f)
+}
+
+func TestFindKernelEnv(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-9.9.9-test"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EARLYROOT_KERNEL_DIR", dir)
+	k, err := FindKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Release != "9.9.9-test" || k.ModDir != filepath.Join(dir, "lib", "modules", "9.9.9-test") {
+		t.Errorf("FindKernel = %+v", k)
+	}
+	t.Setenv("EARLYROOT_KERNEL_DIR", t.TempDir())
+	if _, err := FindKernel(); err == nil {
+		t.Error("FindKernel on an empty dir: no error")
+	}
+}

@@ -1,0 +1,45 @@
+// Package modload finds and loads Linux kernel modules from the initramfs.
+//
+// # From a modalias to finit_module
+//
+// When the kernel announces a device it sends a uevent whose MODALIAS
+// (for example "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00")
+// describes the hardware. Each module declares the aliases it serves as
+// fnmatch(3) patterns ("pci:v00001AF4d00001001sv*sd*bc*sc*i*"). The path
+// from a modalias to the kernel is:
+//
+//  1. Index: an [Index] over /lib/modules/<kver> holds, for every module,
+//     its alias patterns, its dependencies (already expanded to the full
+//     closure and sorted into load order, deepest first), its soft
+//     dependencies (softdep pre:/post:) and the list of built-in modules.
+//     [Open] reads the compact file modules.earlyroot written at image build
+//     time by [Index.WriteFile]; when that file is missing or corrupt it
+//     falls back to [Build], which reads depmod's text files (modules.alias,
+//     modules.dep, modules.softdep, modules.builtin) or, when they are
+//     absent, the .modinfo ELF section of every module, in parallel.
+//  2. Lookup: [Index.Lookup] matches the modalias against the patterns with
+//     fnmatch semantics ('*', '?', '[...]', '[!...]', '\' escapes; '/' is
+//     not special) and '-' and '_' treated alike. Patterns are grouped by
+//     their literal prefix (the text before the first wildcard) in a sorted
+//     table, so a lookup only tries the groups whose prefix is a prefix of
+//     the modalias instead of every pattern. Every matching module is
+//     returned.
+//  3. Load: a [Loader] takes each matching module (minus blacklisted ones,
+//     for alias-driven loads), skips built-ins and modules already present
+//     under /sys/module, loads its softdep pre: modules (an alias with
+//     several providers loads them all and succeeds if any works), then its
+//     dependencies in order (independent ones concurrently), then the
+//     module itself, then its softdep post: modules. A plain .ko is loaded
+//     with finit_module(fd, params, 0); a .ko.zst, .ko.xz or .ko.gz is
+//     either handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
+//     /sys/module/compression names that algorithm, or decompressed in Go
+//     and loaded with init_module. Parameters come from [Options.Params]
+//     (kernel command line "mod.param=val" and modprobe.d "options" lines,
+//     see [ParseModprobeConf]). EEXIST counts as already loaded. Each module
+//     is loaded at most once even under concurrent calls: a second caller
+//     waits for the first caller's result. Every outcome is kept as a
+//     [Result] (see [Loader.Results]); a failure never stops other loads.
+//
+// [ModprobeMain] lets the init binary answer the kernel's request_module
+// calls ("/sbin/modprobe -q -- fs-ext4") with the same machinery.
+package modload

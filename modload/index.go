@@ -1,0 +1,562 @@
+package modload
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Module describes one loadable module of the index.
+type Module struct {
+	Name     string   // normalised with '_' (e.g. "virtio_blk")
+	Path     string   // relative to the module dir, e.g. "kernel/drivers/block/virtio_blk.ko" (may end .ko.xz/.ko.zst/.ko.gz)
+	Deps     []string // module names of direct+indirect deps in LOAD order (deepest first)
+	SoftPre  []string // softdep pre: names or aliases
+	SoftPost []string // softdep post: names or aliases
+}
+
+// modRec is the stored form of a Module.
+type modRec struct {
+	name, path string
+	deps       []int32 // indexes into Index.mods, in load order
+	pre, post  []string
+}
+
+// Index answers questions about the modules of one /lib/modules/<kver>
+// tree. It is immutable once built and safe for concurrent use.
+type Index struct {
+	mods     []modRec     // sorted by name
+	builtin  []string     // sorted, unique
+	aliases  []aliasEntry // grouped by literal prefix, groups sorted by prefix
+	prefixes []string     // distinct literal prefixes, sorted
+	starts   []int32      // aliases[starts[i]:starts[i+1]] have prefixes[i]
+	problems []error
+}
+
+// rawMod is a module as read from text files or ELF, before indexing.
+type rawMod struct {
+	name, path string
+	deps       []string // normalised names: full closure (text) or direct (ELF)
+	soft       softdep
+}
+
+// Build reads the index facts from moddir: depmod's modules.dep,
+// modules.alias and modules.softdep when modules.dep and modules.alias are
+// present, else the .modinfo section of every module file below moddir;
+// modules.builtin and modules.builtin.modinfo in both cases. Module files
+// that cannot be read are left out and reported by [Index.Problems].
+func Build(moddir string) (*Index, error) {
+	st, err := os.Stat(moddir)
+	if err != nil {
+		return nil, fmt.Errorf("build module index: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("build module index: %s is not a directory", moddir)
+	}
+	builtin, baliases, problems := readBuiltin(moddir)
+	var mods []rawMod
+	var aliases []aliasEntry
+	transitive := false
+	if exists(filepath.Join(moddir, "modules.dep")) && exists(filepath.Join(moddir, "modules.alias")) {
+		mods, aliases, err = readDepmodFiles(moddir)
+		if err == nil {
+			transitive = true
+		} else {
+			problems = append(problems, fmt.Errorf("%w; using .modinfo instead", err))
+		}
+	}
+	if !transitive {
+		var perr []error
+		mods, aliases, perr, err = readModinfoTree(moddir)
+		if err != nil {
+			return nil, fmt.Errorf("build module index: %w", err)
+		}
+		problems = append(problems, perr...)
+	}
+	ix := newIndex(mods, transitive, builtin, append(aliases, baliases...))
+	ix.problems = problems
+	return ix, nil
+}
+
+// Problems returns the non-fatal errors met while building the index, such
+// as module files whose .modinfo could not be read.
+func (ix *Index) Problems() []error { return slices.Clone(ix.problems) }
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// readFileLimit reads at most limit bytes of p; a larger file is an error.
+func readFileLimit(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", p, limit)
+	}
+	return data, nil
+}
+
+// parseFile opens moddir/name and runs parse on it. A missing optional file
+// yields the zero value and no error.
+func parseFile[T any](moddir, name string, optional bool, parse func(io.Reader) (T, error)) (T, error) {
+	var zero T
+	p := filepath.Join(moddir, name)
+	data, err := readFileLimit(p, maxTextFile)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return zero, nil
+		}
+		return zero, err
+	}
+	v, err := parse(strings.NewReader(string(data)))
+	if err != nil {
+		return zero, fmt.Errorf("parse %s: %w", p, err)
+	}
+	return v, nil
+}
+
+// readBuiltin reads modules.builtin and modules.builtin.modinfo, both
+// optional. Errors are returned as problems: built-in facts are a nicety.
+func readBuiltin(moddir string) (names []string, aliases []aliasEntry, problems []error) {
+	names, err := parseFile(moddir, "modules.builtin", true, parseBuiltin)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	p := filepath.Join(moddir, "modules.builtin.modinfo")
+	data, err := readFileLimit(p, maxTextFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		problems = append(problems, err)
+	default:
+		bi, err := parseBuiltinModinfo(data)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("parse %s: %w", p, err))
+		}
+		names = append(names, bi.Names...)
+		aliases = bi.Aliases
+	}
+	return names, aliases, problems
+}
+
+// readDepmodFiles reads modules.dep, modules.alias and modules.softdep.
+func readDepmodFiles(moddir string) ([]rawMod, []aliasEntry, error) {
+	deps, err := parseFile(moddir, "modules.dep", false, parseDep)
+	if err != nil {
+		return nil, nil, err
+	}
+	aliases, err := parseFile(moddir, "modules.alias", false, parseAliases)
+	if err != nil {
+		return nil, nil, err
+	}
+	soft, err := parseFile(moddir, "modules.softdep", true, parseSoftdep)
+	if err != nil {
+		return nil, nil, err
+	}
+	prefix := filepath.Clean(moddir) + "/"
+	mods := make([]rawMod, 0, len(deps))
+	for _, d := range deps {
+		m := rawMod{path: strings.TrimPrefix(d.Path, prefix), name: moduleNameFromPath(d.Path)}
+		if m.name == "" {
+			continue
+		}
+		for _, dp := range d.Deps {
+			if n := moduleNameFromPath(dp); n != "" {
+				m.deps = append(m.deps, n)
+			}
+		}
+		m.soft = soft[m.name]
+		mods = append(mods, m)
+	}
+	return mods, aliases, nil
+}
+
+// readModinfoTree reads the .modinfo of every module file below moddir
+// with a bounded pool of workers.
+func readModinfoTree(moddir string) ([]rawMod, []aliasEntry, []error, error) {
+	paths, err := moduleFiles(moddir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	type out struct {
+		mi  modinfo
+		err error
+	}
+	res := make([]out, len(paths))
+	workers := min(max(2*runtime.GOMAXPROCS(0), 4), 16, len(paths))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				mi, err := readModinfoFile(filepath.Join(moddir, paths[i]))
+				res[i] = out{mi, err}
+			}
+		})
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var mods []rawMod
+	var aliases []aliasEntry
+	var problems []error
+	for i, r := range res {
+		if r.err != nil {
+			problems = append(problems, r.err)
+			continue
+		}
+		name := r.mi.Name
+		if name == "" {
+			name = moduleNameFromPath(paths[i])
+		}
+		mods = append(mods, rawMod{name: name, path: paths[i], deps: r.mi.Depends, soft: r.mi.Soft})
+		for _, a := range r.mi.Aliases {
+			aliases = append(aliases, aliasEntry{Pattern: a, Module: name})
+		}
+	}
+	return mods, aliases, problems, nil
+}
+
+// moduleFiles lists the module files below moddir, relative to it, in
+// lexical order. Symbolic links to directories are followed (except
+// "build" and "source"), with a bound on depth and no directory twice.
+func moduleFiles(moddir string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(dir, rel string, depth int) error
+	walk = func(dir, rel string, depth int) error {
+		if depth > 32 {
+			return nil
+		}
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			if seen[real] {
+				return nil
+			}
+			seen[real] = true
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			full, r := filepath.Join(dir, e.Name()), filepath.Join(rel, e.Name())
+			isDir := e.IsDir()
+			if e.Type()&fs.ModeSymlink != 0 {
+				if depth == 0 && (e.Name() == "build" || e.Name() == "source") {
+					continue
+				}
+				st, err := os.Stat(full)
+				if err != nil {
+					continue
+				}
+				isDir = st.IsDir()
+			}
+			switch {
+			case isDir:
+				if err := walk(full, r, depth+1); err != nil {
+					return err
+				}
+			case moduleNameFromPath(e.Name()) != "":
+				out = append(out, filepath.ToSlash(r))
+			}
+		}
+		return nil
+	}
+	if err := walk(moddir, "", 0); err != nil {
+		return nil, fmt.Errorf("list modules: %w", err)
+	}
+	return out, nil
+}
+
+// newIndex builds the lookup structures. deps of each rawMod are the full
+// closure when transitive, else direct dependencies.
+func newIndex(raw []rawMod, transitive bool, builtin []string, aliases []aliasEntry) *Index {
+	slices.SortStableFunc(raw, func(a, b rawMod) int { return cmp.Compare(a.name, b.name) })
+	raw = slices.CompactFunc(raw, func(a, b rawMod) bool { return a.name == b.name })
+	ix := &Index{mods: make([]modRec, len(raw))}
+	byName := make(map[string]int32, len(raw))
+	for i, m := range raw {
+		byName[m.name] = int32(i)
+	}
+	direct := make([][]int32, len(raw))
+	for i, m := range raw {
+		for _, d := range m.deps {
+			if j, ok := byName[d]; ok && j != int32(i) && !slices.Contains(direct[i], j) {
+				direct[i] = append(direct[i], j)
+			}
+		}
+	}
+	sets := direct
+	if !transitive {
+		sets = closures(direct)
+	}
+	depth := depths(sets)
+	for i, m := range raw {
+		deps := slices.Clone(sets[i])
+		slices.SortFunc(deps, func(a, b int32) int {
+			if c := cmp.Compare(depth[a], depth[b]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b) // same order as names: mods are sorted
+		})
+		ix.mods[i] = modRec{name: m.name, path: m.path, deps: deps, pre: m.soft.Pre, post: m.soft.Post}
+	}
+	slices.Sort(builtin)
+	ix.builtin = slices.Compact(builtin)
+	ix.setAliases(aliases)
+	return ix
+}
+
+// closures expands direct dependencies into full closures.
+func closures(direct [][]int32) [][]int32 {
+	out := make([][]int32, len(direct))
+	mark := make([]int, len(direct))
+	for i := range direct {
+		stamp := i + 1
+		mark[i] = stamp
+		stack := slices.Clone(direct[i])
+		var set []int32
+		for len(stack) > 0 {
+			j := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if mark[j] == stamp {
+				continue
+			}
+			mark[j] = stamp
+			set = append(set, j)
+			stack = append(stack, direct[j]...)
+		}
+		out[i] = set
+	}
+	return out
+}
+
+// depths returns, for each module, 0 when it has no dependencies, else one
+// more than its deepest dependency. Cycles (which depmod never writes) are
+// cut where they are found.
+func depths(sets [][]int32) []int {
+	depth := make([]int, len(sets))
+	state := make([]byte, len(sets)) // 0 new, 1 in progress, 2 done
+	var visit func(i int32) int
+	visit = func(i int32) int {
+		switch state[i] {
+		case 1:
+			return -1
+		case 2:
+			return depth[i]
+		}
+		state[i] = 1
+		d := 0
+		for _, j := range sets[i] {
+			if dj := visit(j); dj >= 0 && dj+1 > d {
+				d = dj + 1
+			}
+		}
+		state[i], depth[i] = 2, d
+		return d
+	}
+	for i := range sets {
+		visit(int32(i))
+	}
+	return depth
+}
+
+// setAliases sorts the alias facts into prefix groups and builds the
+// prefix table.
+func (ix *Index) setAliases(aliases []aliasEntry) {
+	type keyed struct {
+		prefix string
+		aliasEntry
+	}
+	ks := make([]keyed, len(aliases))
+	for i, a := range aliases {
+		ks[i] = keyed{literalPrefix(a.Pattern), a}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Pattern, b.Pattern); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Module, b.Module)
+	})
+	ks = slices.Compact(ks)
+	ix.aliases = make([]aliasEntry, len(ks))
+	for i, k := range ks {
+		ix.aliases[i] = k.aliasEntry
+	}
+	ix.buildPrefixes()
+}
+
+// buildPrefixes fills prefixes and starts from aliases, which must be
+// grouped by sorted literal prefix. It reports whether they were.
+func (ix *Index) buildPrefixes() bool {
+	ix.prefixes, ix.starts = ix.prefixes[:0], ix.starts[:0]
+	for i, a := range ix.aliases {
+		p := literalPrefix(a.Pattern)
+		if n := len(ix.prefixes); n > 0 && ix.prefixes[n-1] == p {
+			continue
+		} else if n > 0 && ix.prefixes[n-1] > p {
+			return false
+		}
+		ix.prefixes = append(ix.prefixes, p)
+		ix.starts = append(ix.starts, int32(i))
+	}
+	ix.starts = append(ix.starts, int32(len(ix.aliases)))
+	return true
+}
+
+// Lookup returns the names of every module (built-in ones included) with an
+// alias pattern matching modalias, sorted, or nil.
+func (ix *Index) Lookup(modalias string) []string {
+	var out []string
+	ix.match(normalize(modalias), func(m string) {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	})
+	slices.Sort(out)
+	return out
+}
+
+// match calls fn for the module of every alias matching the normalised
+// query q. Only groups whose literal prefix is a prefix of q are tried:
+// the prefix table is sorted, so the groups sharing q[:n] form a range that
+// narrows one byte at a time.
+func (ix *Index) match(q string, fn func(module string)) {
+	lo, hi := 0, len(ix.prefixes)
+	for n := 0; lo < hi; n++ {
+		if len(ix.prefixes[lo]) == n { // exactly q[:n], the least of the range
+			for _, a := range ix.aliases[ix.starts[lo]:ix.starts[lo+1]] {
+				if fnmatch(a.Pattern[n:], q[n:]) {
+					fn(a.Module)
+				}
+			}
+			lo++
+		}
+		if n == len(q) {
+			return
+		}
+		c, ps := q[n], ix.prefixes[lo:hi]
+		first := sort.Search(len(ps), func(i int) bool { return ps[i][n] >= c })
+		last := first + sort.Search(len(ps)-first, func(i int) bool { return ps[first+i][n] > c })
+		lo, hi = lo+first, lo+last
+	}
+}
+
+// lookupLinear is Lookup without the prefix table, for tests and
+// benchmarks.
+func (ix *Index) lookupLinear(modalias string) []string {
+	q := normalize(modalias)
+	var out []string
+	for _, a := range ix.aliases {
+		if fnmatch(a.Pattern, q) && !slices.Contains(out, a.Module) {
+			out = append(out, a.Module)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// find returns the position of module name in ix.mods.
+func (ix *Index) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(ix.mods, normName(name), func(m modRec, n string) int { return cmp.Compare(m.name, n) })
+}
+
+// Module returns the module called name ('-' and '_' are equivalent).
+func (ix *Index) Module(name string) (Module, bool) {
+	i, ok := ix.find(name)
+	if !ok {
+		return Module{}, false
+	}
+	m := ix.mods[i]
+	deps := make([]string, len(m.deps))
+	for k, d := range m.deps {
+		deps[k] = ix.mods[d].name
+	}
+	return Module{Name: m.name, Path: m.path, Deps: deps, SoftPre: slices.Clone(m.pre), SoftPost: slices.Clone(m.post)}, true
+}
+
+// Modules returns the names of all loadable modules, sorted.
+func (ix *Index) Modules() []string {
+	out := make([]string, len(ix.mods))
+	for i, m := range ix.mods {
+		out[i] = m.name
+	}
+	return out
+}
+
+// Builtin reports whether name is built into the kernel.
+func (ix *Index) Builtin(name string) bool {
+	_, ok := slices.BinarySearch(ix.builtin, normName(name))
+	return ok
+}
+
+// Resolve turns a module name or an alias ("ext4", "fs-ext4",
+// "crypto-crc32c") into module names: the name itself when it is a module
+// or built in, else every module with a matching alias.
+func (ix *Index) Resolve(nameOrAlias string) []string {
+	n := normName(nameOrAlias)
+	if _, ok := ix.find(n); ok || ix.Builtin(n) {
+		return []string{n}
+	}
+	return ix.Lookup(nameOrAlias)
+}
+
+// Closure returns the loadable modules needed to load names (module names
+// or aliases): the modules themselves, their dependencies and their soft
+// dependencies, recursively, sorted. Built-in and unknown names are left
+// out. The image generator copies these files.
+func (ix *Index) Closure(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	var visit func(name string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		i, ok := ix.find(name)
+		if !ok {
+			return
+		}
+		m := ix.mods[i]
+		out = append(out, m.name)
+		for _, d := range m.deps {
+			visit(ix.mods[d].name)
+		}
+		for _, s := range slices.Concat(m.pre, m.post) {
+			for _, r := range ix.Resolve(s) {
+				visit(r)
+			}
+		}
+	}
+	for _, n := range names {
+		for _, r := range ix.Resolve(n) {
+			visit(r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,268 @@
+package modload
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// IndexFile is the name of the compact index inside a module directory.
+const IndexFile = "modules.earlyroot"
+
+// The compact index file is:
+//
+//	magic   "ERMODIDX"
+//	version uint32 little endian (indexVersion)
+//	crc     uint32 little endian, CRC-32 (IEEE) of the body
+//	body:
+//	  uvarint module count, then per module (sorted by name):
+//	    str name, str path, uvarint dep count, uvarint module number per dep
+//	    (load order), uvarint count + str per softdep pre:, same for post:
+//	  uvarint built-in count, str per name (sorted)
+//	  uvarint alias count, then str pattern, str module per alias, grouped
+//	  by sorted literal prefix (the order Lookup needs, so reading it does
+//	  no sorting)
+//
+// where str is a uvarint length followed by that many bytes.
+const (
+	indexMagic   = "ERMODIDX"
+	indexVersion = 1
+	headerSize   = len(indexMagic) + 8
+)
+
+// WriteFile writes the index in the compact format to path, atomically
+// (a temporary file renamed into place).
+func (ix *Index) WriteFile(p string) error {
+	data := ix.marshal()
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".modules.earlyroot-*")
+	if err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write index %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write index %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write index %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	return nil
+}
+
+func (ix *Index) marshal() []byte {
+	b := make([]byte, headerSize, 1<<20)
+	copy(b, indexMagic)
+	binary.LittleEndian.PutUint32(b[8:], indexVersion)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	strs := func(list []string) {
+		b = binary.AppendUvarint(b, uint64(len(list)))
+		for _, s := range list {
+			str(s)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(ix.mods)))
+	for _, m := range ix.mods {
+		str(m.name)
+		str(m.path)
+		b = binary.AppendUvarint(b, uint64(len(m.deps)))
+		for _, d := range m.deps {
+			b = binary.AppendUvarint(b, uint64(d))
+		}
+		strs(m.pre)
+		strs(m.post)
+	}
+	strs(ix.builtin)
+	b = binary.AppendUvarint(b, uint64(len(ix.aliases)))
+	for _, a := range ix.aliases {
+		str(a.Pattern)
+		str(a.Module)
+	}
+	binary.LittleEndian.PutUint32(b[12:], crc32.ChecksumIEEE(b[headerSize:]))
+	return b
+}
+
+// Open returns the index of moddir, read from moddir/modules.earlyroot when
+// that file is present and sound, else built with [Build]. A corrupt file
+// is reported by [Index.Problems] of the built index.
+func Open(moddir string) (*Index, error) {
+	p := filepath.Join(moddir, IndexFile)
+	ix, err := ReadIndexFile(p)
+	if err == nil {
+		return ix, nil
+	}
+	bix, berr := Build(moddir)
+	if berr != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, berr
+		}
+		return nil, fmt.Errorf("%w; %w", err, berr)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		bix.problems = append([]error{fmt.Errorf("%w; built the index instead", err)}, bix.problems...)
+	}
+	return bix, nil
+}
+
+// ReadIndexFile reads a compact index written by [Index.WriteFile]. A file
+// that is not sound gives an error.
+func ReadIndexFile(p string) (*Index, error) {
+	data, err := readFileLimit(p, maxIndexFile)
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	ix, err := unmarshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("read index %s: %w", p, err)
+	}
+	return ix, nil
+}
+
+var errCorrupt = errors.New("corrupt index")
+
+// decoder reads the body of an index file; s shares one allocation so
+// strings are not copied one by one. The first error sticks.
+type decoder struct {
+	s   string
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var v uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		if i >= len(d.s) {
+			d.fail("truncated number")
+			return 0
+		}
+		c := d.s[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return v
+		}
+	}
+	d.fail("number too long")
+	return 0
+}
+
+// count reads a count of items each at least min bytes long.
+func (d *decoder) count(what string, min int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.s)/min) {
+		d.fail("%s count %d exceeds the file", what, n)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.s)) {
+		d.fail("string of %d bytes exceeds the file", n)
+		return ""
+	}
+	s := d.s[:n]
+	d.s = d.s[n:]
+	return s
+}
+
+func (d *decoder) strs() []string {
+	n := d.count("string", 1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func unmarshal(data []byte) (*Index, error) {
+	if len(data) < headerSize || string(data[:len(indexMagic)]) != indexMagic {
+		return nil, fmt.Errorf("%w: bad magic", errCorrupt)
+	}
+	if v := binary.LittleEndian.Uint32(data[8:]); v != indexVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", errCorrupt, v, indexVersion)
+	}
+	if crc := binary.LittleEndian.Uint32(data[12:]); crc != crc32.ChecksumIEEE(data[headerSize:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+	}
+	d := &decoder{s: string(data[headerSize:])}
+	ix := &Index{}
+	ix.mods = make([]modRec, d.count("module", 4))
+	var arena []int32
+	for i := range ix.mods {
+		m := &ix.mods[i]
+		m.name, m.path = d.str(), d.str()
+		if m.name == "" || !validPath(m.path) || (i > 0 && ix.mods[i-1].name >= m.name) {
+			d.fail("module %d: bad or unsorted name or path", i)
+		}
+		nd := d.count("dependency", 1)
+		if cap(arena)-len(arena) < nd {
+			arena = make([]int32, 0, max(nd, 4096))
+		}
+		for range nd {
+			dep := d.uvarint()
+			if dep >= uint64(len(ix.mods)) || dep == uint64(i) {
+				d.fail("module %s: dependency %d out of range", m.name, dep)
+			}
+			arena = append(arena, int32(dep))
+		}
+		m.deps = arena[len(arena)-nd : len(arena) : len(arena)]
+		m.pre, m.post = d.strs(), d.strs()
+	}
+	ix.builtin = d.strs()
+	for i := 1; i < len(ix.builtin) && d.err == nil; i++ {
+		if ix.builtin[i-1] >= ix.builtin[i] {
+			d.fail("built-in names not sorted")
+		}
+	}
+	ix.aliases = make([]aliasEntry, d.count("alias", 2))
+	for i := range ix.aliases {
+		ix.aliases[i] = aliasEntry{Pattern: d.str(), Module: d.str()}
+	}
+	if d.err == nil && len(d.s) != 0 {
+		d.fail("%d trailing bytes", len(d.s))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if !ix.buildPrefixes() {
+		return nil, fmt.Errorf("%w: aliases not grouped by prefix", errCorrupt)
+	}
+	return ix, nil
+}
+
+// validPath reports whether p is a clean relative path inside the module
+// directory.
+func validPath(p string) bool {
+	return p != "" && !strings.HasPrefix(p, "/") && path.Clean(p) == p && p != ".." && !strings.HasPrefix(p, "../")
+}

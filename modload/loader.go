@@ -1,0 +1,387 @@
+package modload
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options tune a [Loader].
+type Options struct {
+	Params    map[string][]string // per module ("virtio_blk" -> ["queue_depth=64"]), from cmdline + modprobe.d
+	Blacklist []string            // module names not loaded by alias-driven loads
+	SysModule string              // "/sys/module": compression algorithm and already loaded modules; "" skips both checks
+}
+
+// Status is the outcome of loading one module.
+type Status int
+
+// The outcomes of a load.
+const (
+	Loaded        Status = iota // the module was inserted
+	Builtin                     // built into the kernel, nothing to do
+	AlreadyLoaded               // present in /sys/module or the kernel said EEXIST
+	Failed                      // see Result.Err
+	NoModule                    // no module has that name or alias
+	Blacklisted                 // skipped by the blacklist
+)
+
+var statusNames = [...]string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted"}
+
+func (s Status) String() string {
+	if s >= 0 && int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// OK reports whether the status means the module's code is in the kernel.
+func (s Status) OK() bool { return s == Loaded || s == Builtin || s == AlreadyLoaded }
+
+// Result records one load.
+type Result struct {
+	Module string        // module name, "" when nothing matched
+	Alias  string        // the alias or name asked for
+	Path   string        // module file, "" for built-ins
+	Status Status        //
+	Err    error         // "load ext4: finit_module /lib/modules/…/ext4.ko: exec format error"
+	Took   time.Duration // time spent in the load itself
+}
+
+// entry is the once-only load of one module; done is closed when res is
+// final.
+type entry struct {
+	done chan struct{}
+	res  Result
+}
+
+// Loader loads modules of one index. It is safe for concurrent use; each
+// module is inserted at most once.
+type Loader struct {
+	ix        *Index
+	moddir    string
+	params    map[string]string // module -> kernel parameter string
+	blacklist map[string]bool
+	sysModule string
+
+	// The syscalls, replaced by tests.
+	finitModule func(fd int, params string, flags int) error
+	initModule  func(image []byte, params string) error
+
+	compOnce sync.Once
+	kernComp string // contents of /sys/module/compression
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	results []Result
+}
+
+// NewLoader returns a loader for the modules of ix found below moddir.
+func NewLoader(ix *Index, moddir string, opt Options) *Loader {
+	l := &Loader{
+		ix:          ix,
+		moddir:      moddir,
+		params:      map[string]string{},
+		blacklist:   map[string]bool{},
+		sysModule:   opt.SysModule,
+		finitModule: unix.FinitModule,
+		initModule:  unix.InitModule,
+		entries:     map[string]*entry{},
+	}
+	for name, ps := range opt.Params {
+		l.params[normName(name)] = joinParams(ps)
+	}
+	for _, b := range opt.Blacklist {
+		l.blacklist[normName(b)] = true
+	}
+	return l
+}
+
+// joinParams makes the kernel parameter string, quoting values with
+// blanks: ["a=1", "b=x y"] -> `a=1 b="x y"`.
+func joinParams(ps []string) string {
+	var b strings.Builder
+	for _, p := range ps {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		k, v, ok := strings.Cut(p, "=")
+		if ok && strings.ContainsAny(v, " \t\n") && !strings.Contains(v, `"`) {
+			p = k + `="` + v + `"`
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// Results returns every recorded outcome so far, in completion order.
+func (l *Loader) Results() []Result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.results)
+}
+
+func (l *Loader) record(r Result) {
+	l.mu.Lock()
+	l.results = append(l.results, r)
+	l.mu.Unlock()
+}
+
+// LoadAlias loads every non-blacklisted module matching modalias (with
+// dependencies and soft dependencies) and returns one result per matching
+// module, or a single NoModule result when none matches.
+func (l *Loader) LoadAlias(modalias string) []Result {
+	names := l.ix.Lookup(modalias)
+	if len(names) == 0 {
+		r := Result{Alias: modalias, Status: NoModule}
+		l.record(r)
+		return []Result{r}
+	}
+	return l.loadAll(names, modalias, true, nil)
+}
+
+// loadAll loads names concurrently; blacklisted ones are skipped when
+// useBlacklist is set.
+func (l *Loader) loadAll(names []string, alias string, useBlacklist bool, chain []string) []Result {
+	out := make([]Result, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		if useBlacklist && l.blacklist[n] {
+			out[i] = Result{Module: n, Alias: alias, Status: Blacklisted}
+			l.record(out[i])
+			continue
+		}
+		if slices.Contains(chain, n) {
+			out[i] = Result{Module: n, Alias: alias, Status: AlreadyLoaded}
+			continue
+		}
+		wg.Go(func() { out[i] = l.load(n, alias, chain) })
+	}
+	wg.Wait()
+	return out
+}
+
+// Load loads one module by name or alias ("ext4", "fs-ext4"), with its
+// dependencies and soft dependencies; the blacklist is not applied. When an
+// alias names several modules all are loaded, and the first success (else
+// the first failure) is returned.
+func (l *Loader) Load(name string) Result {
+	names := l.ix.Resolve(name)
+	if len(names) == 0 {
+		r := Result{Alias: name, Status: NoModule, Err: fmt.Errorf("load %s: module not found in %s", name, l.moddir)}
+		l.record(r)
+		return r
+	}
+	return best(l.loadAll(names, name, false, nil))
+}
+
+// best returns the first successful result, else the first one.
+func best(rs []Result) Result {
+	for _, r := range rs {
+		if r.Status.OK() {
+			return r
+		}
+	}
+	return rs[0]
+}
+
+// load loads module name with softdeps and deps. chain holds the modules
+// whose softdeps led here, to cut softdep cycles.
+func (l *Loader) load(name, alias string, chain []string) Result {
+	i, ok := l.ix.find(name)
+	if !ok || l.ix.Builtin(name) || l.present(name) {
+		return l.insertOnce(name, alias, -1, nil)
+	}
+	m := l.ix.mods[i]
+	chain = append(slices.Clip(chain), name)
+	for _, s := range m.pre {
+		l.loadSoft(s, chain)
+	}
+	depRes := l.loadDeps(m.deps)
+	r := l.insertOnce(name, alias, i, depRes)
+	if r.Status == Loaded {
+		for _, s := range m.post {
+			l.loadSoft(s, chain)
+		}
+	}
+	return r
+}
+
+// loadSoft loads a softdep (a name or an alias with possibly several
+// providers); failures are recorded but do not matter to the caller.
+func (l *Loader) loadSoft(spec string, chain []string) {
+	names := l.ix.Resolve(spec)
+	if len(names) == 0 {
+		l.record(Result{Alias: spec, Status: NoModule})
+		return
+	}
+	viaAlias := len(names) != 1 || names[0] != normName(spec)
+	l.loadAll(names, spec, viaAlias, chain)
+}
+
+// loadDeps inserts the dependencies deps (in load order). Each one starts
+// as soon as those of its own dependencies that come earlier in the list
+// are done, so independent ones load concurrently; waiting only on earlier
+// entries rules out deadlock even on a cyclic index.
+func (l *Loader) loadDeps(deps []int32) []Result {
+	res := make([]Result, len(deps))
+	done := make([]chan struct{}, len(deps))
+	pos := make(map[int32]int, len(deps))
+	for k, d := range deps {
+		done[k] = make(chan struct{})
+		pos[d] = k
+	}
+	for k, d := range deps {
+		go func() {
+			defer close(done[k])
+			var failed []Result
+			for _, dd := range l.ix.mods[d].deps {
+				if j, ok := pos[dd]; ok && j < k {
+					<-done[j]
+					if !res[j].Status.OK() {
+						failed = append(failed, res[j])
+					}
+				}
+			}
+			name := l.ix.mods[d].name
+			if l.ix.Builtin(name) || l.present(name) {
+				res[k] = l.insertOnce(name, "", -1, nil)
+				return
+			}
+			res[k] = l.insertOnce(name, "", int(d), failed)
+		}()
+	}
+	for _, c := range done {
+		<-c
+	}
+	return res
+}
+
+// present reports whether /sys/module/<name> exists.
+func (l *Loader) present(name string) bool {
+	if l.sysModule == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(l.sysModule, name))
+	return err == nil
+}
+
+// insertOnce runs the load of module name once; concurrent and later
+// callers get the first caller's result. i is the module's position (-1
+// when it is built in, present or unknown); deps are results of its
+// dependencies, a failed one makes this load fail without a syscall.
+func (l *Loader) insertOnce(name, alias string, i int, deps []Result) Result {
+	l.mu.Lock()
+	e, ok := l.entries[name]
+	if !ok {
+		e = &entry{done: make(chan struct{})}
+		l.entries[name] = e
+	}
+	l.mu.Unlock()
+	if ok {
+		<-e.done
+		r := e.res
+		if alias != "" {
+			r.Alias = alias
+		}
+		return r
+	}
+	e.res = l.insert(name, alias, i, deps)
+	l.record(e.res)
+	close(e.done)
+	return e.res
+}
+
+// insert does the work of insertOnce.
+func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
+	r := Result{Module: name, Alias: alias}
+	switch {
+	case l.ix.Builtin(name):
+		r.Status = Builtin
+		return r
+	case l.present(name):
+		r.Status = AlreadyLoaded
+		return r
+	case i < 0:
+		r.Status = NoModule
+		r.Err = fmt.Errorf("load %s: module not found in %s", name, l.moddir)
+		return r
+	}
+	m := l.ix.mods[i]
+	r.Path = filepath.Join(l.moddir, m.path)
+	for _, d := range deps {
+		if d.Status == Failed || d.Status == NoModule {
+			r.Status = Failed
+			r.Err = fmt.Errorf("load %s: dependency %s failed", name, d.Module)
+			return r
+		}
+	}
+	start := time.Now()
+	err := l.insertFile(r.Path, l.params[name])
+	r.Took = time.Since(start)
+	switch {
+	case err == nil:
+		r.Status = Loaded
+	case errors.Is(err, unix.EEXIST):
+		r.Status = AlreadyLoaded
+	default:
+		r.Status = Failed
+		r.Err = fmt.Errorf("load %s: %w", name, err)
+	}
+	return r
+}
+
+// insertFile puts the module file p into the kernel.
+func (l *Loader) insertFile(p, params string) error {
+	algo := compression(p)
+	if algo != "" && algo != l.kernelCompression() {
+		image, err := readModuleImage(p)
+		if err != nil {
+			return err
+		}
+		if err := l.initModule(image, params); err != nil {
+			return fmt.Errorf("init_module %s: %w", p, err)
+		}
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if algo != "" {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := l.finitModule(int(f.Fd()), params, flags); err != nil {
+		return fmt.Errorf("finit_module %s: %w", p, err)
+	}
+	return nil
+}
+
+// kernelCompression returns the algorithm the kernel decompresses modules
+// with, from /sys/module/compression, or "".
+func (l *Loader) kernelCompression() string {
+	l.compOnce.Do(func() {
+		if l.sysModule == "" {
+			return
+		}
+		data, err := os.ReadFile(filepath.Join(l.sysModule, "compression"))
+		if err == nil {
+			l.kernComp = string(bytes.TrimSpace(data))
+		}
+	})
+	return l.kernComp
+}

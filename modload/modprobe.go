@@ -1,0 +1,211 @@
+package modload
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ModprobeMain runs the init binary as modprobe, for the kernel's
+// request_module ("/sbin/modprobe -q -- fs-ext4"). args is the whole
+// argument vector, args[0] being the program name. Supported:
+//
+//	modprobe [-q] [-b] [-v] [--] NAME [PARAM=VALUE...]
+//	modprobe -a [-q] [-b] [-v] [--] NAME...
+//
+// NAME is a module name or an alias. Parameters come from the command
+// line, from /proc/cmdline ("NAME.PARAM=VALUE") and from modprobe.d files
+// under the root that holds moddir (<root>/lib/modules/<kver>): etc, run,
+// lib and usr/lib. The blacklist (modprobe.d and modprobe.blacklist=)
+// applies to aliases, and with -b to module names too. -r is not
+// supported. The exit status is 0 when every module is loaded, built in or
+// already present, else 1.
+func ModprobeMain(args []string, moddir string, stderr io.Writer) int {
+	root := filepath.Clean(filepath.Join(moddir, "..", "..", ".."))
+	return modprobe(args, modprobeEnv{
+		moddir:    moddir,
+		confDirs:  confDirs(root),
+		cmdline:   "/proc/cmdline",
+		sysModule: "/sys/module",
+		stderr:    stderr,
+	})
+}
+
+func confDirs(root string) []string {
+	var out []string
+	for _, d := range []string{"etc", "run", "lib", "usr/lib"} {
+		out = append(out, filepath.Join(root, d, "modprobe.d"))
+	}
+	return out
+}
+
+// modprobeEnv holds what ModprobeMain takes from the running system.
+type modprobeEnv struct {
+	moddir    string
+	confDirs  []string
+	cmdline   string
+	sysModule string
+	stderr    io.Writer
+	setup     func(*Loader) // tests replace the syscalls here
+}
+
+type modprobeFlags struct {
+	quiet, all, useBlacklist, verbose bool
+	names                             []string
+}
+
+func parseModprobeArgs(args []string) (modprobeFlags, error) {
+	var f modprobeFlags
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			f.names = append(f.names, args[i+1:]...)
+			return f, nil
+		case a == "--quiet":
+			f.quiet = true
+		case a == "--all":
+			f.all = true
+		case a == "--use-blacklist":
+			f.useBlacklist = true
+		case a == "--verbose":
+			f.verbose = true
+		case a == "--remove":
+			return f, errors.New("-r (remove) is not supported")
+		case strings.HasPrefix(a, "--"):
+			return f, fmt.Errorf("unknown option %s", a)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			for _, c := range a[1:] {
+				switch c {
+				case 'q':
+					f.quiet = true
+				case 'a':
+					f.all = true
+				case 'b':
+					f.useBlacklist = true
+				case 'v':
+					f.verbose = true
+				case 'r':
+					return f, errors.New("-r (remove) is not supported")
+				default:
+					return f, fmt.Errorf("unknown option -%c", c)
+				}
+			}
+		default:
+			f.names = append(f.names, a)
+		}
+	}
+	return f, nil
+}
+
+func modprobe(args []string, env modprobeEnv) int {
+	f, err := parseModprobeArgs(args)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "modprobe: %v\n", err)
+		return 1
+	}
+	if len(f.names) == 0 {
+		fmt.Fprintln(env.stderr, "modprobe: no module name given")
+		return 1
+	}
+	ix, err := Open(env.moddir)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "modprobe: %v\n", err)
+		return 1
+	}
+	opt := env.options()
+	if !f.all && len(f.names) > 1 {
+		name := normName(f.names[0])
+		opt.Params[name] = append(opt.Params[name], f.names[1:]...)
+		f.names = f.names[:1]
+	}
+	l := NewLoader(ix, env.moddir, opt)
+	if env.setup != nil {
+		env.setup(l)
+	}
+	status := 0
+	for _, name := range f.names {
+		var rs []Result
+		if n := normName(name); ix.isName(n) {
+			if f.useBlacklist && l.blacklist[n] {
+				rs = []Result{{Module: n, Alias: name, Status: Blacklisted}}
+			} else {
+				rs = []Result{l.Load(name)}
+			}
+		} else {
+			rs = l.LoadAlias(name)
+		}
+		if !report(rs, name, env, f) {
+			status = 1
+		}
+	}
+	return status
+}
+
+// isName reports whether n is a module or built-in name.
+func (ix *Index) isName(n string) bool {
+	_, ok := ix.find(n)
+	return ok || ix.Builtin(n)
+}
+
+// report prints what happened to name and reports success: every module
+// loaded or present (a blacklisted alias counts as success, as with
+// modprobe), and at least one module found.
+func report(rs []Result, name string, env modprobeEnv, f modprobeFlags) bool {
+	ok := false
+	for _, r := range rs {
+		switch {
+		case r.Status == NoModule:
+			if !f.quiet {
+				fmt.Fprintf(env.stderr, "modprobe: module %s not found in %s\n", name, env.moddir)
+			}
+		case r.Status == Failed:
+			fmt.Fprintf(env.stderr, "modprobe: %v\n", r.Err)
+		default:
+			ok = true
+			if f.verbose {
+				fmt.Fprintf(env.stderr, "modprobe: %s: %s\n", r.Module, r.Status)
+			}
+		}
+	}
+	return ok
+}
+
+// options gathers parameters and blacklist from modprobe.d and the
+// kernel command line; unreadable files are skipped.
+func (env modprobeEnv) options() Options {
+	opt := Options{Params: map[string][]string{}, SysModule: env.sysModule}
+	for _, dir := range env.confDirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.conf"))
+		for _, p := range files {
+			fh, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			params, bl, _ := ParseModprobeConf(io.LimitReader(fh, maxTextFile))
+			fh.Close()
+			mergeParams(opt.Params, params)
+			opt.Blacklist = append(opt.Blacklist, bl...)
+		}
+	}
+	if env.cmdline != "" {
+		if data, err := readFileLimit(env.cmdline, maxLine); err == nil {
+			params, bl := cmdlineModules(string(data))
+			mergeParams(opt.Params, params)
+			opt.Blacklist = append(opt.Blacklist, bl...)
+		}
+	}
+	return opt
+}
+
+func mergeParams(dst, src map[string][]string) {
+	for k, v := range src {
+		dst[k] = append(dst[k], v...)
+	}
+}

@@ -1,0 +1,76 @@
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Info describes what a device contains, as blkid would report it.
+type Info struct {
+	Type       string // blkid TYPE: "ext4", "vfat", "swap", "crypto_LUKS", ...
+	UUID       string // blkid UUID
+	Label      string // blkid LABEL
+	Version    string // blkid VERSION where cheap to obtain ("1.0", "FAT32", ...)
+	Usage      string // "filesystem", "crypto", "raid" or "other"
+	Hibernated bool   // swap area holding a hibernation image
+}
+
+// Usage values.
+const (
+	UsageFilesystem = "filesystem"
+	UsageCrypto     = "crypto"
+	UsageRaid       = "raid"
+	UsageOther      = "other"
+)
+
+// ErrUnknown is returned by Probe when no known signature is found.
+var ErrUnknown = errors.New("no known signature")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crc32cRaw returns the CRC32C of b seeded with ~0 and without the final
+// inversion, as the kernel's crc32c() and libblkid compute it.
+func crc32cRaw(b []byte) uint32 { return ^crc32.Checksum(b, castagnoli) }
+
+// prober recognises one signature. ok=false with a nil error means "not
+// this one"; an error is an I/O error that should be reported.
+type prober func(d *reader) (info Info, ok bool, err error)
+
+// probers in the order they are tried: containers and special areas whose
+// signatures must win over stale filesystem signatures come first, FAT (the
+// weakest signature) last.
+var probers = []prober{
+	probeMD,
+	probeLVM2,
+	probeLUKS,
+	probeXFS,
+	probeExt,
+	probeBtrfs,
+	probeF2FS,
+	probeErofs,
+	probeSquashfs,
+	probeISO9660,
+	probeSwap,
+	probeVFAT,
+}
+
+// Probe identifies the contents of a device of the given size. It returns
+// ErrUnknown (wrapped) when nothing matches.
+func Probe(r io.ReaderAt, size int64) (Info, error) {
+	if size < 0 {
+		return Info{}, fmt.Errorf("probe: negative size %d", size)
+	}
+	d := &reader{r: r, size: size}
+	for _, p := range probers {
+		info, ok, err := p(d)
+		if err != nil && !errors.Is(err, errRange) {
+			return Info{}, fmt.Errorf("probe: %w", err)
+		}
+		if ok {
+			return info, nil
+		}
+	}
+	return Info{}, fmt.Errorf("probe (size %d): %w", size, ErrUnknown)
+}

@@ -1,0 +1,462 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Device is a block device known to the Registry.
+type Device struct {
+	Name         string // "vda1" (relative to the device directory)
+	Path         string // "/dev/vda1"
+	Major, Minor int
+	Type         string // "disk" or "partition"
+	PartN        int    // partition number, for partitions
+	Parent       string // "vda" for partitions
+	Size         int64  // bytes
+	Info         Info   // probed contents
+	PartUUID     string // from the parent's partition table
+	PartLabel    string // from the parent's GPT
+	PTType       string // for disks: partition table kind ("gpt", "dos"), if any
+	PTUUID       string // for disks: partition table UUID, if any
+	ProbeErr     error  // why Info is empty (ErrUnknown, I/O error, ...)
+}
+
+// Registry collects block devices as they appear. It is safe for
+// concurrent use.
+type Registry struct {
+	devDir string
+	linkMu sync.Mutex // serialises Links (shared temporary names)
+
+	mu      sync.Mutex
+	devs    map[string]Device
+	tables  map[string]*tableEntry
+	changed chan struct{} // closed and replaced whenever a device is added
+}
+
+// tableEntry caches one disk's partition table.
+type tableEntry struct {
+	once sync.Once
+	t    Table
+	err  error
+}
+
+// NewRegistry returns an empty registry whose device nodes live in devDir
+// (normally "/dev").
+func NewRegistry(devDir string) *Registry {
+	return &Registry{
+		devDir:  devDir,
+		devs:    map[string]Device{},
+		tables:  map[string]*tableEntry{},
+		changed: make(chan struct{}),
+	}
+}
+
+// Add probes the device node devDir/d.Name, fills in Info (and, for a
+// partition, PARTUUID/PARTLABEL from the parent's partition table, read once
+// and cached), records the device and wakes every Wait whose spec it
+// matches. Adding a known name replaces it (a "change" event). Probe
+// failures are recorded in ProbeErr.
+func (r *Registry) Add(d Device) {
+	if d.Path == "" {
+		d.Path = "/dev/" + d.Name
+	}
+	if d.Type == "partition" {
+		if d.Parent == "" || d.PartN == 0 {
+			parent, n := splitPartName(d.Name)
+			if d.Parent == "" {
+				d.Parent = parent
+			}
+			if d.PartN == 0 {
+				d.PartN = n
+			}
+		}
+	}
+	if d.Type != "partition" {
+		// A new or changed disk: forget its cached table.
+		r.mu.Lock()
+		delete(r.tables, d.Name)
+		r.mu.Unlock()
+	}
+	d = r.probe(d)
+	r.mu.Lock()
+	r.devs[d.Name] = d
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// Remove forgets a device (and its cached partition table).
+func (r *Registry) Remove(name string) {
+	r.mu.Lock()
+	delete(r.devs, name)
+	delete(r.tables, name)
+	r.mu.Unlock()
+}
+
+// probe fills in the fields of d that come from the device node.
+func (r *Registry) probe(d Device) Device {
+	if !filepath.IsLocal(d.Name) {
+		d.ProbeErr = fmt.Errorf("probe %q: bad device name", d.Name)
+		return d
+	}
+	f, geo, err := openDevice(filepath.Join(r.devDir, d.Name))
+	if err != nil {
+		d.ProbeErr = fmt.Errorf("probe %s: %w", d.Name, err)
+		return d
+	}
+	defer f.Close()
+	if d.Size == 0 {
+		d.Size = geo.size
+	}
+	if d.Major == 0 && d.Minor == 0 && geo.block {
+		d.Major, d.Minor = int(unix.Major(geo.rdev)), int(unix.Minor(geo.rdev))
+	}
+	d.Info, err = Probe(f, geo.size)
+	if err != nil {
+		d.ProbeErr = fmt.Errorf("probe %s: %w", d.Name, err)
+	}
+	switch d.Type {
+	case "partition":
+		if d.Parent != "" && d.PartN > 0 {
+			t, err := r.table(d.Parent)
+			if err != nil {
+				d.ProbeErr = errors.Join(d.ProbeErr, fmt.Errorf("partition table of %s: %w", d.Parent, err))
+				break
+			}
+			for _, p := range t.Partitions {
+				if p.Number == d.PartN {
+					d.PartUUID, d.PartLabel = p.UUID, p.Name
+				}
+			}
+		}
+	default:
+		if t, err := ProbeTable(f, geo.size, geo.sectorSize); err == nil {
+			d.PTType, d.PTUUID = t.Kind, t.UUID
+			if errors.Is(d.ProbeErr, ErrUnknown) {
+				d.ProbeErr = nil // a partitioned disk carries no filesystem
+			}
+		}
+	}
+	return d
+}
+
+// table returns the (cached) partition table of the disk named name.
+func (r *Registry) table(name string) (Table, error) {
+	r.mu.Lock()
+	e := r.tables[name]
+	if e == nil {
+		e = &tableEntry{}
+		r.tables[name] = e
+	}
+	r.mu.Unlock()
+	e.once.Do(func() {
+		if !filepath.IsLocal(name) {
+			e.err = fmt.Errorf("bad device name %q", name)
+			return
+		}
+		f, geo, err := openDevice(filepath.Join(r.devDir, name))
+		if err != nil {
+			e.err = err
+			return
+		}
+		defer f.Close()
+		e.t, e.err = ProbeTable(f, geo.size, geo.sectorSize)
+	})
+	return e.t, e.err
+}
+
+// geometry of an opened device node or image file.
+type geometry struct {
+	size       int64
+	sectorSize int
+	block      bool
+	rdev       uint64
+}
+
+// openDevice opens a block device or image file read-only and returns its
+// size and logical sector size (BLKSSZGET for block devices, else 512).
+func openDevice(path string) (*os.File, geometry, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, geometry{}, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, geometry{}, fmt.Errorf("stat %s: %w", path, err)
+	}
+	geo := geometry{size: st.Size, sectorSize: 512}
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		geo.block, geo.rdev = true, uint64(st.Rdev)
+		var size uint64
+		if err := ioctlPtr(f, unix.BLKGETSIZE64, &size); err != nil {
+			f.Close()
+			return nil, geometry{}, fmt.Errorf("BLKGETSIZE64 %s: %w", path, err)
+		}
+		geo.size = int64(size)
+		if ss, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKSSZGET); err == nil && ss >= 512 {
+			geo.sectorSize = ss
+		}
+	}
+	return f, geo, nil
+}
+
+// ioctlPtr issues an ioctl whose argument is a pointer to a uint64.
+func ioctlPtr(f *os.File, req uint, v *uint64) error {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	err = conn.Control(func(fd uintptr) {
+		ioErr = ioctlUint64(int(fd), req, v)
+	})
+	if err != nil {
+		return err
+	}
+	return ioErr
+}
+
+// splitPartName derives the parent disk and partition number from a
+// partition name: vda1 → vda,1; nvme0n1p2 → nvme0n1,2; mmcblk0p1 → mmcblk0,1.
+func splitPartName(name string) (string, int) {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	if i == len(name) || i == 0 {
+		return "", 0
+	}
+	n, err := strconv.Atoi(name[i:])
+	if err != nil {
+		return "", 0
+	}
+	parent := name[:i]
+	if strings.HasSuffix(parent, "p") && len(parent) > 1 && parent[len(parent)-2] >= '0' && parent[len(parent)-2] <= '9' {
+		parent = parent[:len(parent)-1]
+	}
+	return parent, n
+}
+
+// Find returns the device matching s among those added so far. When several
+// match, the first in Devices order wins.
+func (r *Registry) Find(s Spec) (Device, bool) {
+	alias := r.resolvePath(s)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.findLocked(s, alias)
+}
+
+// Wait blocks until a device matching s has been added (or was already
+// there) and returns it, or returns ctx's error.
+func (r *Registry) Wait(ctx context.Context, s Spec) (Device, error) {
+	for {
+		alias := r.resolvePath(s)
+		r.mu.Lock()
+		d, ok := r.findLocked(s, alias)
+		ch := r.changed
+		r.mu.Unlock()
+		if ok {
+			return d, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Device{}, fmt.Errorf("wait for %s: %w", s, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// pathAlias is what a KindPath spec resolves to on disk: the device name a
+// symlink points to, or the device number of a device node.
+type pathAlias struct {
+	name         string
+	major, minor int
+	node         bool
+}
+
+// resolvePath resolves a KindPath spec through symlinks under devDir (e.g.
+// /dev/disk/by-id/...) without holding the lock.
+func (r *Registry) resolvePath(s Spec) pathAlias {
+	if s.Kind != KindPath {
+		return pathAlias{}
+	}
+	p := s.Value
+	if rest, ok := strings.CutPrefix(p, "/dev/"); ok {
+		p = filepath.Join(r.devDir, rest)
+	}
+	var a pathAlias
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		if base, err := filepath.EvalSymlinks(r.devDir); err == nil {
+			if rel, err := filepath.Rel(base, real); err == nil && filepath.IsLocal(rel) {
+				a.name = rel
+			}
+		}
+	}
+	var st unix.Stat_t
+	if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		a.node, a.major, a.minor = true, int(unix.Major(uint64(st.Rdev))), int(unix.Minor(uint64(st.Rdev)))
+	}
+	return a
+}
+
+func (r *Registry) findLocked(s Spec, alias pathAlias) (Device, bool) {
+	for _, d := range r.sortedLocked() {
+		if matches(d, s, alias) {
+			if s.Kind == KindPartUUID && s.PartNrOff != 0 {
+				return r.siblingLocked(d, d.PartN+s.PartNrOff)
+			}
+			return d, true
+		}
+	}
+	return Device{}, false
+}
+
+// siblingLocked finds partition n of d's disk.
+func (r *Registry) siblingLocked(d Device, n int) (Device, bool) {
+	if d.Parent == "" {
+		return Device{}, false
+	}
+	for _, o := range r.devs {
+		if o.Parent == d.Parent && o.PartN == n && o.Type == "partition" {
+			return o, true
+		}
+	}
+	return Device{}, false
+}
+
+func matches(d Device, s Spec, alias pathAlias) bool {
+	switch s.Kind {
+	case KindPath:
+		name := strings.TrimPrefix(s.Value, "/dev/")
+		return d.Name == name || d.Path == s.Value || (alias.name != "" && d.Name == alias.name) ||
+			(alias.node && d.Major == alias.major && d.Minor == alias.minor)
+	case KindUUID:
+		return d.Info.UUID != "" && strings.EqualFold(d.Info.UUID, s.Value)
+	case KindLabel:
+		return d.Info.Label != "" && d.Info.Label == s.Value
+	case KindPartUUID:
+		return d.PartUUID != "" && strings.EqualFold(d.PartUUID, s.Value)
+	case KindPartLabel:
+		return d.PartLabel != "" && d.PartLabel == s.Value
+	case KindDevNum:
+		return (d.Major != 0 || d.Minor != 0) && d.Major == s.Major && d.Minor == s.Minor
+	}
+	return false
+}
+
+// Devices returns every known device, sorted by name (numbers compared
+// numerically: vda2 before vda10).
+func (r *Registry) Devices() []Device {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sortedLocked()
+}
+
+func (r *Registry) sortedLocked() []Device {
+	out := make([]Device, 0, len(r.devs))
+	for _, d := range r.devs {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Device) int { return naturalCompare(a.Name, b.Name) })
+	return out
+}
+
+// naturalCompare orders strings with embedded decimal numbers numerically.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitPrefix(a), digitPrefix(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := len(na) - len(nb); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return int(a[0]) - int(b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
+}
+
+func digitPrefix(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// Links creates devDir/disk/by-uuid, by-label, by-partuuid and
+// by-partlabel symlinks for d, relative ("../../vda1"), with names escaped
+// as udev does. Existing links are replaced atomically.
+func (r *Registry) Links(d Device) error {
+	if !filepath.IsLocal(d.Name) {
+		return fmt.Errorf("links for %q: bad device name", d.Name)
+	}
+	target := "../../" + d.Name
+	r.linkMu.Lock()
+	defer r.linkMu.Unlock()
+	var errs []error
+	for _, l := range []struct{ dir, value string }{
+		{"by-uuid", d.Info.UUID},
+		{"by-label", d.Info.Label},
+		{"by-partuuid", d.PartUUID},
+		{"by-partlabel", d.PartLabel},
+	} {
+		if l.value == "" {
+			continue
+		}
+		if err := replaceSymlink(filepath.Join(r.devDir, "disk", l.dir), linkName(l.value), target); err != nil {
+			errs = append(errs, fmt.Errorf("links for %s: %w", d.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// linkName escapes a value for use as a by-* link name.
+func linkName(v string) string {
+	e := escapeUdev(v)
+	if e == "." || e == ".." {
+		e = strings.ReplaceAll(e, ".", `\x2e`)
+	}
+	return e
+}
+
+// replaceSymlink makes dir/name a symlink to target, replacing any
+// existing entry atomically.
+func replaceSymlink(dir, name, target string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name)
+	if cur, err := os.Readlink(path); err == nil && cur == target {
+		return nil
+	}
+	tmp := filepath.Join(dir, ".tmp-"+name+"-"+strconv.Itoa(os.Getpid()))
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,280 @@
+package rescue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func sysMount(source, target, fstype string, flags uintptr, data string) error {
+	return unix.Mount(source, target, fstype, flags, data)
+}
+
+func sysUnmount(target string, flags int) error {
+	return unix.Unmount(target, flags)
+}
+
+// maxReads bounds the number of reads of one file (protection against
+// devices that never stop producing data).
+const maxReads = 1 << 20
+
+// readNonblock opens path with O_NONBLOCK and passes every chunk read to fn
+// until end of file or until a read would block (EAGAIN), which is how
+// /dev/kmsg and other character devices are drained without hanging.
+// EPIPE (kmsg records overwritten while reading) is skipped.
+func readNonblock(path string, fn func([]byte) error) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 16<<10)
+	for reads := 0; reads < maxReads; reads++ {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case err == unix.EINTR || err == unix.EPIPE:
+			continue
+		case err == unix.EAGAIN:
+			return nil
+		case err != nil:
+			return &os.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return nil
+		}
+		if err := fn(buf[:n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountOptions maps mount(8) option words to MS_* flags; set reports
+// whether the flag is set or cleared.
+var mountOptions = map[string]struct {
+	flag uintptr
+	set  bool
+}{
+	"ro": {unix.MS_RDONLY, true}, "rw": {unix.MS_RDONLY, false},
+	"nosuid": {unix.MS_NOSUID, true}, "suid": {unix.MS_NOSUID, false},
+	"nodev": {unix.MS_NODEV, true}, "dev": {unix.MS_NODEV, false},
+	"noexec": {unix.MS_NOEXEC, true}, "exec": {unix.MS_NOEXEC, false},
+	"sync": {unix.MS_SYNCHRONOUS, true}, "async": {unix.MS_SYNCHRONOUS, false},
+	"dirsync": {unix.MS_DIRSYNC, true}, "remount": {unix.MS_REMOUNT, true},
+	"bind": {unix.MS_BIND, true}, "rbind": {unix.MS_BIND | unix.MS_REC, true},
+	"move": {unix.MS_MOVE, true}, "noatime": {unix.MS_NOATIME, true},
+	"atime": {unix.MS_NOATIME, false}, "nodiratime": {unix.MS_NODIRATIME, true},
+	"diratime": {unix.MS_NODIRATIME, false}, "relatime": {unix.MS_RELATIME, true},
+	"norelatime": {unix.MS_RELATIME, false}, "strictatime": {unix.MS_STRICTATIME, true},
+	"lazytime": {unix.MS_LAZYTIME, true}, "silent": {unix.MS_SILENT, true},
+	"loud": {unix.MS_SILENT, false}, "defaults": {0, true},
+	"private": {unix.MS_PRIVATE, true}, "rprivate": {unix.MS_PRIVATE | unix.MS_REC, true},
+	"shared": {unix.MS_SHARED, true}, "rshared": {unix.MS_SHARED | unix.MS_REC, true},
+	"slave": {unix.MS_SLAVE, true}, "rslave": {unix.MS_SLAVE | unix.MS_REC, true},
+	"unbindable":  {unix.MS_UNBINDABLE, true},
+	"runbindable": {unix.MS_UNBINDABLE | unix.MS_REC, true},
+}
+
+// ParseMountOptions splits a mount(8) -o list into MS_* flags and the
+// file-system data string.
+func ParseMountOptions(opts string) (flags uintptr, data string) {
+	var rest []string
+	for _, o := range strings.Split(opts, ",") {
+		if o == "" {
+			continue
+		}
+		m, ok := mountOptions[o]
+		switch {
+		case !ok:
+			rest = append(rest, o)
+		case m.set:
+			flags |= m.flag
+		default:
+			flags &^= m.flag
+		}
+	}
+	return flags, strings.Join(rest, ",")
+}
+
+// noTypeFlags are operations that take no file-system type.
+const noTypeFlags = unix.MS_BIND | unix.MS_MOVE | unix.MS_REMOUNT | unix.MS_PRIVATE |
+	unix.MS_SHARED | unix.MS_SLAVE | unix.MS_UNBINDABLE
+
+func (s *session) mount(args []string) error {
+	if len(args) == 0 {
+		return s.catFile(filepath.Join(s.env.ProcDir, "mounts"))
+	}
+	var fstype, opts string
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "-t" || a == "-o") && i+1 < len(args):
+			if a == "-t" {
+				fstype = args[i+1]
+			} else if opts == "" {
+				opts = args[i+1]
+			} else {
+				opts += "," + args[i+1]
+			}
+			i++
+		case strings.HasPrefix(a, "-") && a != "-":
+			return fmt.Errorf("unknown option %s (usage: mount [-t type] [-o opts] dev dir)", a)
+		default:
+			pos = append(pos, a)
+		}
+	}
+	flags, data := ParseMountOptions(opts)
+	var source, target string
+	switch {
+	case len(pos) == 2:
+		source, target = pos[0], pos[1]
+	case len(pos) == 1 && flags&unix.MS_REMOUNT != 0:
+		source, target = "none", pos[0]
+	default:
+		return errors.New("usage: mount [-t type] [-o opts] dev dir")
+	}
+	if flags&noTypeFlags != 0 {
+		return s.doMount(source, target, fstype, flags, data)
+	}
+	types := []string{fstype}
+	if fstype == "" || fstype == "auto" {
+		types = s.blockFilesystems()
+		if len(types) == 0 {
+			return fmt.Errorf("no file-system type given and none listed in %s", filepath.Join(s.env.ProcDir, "filesystems"))
+		}
+	} else if strings.Contains(fstype, ",") {
+		types = strings.Split(fstype, ",")
+	}
+	var errs []error
+	for _, t := range types {
+		err := s.doMount(source, target, t, flags, data)
+		if err == nil {
+			if len(types) > 1 {
+				fmt.Fprintf(s.out, "mounted %s on %s as %s\n", source, target, t)
+			}
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *session) doMount(source, target, fstype string, flags uintptr, data string) error {
+	if err := s.env.Mount(source, target, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s on %s (type %q, flags %#x, data %q): %w", source, target, fstype, flags, data, err)
+	}
+	return nil
+}
+
+// blockFilesystems lists the non-"nodev" types of /proc/filesystems.
+func (s *session) blockFilesystems() []string {
+	b, err := os.ReadFile(filepath.Join(s.env.ProcDir, "filesystems"))
+	if err != nil {
+		return nil
+	}
+	var types []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 1 {
+			types = append(types, f[0])
+		}
+	}
+	return types
+}
+
+func (s *session) umount(args []string) error {
+	opt, dirs, err := flags(args, "lf")
+	if err != nil {
+		return err
+	}
+	if len(dirs) == 0 {
+		return errors.New("usage: umount [-l] [-f] dir...")
+	}
+	fl := 0
+	if opt['l'] {
+		fl |= unix.MNT_DETACH
+	}
+	if opt['f'] {
+		fl |= unix.MNT_FORCE
+	}
+	var errs []error
+	for _, d := range dirs {
+		if err := s.env.Unmount(d, fl); err != nil {
+			errs = append(errs, fmt.Errorf("umount %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// findShell returns the argv prefix of the first usable shell; a
+// candidate without '/' is looked up in $PATH.
+func (s *session) findShell() ([]string, error) {
+	var tried []string
+	for _, c := range s.env.Shells {
+		if len(c) == 0 {
+			continue
+		}
+		tried = append(tried, strings.Join(c, " "))
+		if !strings.Contains(c[0], "/") {
+			if p, err := exec.LookPath(c[0]); err == nil && isExecutable(p) {
+				return append([]string{p}, c[1:]...), nil
+			}
+			continue
+		}
+		if isExecutable(c[0]) {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no shell found (tried %s)", strings.Join(tried, ", "))
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+// sh runs a real shell as a child with the console as stdio and waits for
+// it. The console is the child's stdin only when Env.In is an *os.File
+// (otherwise /dev/null, so that no input is stolen from the loop). On a
+// terminal the child gets its own session with the console as controlling
+// terminal (for job control and Ctrl-C), falling back to a plain child.
+func (s *session) sh(args []string) error {
+	argv, err := s.findShell()
+	if err != nil {
+		return err
+	}
+	argv = append(append([]string(nil), argv...), args...)
+	in := s.stdinFile()
+	run := func(ctty bool) (*exec.Cmd, error) {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		if in != nil {
+			cmd.Stdin = in
+		}
+		cmd.Stdout, cmd.Stderr = s.out, s.out
+		if ctty {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		}
+		return cmd, cmd.Start()
+	}
+	cmd, err := run(in != nil && isTerminal(in))
+	if err != nil && cmd.SysProcAttr != nil {
+		cmd, err = run(false)
+	}
+	if err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
