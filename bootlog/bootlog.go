@@ -267,3 +267,23 @@ func (l *Logger) WriteHistory(w io.Writer) error {
 	}
 	return nil
 }
+
+// Writer returns an io.Writer that logs everything written to it at the
+// given level, one record per line (for example to hand to a log.Logger
+// or as a child process's stderr). Each Write is logged on its own; a
+// trailing newline is dropped and empty writes are ignored.
+func (l *Logger) Writer(level Level) io.Writer {
+	return levelWriter{l: l, level: level}
+}
+
+type levelWriter struct {
+	l     *Logger
+	level Level
+}
+
+func (w levelWriter) Write(p []byte) (int, error) {
+	if msg := strings.TrimRight(string(p), "\n"); msg != "" {
+		w.l.Logf(w.level, "%s", msg)
+	}
+	return len(p), nil
+}

@@ -2,6 +2,7 @@ package bootlog
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -247,5 +248,19 @@ func TestRealClock(t *testing.T) {
 	var buf bytes.Buffer
 	if err := l.WriteHistory(&buf); err != nil || buf.String() != h {
 		t.Errorf("WriteHistory = %q, %v", buf.String(), err)
+	}
+}
+
+func TestWriter(t *testing.T) {
+	k := &recorder{}
+	l := New(k, nil)
+	w := l.Writer(LevelWarn)
+	n, err := io.WriteString(w, "from child\nsecond\n")
+	if n != 18 || err != nil {
+		t.Errorf("Write = %d, %v", n, err)
+	}
+	io.WriteString(w, "\n")
+	if strings.Join(k.writes, "") != "<4>earlyroot: from child\n<4>earlyroot: second\n" {
+		t.Errorf("kmsg = %q", k.writes)
 	}
 }

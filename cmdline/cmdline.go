@@ -111,7 +111,9 @@ var bareSwitches = map[string]bool{
 var valueKeys = map[string]bool{
 	"root": true, "rootfstype": true, "rootflags": true, "rootdelay": true,
 	"init": true, "modules_load": true, "module_blacklist": true,
-	"resume": true, "panic": true, "loglevel": true,
+	"resume": true, "panic": true, "loglevel": true, "rd.timeout": true,
+	"rd.modules_load": true, "rd.driver.pre": true, "rd.driver.blacklist": true,
+	"modprobe.blacklist": true, "rd.emergency": true, "earlyroot.log": true,
 }
 
 // Parse parses a kernel command line. It never fails; see Config.Problems.
@@ -133,6 +135,8 @@ func Parse(line string) Config {
 		}
 		c.apply(p)
 	}
+	c.ModulesLoad = dedupe(c.ModulesLoad)
+	c.Blacklist = dedupe(c.Blacklist)
 	return c
 }
 
@@ -406,8 +410,8 @@ func quoteValue(v string) string {
 	return v
 }
 
-// commaList appends the non-empty, not yet present items of the comma list
-// s to dst, optionally normalising '-' to '_'.
+// commaList appends the non-empty items of the comma list s to dst,
+// optionally normalising '-' to '_'. Parse removes duplicates at the end.
 func commaList(s string, dst []string, norm bool) []string {
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
@@ -417,18 +421,23 @@ func commaList(s string, dst []string, norm bool) []string {
 		if norm {
 			item = normKey(item)
 		}
-		if !contains(dst, item) {
-			dst = append(dst, item)
-		}
+		dst = append(dst, item)
 	}
 	return dst
 }
 
-func contains(list []string, s string) bool {
+// dedupe removes repeated items, keeping the first occurrence.
+func dedupe(list []string) []string {
+	if len(list) < 2 {
+		return list
+	}
+	seen := make(map[string]bool, len(list))
+	out := list[:0]
 	for _, x := range list {
-		if x == s {
-			return true
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
 		}
 	}
-	return false
+	return out
 }

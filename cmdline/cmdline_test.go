@@ -316,3 +316,24 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+func TestBareValueKeys(t *testing.T) {
+	c := Parse("rd.timeout rd.emergency earlyroot.log init")
+	if len(c.Problems) != 4 || c.InitArgs != nil {
+		t.Errorf("problems %q, init args %q", c.Problems, c.InitArgs)
+	}
+	if c.Problems[0] != "rd.timeout: missing value, ignored" {
+		t.Errorf("problem %q", c.Problems[0])
+	}
+}
+
+func TestManyItems(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		b.WriteString("modules_load=a,b,c rd.driver.blacklist=x-y ")
+	}
+	c := Parse(b.String())
+	if !reflect.DeepEqual(c.ModulesLoad, []string{"a", "b", "c"}) || !reflect.DeepEqual(c.Blacklist, []string{"x_y"}) {
+		t.Errorf("got %q %q", c.ModulesLoad, c.Blacklist)
+	}
+}

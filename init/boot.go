@@ -419,6 +419,7 @@ func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 		Env:         initEnv(),
 		Mounts:      []string{devDir, procDir, sysDir, "/run"},
 		InitrdStart: b.start,
+		Logf:        b.log.Infof,
 	}
 	initPath, err := switchroot.Check(opt)
 	if err != nil {

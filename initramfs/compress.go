@@ -72,8 +72,8 @@ const zstdWindow = 8 << 20
 //   - zstd: one frame, content checksum, 8 MiB window, no dictionary.
 //   - gzip: no name, mtime 0.
 //   - xz: CRC32 check (the kernel's xz decoder rejects CRC64 and SHA-256).
-//   - lz4: the legacy frame format (magic 0x184C2102, 8 MiB blocks), the
-//     only lz4 format the kernel's initramfs unpacker reads.
+//   - lz4: the legacy frame format (magic 0x184C2102, 8 MiB blocks, HC
+//     level 1), the only lz4 format the kernel's initramfs unpacker reads.
 func NewWriter(w io.Writer, c Compression) (io.WriteCloser, error) {
 	switch c {
 	case None, "":
@@ -104,7 +104,7 @@ func NewWriter(w io.Writer, c Compression) (io.WriteCloser, error) {
 		return zw, nil
 	case LZ4:
 		zw := lz4.NewWriter(w)
-		if err := zw.Apply(lz4.LegacyOption(true), lz4.CompressionLevelOption(lz4.Level9)); err != nil {
+		if err := zw.Apply(lz4.LegacyOption(true), lz4.CompressionLevelOption(lz4.Level1)); err != nil {
 			return nil, fmt.Errorf("lz4 writer: %w", err)
 		}
 		return zw, nil

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -34,11 +33,9 @@ type modRec struct {
 // Index answers questions about the modules of one /lib/modules/<kver>
 // tree. It is immutable once built and safe for concurrent use.
 type Index struct {
-	mods     []modRec     // sorted by name
-	builtin  []string     // sorted, unique
-	aliases  []aliasEntry // grouped by literal prefix, groups sorted by prefix
-	prefixes []string     // distinct literal prefixes, sorted
-	starts   []int32      // aliases[starts[i]:starts[i+1]] have prefixes[i]
+	mods    []modRec // sorted by name
+	builtin []string // sorted, unique
+	aliasTable
 	problems []error
 }
 
@@ -103,7 +100,22 @@ func readFileLimit(p string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	var data []byte
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > 0 && st.Size() <= limit {
+		// one exact read; ReadAll would grow its buffer step by step
+		data = make([]byte, st.Size())
+		if _, err := io.ReadFull(f, data); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		if n, _ := f.Read(make([]byte, 1)); n == 0 {
+			return data, nil
+		}
+		data = nil // the file grew while being read: start again
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+	}
+	data, err = io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
@@ -379,104 +391,6 @@ func depths(sets [][]int32) []int {
 		visit(int32(i))
 	}
 	return depth
-}
-
-// setAliases sorts the alias facts into prefix groups and builds the
-// prefix table.
-func (ix *Index) setAliases(aliases []aliasEntry) {
-	type keyed struct {
-		prefix string
-		aliasEntry
-	}
-	ks := make([]keyed, len(aliases))
-	for i, a := range aliases {
-		ks[i] = keyed{literalPrefix(a.Pattern), a}
-	}
-	slices.SortFunc(ks, func(a, b keyed) int {
-		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Pattern, b.Pattern); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Module, b.Module)
-	})
-	ks = slices.Compact(ks)
-	ix.aliases = make([]aliasEntry, len(ks))
-	for i, k := range ks {
-		ix.aliases[i] = k.aliasEntry
-	}
-	ix.buildPrefixes()
-}
-
-// buildPrefixes fills prefixes and starts from aliases, which must be
-// grouped by sorted literal prefix. It reports whether they were.
-func (ix *Index) buildPrefixes() bool {
-	ix.prefixes, ix.starts = ix.prefixes[:0], ix.starts[:0]
-	for i, a := range ix.aliases {
-		p := literalPrefix(a.Pattern)
-		if n := len(ix.prefixes); n > 0 && ix.prefixes[n-1] == p {
-			continue
-		} else if n > 0 && ix.prefixes[n-1] > p {
-			return false
-		}
-		ix.prefixes = append(ix.prefixes, p)
-		ix.starts = append(ix.starts, int32(i))
-	}
-	ix.starts = append(ix.starts, int32(len(ix.aliases)))
-	return true
-}
-
-// Lookup returns the names of every module (built-in ones included) with an
-// alias pattern matching modalias, sorted, or nil.
-func (ix *Index) Lookup(modalias string) []string {
-	var out []string
-	ix.match(normalize(modalias), func(m string) {
-		if !slices.Contains(out, m) {
-			out = append(out, m)
-		}
-	})
-	slices.Sort(out)
-	return out
-}
-
-// match calls fn for the module of every alias matching the normalised
-// query q. Only groups whose literal prefix is a prefix of q are tried:
-// the prefix table is sorted, so the groups sharing q[:n] form a range that
-// narrows one byte at a time.
-func (ix *Index) match(q string, fn func(module string)) {
-	lo, hi := 0, len(ix.prefixes)
-	for n := 0; lo < hi; n++ {
-		if len(ix.prefixes[lo]) == n { // exactly q[:n], the least of the range
-			for _, a := range ix.aliases[ix.starts[lo]:ix.starts[lo+1]] {
-				if fnmatch(a.Pattern[n:], q[n:]) {
-					fn(a.Module)
-				}
-			}
-			lo++
-		}
-		if n == len(q) {
-			return
-		}
-		c, ps := q[n], ix.prefixes[lo:hi]
-		first := sort.Search(len(ps), func(i int) bool { return ps[i][n] >= c })
-		last := first + sort.Search(len(ps)-first, func(i int) bool { return ps[first+i][n] > c })
-		lo, hi = lo+first, lo+last
-	}
-}
-
-// lookupLinear is Lookup without the prefix table, for tests and
-// benchmarks.
-func (ix *Index) lookupLinear(modalias string) []string {
-	q := normalize(modalias)
-	var out []string
-	for _, a := range ix.aliases {
-		if fnmatch(a.Pattern, q) && !slices.Contains(out, a.Module) {
-			out = append(out, a.Module)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // find returns the position of module name in ix.mods.

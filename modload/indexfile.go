@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unsafe"
 )
 
 // IndexFile is the name of the compact index inside a module directory.
@@ -25,9 +26,16 @@ const IndexFile = "modules.earlyroot"
 //	    str name, str path, uvarint dep count, uvarint module number per dep
 //	    (load order), uvarint count + str per softdep pre:, same for post:
 //	  uvarint built-in count, str per name (sorted)
-//	  uvarint alias count, then str pattern, str module per alias, grouped
-//	  by sorted literal prefix (the order Lookup needs, so reading it does
-//	  no sorting)
+//	  uvarint extra name count, str per name
+//	  uvarint alias count, uvarint bucket count, then per bucket (sorted by literal prefix):
+//	    uvarint prefix length (a prefix of the bucket's first pattern),
+//	    uvarint keyed alias count, uvarint alias count, then per alias:
+//	      uvarint module number (modules, then built-ins, then extra
+//	      names), str pattern, and for keyed ones a byte: 1 + offset of
+//	      the key gram (see aliasTable)
+//
+// The buckets are stored in the order Lookup needs them, so reading the
+// file does no sorting and no hashing.
 //
 // where str is a uvarint length followed by that many bytes.
 const (
@@ -88,10 +96,22 @@ func (ix *Index) marshal() []byte {
 		strs(m.post)
 	}
 	strs(ix.builtin)
+	refs, extra := ix.moduleRefs()
+	strs(extra)
 	b = binary.AppendUvarint(b, uint64(len(ix.aliases)))
-	for _, a := range ix.aliases {
-		str(a.Pattern)
-		str(a.Module)
+	b = binary.AppendUvarint(b, uint64(len(ix.prefixes)))
+	for k, p := range ix.prefixes {
+		start, keyed, end := ix.starts[k], ix.keyed[k], ix.starts[k+1]
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = binary.AppendUvarint(b, uint64(keyed-start))
+		b = binary.AppendUvarint(b, uint64(end-start))
+		for i := start; i < end; i++ {
+			b = binary.AppendUvarint(b, uint64(refs[ix.aliases[i].Module]))
+			str(ix.aliases[i].Pattern)
+			if i < keyed {
+				b = append(b, ix.grams[i])
+			}
+		}
 	}
 	binary.LittleEndian.PutUint32(b[12:], crc32.ChecksumIEEE(b[headerSize:]))
 	return b
@@ -215,7 +235,12 @@ func unmarshal(data []byte) (*Index, error) {
 	if crc := binary.LittleEndian.Uint32(data[12:]); crc != crc32.ChecksumIEEE(data[headerSize:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
-	d := &decoder{s: string(data[headerSize:])}
+	// The strings of the index share data, which nothing writes to again.
+	body := data[headerSize:]
+	if len(body) == 0 {
+		return nil, fmt.Errorf("%w: empty", errCorrupt)
+	}
+	d := &decoder{s: unsafe.String(&body[0], len(body))}
 	ix := &Index{}
 	ix.mods = make([]modRec, d.count("module", 4))
 	var arena []int32
@@ -245,18 +270,17 @@ func unmarshal(data []byte) (*Index, error) {
 			d.fail("built-in names not sorted")
 		}
 	}
-	ix.aliases = make([]aliasEntry, d.count("alias", 2))
-	for i := range ix.aliases {
-		ix.aliases[i] = aliasEntry{Pattern: d.str(), Module: d.str()}
+	names := make([]string, 0, len(ix.mods)+len(ix.builtin))
+	for _, m := range ix.mods {
+		names = append(names, m.name)
 	}
+	names = append(append(names, ix.builtin...), d.strs()...)
+	d.aliases(&ix.aliasTable, names)
 	if d.err == nil && len(d.s) != 0 {
 		d.fail("%d trailing bytes", len(d.s))
 	}
 	if d.err != nil {
 		return nil, d.err
-	}
-	if !ix.buildPrefixes() {
-		return nil, fmt.Errorf("%w: aliases not grouped by prefix", errCorrupt)
 	}
 	return ix, nil
 }
@@ -265,4 +289,96 @@ func unmarshal(data []byte) (*Index, error) {
 // directory.
 func validPath(p string) bool {
 	return p != "" && !strings.HasPrefix(p, "/") && path.Clean(p) == p && p != ".." && !strings.HasPrefix(p, "../")
+}
+
+// moduleRefs numbers the module names aliases refer to: modules, then
+// built-ins, then the extra names returned (aliases of modules that are
+// neither, which a hand-made modules.alias may hold).
+func (ix *Index) moduleRefs() (map[string]int, []string) {
+	refs := make(map[string]int, len(ix.mods)+len(ix.builtin))
+	for i, m := range ix.mods {
+		refs[m.name] = i
+	}
+	for i, n := range ix.builtin {
+		if _, ok := refs[n]; !ok {
+			refs[n] = len(ix.mods) + i
+		}
+	}
+	var extra []string
+	for _, a := range ix.aliases {
+		if _, ok := refs[a.Module]; !ok {
+			refs[a.Module] = len(ix.mods) + len(ix.builtin) + len(extra)
+			extra = append(extra, a.Module)
+		}
+	}
+	return refs, extra
+}
+
+// aliases decodes the alias table, checking everything Lookup relies on:
+// sorted distinct prefixes, patterns starting with their bucket prefix,
+// grams inside literal bytes after it and sorted.
+func (d *decoder) aliases(t *aliasTable, names []string) {
+	total := d.count("alias", 2)
+	nb := d.count("bucket", 4)
+	t.prefixes = make([]string, 0, nb)
+	t.starts = make([]int32, 0, nb+1)
+	t.keyed = make([]int32, 0, nb)
+	t.aliases = make([]aliasEntry, 0, total)
+	t.grams = make([]uint8, 0, total)
+	for k := 0; k < nb && d.err == nil; k++ {
+		plen, nkeyed, n := d.uvarint(), d.uvarint(), d.uvarint()
+		if n == 0 || nkeyed > n || n > uint64(len(d.s)/2) {
+			d.fail("bucket %d: bad counts", k)
+			return
+		}
+		start := len(t.aliases)
+		t.starts = append(t.starts, int32(start))
+		t.keyed = append(t.keyed, int32(start+int(nkeyed)))
+		var prefix string
+		for i := 0; i < int(n) && d.err == nil; i++ {
+			ref := d.uvarint()
+			pat := d.str()
+			if ref >= uint64(len(names)) {
+				d.fail("alias %q: module %d out of range", pat, ref)
+				return
+			}
+			if i == 0 {
+				if plen > uint64(len(pat)) {
+					d.fail("bucket %d: prefix longer than pattern", k)
+					return
+				}
+				prefix = pat[:plen]
+				if k > 0 && t.prefixes[k-1] >= prefix {
+					d.fail("bucket %d: prefixes not sorted", k)
+					return
+				}
+				t.prefixes = append(t.prefixes, prefix)
+			} else if !strings.HasPrefix(pat, prefix) {
+				d.fail("alias %q: not in bucket %q", pat, prefix)
+				return
+			}
+			g := uint8(0)
+			if i < int(nkeyed) {
+				if d.s == "" {
+					d.fail("truncated gram")
+					return
+				}
+				g, d.s = d.s[0], d.s[1:]
+				if g == 0 || int(g)-1 < len(prefix) || int(g)-1+gramLen > len(pat) {
+					d.fail("alias %q: bad gram offset %d", pat, g)
+					return
+				}
+			}
+			t.aliases = append(t.aliases, aliasEntry{Pattern: pat, Module: names[ref]})
+			t.grams = append(t.grams, g)
+			if i > 0 && i < int(nkeyed) && t.gram(len(t.aliases)-2) > t.gram(len(t.aliases)-1) {
+				d.fail("bucket %q: grams not sorted", prefix)
+				return
+			}
+		}
+	}
+	if d.err == nil && len(t.aliases) != total {
+		d.fail("%d aliases, header says %d", len(t.aliases), total)
+	}
+	t.starts = append(t.starts, int32(len(t.aliases)))
 }

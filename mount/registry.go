@@ -140,7 +140,7 @@ func (r *Registry) probe(d Device) Device {
 			}
 		}
 	default:
-		if t, err := ProbeTable(f, geo.size, geo.sectorSize); err == nil {
+		if t, err := probeTableGeo(f, geo); err == nil {
 			d.PTType, d.PTUUID = t.Kind, t.UUID
 			if errors.Is(d.ProbeErr, ErrUnknown) {
 				d.ProbeErr = nil // a partitioned disk carries no filesystem
@@ -170,7 +170,7 @@ func (r *Registry) table(name string) (Table, error) {
 			return
 		}
 		defer f.Close()
-		e.t, e.err = ProbeTable(f, geo.size, geo.sectorSize)
+		e.t, e.err = probeTableGeo(f, geo)
 	})
 	return e.t, e.err
 }
@@ -178,13 +178,28 @@ func (r *Registry) table(name string) (Table, error) {
 // geometry of an opened device node or image file.
 type geometry struct {
 	size       int64
-	sectorSize int
+	sectorSize int // 0: unknown (an image file)
 	block      bool
 	rdev       uint64
 }
 
+// probeTableGeo reads a partition table with the device's sector size. For
+// image files, whose sector size is unknown, 512 is tried first, then 4096.
+func probeTableGeo(f *os.File, geo geometry) (Table, error) {
+	if geo.sectorSize != 0 {
+		return ProbeTable(f, geo.size, geo.sectorSize)
+	}
+	t, err := ProbeTable(f, geo.size, 512)
+	if err != nil && !errors.Is(err, ErrNoTable) {
+		if t4, err4 := ProbeTable(f, geo.size, 4096); err4 == nil {
+			return t4, nil
+		}
+	}
+	return t, err
+}
+
 // openDevice opens a block device or image file read-only and returns its
-// size and logical sector size (BLKSSZGET for block devices, else 512).
+// size and, for a block device, its logical sector size (BLKSSZGET).
 func openDevice(path string) (*os.File, geometry, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -195,7 +210,7 @@ func openDevice(path string) (*os.File, geometry, error) {
 		f.Close()
 		return nil, geometry{}, fmt.Errorf("stat %s: %w", path, err)
 	}
-	geo := geometry{size: st.Size, sectorSize: 512}
+	geo := geometry{size: st.Size}
 	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
 		geo.block, geo.rdev = true, uint64(st.Rdev)
 		var size uint64
@@ -204,6 +219,7 @@ func openDevice(path string) (*os.File, geometry, error) {
 			return nil, geometry{}, fmt.Errorf("BLKGETSIZE64 %s: %w", path, err)
 		}
 		geo.size = int64(size)
+		geo.sectorSize = 512
 		if ss, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKSSZGET); err == nil && ss >= 512 {
 			geo.sectorSize = ss
 		}

@@ -84,11 +84,10 @@ type Env struct {
 
 // session is one Run invocation.
 type session struct {
-	env     Env
-	out     io.Writer
-	in      *lineReader
-	own     map[string]command
-	cmdline string // the line being run, for diagnostics
+	env Env
+	out io.Writer
+	in  *lineReader
+	own map[string]command
 }
 
 // command is an own built-in.
@@ -211,7 +210,7 @@ func (s *session) help(args []string) error {
 		if _, over := s.env.Builtins[n]; over {
 			continue
 		}
-		fmt.Fprintf(s.out, "  %-34s %s\n", c.usage, c.help)
+		fmt.Fprintf(s.out, "  %-36s %s\n", c.usage, c.help)
 	}
 	var extra []string
 	for n := range s.env.Builtins {

@@ -449,3 +449,45 @@ func FuzzSplitLine(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFormatRecord(f *testing.F) {
+	for _, s := range []string{
+		"6,339,5140900,-;virtio_blk virtio1: [vda] 2048 512-byte logical blocks",
+		"4,2,12000000,c;EXT4-fs (vda1): warning", ";", "1,2;x", "a,b,c;d", "6,1,18446744073709551615,-;max",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		got := formatRecord(line)
+		if _, text, ok := strings.Cut(line, ";"); ok && !strings.HasSuffix(got, text) {
+			t.Fatalf("formatRecord(%q) = %q loses the text", line, got)
+		}
+		ParseMountOptions(line)
+	})
+}
+
+func TestShellFileStdin(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh on the host")
+	}
+	f := newFixture(t)
+	sh := filepath.Join(f.dir, "fakesh")
+	write(t, sh, "#!/bin/sh\nread line\necho \"child read: $line\"\n")
+	must(t, os.Chmod(sh, 0o755))
+	r, w, err := os.Pipe()
+	must(t, err)
+	defer r.Close()
+	go func() {
+		io.WriteString(w, "sh\nfor the child\npoweroff\n")
+		w.Close()
+	}()
+	env, out := f.env("")
+	env.In = r
+	env.Shells = [][]string{{sh}}
+	if a := Run(env); a != ActionPoweroff {
+		t.Errorf("Run = %v, want poweroff", a)
+	}
+	if !strings.Contains(out.String(), "child read: for the child\n") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}

@@ -100,3 +100,39 @@ func TestCheckErrorMessage(t *testing.T) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 }
+
+func TestMountTarget(t *testing.T) {
+	root := newRootTree(t, map[string]string{
+		"dev":          "dir",
+		"run":          "->/var/run",
+		"var/run":      "dir",
+		"proc":         "file",
+		"sys":          "->/nowhere",
+		"mnt":          "->/var/mnt",
+		"var/mnt":      "dir",
+		"deep/missing": "->/x/y",
+	})
+	tests := []struct {
+		m, want string // want "" = error
+	}{
+		{"/dev", "/dev"},
+		{"/run", "/var/run"},
+		{"/new", "/new"},               // created
+		{"/mnt/data", "/var/mnt/data"}, // created through the link, inside the new root
+		{"/proc", ""},
+		{"/sys", ""}, // dangling: its parent /nowhere is missing
+		{"/no/such/parent", ""},
+	}
+	for _, tt := range tests {
+		got, err := mountTarget(root, tt.m)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("mountTarget(%s) = %s, want an error", tt.m, got)
+			}
+			continue
+		}
+		if err != nil || got != filepath.Join(root, tt.want) {
+			t.Errorf("mountTarget(%s) = %q, %v; want %s", tt.m, got, err, filepath.Join(root, tt.want))
+		}
+	}
+}

@@ -24,11 +24,15 @@
 //  5. make "/" recursively private, so that MS_MOVE is allowed even when the mounts were made
 //     shared (EINVAL, as on the bare rootfs, is ignored);
 //  6. move the API mounts (/dev, /proc, /sys, /run) into the new root with MS_MOVE, creating
-//     the targets; a directory that is not a mount point is skipped; a mount that cannot be
-//     moved is lazily unmounted and reported, so that it does not pin the old root;
-//  7. chdir to the new root and delete the initramfs contents with RemoveAll, which never
-//     crosses into another file system (the new root, or any other mount, is left alone);
-//  8. move the new root onto "/" (mount MS_MOVE), chroot("."), chdir("/");
+//     the targets and resolving symbolic links inside the new root; a directory that is not
+//     a mount point is skipped; a mount that cannot be moved is lazily unmounted and
+//     reported, so that it does not pin the old root;
+//  7. chdir to the new root, open "/" (the old root), move the new root onto "/" (mount
+//     MS_MOVE), chroot("."), chdir("/") — until here nothing is deleted, so an error leaves
+//     the initramfs whole for the rescue shell;
+//  8. check the old root is still a ramfs or tmpfs and delete its contents through the
+//     descriptor with the RemoveAll walker, which never crosses into another file system
+//     (a mount such as /mnt/data that was not moved is left alone);
 //  9. reopen /dev/console of the new root as fds 0, 1, 2 (the old ones pin deleted initramfs
 //     inodes), and mark every other fd close-on-exec, except the systemd serialization fd;
 //  10. execve the init. For systemd the arguments are those systemd uses itself after a

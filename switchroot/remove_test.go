@@ -62,10 +62,10 @@ func listTree(t *testing.T, dir string) []string {
 
 // otherDevice wraps the real lstat so that the paths in others (and everything below them)
 // appear to be on device dev+1, and records every path looked at.
-func otherDevice(others []string, seen *[]string) func(string) (entry, error) {
-	return func(p string) (entry, error) {
+func otherDevice(others []string, seen *[]string) func(int, string, string) (entry, error) {
+	return func(dirfd int, name, p string) (entry, error) {
 		*seen = append(*seen, p)
-		e, err := lstatEntry(p)
+		e, err := lstatAt(dirfd, name, p)
 		for _, o := range others {
 			if p == o || strings.HasPrefix(p, o+"/") {
 				e.dev++
@@ -136,11 +136,11 @@ func TestRemoveAllContinuesPastErrors(t *testing.T) {
 	dir := t.TempDir()
 	makeTree(t, dir, "a/1", "b/bad/x", "c/3", "d")
 	bad := filepath.Join(dir, "b/bad")
-	w := walker{lstat: func(p string) (entry, error) {
+	w := walker{lstat: func(dirfd int, name, p string) (entry, error) {
 		if p == bad {
 			return entry{}, &os.PathError{Op: "lstat", Path: p, Err: unix.EIO}
 		}
-		return lstatEntry(p)
+		return lstatAt(dirfd, name, p)
 	}}
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {

@@ -2,7 +2,9 @@ package switchroot
 
 import (
 	"context"
+	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +58,16 @@ func TestSwitchInNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for new mount and PID namespaces")
 	}
-	for _, c := range []string{"plain", "shared", "systemd", "noinit"} {
+	if f, err := elf.Open(os.Args[0]); err == nil {
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				f.Close()
+				t.Skip("test binary is dynamically linked (-race or cgo): its interpreter is not in the fake new root")
+			}
+		}
+		f.Close()
+	}
+	for _, c := range []string{"plain", "shared", "systemd", "noinit", "movefail"} {
 		t.Run(c, func(t *testing.T) {
 			dir := t.TempDir()
 			if err := os.Mkdir(filepath.Join(dir, "results"), 0o755); err != nil {
@@ -70,7 +81,7 @@ func TestSwitchInNamespace(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			log, _ := os.ReadFile(filepath.Join(dir, "results", "log"))
 			if err != nil {
-				if strings.Contains(string(out), "operation not permitted") {
+				if errors.Is(err, unix.EPERM) || strings.Contains(string(out), "operation not permitted") {
 					t.Skipf("namespaces not permitted here: %s", out)
 				}
 				t.Fatalf("stage pid1: %v\n%s\nlog:\n%s", err, out, log)
@@ -85,15 +96,27 @@ func TestSwitchInNamespace(t *testing.T) {
 			}
 			t.Logf("report: %s\nlog:\n%s", data, log)
 			checkReport(t, c, r)
+			if c == "systemd" && !strings.Contains(string(log), "switch_root: initramfs deleted: Shmem") {
+				t.Errorf("no memory report in the log")
+			}
 		})
 	}
 }
 
 func checkReport(t *testing.T, c string, r nsReport) {
 	t.Helper()
-	if c == "noinit" {
-		if !strings.Contains(r.SwitchErr, "/newroot/sbin/init: no such file") {
-			t.Errorf("Switch error = %q, want the missing init named", r.SwitchErr)
+	if c == "noinit" || c == "movefail" {
+		want := "/newroot/sbin/init: no such file"
+		if c == "movefail" {
+			want = "switch_root: move /newroot to /: invalid argument"
+			for p, want := range map[string]bool{"/dev/marker": true, "/run/marker": true, "/newroot/dev/marker": false, "/newroot/run/marker": false} {
+				if r.Exists[p] != want {
+					t.Errorf("after the failed switch, %s exists = %v, want %v (API mounts moved back)", p, r.Exists[p], want)
+				}
+			}
+		}
+		if !strings.Contains(r.SwitchErr, want) {
+			t.Errorf("Switch error = %q, want %q", r.SwitchErr, want)
 		}
 		if strings.Join(r.OldRoot, " ") != strings.Join(initramfsTree, " ") {
 			t.Errorf("initramfs after a failed check:\n got %q\nwant %q", r.OldRoot, initramfsTree)
@@ -122,7 +145,8 @@ func checkReport(t *testing.T, c string, r nsReport) {
 	if strings.Join(r.Env, " ") != envCase+"="+c+" "+envStage+"=init" {
 		t.Errorf("env = %q", r.Env)
 	}
-	if want := []string{"mnt/", "mnt/data/", "newroot/"}; strings.Join(r.OldRoot, " ") != strings.Join(want, " ") {
+	// newroot/ was moved away before the deletion and is an empty directory by then.
+	if want := []string{"mnt/", "mnt/data/"}; strings.Join(r.OldRoot, " ") != strings.Join(want, " ") {
 		t.Errorf("left of the initramfs: %q, want %q", r.OldRoot, want)
 	}
 	for _, p := range []string{"/dev/console", "/dev/marker", "/run/marker"} {
@@ -178,15 +202,25 @@ func stagePID1() int {
 		func() error { return mkTree(filepath.Join(ir, "mnt/data"), "precious") },
 		func() error { return unix.Mount("dev", filepath.Join(ir, "dev"), "tmpfs", 0, "size=1m") },
 		func() error { return mkTree(filepath.Join(ir, "dev"), "marker") },
-		func() error { return unix.Mknod(filepath.Join(ir, "dev/console"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))) },
+		func() error {
+			return unix.Mknod(filepath.Join(ir, "dev/console"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3)))
+		},
 		func() error { return unix.Mount("run", filepath.Join(ir, "run"), "tmpfs", 0, "size=1m") },
+		func() error {
+			if c != "systemd" {
+				return nil // /proc stays a plain directory: Switch must skip it
+			}
+			return unix.Mount("proc", filepath.Join(ir, "proc"), "proc", 0, "")
+		},
 		func() error { return mkTree(filepath.Join(ir, "run"), "marker") },
 		func() error { return mkTree(nr, "results/", "oldview/", "etc/fstab") },
-		func() error { return unix.Mount(filepath.Join(dir, "results"), filepath.Join(nr, "results"), "", unix.MS_BIND, "") },
+		func() error {
+			return unix.Mount(filepath.Join(dir, "results"), filepath.Join(nr, "results"), "", unix.MS_BIND, "")
+		},
 		func() error { return unix.Mount(ir, filepath.Join(nr, "oldview"), "", unix.MS_BIND, "") },
 		func() error {
 			switch c {
-			case "plain", "shared":
+			case "plain", "shared", "movefail":
 				return installInit(self, nr, "bin/testinit", "sbin/init->../bin/testinit")
 			case "systemd":
 				return installInit(self, nr, "usr/lib/systemd/systemd", "sbin/init->/usr/lib/systemd/systemd")
@@ -196,6 +230,10 @@ func stagePID1() int {
 		func() error {
 			if c != "shared" {
 				return nil
+			}
+			// And /run of the new root is a link: the mount must land in the new root.
+			if err := mkTree(nr, "var/run/", "run->/var/run"); err != nil {
+				return err
 			}
 			// MS_MOVE refuses to move a mount whose parent is shared: Switch must cope.
 			return unix.Mount("", ir, "", unix.MS_REC|unix.MS_SHARED, "")
@@ -218,7 +256,17 @@ func stagePID1() int {
 	if err := unix.Pipe2(p[:], 0); err != nil { // not close-on-exec: Switch must stop it
 		return nsFail(dir, "pipe: %v", err)
 	}
-	err = Switch(Options{
+	sys := realSystem()
+	if c == "movefail" {
+		// The last step before the deletion fails: nothing may be lost.
+		sys.mount = func(source, target, fstype string, flags uintptr, data string) error {
+			if source == "." && target == "/" {
+				return unix.EINVAL
+			}
+			return unix.Mount(source, target, fstype, flags, data)
+		}
+	}
+	err = sys.switchRoot(Options{
 		NewRoot:     "/newroot",
 		Args:        []string{"arg1", "arg2"},
 		Env:         []string{envStage + "=init", envCase + "=" + c},
@@ -227,8 +275,20 @@ func stagePID1() int {
 		Logf:        logf,
 	})
 	r := nsReport{SwitchErr: fmt.Sprint(err)}
-	r.OldRoot, _ = listDir("/")
-	return writeReport("/newroot/results/report.json", r, logf)
+	report := "/newroot/results/report.json"
+	if _, err := os.Stat("/results"); err == nil {
+		// Switch failed after the chroot.
+		report = "/results/report.json"
+		r.OldRoot, _ = listDir("/oldview")
+	} else {
+		r.OldRoot, _ = listDir("/")
+		r.Exists = map[string]bool{}
+		for _, p := range []string{"/dev/marker", "/run/marker", "/newroot/dev/marker", "/newroot/run/marker"} {
+			_, err := os.Lstat(p)
+			r.Exists[p] = err == nil
+		}
+	}
+	return writeReport(report, r, logf)
 }
 
 func installInit(self, nr, path, link string) error {

@@ -20,9 +20,11 @@ type Options struct {
 	Mounts      []string  // API mounts to move into the new root; nil: /dev /proc /sys /run
 	InitrdStart time.Time // when the initramfs started, handed to systemd as its initrd timestamp
 
-	// Logf, when set, receives what Switch cannot return because it goes on past it: a mount
-	// that could not be moved, files the deletion could not remove, a console that could not
-	// be reopened. Switch calls it before the point of no return only for skipped mounts.
+	// Logf, when set, receives the problems Switch works around instead of failing (a mount
+	// skipped or not movable, the systemd serialization missing, files the deletion could
+	// not remove, a console that could not be reopened) and, after the deletion, the
+	// memory it released ("switch_root: initramfs deleted: Shmem 9000 -> 200 kB, ...",
+	// from /proc/meminfo when /proc was moved). Every message starts with "switch_root: ".
 	Logf func(format string, args ...any)
 }
 
@@ -36,15 +38,16 @@ var (
 	ErrNotMountPoint = errors.New("new root is not a mount point")
 )
 
-// system is what Check looks at, injectable for tests.
+// system is what Check looks at and the mount call of Switch, injectable for tests.
 type system struct {
 	getpid func() int
 	statfs func(path string, buf *unix.Statfs_t) error
 	stat   func(path string, st *unix.Stat_t) error
+	mount  func(source, target, fstype string, flags uintptr, data string) error
 }
 
 func realSystem() system {
-	return system{getpid: os.Getpid, statfs: unix.Statfs, stat: unix.Stat}
+	return system{getpid: os.Getpid, statfs: unix.Statfs, stat: unix.Stat, mount: unix.Mount}
 }
 
 // plan is the outcome of the checks: everything Switch needs.
@@ -135,7 +138,11 @@ func (s system) checkMountPoint(newRoot string, rootDev uint64) error {
 // error: before the deletion the system is intact; after it, only what is compiled into the
 // running binary is left.
 func Switch(opt Options) error {
-	p, err := realSystem().check(opt)
+	return realSystem().switchRoot(opt)
+}
+
+func (s system) switchRoot(opt Options) error {
+	p, err := s.check(opt)
 	if err != nil {
 		return err
 	}
@@ -155,7 +162,7 @@ func Switch(opt Options) error {
 		}
 		argv = SystemdArgs(p.initPath, opt.Args, keep)
 	}
-	if err := enterNewRoot(p, opt.Mounts, logf); err != nil {
+	if err := s.enterNewRoot(p, opt.Mounts, logf); err != nil {
 		if keep >= 0 {
 			unix.Close(keep)
 		}
@@ -167,29 +174,48 @@ func Switch(opt Options) error {
 	}
 	signal.Reset()
 	err = unix.Exec(p.initPath, argv, opt.Env)
+	if keep >= 0 {
+		unix.Close(keep)
+	}
 	return fmt.Errorf("switch_root: exec %s: %w", p.initPath, err)
 }
 
-// enterNewRoot is steps 5 to 8: private "/", move the API mounts, delete the initramfs,
-// move the new root onto "/" and chroot into it.
-func enterNewRoot(p plan, mounts []string, logf func(string, ...any)) error {
+// enterNewRoot is steps 5 to 8: private "/", move the API mounts, move the new root onto "/"
+// and chroot into it, then delete the old root through a descriptor opened before. Up to
+// the chroot nothing is deleted, so an error leaves the initramfs whole for the rescue shell.
+func (s system) enterNewRoot(p plan, mounts []string, logf func(string, ...any)) error {
 	if mounts == nil {
 		mounts = defaultMounts
 	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil && !errors.Is(err, unix.EINVAL) {
+	if err := s.mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("switch_root: make / private: %w", err)
 	}
+	var moved [][2]string // source, target
 	for _, m := range mounts {
-		moveMount(m, p.newRoot, p.rootDev, logf)
+		if target, ok := s.moveMount(m, p.newRoot, p.rootDev, logf); ok {
+			moved = append(moved, [2]string{m, target})
+		}
+	}
+	// undo puts the API mounts back for the rescue shell when the switch fails here.
+	undo := func(err error) error {
+		for i := len(moved) - 1; i >= 0; i-- {
+			if merr := s.mount(moved[i][1], moved[i][0], "", unix.MS_MOVE, ""); merr != nil {
+				logf("switch_root: move %s back to %s: %v", moved[i][1], moved[i][0], merr)
+			}
+		}
+		unix.Chdir("/")
+		return err
 	}
 	if err := unix.Chdir(p.newRoot); err != nil {
-		return fmt.Errorf("switch_root: chdir %s: %w", p.newRoot, err)
+		return undo(fmt.Errorf("switch_root: chdir %s: %w", p.newRoot, err))
 	}
-	if err := RemoveAll("/", p.rootDev); err != nil {
-		logf("switch_root: delete initramfs: %v", err)
+	oldRoot, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return undo(fmt.Errorf("switch_root: open /: %w", err))
 	}
-	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
-		return fmt.Errorf("switch_root: move %s to /: %w", p.newRoot, err)
+	defer unix.Close(oldRoot)
+	if err := s.mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return undo(fmt.Errorf("switch_root: move %s to /: %w", p.newRoot, err))
 	}
 	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("switch_root: chroot %s: %w", p.newRoot, err)
@@ -197,33 +223,88 @@ func enterNewRoot(p plan, mounts []string, logf func(string, ...any)) error {
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("switch_root: chdir /: %w", err)
 	}
+	shmem0, unev0, memErr := MemInfo("/proc")
+	if err := deleteOldRoot(oldRoot, p.rootDev); err != nil {
+		logf("switch_root: delete initramfs: %v", err)
+	}
+	if shmem1, unev1, err := MemInfo("/proc"); err == nil && memErr == nil {
+		logf("switch_root: initramfs deleted: Shmem %d -> %d kB, Unevictable %d -> %d kB",
+			shmem0, shmem1, unev0, unev1)
+	}
 	return nil
 }
 
-// moveMount moves the mount at m (e.g. "/dev") to newRoot+m. A directory that is missing or
+// deleteOldRoot empties the old root, opened as fd, after checking once more that it is a
+// ramfs or tmpfs on the device Check saw.
+func deleteOldRoot(fd int, dev uint64) error {
+	var fsst unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fsst); err != nil {
+		return fmt.Errorf("statfs old root: %w", err)
+	}
+	if m := uint32(fsst.Type); m != unix.RAMFS_MAGIC && m != unix.TMPFS_MAGIC {
+		return fmt.Errorf("old root: file system type %#x: %w, not deleting it", m, ErrNotRAMRoot)
+	}
+	return walker{lstat: lstatAt}.removeFD(fd, "/", dev)
+}
+
+// moveMount moves the mount at m (e.g. "/dev") to newRoot+m and returns where it went. A directory that is missing or
 // not a mount point is skipped; a move that fails is reported and the mount lazily
 // detached, so that it neither survives hidden under the new root nor keeps the old root
 // busy.
-func moveMount(m, newRoot string, rootDev uint64, logf func(string, ...any)) {
+func (s system) moveMount(m, newRoot string, rootDev uint64, logf func(string, ...any)) (target string, ok bool) {
 	var st unix.Stat_t
 	if err := unix.Stat(m, &st); err != nil {
 		logf("switch_root: skip %s: %v", m, err)
-		return
+		return "", false
 	}
 	if st.Dev == rootDev {
 		logf("switch_root: skip %s: not a mount point", m)
-		return
+		return "", false
 	}
-	target := filepath.Join(newRoot, m)
-	err := os.MkdirAll(target, 0o755)
+	target, err := mountTarget(newRoot, m)
 	if err == nil {
-		err = unix.Mount(m, target, "", unix.MS_MOVE, "")
+		err = s.mount(m, target, "", unix.MS_MOVE, "")
 	}
 	if err == nil {
-		return
+		return target, true
+	}
+	if target == "" {
+		target = filepath.Join(newRoot, m)
 	}
 	logf("switch_root: move %s to %s: %v; detaching it", m, target, err)
 	if err := unix.Unmount(m, unix.MNT_DETACH); err != nil {
 		logf("switch_root: detach %s: %v", m, err)
 	}
+	return "", false
+}
+
+// mountTarget is the directory in the new root on which the mount m ("/run") goes, with
+// symbolic links resolved inside the new root: a "run -> /var/run" link in the new root must
+// lead to newRoot/var/run, not to /var/run of the initramfs, where the mount would be lost.
+// A missing target is created when its parent exists.
+func mountTarget(newRoot, m string) (string, error) {
+	r, err := Resolve(newRoot, m)
+	if errors.Is(err, ErrNoSuchFile) {
+		parent, perr := Resolve(newRoot, filepath.Dir(filepath.Clean("/"+m)))
+		if perr != nil {
+			return "", perr
+		}
+		target := filepath.Join(newRoot, parent, filepath.Base(m))
+		if err := os.Mkdir(target, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+		r, err = Resolve(newRoot, m)
+	}
+	if err != nil {
+		return "", err
+	}
+	target := filepath.Join(newRoot, r)
+	fi, err := os.Lstat(target)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("%s: %w", target, ErrNotDir)
+	}
+	return target, nil
 }

@@ -22,7 +22,8 @@ func IsSystemd(resolved string) bool {
 
 // SystemdArgs is the argv for systemd after a switch-root, as systemd itself builds it when
 // it leaves its own initrd: the init, --switched-root --system, --deserialize FD when fd is
-// not negative, then args.
+// not negative, then args. --switched-root also tells systemd to do its full early setup
+// even though it deserializes (a bare --deserialize means a re-exec, which skips it).
 func SystemdArgs(initPath string, args []string, fd int) []string {
 	argv := []string{initPath, "--switched-root", "--system"}
 	if fd >= 0 {

@@ -80,7 +80,7 @@ func kernelCmdline(app string) string {
 			return app
 		}
 	}
-	return strings.TrimSpace("console=ttyS0 " + app)
+	return strings.TrimSpace("console=ttyS0 " + strings.TrimSpace(app))
 }
 
 // args builds the qemu-system-x86_64 arguments (without the program name)

@@ -118,11 +118,7 @@ func (v *VM) pump(r io.Reader) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			v.mu.Lock()
-			v.out = append(v.out, buf[:n]...)
-			close(v.changed)
-			v.changed = make(chan struct{})
-			v.mu.Unlock()
+			v.feed(buf[:n])
 			if v.cfg.Console != nil {
 				v.cfg.Console.Write(buf[:n])
 			}
@@ -152,6 +148,15 @@ func (v *VM) pump(r io.Reader) {
 // promptSettle is how long a matching partial last line must stay
 // unchanged before Expect accepts it.
 const promptSettle = 200 * time.Millisecond
+
+// feed appends console output and wakes Expect.
+func (v *VM) feed(b []byte) {
+	v.mu.Lock()
+	v.out = append(v.out, b...)
+	close(v.changed)
+	v.changed = make(chan struct{})
+	v.mu.Unlock()
+}
 
 // Expect waits until a console line matches pattern and returns it (without
 // the line ending). Scanning starts after the line matched by the previous

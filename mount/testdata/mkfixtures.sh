@@ -63,7 +63,7 @@ done
 # --- partition tables ------------------------------------------------------
 table() { # NAME IMAGE [sfdisk options]
 	n=$1 f=$2; shift 2
-	sfdisk "$@" -J "$f" >"$out/$n.sfdisk.json"
+	sfdisk "$@" -J "$f" | sed "s|$tmp/||" >"$out/$n.sfdisk.json"
 }
 f=$(img gpt 8M)
 q sgdisk -U 0e8f1c5a-0000-4b5b-9b0e-0123456789ab \
@@ -71,19 +71,15 @@ q sgdisk -U 0e8f1c5a-0000-4b5b-9b0e-0123456789ab \
 	-n 2:0:+2M -t 2:8304 -u 2:21111111-2222-4333-8444-555555555555 -c 2:'root dätä' \
 	-n 4:0:+1M -t 4:8200 -u 4:41111111-2222-4333-8444-555555555555 -c 4:swap "$f"
 table gpt "$f"; keep gpt "$f" 64K
-f=$(img gpt4k 32M)
-printf 'label: gpt\nlabel-id: 0E8F1C5A-4096-4B5B-9B0E-0123456789AB\nsector-size: 4096\n
-start=256, size=256, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=12111111-2222-4333-8444-555555555555, name="ESP"\n
-size=1024, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=22111111-2222-4333-8444-555555555555, name="root x86-64"\n' |
-	q sfdisk --sector-size 4096 "$f"
-table gpt4k "$f" --sector-size 4096
-# blkid assumes 512-byte sectors on image files: the expected values come
-# from sfdisk alone.
+# sfdisk 2.38 cannot write 4096-byte-sector tables into a file and blkid
+# assumes 512-byte sectors there: the header is written by hand and the
+# expected values come from the same description.
+f=$(img gpt4k 32M); python3 "$out/mkheaders.py" gpt4k "$f" "$out/gpt4k.sfdisk.json"
 printf 'PTUUID=0e8f1c5a-4096-4b5b-9b0e-0123456789ab\nPTTYPE=gpt\n' >"$out/gpt4k.blkid"
-gzip -9n <"$f" >"$out/gpt4k.img.gz"
+truncate -s 64K "$f"; gzip -9n <"$f" >"$out/gpt4k.img.gz"
 echo "fixture gpt4k: PTTYPE=gpt (4096-byte sectors)"
-f=$(img dos 64M)
+f=$(img dos 16M)
 printf 'label: dos\nlabel-id: 0x12345678\n
-start=2048, size=8192, type=83, bootable\nsize=8192, type=82\nsize=65536, type=5\n
-size=4096, type=83\nsize=4096, type=8e\nsize=4096, type=c\n' | q sfdisk "$f"
-table dos "$f"; keep dos "$f" 16M
+start=2048, size=2048, type=83, bootable\nsize=2048, type=82\nsize=2048, type=83\nsize=16384, type=f\n
+size=2048, type=83\nsize=2048, type=8e\nsize=2048, type=c\n' | q sfdisk "$f"
+table dos "$f"; keep dos "$f" 12M

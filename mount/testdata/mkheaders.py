@@ -3,7 +3,12 @@
 on-disk format descriptions (their tools need real block devices).
 
 usage: mkheaders.py lvm2|md0.90|md1.0|md1.1|md1.2 IMAGE
+       mkheaders.py gpt4k IMAGE EXPECTED.json
+
+gpt4k writes a GPT for 4096-byte logical sectors (sfdisk 2.38 cannot make one
+in a file) and the matching `sfdisk -J`-style description.
 """
+import json
 import os
 import struct
 import sys
@@ -73,6 +78,66 @@ def md090(f, size):
     f.write(sb)
 
 
+def guid_bytes(s):
+    return uuid.UUID(s).bytes_le
+
+
+GPT4K_DISK = "0E8F1C5A-4096-4B5B-9B0E-0123456789AB"
+GPT4K_PARTS = [
+    # number, start, size (4 KiB sectors), type, uuid, name
+    (1, 256, 256, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "12111111-2222-4333-8444-555555555555", "ESP"),
+    (2, 512, 1024, "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", "22111111-2222-4333-8444-555555555555", "root x86-64"),
+    (5, 2048, 64, "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", "52111111-2222-4333-8444-555555555555", "swap \u00e9t\u00e9"),
+]
+
+
+def gpt4k(f, size, expected):
+    ss = 4096
+    last = size // ss - 1
+    nent, esize = 128, 128
+    ents = bytearray(nent * esize)
+    for num, start, count, typ, uid, name in GPT4K_PARTS:
+        e = memoryview(ents)[(num - 1) * esize:num * esize]
+        e[0:16] = guid_bytes(typ)
+        e[16:32] = guid_bytes(uid)
+        struct.pack_into("<QQQ", e, 32, start, start + count - 1, 0)
+        n = name.encode("utf-16-le")
+        e[56:56 + len(n)] = n
+    ent_lbas = len(ents) // ss
+    first_usable, last_usable = 2 + ent_lbas, last - 1 - ent_lbas
+
+    def header(my, alt, ent_lba):
+        h = bytearray(92)
+        h[0:8] = b"EFI PART"
+        struct.pack_into("<IIII", h, 8, 0x00010000, 92, 0, 0)
+        struct.pack_into("<QQQQ", h, 24, my, alt, first_usable, last_usable)
+        h[56:72] = guid_bytes(GPT4K_DISK)
+        struct.pack_into("<QIII", h, 72, ent_lba, nent, esize, zlib.crc32(ents))
+        struct.pack_into("<I", h, 16, zlib.crc32(h))
+        return h
+
+    mbr = bytearray(512)
+    struct.pack_into("<B3sB3sII", mbr, 446, 0, b"\0\2\0", 0xEE, b"\xff\xff\xff", 1, min(last, 0xFFFFFFFF))
+    mbr[510:512] = b"\x55\xaa"
+    f.seek(0)
+    f.write(mbr)
+    f.seek(ss)
+    f.write(header(1, last, 2))
+    f.seek(2 * ss)
+    f.write(ents)
+    f.seek((last - ent_lbas) * ss)
+    f.write(ents)
+    f.seek(last * ss)
+    f.write(header(last, 1, last - ent_lbas))
+    parts = [{"node": "gpt4k%d" % num, "start": start, "size": count, "type": typ, "uuid": uid, "name": name}
+             for num, start, count, typ, uid, name in GPT4K_PARTS]
+    with open(expected, "w") as out:
+        json.dump({"partitiontable": {"label": "gpt", "id": GPT4K_DISK, "unit": "sectors", "firstlba": first_usable,
+                                      "lastlba": last_usable, "sectorsize": ss, "partitions": parts}},
+                  out, indent=3, ensure_ascii=False)
+        out.write("\n")
+
+
 def main():
     kind, path = sys.argv[1], sys.argv[2]
     size = os.path.getsize(path)
@@ -81,6 +146,8 @@ def main():
             lvm2(f, size)
         elif kind == "md0.90":
             md090(f, size)
+        elif kind == "gpt4k":
+            gpt4k(f, size, sys.argv[3])
         elif kind.startswith("md1."):
             md1(f, size, int(kind[4:]))
         else:

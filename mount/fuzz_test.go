@@ -1,0 +1,241 @@
+package mount
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"testing"
+)
+
+// sparseDev is a virtual device of the given size that is all zeros except
+// for data at off. It lets the fuzzer explore superblocks anywhere on a
+// large device with small inputs.
+type sparseDev struct {
+	data []byte
+	off  int64
+	size int64
+}
+
+func (d sparseDev) ReadAt(p []byte, o int64) (int, error) {
+	if o < 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	if o >= d.size {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if int64(n) > d.size-o {
+		n = int(d.size - o)
+	}
+	clear(p[:n])
+	// Copy the overlap of [o, o+n) with [off, off+len(data)).
+	lo, hi := max(o, d.off), min(o+int64(n), d.off+int64(len(d.data)))
+	if lo < hi {
+		copy(p[lo-o:hi-o], d.data[lo-d.off:hi-d.off])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// seedWindow returns the non-zero part of an image (at most 16 KiB of it)
+// and its offset.
+func seedWindow(img []byte) ([]byte, int64) {
+	lo := bytes.IndexFunc(img, func(r rune) bool { return r != 0 })
+	if lo < 0 {
+		return nil, 0
+	}
+	hi := len(img)
+	for hi > lo && img[hi-1] == 0 {
+		hi--
+	}
+	hi = min(hi, lo+16<<10)
+	return img[lo:hi], int64(lo)
+}
+
+func FuzzProbe(f *testing.F) {
+	for _, fx := range loadFixtures(f) {
+		if fx.table != nil {
+			continue
+		}
+		w, off := seedWindow(fx.data)
+		f.Add(w, uint32(off), uint32(len(fx.data)))
+	}
+	f.Add([]byte{}, uint32(0), uint32(0))
+	f.Fuzz(func(t *testing.T, data []byte, off, size uint32) {
+		dev := sparseDev{data: data, off: int64(off), size: max(int64(size), int64(off)+int64(len(data)))}
+		info, err := Probe(dev, dev.size)
+		if err != nil {
+			if info != (Info{}) {
+				t.Fatalf("error %v with info %+v", err, info)
+			}
+			return
+		}
+		if info.Type == "" {
+			t.Fatalf("match without a type: %+v", info)
+		}
+		switch info.Usage {
+		case UsageFilesystem, UsageCrypto, UsageRaid, UsageOther:
+		default:
+			t.Fatalf("bad usage %q", info.Usage)
+		}
+	})
+}
+
+// dosSeed builds a small MBR disk: two primaries, an extended partition
+// with a chain of three EBRs, optionally looping back to the first.
+func dosSeed(loop bool) []byte {
+	img := make([]byte, 64*512)
+	entry := func(sector, slot int, typ byte, start, size uint32) {
+		e := img[sector*512+446+slot*16:]
+		e[4] = typ
+		binary.LittleEndian.PutUint32(e[8:], start)
+		binary.LittleEndian.PutUint32(e[12:], size)
+		img[sector*512+510], img[sector*512+511] = 0x55, 0xAA
+	}
+	binary.LittleEndian.PutUint32(img[440:], 0xcafe0001)
+	entry(0, 0, 0x83, 1, 2)
+	entry(0, 1, 0x05, 8, 48)
+	for i, ebr := range []int{8, 16, 24} {
+		entry(ebr, 0, 0x83, 1, 4)
+		next := uint32(8 * (i + 1))
+		if i == 2 {
+			if !loop {
+				break
+			}
+			next = 0
+		}
+		entry(ebr, 1, 0x05, next, 8)
+	}
+	return img
+}
+
+// gptSeed builds a minimal valid GPT with n entry slots (one used).
+func gptSeed(ss int, n uint32) []byte {
+	img := make([]byte, 8*ss)
+	img[446+4] = 0xEE
+	img[510], img[511] = 0x55, 0xAA
+	h := img[ss : ss+92]
+	copy(h, "EFI PART")
+	binary.LittleEndian.PutUint32(h[8:], 0x10000)
+	binary.LittleEndian.PutUint32(h[12:], 92)
+	binary.LittleEndian.PutUint64(h[24:], 1)
+	binary.LittleEndian.PutUint64(h[32:], 7)
+	binary.LittleEndian.PutUint64(h[40:], 3)
+	binary.LittleEndian.PutUint64(h[48:], 6)
+	h[56] = 1
+	binary.LittleEndian.PutUint64(h[72:], 2)
+	binary.LittleEndian.PutUint32(h[80:], n)
+	binary.LittleEndian.PutUint32(h[84:], 128)
+	e := img[2*ss:]
+	e[0], e[16] = 1, 2
+	binary.LittleEndian.PutUint64(e[32:], 3)
+	binary.LittleEndian.PutUint64(e[40:], 4)
+	copy(e[56:], []byte{'r', 0, 'o', 0, 'o', 0, 't', 0})
+	if end := 2*ss + int(n)*128; end <= len(img) {
+		binary.LittleEndian.PutUint32(h[88:], crc32.ChecksumIEEE(img[2*ss:end]))
+	}
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h))
+	return img
+}
+
+func FuzzProbeTable(f *testing.F) {
+	for _, fx := range loadFixtures(f) {
+		if fx.table == nil {
+			continue
+		}
+		d := fx.data
+		if len(d) > 32<<10 {
+			d = d[:32<<10] // the primary GPT of both fixtures fits
+		}
+		f.Add(d, uint8(fx.table.PartitionTable.SectorSize>>10))
+	}
+	f.Add(dosSeed(false), uint8(0))
+	f.Add(dosSeed(true), uint8(0))
+	f.Add(gptSeed(512, 4), uint8(0))
+	f.Add(gptSeed(4096, 4), uint8(4))
+	f.Add(gptSeed(512, 1<<20), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, shift uint8) {
+		ss := 512 << (shift % 4) // 512, 1024, 2048, 4096
+		tab, err := ProbeTable(bytes.NewReader(data), int64(len(data)), ss)
+		if err != nil {
+			return
+		}
+		if tab.Kind != "gpt" && tab.Kind != "dos" {
+			t.Fatalf("bad kind %q", tab.Kind)
+		}
+		if len(tab.Partitions) > maxPartitions+4 {
+			t.Fatalf("%d partitions", len(tab.Partitions))
+		}
+		for _, p := range tab.Partitions {
+			if p.Number < 1 || p.Start < 0 || p.Size <= 0 {
+				t.Fatalf("bad partition %+v", p)
+			}
+		}
+	})
+}
+
+func FuzzParseSpec(f *testing.F) {
+	for _, s := range []string{
+		"/dev/vda1", "vda1", "UUID=4E8F1C5A-3333-4B5B-9B0E-0123456789AB", `LABEL="root fs"`,
+		"PARTUUID=abcdef00-02/PARTNROFF=1", "PARTLABEL=root x86-64", "8:1", "b302", "10080f",
+		`/dev/disk/by-label/root\x20fs`, "/dev/disk/by-partuuid/12345678-01", "/dev/disk/by-id/x", `"UUID=1"`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sp, err := ParseSpec(s)
+		if err != nil {
+			return
+		}
+		switch sp.Kind {
+		case KindDevNum:
+			again, err := ParseSpec(sp.String())
+			if err != nil || again != sp {
+				t.Fatalf("%q → %+v → %q → %+v, %v", s, sp, sp.String(), again, err)
+			}
+		case KindPath, KindUUID, KindLabel, KindPartUUID, KindPartLabel:
+			if sp.Value == "" {
+				t.Fatalf("%q: empty value", s)
+			}
+		default:
+			t.Fatalf("%q: bad kind %q", s, sp.Kind)
+		}
+	})
+}
+
+func FuzzParseFlags(f *testing.F) {
+	for _, s := range []string{
+		"", "ro", "rw,noatime", "subvol=@,compress=zstd:3,noatime", `context="a,b",ro`,
+		"data=journal,,errors=remount-ro", "remount", "sync,async,lazytime,strictatime,silent,defaults",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, rw bool) {
+		fl, err := ParseFlags(s, rw)
+		if err != nil {
+			return
+		}
+		again, err := ParseFlags(fl.String(), false)
+		if err != nil || again != fl {
+			t.Fatalf("%q → %#x %q → %q → %#x %q, %v", s, fl.Flags, fl.Data, fl.String(), again.Flags, again.Data, err)
+		}
+	})
+}
+
+func TestSparseDev(t *testing.T) {
+	for _, fx := range loadFixtures(t) {
+		if fx.table != nil {
+			continue
+		}
+		d := sparseDev{data: fx.data, off: 0, size: int64(len(fx.data))}
+		a, err1 := Probe(d, d.size)
+		b, err2 := Probe(bytes.NewReader(fx.data), int64(len(fx.data)))
+		if a != b || (err1 == nil) != (err2 == nil) {
+			t.Errorf("%s: sparse %+v %v, direct %+v %v", fx.name, a, err1, b, err2)
+		}
+	}
+}

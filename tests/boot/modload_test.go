@@ -1,0 +1,44 @@
+package boot
+
+import (
+	"testing"
+
+	"github.com/earlyroot/earlyroot/internal/vm"
+)
+
+// A virtio-blk ext4 root boots with no module named anywhere: virtio_pci and virtio_blk come
+// from uevents, ext4 and its crc32c softdep are loaded before the mount, and a module
+// parameter on the command line reaches the module.
+func TestModulesFromUevents(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		image func(*testing.T) string
+	}{
+		{"plain", func(t *testing.T) string { return tb.generic(t) }},
+		{"ko.xz", func(t *testing.T) string { return tb.image(t, "modxz", "-compress", "none", "-modcompress", "xz") }},
+		{"ko.zst", func(t *testing.T) string { return tb.image(t, "modzst", "-compress", "none", "-modcompress", "zst") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			uuid := uuidFor(3)
+			disk := wholeDisk(t, rootFS(t, "ext4", uuid, "root"))
+			v := bootVM(t, vm.Config{
+				Initrd: c.image(t),
+				Append: "root=UUID=" + uuid + " virtio_blk.queue_depth=64",
+				Drives: []vm.Drive{{Path: disk, Bus: vm.BusVirtioBlk}},
+			})
+			f := facts(t, v)
+			bootedOn(t, f, "/dev/vda", "ext4")
+			if got := f.Extra["virtio_blk_queue_depth"]; got != "64" {
+				t.Errorf("virtio_blk queue_depth = %q, want 64", got)
+			}
+			mods := "," + f.Extra["modules"] + ","
+			for _, m := range []string{"virtio_pci", "virtio_blk", "ext4", "crc32c_generic"} {
+				if !contains(mods, ","+m+",") {
+					t.Errorf("module %s not loaded; loaded: %s", m, f.Extra["modules"])
+				}
+			}
+			exited(t, v, factsTimeout)
+		})
+	}
+}
