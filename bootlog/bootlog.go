@@ -69,10 +69,14 @@ type Logger struct {
 	useConsole bool
 	quiet      bool
 	debug      bool
-	clock      func() time.Duration
-	hist       bytes.Buffer
-	truncated  bool
-	phases     []PhaseTiming
+	// echoBelow is the kernel's console_loglevel: kmsg records with a lower level are
+	// printed on the console by the kernel itself, so the logger does not print them
+	// again. 0 means unknown.
+	echoBelow Level
+	clock     func() time.Duration
+	hist      bytes.Buffer
+	truncated bool
+	phases    []PhaseTiming
 }
 
 // New returns a Logger writing to kmsg and console; either may be nil.
@@ -107,6 +111,14 @@ func (l *Logger) SetDebug(d bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.debug = d
+}
+
+// SetKernelConsoleLevel tells the logger the kernel's console_loglevel (the first field of
+// /proc/sys/kernel/printk): records written to kmsg below it already reach the console.
+func (l *Logger) SetKernelConsoleLevel(level int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.echoBelow = Level(level)
 }
 
 // SetTargets selects which writers are used (earlyroot.log=console|kmsg|both).
@@ -153,7 +165,8 @@ func (l *Logger) Logf(level Level, format string, args ...any) {
 			l.writeKmsg(level, line)
 		}
 	}
-	if l.useConsole && l.console != nil && l.showOnConsole(level) {
+	echoed := l.useKmsg && l.kmsg != nil && level < l.echoBelow && (level != LevelDebug || l.debug)
+	if l.useConsole && l.console != nil && !echoed && l.showOnConsole(level) {
 		var b strings.Builder
 		for _, line := range lines {
 			b.WriteString(Prefix)

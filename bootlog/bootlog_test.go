@@ -264,3 +264,28 @@ func TestWriter(t *testing.T) {
 		t.Errorf("kmsg = %q", k.writes)
 	}
 }
+
+func TestKernelEchoNotDuplicated(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		level       int
+		wantConsole bool
+	}{
+		{"unknown level: console written", 0, true},
+		{"kernel echoes info (loglevel 7)", 7, false},
+		{"quiet kernel (loglevel 4) does not echo info", 4, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var kmsg, console bytes.Buffer
+			l := New(&kmsg, &console)
+			l.SetKernelConsoleLevel(c.level)
+			l.Infof("hello")
+			if got := console.Len() > 0; got != c.wantConsole {
+				t.Errorf("console written = %v, want %v (%q)", got, c.wantConsole, console.String())
+			}
+			if !strings.Contains(kmsg.String(), "earlyroot: hello") {
+				t.Errorf("kmsg = %q", kmsg.String())
+			}
+		})
+	}
+}

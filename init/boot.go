@@ -415,7 +415,7 @@ func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 	opt := switchroot.Options{
 		NewRoot:     newRoot,
 		Init:        b.cfg.Init,
-		Args:        b.cfg.InitArgs,
+		Args:        os.Args[1:], // what the kernel passed on: bare words, words after "--"
 		Env:         initEnv(),
 		Mounts:      []string{devDir, procDir, sysDir, "/run"},
 		InitrdStart: b.start,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -67,15 +68,34 @@ func ensureStdio() {
 	}
 }
 
-// openLogger opens /dev/kmsg and the console for the boot log.
+// openLogger opens /dev/kmsg and the console for the boot log. Writes to /dev/kmsg are
+// rate-limited to 10 per 5 s unless printk_devkmsg is on; a boot log needs them all.
 func openLogger() *bootlog.Logger {
+	_ = os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0o644)
 	kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		l := bootlog.New(nil, os.Stdout)
 		l.Warnf("open /dev/kmsg: %v (logging to the console only)", err)
 		return l
 	}
-	return bootlog.New(kmsg, os.Stdout)
+	l := bootlog.New(kmsg, os.Stdout)
+	l.SetKernelConsoleLevel(kernelConsoleLevel())
+	return l
+}
+
+// kernelConsoleLevel is the kernel's console_loglevel (0 when unknown): kmsg records below
+// it are printed on the console by the kernel itself.
+func kernelConsoleLevel() int {
+	data, err := os.ReadFile("/proc/sys/kernel/printk")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
 }
 
 // childReaper reaps orphans reparented to PID 1. The rescue shell pauses it while it runs a

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 // DefaultVersion is the VERSION_ID written to /etc/initrd-release when
@@ -61,6 +63,10 @@ type Config struct {
 	MTime   uint64 // mtime of every entry (0, or SOURCE_DATE_EPOCH)
 	Version string // VERSION_ID of /etc/initrd-release; default DefaultVersion
 	TempDir string // where to stage the module tree; default os.TempDir()
+
+	// Index is an optional prebuilt modload index of ModDir (modload.Build),
+	// to save rebuilding it when many images are made from one tree.
+	Index *modload.Index
 }
 
 // Result summarises a built image.
@@ -222,7 +228,7 @@ func writeCompressed(a *Archive, w io.Writer, c Compression) (int64, int64, erro
 func layout(cfg Config, st staged) (*Archive, error) {
 	a := NewArchive()
 	a.MTime = cfg.MTime
-	for _, d := range []string{"proc", "sys", "dev", "run", "newroot", "tmp", "etc", "lib", "sbin"} {
+	for _, d := range []string{"proc", "sys", "dev", "run", "newroot", "etc", "lib", "sbin"} {
 		if err := a.AddDir(d, 0o755); err != nil {
 			return nil, err
 		}

@@ -27,6 +27,7 @@ func hostConfig(t testing.TB) Config {
 		SysFS:         sysfs,
 		Mounts:        mounts,
 		TempDir:       t.TempDir(),
+		Index:         debianIndex(t),
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 )
 
 // testPayload is compressible but not trivial, and larger than one lz4
-// legacy block (8 MiB) so multi-block streams are covered.
+// legacy block (8 MiB) so multi-block streams are covered; the slower
+// formats are tested on a prefix.
 func testPayload() []byte {
 	r := rand.New(rand.NewSource(1))
 	words := []string{"virtio", "blk", "ext4", "module", "\x00\x00\x00\x00", "alias=pci:v*"}
@@ -83,9 +84,13 @@ var toolTest = map[Compression][]string{
 }
 
 func TestCompressionRoundTrip(t *testing.T) {
-	data := testPayload()
+	full := testPayload()
 	for _, c := range []Compression{None, Gzip, Zstd, XZ, LZ4} {
 		t.Run(string(c), func(t *testing.T) {
+			data := full
+			if c != LZ4 {
+				data = full[:1<<20]
+			}
 			z := compress(t, c, data)
 			if z2 := compress(t, c, data); !bytes.Equal(z, z2) {
 				t.Error("not deterministic")

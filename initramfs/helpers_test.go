@@ -68,6 +68,7 @@ const (
 	aliasAHCI       = "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01"
 	aliasUSBKbd     = "usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip01in00"
 	aliasUnmatched  = "platform:no-such-device"
+	aliasVirtioNet  = "virtio:d00000001v00001AF4"
 	fixtureRootLine = "/dev/vda1 / ext4 rw,relatime 0 0\n"
 )
 
@@ -82,6 +83,7 @@ func fixtureSysfs(t testing.TB) (sysfs, mounts string) {
 		"devices/pci0000:00/0000:00:04.0/virtio1/modalias": aliasVirtioBlk + "\n",
 		"devices/pci0000:00/0000:00:1f.2/modalias":         aliasAHCI + "\n",
 		"devices/platform/foo/modalias":                    aliasUnmatched + "\n",
+		"devices/pci0000:00/0000:00:03.0/virtio0/modalias": aliasVirtioNet + "\n",
 		"devices/pci0000:00/0000:00:1f.2/vendor":           "0x8086\n",
 		"block/vda/dev":                                    "254:0\n",
 	})

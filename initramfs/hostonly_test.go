@@ -14,7 +14,7 @@ func TestModaliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{aliasAHCI, aliasVirtioPCI, aliasUnmatched, aliasVirtioBlk}
+	want := []string{aliasAHCI, aliasVirtioPCI, aliasUnmatched, aliasVirtioBlk, aliasVirtioNet}
 	slices.Sort(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Modaliases:\n got %q\nwant %q", got, want)
@@ -89,6 +89,9 @@ func TestHostModulesDebian(t *testing.T) {
 		if !slices.Contains(got, want) {
 			t.Errorf("host modules %q lack %s", got, want)
 		}
+	}
+	if slices.Contains(got, "virtio_net") {
+		t.Error("host modules include the network driver virtio_net")
 	}
 	if len(got) > 10 {
 		t.Errorf("host modules: %d, too many: %q", len(got), got)

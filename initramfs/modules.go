@@ -28,15 +28,30 @@ type staged struct {
 	srcBytes, imgBytes int64
 }
 
-// selectModules returns the sorted names of the modules the image gets:
-// the generic or host-only set plus cfg.Modules, closed over dependencies
-// and softdeps, minus cfg.Omit and whatever depends on an omitted module.
-// Problems met while indexing the tree (unreadable module files) come back
-// as warnings.
-func selectModules(cfg Config, mods []ModuleFile) ([]string, []string, error) {
-	ix, err := modload.Build(cfg.ModDir)
+// Select returns the sorted names of the modules an image built from cfg
+// gets: the generic or host-only set plus cfg.Modules, closed over
+// dependencies and softdeps, minus cfg.Omit and whatever depends on an
+// omitted module. Problems met while indexing the tree (unreadable module
+// files) come back as warnings.
+func Select(cfg Config) (names, warnings []string, err error) {
+	cfg, err = cfg.withDefaults()
 	if err != nil {
-		return nil, nil, fmt.Errorf("module index of %s: %w", cfg.ModDir, err)
+		return nil, nil, err
+	}
+	mods, err := ScanModules(cfg.ModDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return selectModules(cfg, mods)
+}
+
+func selectModules(cfg Config, mods []ModuleFile) ([]string, []string, error) {
+	ix := cfg.Index
+	if ix == nil {
+		var err error
+		if ix, err = modload.Build(cfg.ModDir); err != nil {
+			return nil, nil, fmt.Errorf("module index of %s: %w", cfg.ModDir, err)
+		}
 	}
 	var warnings []string
 	for _, p := range ix.Problems() {
@@ -122,8 +137,9 @@ func resolveKnown(ix *modload.Index, have map[string]bool, nameOrAlias string) (
 
 // HostModules returns the modules this machine needs to reach its root
 // filesystem: the drivers of every device in sysfs (each modalias looked
-// up in ix), the root filesystem's module and the device-mapper or MD
-// modules its root device stacks on. Built-in modules are left out.
+// up in ix) except those under HostExclude, the root filesystem's module
+// and the device-mapper or MD modules its root device stacks on. Built-in
+// modules are left out; dependencies are added later by the caller.
 func HostModules(ix *modload.Index, sysfs, mounts string) ([]string, error) {
 	aliases, err := Modaliases(sysfs)
 	if err != nil {
@@ -140,17 +156,46 @@ func HostModules(ix *modload.Index, sysfs, mounts string) ([]string, error) {
 		return nil, err
 	}
 	want := append([]string{"fs-" + root.FSType, root.FSType}, StackModules(sysfs, root.Source)...)
-	for _, w := range want {
-		for _, n := range ix.Resolve(w) {
-			set[NormName(n)] = true
+	for n := range set {
+		m, ok := ix.Module(n)
+		if !ok || hostExcluded(m.Path) {
+			delete(set, n) // built in, or not needed to reach the root
 		}
 	}
-	for n := range set {
-		if _, ok := ix.Module(n); !ok {
-			delete(set, n) // built in
+	for _, w := range want {
+		for _, n := range ix.Resolve(w) {
+			if _, ok := ix.Module(n); ok {
+				set[NormName(n)] = true // the root's own modules are never excluded
+			}
 		}
 	}
 	return sortedKeys(set), nil
+}
+
+// HostExclude lists module path prefixes (relative to the module dir, the
+// leading "kernel/" removed) that host-only images leave out even when a
+// device of the machine matches them: drivers that play no part in
+// reaching the root filesystem (network, sound, graphics, video capture,
+// error reporting, sensors, ballooning, the PC speaker).
+func HostExclude() []string {
+	return []string{
+		"net/", "drivers/net/", "sound/", "drivers/gpu/", "drivers/media/",
+		"drivers/edac/", "drivers/hwmon/", "drivers/powercap/", "drivers/bluetooth/",
+		"drivers/infiniband/", "drivers/watchdog/", "drivers/thermal/", "drivers/cpufreq/",
+		"drivers/input/misc/", "drivers/char/hw_random/", "drivers/virtio/virtio_balloon",
+		"drivers/virtio/virtio_mem", "drivers/virtio/virtio_input", "arch/x86/kvm/",
+		"drivers/i2c/busses/i2c-piix4", "drivers/platform/x86/",
+	}
+}
+
+func hostExcluded(modPath string) bool {
+	p := strings.TrimPrefix(modPath, "kernel/")
+	for _, x := range HostExclude() {
+		if strings.HasPrefix(p, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // stageModules writes the selected modules (compressed when asked) and the

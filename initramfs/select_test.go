@@ -86,9 +86,12 @@ func TestGenericSetDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := selectWith(Config{ModDir: moddir}, mods, ix)
+	names, warnings, err := Select(Config{KernelVersion: debianKver, ModDir: moddir, Init: fakeInit(t), Index: ix})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings: %q", warnings)
 	}
 	in := map[string]bool{}
 	for _, n := range names {

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -399,5 +400,43 @@ func TestDecompress(t *testing.T) {
 		if _, err := decompress(algo, bytes.NewReader([]byte("garbage, not compressed"))); err == nil {
 			t.Errorf("%s: garbage gives no error", algo)
 		}
+	}
+}
+
+// TestDecompressCLI checks modules compressed the way distributions do it
+// (xz --check=crc32, zstd, gzip -n) decompress to the same bytes.
+func TestDecompressCLI(t *testing.T) {
+	data := mustRead(t, filepath.Join("testdata", "real", "crc16.ko"))
+	tools := []struct {
+		algo string
+		args []string
+	}{
+		{"xz", []string{"xz", "--check=crc32", "--lzma2=dict=1MiB", "-c"}},
+		{"zstd", []string{"zstd", "-q", "-19", "-c"}},
+		{"gzip", []string{"gzip", "-9", "-n", "-c"}},
+	}
+	for _, tool := range tools {
+		t.Run(tool.algo, func(t *testing.T) {
+			if _, err := exec.LookPath(tool.args[0]); err != nil {
+				t.Skipf("%s not installed: %v", tool.args[0], err)
+			}
+			cmd := exec.Command(tool.args[0], tool.args[1:]...)
+			cmd.Stdin = bytes.NewReader(data)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decompress(tool.algo, bytes.NewReader(out))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("decompress: %v, equal=%v", err, bytes.Equal(got, data))
+			}
+			ext := map[string]string{"xz": ".xz", "zstd": ".zst", "gzip": ".gz"}[tool.algo]
+			p := filepath.Join(t.TempDir(), "crc16.ko"+ext)
+			writeFile(t, p, out)
+			mi, err := readModinfoFile(p)
+			if err != nil || mi.Name != "crc16" {
+				t.Errorf("modinfo of %s: %+v, %v", p, mi, err)
+			}
+		})
 	}
 }

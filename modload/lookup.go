@@ -52,7 +52,13 @@ func (t *aliasTable) setAliases(aliases []aliasEntry) {
 		ks[i] = keyed{prefix: literalPrefix(a.Pattern), aliasEntry: a}
 	}
 	slices.SortFunc(ks, func(a, b keyed) int {
-		return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.Pattern, b.Pattern), cmp.Compare(a.Module, b.Module))
+		if c := strings.Compare(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Pattern, b.Pattern); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Module, b.Module)
 	})
 	ks = slices.Compact(ks)
 	*t = aliasTable{aliases: make([]aliasEntry, 0, len(ks)), grams: make([]uint8, 0, len(ks))}
@@ -195,13 +201,21 @@ func (t *aliasTable) match(q string, fn func(module string)) {
 func (t *aliasTable) scan(b int, q string, fn func(module string)) {
 	n := len(t.prefixes[b])
 	start, keyed, end := int(t.starts[b]), int(t.keyed[b]), int(t.starts[b+1])
-	// A gram probe costs a binary search per position of q; trying a
-	// pattern costs about as much as a few search steps. Probe only when
-	// that is cheaper than trying every keyed pattern.
-	if k := keyed - start; k > 0 && (len(q)-n)*bits.Len(uint(k)) > 4*k {
-		keyed = start
+	try := func(i int) {
+		if fnmatch(t.aliases[i].Pattern[n:], q[n:]) {
+			fn(t.aliases[i].Module)
+		}
 	}
-	if keyed > start {
+	// A gram probe costs a binary search per position of q. When there are
+	// few keyed patterns for the length of q, checking each one's gram
+	// with strings.Contains is cheaper.
+	if k := keyed - start; k > 0 && (len(q)-n)*bits.Len(uint(k)) > 4*k {
+		for i := start; i < keyed; i++ {
+			if strings.Contains(q[n:], t.gram(i)) {
+				try(i)
+			}
+		}
+	} else if k > 0 {
 		for j := n; j+gramLen <= len(q); j++ {
 			g := q[j : j+gramLen]
 			lo, hi := start, keyed
@@ -214,16 +228,12 @@ func (t *aliasTable) scan(b int, q string, fn func(module string)) {
 				}
 			}
 			for i := lo; i < keyed && t.gram(i) == g; i++ {
-				if fnmatch(t.aliases[i].Pattern[n:], q[n:]) {
-					fn(t.aliases[i].Module)
-				}
+				try(i)
 			}
 		}
 	}
 	for i := keyed; i < end; i++ {
-		if fnmatch(t.aliases[i].Pattern[n:], q[n:]) {
-			fn(t.aliases[i].Module)
-		}
+		try(i)
 	}
 }
 

@@ -12,6 +12,7 @@ const (
 	fatAttrLongName = 0x0F
 	fatDirEntrySize = 32
 	fatNoName       = "NO NAME"
+	fatMaxRootDir   = 256 << 10 // bytes of root directory searched for the label
 )
 
 // fatBPB holds the boot-sector fields the FAT prober needs.
@@ -116,10 +117,7 @@ func probeVFAT(d *reader) (Info, bool, error) {
 func fatRootLabel(d *reader, b fatBPB) (string, error) {
 	if !b.fat32 {
 		off := (b.reserved + b.fats*b.fatLength) * b.sectorSize
-		n := b.dirEntries * fatDirEntrySize
-		if n > maxRead {
-			n = maxRead
-		}
+		n := min(b.dirEntries*fatDirEntrySize, fatMaxRootDir)
 		dir, err := d.read(int64(off), int(n))
 		if err != nil {
 			return "", err
@@ -133,8 +131,8 @@ func fatRootLabel(d *reader, b fatBPB) (string, error) {
 	}
 	dataStart := (b.reserved + b.fats*b.fatLength) * b.sectorSize
 	cluster := uint64(b.rootCluster)
-	const maxClusters = 64 // bound on the root directory chain
-	for i := 0; i < maxClusters && cluster >= 2 && cluster < b.clusters+2; i++ {
+	maxClusters := max(1, fatMaxRootDir/clusterBytes) // bound on the root directory chain
+	for i := uint64(0); i < maxClusters && cluster >= 2 && cluster < b.clusters+2; i++ {
 		off := dataStart + (cluster-2)*clusterBytes
 		dir, err := d.read(int64(off), int(clusterBytes))
 		if err != nil {

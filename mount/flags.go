@@ -49,7 +49,22 @@ var flagWords = []flagWord{
 	{"nolazytime", 0, unix.MS_LAZYTIME},
 	{"silent", unix.MS_SILENT, 0},
 	{"loud", 0, unix.MS_SILENT},
+	{"iversion", unix.MS_I_VERSION, 0},
+	{"noiversion", 0, unix.MS_I_VERSION},
+	{"nosymfollow", unix.MS_NOSYMFOLLOW, 0},
+	{"symfollow", 0, unix.MS_NOSYMFOLLOW},
 	{"defaults", 0, 0},
+}
+
+// userspaceWords are fstab options that mount(8) consumes itself and never
+// passes to the kernel; they are dropped.
+var userspaceWords = map[string]bool{
+	"auto": true, "noauto": true, "user": true, "nouser": true, "users": true,
+	"owner": true, "group": true, "nofail": true, "_netdev": true,
+}
+
+func isUserspaceWord(w string) bool {
+	return userspaceWords[w] || strings.HasPrefix(w, "x-") || strings.HasPrefix(w, "comment=")
 }
 
 // forbiddenWords change what mount(2) does rather than how the filesystem
@@ -63,7 +78,9 @@ var forbiddenWords = map[string]bool{
 // ParseFlags splits rootflags= into MS_* flags and the filesystem data
 // string. rw (the command line's ro/rw) decides MS_RDONLY unless rootflags
 // contains ro or rw (the last one wins). Unknown words are passed to the
-// filesystem in order; commas inside double quotes do not split.
+// filesystem in order; commas inside double quotes do not split. Options
+// only mount(8) understands (noauto, nofail, _netdev, x-*, ...) are dropped;
+// remount, bind, move and propagation words are rejected.
 func ParseFlags(rootflags string, rw bool) (Flags, error) {
 	var f Flags
 	if !rw {
@@ -80,6 +97,9 @@ func ParseFlags(rootflags string, rw bool) (Flags, error) {
 		}
 		if forbiddenWords[w] {
 			return Flags{}, fmt.Errorf("rootflags %q: %q is not allowed for the root filesystem", rootflags, w)
+		}
+		if isUserspaceWord(w) {
+			continue
 		}
 		if fw, ok := lookupFlagWord(w); ok {
 			f.Flags = f.Flags&^fw.clear | fw.set

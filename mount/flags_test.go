@@ -34,6 +34,8 @@ func TestParseFlags(t *testing.T) {
 		{flags: `context="system_u:object_r:root_t:s0:c1,c2",ro`, rw: true, want: Flags{Flags: unix.MS_RDONLY, Data: `context="system_u:object_r:root_t:s0:c1,c2"`}},
 		{flags: `context="x`, wantErr: true},
 		{flags: "bogus", rw: true, want: Flags{Data: "bogus"}},
+		{flags: "defaults,nofail,x-systemd.device-timeout=5,_netdev,noauto,discard", rw: true, want: Flags{Data: "discard"}},
+		{flags: "iversion,nosymfollow", rw: true, want: Flags{Flags: unix.MS_I_VERSION | unix.MS_NOSYMFOLLOW}},
 		{flags: "remount", wantErr: true},
 		{flags: "bind", wantErr: true},
 	}

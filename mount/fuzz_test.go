@@ -40,7 +40,8 @@ func (d sparseDev) ReadAt(p []byte, o int64) (int, error) {
 	return n, nil
 }
 
-// seedWindow returns the non-zero part of an image (at most 16 KiB of it)
+// seedWindow returns the non-zero part of an image (at most 4 KiB of it:
+// small inputs keep the fuzzer fast)
 // and its offset.
 func seedWindow(img []byte) ([]byte, int64) {
 	lo := bytes.IndexFunc(img, func(r rune) bool { return r != 0 })
@@ -51,7 +52,7 @@ func seedWindow(img []byte) ([]byte, int64) {
 	for hi > lo && img[hi-1] == 0 {
 		hi--
 	}
-	hi = min(hi, lo+16<<10)
+	hi = min(hi, lo+4<<10)
 	return img[lo:hi], int64(lo)
 }
 

@@ -17,7 +17,7 @@ import (
 // Device is a block device known to the Registry.
 type Device struct {
 	Name         string // "vda1" (relative to the device directory)
-	Path         string // "/dev/vda1"
+	Path         string // "/dev/vda1" (devDir/Name unless set by the caller)
 	Major, Minor int
 	Type         string // "disk" or "partition"
 	PartN        int    // partition number, for partitions
@@ -61,14 +61,15 @@ func NewRegistry(devDir string) *Registry {
 	}
 }
 
-// Add probes the device node devDir/d.Name, fills in Info (and, for a
+// Add probes the device node devDir/d.Name, fills in Path, Size, Major and
+// Minor when they are zero (from the node), Info (and, for a
 // partition, PARTUUID/PARTLABEL from the parent's partition table, read once
 // and cached), records the device and wakes every Wait whose spec it
 // matches. Adding a known name replaces it (a "change" event). Probe
 // failures are recorded in ProbeErr.
 func (r *Registry) Add(d Device) {
 	if d.Path == "" {
-		d.Path = "/dev/" + d.Name
+		d.Path = filepath.Join(r.devDir, d.Name)
 	}
 	if d.Type == "partition" {
 		if d.Parent == "" || d.PartN == 0 {
@@ -475,4 +476,21 @@ func replaceSymlink(dir, name, target string) error {
 		return err
 	}
 	return nil
+}
+
+// String formats the device like a line of blkid(8) output:
+// /dev/vda1: LABEL="root" UUID="..." TYPE="ext4" PARTUUID="..."
+func (d Device) String() string {
+	var b strings.Builder
+	b.WriteString(d.Path + ":")
+	for _, kv := range []struct{ k, v string }{
+		{"LABEL", d.Info.Label}, {"UUID", d.Info.UUID}, {"TYPE", d.Info.Type},
+		{"PTUUID", d.PTUUID}, {"PTTYPE", d.PTType},
+		{"PARTLABEL", d.PartLabel}, {"PARTUUID", d.PartUUID},
+	} {
+		if kv.v != "" {
+			fmt.Fprintf(&b, " %s=\"%s\"", kv.k, strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(kv.v))
+		}
+	}
+	return b.String()
 }

@@ -122,7 +122,7 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("vda = %+v", d)
 	}
 	d, _ = r.Find(Spec{Kind: KindPath, Value: "/dev/vda4"})
-	if d.Parent != "vda" || d.PartN != 4 || d.Info.Type != "swap" || d.Size != 4096 || d.Path != "/dev/vda4" {
+	if d.Parent != "vda" || d.PartN != 4 || d.Info.Type != "swap" || d.Size != 4096 || d.Path != filepath.Join(dir, "vda4") {
 		t.Errorf("vda4 = %+v", d)
 	}
 	d, _ = r.Find(Spec{Kind: KindPath, Value: "/dev/nvme0n1p2"})
@@ -313,5 +313,13 @@ func TestNaturalCompare(t *testing.T) {
 		if naturalCompare(tt.a, tt.b) >= 0 || naturalCompare(tt.b, tt.a) <= 0 {
 			t.Errorf("naturalCompare(%q, %q) wrong", tt.a, tt.b)
 		}
+	}
+}
+
+func TestDeviceString(t *testing.T) {
+	d := Device{Path: "/dev/vda1", Info: Info{Type: "ext4", UUID: "u", Label: `a "b"`}, PartUUID: "p"}
+	want := `/dev/vda1: LABEL="a \"b\"" UUID="u" TYPE="ext4" PARTUUID="p"`
+	if got := d.String(); got != want {
+		t.Errorf("String() = %s, want %s", got, want)
 	}
 }

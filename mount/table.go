@@ -63,8 +63,24 @@ func ProbeTable(r io.ReaderAt, size int64, sectorSize int) (Table, error) {
 	return probeDOS(d, mbr, int64(sectorSize))
 }
 
+// probeGPT reads the primary GPT, or the backup at the last sector when the
+// primary is damaged (as the kernel and blkid do).
 func probeGPT(d *reader, ss int64) (Table, error) {
-	h, err := d.read(ss, int(ss))
+	t, err := readGPT(d, ss, 1)
+	if err == nil {
+		return t, nil
+	}
+	if last := d.size/ss - 1; last > 1 {
+		if t, berr := readGPT(d, ss, uint64(last)); berr == nil {
+			return t, nil
+		}
+	}
+	return Table{}, fmt.Errorf("primary header: %w", err)
+}
+
+// readGPT reads the GPT header at sector lba and its entry array.
+func readGPT(d *reader, ss int64, lba uint64) (Table, error) {
+	h, err := d.read(int64(lba)*ss, int(ss))
 	if err != nil {
 		return Table{}, fmt.Errorf("read header: %w", err)
 	}
@@ -82,8 +98,8 @@ func probeGPT(d *reader, ss int64) (Table, error) {
 	if crc32.ChecksumIEEE(hdr) != le32(h, 16) {
 		return Table{}, errors.New("header checksum mismatch")
 	}
-	if le64(h, 24) != 1 {
-		return Table{}, fmt.Errorf("header LBA %d, want 1", le64(h, 24))
+	if le64(h, 24) != lba {
+		return Table{}, fmt.Errorf("header LBA %d, want %d", le64(h, 24), lba)
 	}
 	firstUsable, lastUsable := le64(h, 40), le64(h, 48)
 	entriesLBA, n, esize := le64(h, 72), uint64(le32(h, 80)), uint64(le32(h, 84))

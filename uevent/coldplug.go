@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // errStopped aborts a coldplug walk when the Source is stopping.
@@ -36,26 +37,31 @@ func Coldplug(sysfs string, emit func(Event)) error {
 
 // coldplug is Coldplug with an optional stop channel that aborts the walk.
 func coldplug(sysfs string, stop <-chan struct{}, emit func(Event)) error {
-	w := walker{sysfs: filepath.Clean(sysfs), stop: stop, emit: emit}
-	root := filepath.Join(w.sysfs, "devices")
-	if _, err := os.Stat(root); err != nil {
+	root := filepath.Clean(sysfs)
+	rfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return fmt.Errorf("coldplug %s: %w", root, err)
 	}
-	if err := w.walk(root); err != nil {
+	defer unix.Close(rfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(rfd, "devices", &st, 0); err != nil {
+		return fmt.Errorf("coldplug %s/devices: %w", root, err)
+	}
+	w := walker{stop: stop, emit: emit}
+	if err := w.walkAt(rfd, "devices", "/devices"); err != nil {
 		return err
 	}
 	if len(w.errs) > 0 {
-		return fmt.Errorf("coldplug %s: %d device(s) unreadable: %w", root, w.nerr, errors.Join(w.errs...))
+		return fmt.Errorf("coldplug %s/devices: %d device(s) unreadable: %w", root, w.nerr, errors.Join(w.errs...))
 	}
 	return nil
 }
 
 type walker struct {
-	sysfs string
-	stop  <-chan struct{}
-	emit  func(Event)
-	errs  []error
-	nerr  int
+	stop <-chan struct{}
+	emit func(Event)
+	errs []error
+	nerr int
 }
 
 func (w *walker) fail(err error) {
@@ -74,88 +80,6 @@ func (w *walker) stopped() bool {
 	}
 }
 
-// walk visits one directory: its own device first, then its
-// subdirectories (symlinks are never followed).
-func (w *walker) walk(dir string) error {
-	if w.stopped() {
-		return errStopped
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			w.fail(fmt.Errorf("read dir %s: %w", dir, err))
-		}
-		return nil
-	}
-	var hasUevent, hasModalias, hasSubsystem bool
-	for _, e := range entries {
-		switch e.Name() {
-		case "uevent":
-			hasUevent = e.Type().IsRegular()
-		case "modalias":
-			hasModalias = e.Type().IsRegular()
-		case "subsystem":
-			hasSubsystem = e.Type()&fs.ModeSymlink != 0
-		}
-	}
-	if hasUevent && hasSubsystem {
-		ev, err := w.device(dir, hasModalias)
-		switch {
-		case err == nil:
-			w.emit(ev)
-		case !errors.Is(err, fs.ErrNotExist):
-			w.fail(err)
-		}
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := w.walk(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// device builds the synthetic "add" event of the device directory dir.
-func (w *walker) device(dir string, hasModalias bool) (Event, error) {
-	devpath := filepath.ToSlash(strings.TrimPrefix(dir, w.sysfs))
-	raw, err := readAttr(filepath.Join(dir, "uevent"))
-	if err != nil {
-		return Event{}, err
-	}
-	ev := Event{Action: "add", DevPath: devpath, Env: parseUeventFile(raw)}
-	link, err := os.Readlink(filepath.Join(dir, "subsystem"))
-	if err != nil {
-		return Event{}, fmt.Errorf("device %s: subsystem link: %w", devpath, err)
-	}
-	ev.Env["SUBSYSTEM"] = filepath.Base(link)
-	if _, ok := ev.Env["MODALIAS"]; !ok && hasModalias {
-		if b, err := readAttr(filepath.Join(dir, "modalias")); err == nil {
-			if m := strings.TrimSpace(string(b)); m != "" {
-				ev.Env["MODALIAS"] = m
-			}
-		}
-	}
-	ev.Env["ACTION"] = "add"
-	ev.Env["DEVPATH"] = devpath
-	return ev, nil
-}
-
-// readAttr reads at most maxAttr bytes of a sysfs attribute.
-func readAttr(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAttr))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return b, nil
-}
-
 // parseUeventFile parses the "KEY=VALUE\n" lines of a sysfs uevent file;
 // the value keeps any further '='. Lines without '=' are ignored.
 func parseUeventFile(b []byte) map[string]string {
@@ -168,4 +92,122 @@ func parseUeventFile(b []byte) map[string]string {
 		}
 	}
 	return env
+}
+
+// walkAt is the fd-relative walker: every directory is opened relative to
+// its parent's descriptor and every attribute relative to its directory,
+// so the kernel never re-resolves the long sysfs path of a device.
+func (w *walker) walkAt(dirfd int, name, devpath string) error {
+	if w.stopped() {
+		return errStopped
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			w.fail(fmt.Errorf("open dir %s: %w", devpath, err))
+		}
+		return nil
+	}
+	dir := os.NewFile(uintptr(fd), devpath)
+	defer dir.Close()
+	entries, err := dir.ReadDir(-1)
+	if err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			w.fail(fmt.Errorf("read dir %s: %w", devpath, err))
+		}
+		return nil
+	}
+	var hasUevent, hasModalias, hasSubsystem bool
+	var subdirs []string
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case n == "uevent":
+			hasUevent = e.Type().IsRegular()
+		case n == "modalias":
+			hasModalias = e.Type().IsRegular()
+		case n == "subsystem":
+			hasSubsystem = e.Type()&os.ModeSymlink != 0
+		case e.IsDir():
+			subdirs = append(subdirs, n)
+		}
+	}
+	if hasUevent && hasSubsystem {
+		ev, err := deviceAt(fd, devpath, hasModalias)
+		switch {
+		case err == nil:
+			w.emit(ev)
+		case !errors.Is(err, unix.ENOENT):
+			w.fail(err)
+		}
+	}
+	slices.Sort(subdirs)
+	for _, n := range subdirs {
+		if n == "power" && !hasUeventAt(fd, n) {
+			continue // the power-management attribute group of every device
+		}
+		if err := w.walkAt(fd, n, devpath+"/"+n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func deviceAt(dirfd int, devpath string, hasModalias bool) (Event, error) {
+	raw, err := readAt(dirfd, "uevent")
+	if err != nil {
+		return Event{}, fmt.Errorf("device %s: uevent: %w", devpath, err)
+	}
+	ev := Event{Action: "add", DevPath: devpath, Env: parseUeventFile(raw)}
+	var lb [256]byte
+	n, err := unix.Readlinkat(dirfd, "subsystem", lb[:])
+	if err != nil {
+		return Event{}, fmt.Errorf("device %s: subsystem link: %w", devpath, err)
+	}
+	link := string(lb[:n])
+	ev.Env["SUBSYSTEM"] = link[strings.LastIndexByte(link, '/')+1:]
+	if _, ok := ev.Env["MODALIAS"]; !ok && hasModalias {
+		if b, err := readAt(dirfd, "modalias"); err == nil {
+			if m := strings.TrimSpace(string(b)); m != "" {
+				ev.Env["MODALIAS"] = m
+			}
+		}
+	}
+	ev.Env["ACTION"] = "add"
+	ev.Env["DEVPATH"] = devpath
+	return ev, nil
+}
+
+// readAt reads at most maxAttr bytes of the attribute name in dirfd.
+func readAt(dirfd int, name string) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	var n int
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			return buf[:n], nil
+		}
+		n += m
+		if n == len(buf) && len(buf) < maxAttr {
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+	}
+	return buf[:n], nil
+}
+
+// hasUeventAt reports whether dirfd/name/uevent exists, one fstatat
+// instead of opening and listing the directory.
+func hasUeventAt(dirfd int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, name+"/uevent", &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }

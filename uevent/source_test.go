@@ -426,4 +426,3 @@ func TestStopLoopNoLeak(t *testing.T) {
 		t.Errorf("fd leak after 20 Start/Stop: before %d after %d: %v", len(before), len(after), after)
 	}
 }
-

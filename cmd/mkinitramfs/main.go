@@ -100,6 +100,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mkinitramfs: %v\n", err)
 		return 1
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "mkinitramfs: warning: %s\n", w)
+	}
 	summary(stdout, o, res)
 	return 0
 }

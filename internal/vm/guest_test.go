@@ -96,6 +96,12 @@ disks() {
 		usleep 200000
 		i=$((i + 1))
 	done
+	if [ $n -lt $1 ]; then
+		echo "DISKS-MISSING have $n want $1"
+		ls /sys/class/scsi_host /sys/class/scsi_device /sys/class/sas_phy /sys/class/sas_end_device 2>&1 | tr '\n' ' '
+		echo
+		dmesg | tail -20
+	fi
 	for d in /sys/block/*; do
 		b=${d##*/}
 		case $b in loop*|ram*) continue;; esac
@@ -139,6 +145,15 @@ func emptyImage(t *testing.T, mb int) string {
 	return p
 }
 
+// guestAppend is the guest kernel command line; EARLYROOT_VM_VERBOSE=1
+// drops "quiet" to debug a failing boot from its console log.
+func guestAppend() string {
+	if os.Getenv("EARLYROOT_VM_VERBOSE") == "1" {
+		return "panic=-1 loglevel=7"
+	}
+	return "panic=-1 quiet"
+}
+
 var busModules = map[string][]string{
 	BusVirtioBlk:  {"virtio_pci", "virtio_blk"},
 	BusVirtioSCSI: {"virtio_pci", "virtio_scsi", "sd_mod"},
@@ -167,7 +182,7 @@ func TestGuestBuses(t *testing.T) {
 		t.Run(bus, func(t *testing.T) {
 			t.Parallel()
 			initrd := guestInitramfs(t, dt, busModules[bus], "disks 2 60\necho GUEST-DONE\npoweroff -f\n")
-			v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet",
+			v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(),
 				Drives: []Drive{{Path: img8, Bus: bus, Serial: "ser8", ReadOnly: true}, {Path: img12, Bus: bus, ReadOnly: true}}})
 			if _, err := v.Expect(regexp.MustCompile(`^GUEST-DONE`), 3*time.Minute); err != nil {
 				t.Fatal(err)
@@ -214,7 +229,7 @@ echo GUEST-DONE
 poweroff -f
 `
 	initrd := guestInitramfs(t, dt, []string{"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"}, script)
-	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet", Monitor: true})
+	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(), Monitor: true})
 	if _, err := v.Expect(regexp.MustCompile(`^GUEST-READY`), 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +290,7 @@ for m in /proc /sys /dev; do mount --move $m /newroot$m; done
 exec switch_root /newroot /sbin/init from-busybox
 `
 	initrd := guestInitramfs(t, dt, []string{"virtio_pci", "virtio_blk", "ext4"}, script)
-	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet",
+	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(),
 		Drives: []Drive{{Path: disk, Serial: "rootdisk"}}})
 	line, err := v.Expect(regexp.MustCompile(regexp.QuoteMeta(FactsPrefix)), 3*time.Minute)
 	if err != nil {

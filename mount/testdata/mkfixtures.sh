@@ -47,14 +47,20 @@ rm -f "$tmp/squashfs"; q mksquashfs "$tmp/tree" "$tmp/squashfs" -noappend -all-r
 rm -f "$tmp/erofs"; q mkfs.erofs -T 1700000000 -U 8e8f1c5a-8888-4b5b-9b0e-0123456789ab "$tmp/erofs" "$tmp/tree"; keep erofs "$tmp/erofs" 4096
 rm -f "$tmp/iso"; q xorriso -as mkisofs -V 'LIVE_2026_IMAGE' -J -o "$tmp/iso" "$tmp/tree"; keep iso9660-joliet "$tmp/iso" 65536
 rm -f "$tmp/iso2"; q xorriso -as mkisofs -V 'A_VERY_LONG_VOLUME_LABEL_32CHARS' -o "$tmp/iso2" "$tmp/tree"; keep iso9660 "$tmp/iso2" 40960
+rm -f "$tmp/iso3"; q xorriso -as mkisofs -V 'Ubuntu 24.04.1 LTS amd64' -J -o "$tmp/iso3" "$tmp/tree"; keep iso9660-joliet-long "$tmp/iso3" 40960
 
 # --- not filesystems -------------------------------------------------------
 f=$(img swap 1M); q mkswap -L swaplabel -U 9e8f1c5a-9999-4b5b-9b0e-0123456789ab "$f"; keep swap "$f" 4096
 f=$(img swsuspend 1M); q mkswap -L hib -U ae8f1c5a-aaaa-4b5b-9b0e-0123456789ab "$f"
 printf 'S1SUSPEND\0' | dd of="$f" bs=1 seek=4086 conv=notrunc 2>/dev/null; keep swsuspend "$f" 4096
+f=$(img swsuspend-linhib 1M); q mkswap -U fe8f1c5a-ffff-4b5b-9b0e-0123456789ab "$f"
+printf 'LINHIB0001' | dd of="$f" bs=1 seek=4086 conv=notrunc 2>/dev/null; keep swsuspend-linhib "$f" 4096
 printf pw >"$tmp/key"
 f=$(img luks1 4M); q cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --key-file "$tmp/key" --uuid be8f1c5a-bbbb-4b5b-9b0e-0123456789ab "$f"; keep luks1 "$f" 4096
 f=$(img luks2 20M); q cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file "$tmp/key" --uuid ce8f1c5a-cccc-4b5b-9b0e-0123456789ab --label cryptroot "$f"; keep luks2 "$f" 4096
+# LUKS2 with the primary header wiped: found through the secondary one.
+f=$(img luks2-secondary 20M); q cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file "$tmp/key" --uuid de8f1c5a-dddd-4b5b-9b0e-0123456789ab --label second "$f"
+dd if=/dev/zero of="$f" bs=4096 count=1 conv=notrunc 2>/dev/null; keep luks2-secondary "$f" 20480
 f=$(img lvm2 4M); python3 "$out/mkheaders.py" lvm2 "$f"; keep lvm2 "$f" 4096
 for v in 0.90 1.0 1.1 1.2; do
 	f=$(img md$v 4M); python3 "$out/mkheaders.py" md$v "$f"; keep md$v "$f" 4M

@@ -78,10 +78,12 @@ func bootVM(t *testing.T, cfg vm.Config) *vm.VM {
 		cfg.Initrd = tb.generic(t)
 	}
 	// Under a loaded TCG host the kernel's IO-APIC timer check can fail and panic at 0.05 s.
-	cfg.Append += " no_timer_check"
+	// Prepended: words after "--" in the test's own command line must stay last.
+	prefix := "no_timer_check"
 	if !strings.Contains(cfg.Append, "panic=") {
-		cfg.Append += " panic=-1"
+		prefix += " panic=-1"
 	}
+	cfg.Append = prefix + " " + cfg.Append
 	if cfg.Timeout == 0 {
 		cfg.Timeout = bootTimeout
 	}
@@ -161,3 +163,15 @@ func uuidFor(n int) string {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var reRescuePrompt = regexp.MustCompile(`earlyroot# `)

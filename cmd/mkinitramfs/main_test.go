@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+const kver = "6.1.0-56-amd64"
+
+func modDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join("..", "..", ".cache", "kernel", kver, "lib", "modules", kver)
+	if _, err := os.Stat(filepath.Join(d, "kernel")); err != nil {
+		t.Skipf("Debian test kernel modules not unpacked at %s (run make kernel): %v", d, err)
+	}
+	return d
+}
+
+// fixture writes a stand-in init, a sysfs with a virtio disk and a mount
+// table with an ext4 root, and returns the common flags for a fast
+// host-only image.
+func fixture(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"init": "stand-in init\n",
+		"sys/devices/pci0000:00/0000:00:04.0/modalias":         "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n",
+		"sys/devices/pci0000:00/0000:00:04.0/virtio1/modalias": "virtio:d00000002v00001AF4\n",
+		"mounts": "/dev/vda1 / ext4 rw 0 0\n",
+		"extra":  "rescue shell\n",
+	}
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []string{"-kver", kver, "-moddir", modDir(t), "-init", filepath.Join(dir, "init"),
+		"-hostonly", "-sysfs", filepath.Join(dir, "sys"), "-mounts", filepath.Join(dir, "mounts"),
+		"-file", filepath.Join(dir, "extra") + ":/bin/busybox"}
+}
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func records(t *testing.T, img []byte) map[string]cpio.Record {
+	t.Helper()
+	d, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	archive, err := d.DecodeAll(img, nil)
+	if err != nil {
+		t.Fatalf("image is not zstd: %v", err)
+	}
+	recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(archive))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]cpio.Record{}
+	for _, r := range recs {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func TestRun(t *testing.T) {
+	flags := fixture(t)
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	out := filepath.Join(t.TempDir(), "initrd.img")
+	code, stdout, stderr := runCmd(append(flags, "-o", out, "-v", "-modules", "xfs")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"init ", "sbin/modprobe -> /init\n", "(host-only)", "image ", "(zstd)",
+		"lib/modules/" + kver + "/kernel/drivers/block/virtio_blk.ko ", "lib/modules/" + kver + "/kernel/fs/xfs/xfs.ko "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	img1, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, img1)
+	for _, name := range []string{"init", "bin/busybox", "lib/modules/" + kver + "/modules.earlyroot"} {
+		r, ok := recs[name]
+		if !ok {
+			t.Errorf("image lacks %s", name)
+		}
+		if r.MTime != 1700000000 {
+			t.Errorf("%s: mtime %d", name, r.MTime)
+		}
+	}
+
+	out2 := filepath.Join(t.TempDir(), "initrd.img")
+	if code, _, stderr := runCmd(append(flags, "-o", out2, "-modules", "xfs")...); code != 0 {
+		t.Fatalf("second run: exit %d: %s", code, stderr)
+	}
+	img2, _ := os.ReadFile(out2)
+	if !bytes.Equal(img1, img2) {
+		t.Error("two runs gave different images")
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	flags := fixture(t)
+	cases := []struct {
+		name string
+		args []string
+		env  string
+		code int
+		want string
+	}{
+		{"no output", flags, "", 2, "-o OUT is required"},
+		{"stray argument", append([]string{"-o", "x", "extra"}, flags...), "", 2, "unexpected argument"},
+		{"bad compression", append(flags, "-compress", "bzip2"), "", 2, "-compress"},
+		{"bad module compression", append(flags, "-modcompress", "lz4"), "", 2, "-modcompress"},
+		{"bad epoch", flags, "yesterday", 2, "SOURCE_DATE_EPOCH"},
+		{"bad -file", append(flags, "-file", ":/x"), "", 2, "empty source"},
+		{"unknown module", append(flags, "-modules", "virtio_blk,no_such_mod"), "", 1, `unknown module "no_such_mod"`},
+		{"unknown omit", append(flags, "-omit", "no_such_mod"), "", 1, `unknown module "no_such_mod"`},
+		{"missing tree", append(flags, "-moddir", "/nonexistent/modules"), "", 1, "module tree"},
+		{"missing init", append(flags, "-init", "/nonexistent/init"), "", 1, "init binary"},
+		{"default init missing", []string{"-kver", kver, "-moddir", "/nonexistent"}, "", 2, "no -init given"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("SOURCE_DATE_EPOCH", c.env)
+			dir := t.TempDir()
+			args := c.args
+			if c.name != "no output" && c.name != "stray argument" {
+				args = append([]string{"-o", filepath.Join(dir, "initrd.img")}, args...)
+			}
+			code, _, stderr := runCmd(args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d (%s)", code, c.code, stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Errorf("stderr %q lacks %q", stderr, c.want)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("left behind: %v", ents)
+			}
+		})
+	}
+}
+
+func TestRunUnwritableOutput(t *testing.T) {
+	flags := fixture(t)
+	out := filepath.Join(t.TempDir(), "missing-dir", "initrd.img")
+	code, _, stderr := runCmd(append(flags, "-o", out)...)
+	if code != 1 || !strings.Contains(stderr, "output") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Dir(out)); err == nil {
+		t.Error("output directory was created")
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	cases := map[string][]string{
+		"":             nil,
+		"a":            {"a"},
+		"a, b,,c ":     {"a", "b", "c"},
+		" , ":          nil,
+		"fs-ext4,ahci": {"fs-ext4", "ahci"},
+	}
+	for in, want := range cases {
+		got := splitList(in)
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("splitList(%q) = %q", in, got)
+		}
+	}
+}
