@@ -140,9 +140,15 @@ func (b *boot) listModules(w io.Writer) {
 		case modload.Loaded, modload.AlreadyLoaded, modload.Builtin:
 			loaded = append(loaded, r.Module)
 		case modload.Failed, modload.Blacklisted:
-			failed = append(failed, fmt.Sprintf("  %s: %v", r.Module, r.Err))
+			line := fmt.Sprintf("  %s: %s", r.Module, r.Status)
+			if r.Err != nil {
+				line = fmt.Sprintf("  %s: %v", r.Module, r.Err)
+			}
+			failed = append(failed, line)
 		case modload.NoModule:
-			unknown = append(unknown, "  "+r.Alias)
+			if storageBus(r.Alias) {
+				unknown = append(unknown, "  "+r.Alias)
+			}
 		}
 	}
 	fmt.Fprintf(w, "\nmodules loaded (%d): %s\n", len(loaded), strings.Join(uniqSorted(loaded), " "))
@@ -150,8 +156,19 @@ func (b *boot) listModules(w io.Writer) {
 		fmt.Fprintf(w, "modules that failed (%d):\n%s\n", len(failed), strings.Join(uniqSorted(failed), "\n"))
 	}
 	if len(unknown) > 0 {
-		fmt.Fprintf(w, "devices with no module in this image (%d modaliases):\n%s\n", len(unknown), strings.Join(uniqSorted(unknown), "\n"))
+		fmt.Fprintf(w, "storage-bus devices with no module in this image (%d):\n%s\n", len(unknown), strings.Join(uniqSorted(unknown), "\n"))
 	}
+}
+
+// storageBus reports whether a modalias is on a bus where storage controllers live; the
+// others (cpu, dmi, acpi, input, …) have no module in an initramfs by design.
+func storageBus(alias string) bool {
+	bus, _, _ := strings.Cut(alias, ":")
+	switch bus {
+	case "pci", "virtio", "usb", "scsi", "mmc", "sdio", "vmbus", "xen", "of", "platform", "nvme":
+		return true
+	}
+	return false
 }
 
 // builtins are the rescue shell commands that need the init's state.

@@ -74,6 +74,13 @@ func (a *Archive) add(e *archiveEntry) error {
 			return fmt.Errorf("archive entry %q: parent %q is not a directory", n, d)
 		}
 	}
+	if !e.IsDir() {
+		for other := range a.entries {
+			if strings.HasPrefix(other, n+"/") {
+				return fmt.Errorf("archive entry %q: already a directory (holds %q)", n, other)
+			}
+		}
+	}
 	a.entries[n] = e
 	return nil
 }

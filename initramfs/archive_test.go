@@ -136,6 +136,7 @@ func TestArchiveErrors(t *testing.T) {
 	}{
 		{"duplicate file", a.AddBytes("/etc/x", 0o644, nil)},
 		{"file as parent", a.AddBytes("etc/x/y", 0o644, nil)},
+		{"file over implicit dir", a.AddBytes("etc", 0o644, nil)},
 		{"empty name", a.AddBytes("/", 0o644, nil)},
 		{"missing source", a.AddFile("a", 0, "/nonexistent/file")},
 		{"directory source", a.AddFile("a", 0, t.TempDir())},

@@ -242,6 +242,7 @@ func layout(cfg Config, st staged) (*Archive, error) {
 		a.AddCharDev("dev/console", 0o600, 5, 1),
 		a.AddCharDev("dev/null", 0o666, 1, 3),
 		a.AddBytes("etc/initrd-release", 0o644, initrdRelease(cfg)),
+		a.AddSymlink("etc/os-release", "initrd-release"),
 	}
 	if err := errors.Join(steps...); err != nil {
 		return nil, fmt.Errorf("image layout: %w", err)

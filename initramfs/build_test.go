@@ -115,6 +115,9 @@ func TestBuildLayout(t *testing.T) {
 			t.Errorf("directory %s missing", d)
 		}
 	}
+	if r := recs["etc/os-release"]; string(content(t, r)) != "initrd-release" {
+		t.Errorf("etc/os-release: %v", r.Info)
+	}
 	rel := string(content(t, recs["etc/initrd-release"]))
 	for _, want := range []string{"NAME=earlyroot\n", "ID=earlyroot\n", "VERSION_ID=" + DefaultVersion + "\n", "PRETTY_NAME=\"earlyroot "} {
 		if !strings.Contains(rel, want) {

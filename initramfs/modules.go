@@ -7,7 +7,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/earlyroot/earlyroot/modload"
 )
@@ -211,6 +213,7 @@ func stageModules(cfg Config, mods []ModuleFile, names []string, stage string) (
 	if err != nil {
 		return st, err
 	}
+	var jobs []stageJob
 	for _, m := range mods {
 		if !want[m.Name] {
 			continue
@@ -219,14 +222,19 @@ func stageModules(cfg Config, mods []ModuleFile, names []string, stage string) (
 		if suffix != "" && strings.HasSuffix(rel, ".ko") {
 			rel += suffix
 		}
-		dst := filepath.Join(stage, filepath.FromSlash(rel))
-		n, err := stageModule(filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path)), dst, cfg.ModCompression, suffix != "" && rel != m.Path)
-		if err != nil {
-			return st, err
-		}
+		jobs = append(jobs, stageJob{
+			src:      filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path)),
+			dst:      filepath.Join(stage, filepath.FromSlash(rel)),
+			compress: rel != m.Path,
+		})
 		st.srcBytes += m.Size
-		st.imgBytes += n
-		st.files = append(st.files, stagedFile{rel: rel, src: dst})
+		st.files = append(st.files, stagedFile{rel: rel, src: jobs[len(jobs)-1].dst})
+	}
+	if err := runStageJobs(jobs, cfg.ModCompression); err != nil {
+		return st, err
+	}
+	for _, j := range jobs {
+		st.imgBytes += j.size
 	}
 	// modules.builtin goes into the image (small, for tools); the
 	// .modinfo list only feeds the index, which keeps the built-in names
@@ -258,6 +266,36 @@ func stageModules(cfg Config, mods []ModuleFile, names []string, stage string) (
 	}
 	st.files = append(st.files, stagedFile{rel: IndexFile, src: idx})
 	return st, nil
+}
+
+// stageJob stages one module file.
+type stageJob struct {
+	src, dst string
+	compress bool
+	size     int64 // staged size, set by runStageJobs
+}
+
+// runStageJobs stages the modules with a few workers (compressing modules
+// is CPU-bound; each output only depends on its input, so the result is
+// the same in any order).
+func runStageJobs(jobs []stageJob, c Compression) error {
+	workers := min(max(runtime.GOMAXPROCS(0), 1), 8, max(len(jobs), 1))
+	next := make(chan int)
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				jobs[i].size, errs[i] = stageModule(jobs[i].src, jobs[i].dst, c, jobs[i].compress)
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // stageModule puts one module at dst, compressed with c when compress is

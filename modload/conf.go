@@ -2,9 +2,15 @@ package modload
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -125,4 +131,48 @@ func cmdlineModules(line string) (params map[string][]string, blacklist []string
 		params[normName(mod)] = append(params[normName(mod)], p)
 	}
 	return params, blacklist
+}
+
+// ReadModprobeDirs reads the *.conf files of modprobe.d directories given
+// in priority order (e.g. /etc/modprobe.d, /run/modprobe.d,
+// /lib/modprobe.d): a file name found in an earlier directory hides the
+// same name in later ones, as with modprobe, and the files are read in
+// lexical order of their names. Missing directories are skipped; the
+// problems of unreadable files and malformed lines are joined in err while
+// everything readable is returned.
+func ReadModprobeDirs(dirs ...string) (params map[string][]string, blacklist []string, err error) {
+	files := map[string]string{} // base name -> path
+	var errs []error
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, e := range ents {
+			if _, seen := files[e.Name()]; !seen && strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+				files[e.Name()] = filepath.Join(dir, e.Name())
+			}
+		}
+	}
+	params = map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		p := files[name]
+		data, err := readFileLimit(p, maxTextFile)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ps, bl, err := ParseModprobeConf(bytes.NewReader(data))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+		}
+		for k, v := range ps {
+			params[k] = append(params[k], v...)
+		}
+		blacklist = append(blacklist, bl...)
+	}
+	return params, blacklist, errors.Join(errs...)
 }

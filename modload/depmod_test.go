@@ -15,9 +15,6 @@ import (
 // modules' .modinfo and from the files depmod writes, and checks both give
 // the same answers.
 func TestDepmodAgreement(t *testing.T) {
-	if testing.Short() {
-		t.Skip("reads 4000 modules")
-	}
 	src := needKernel(t)
 	dm := depmodDir(t)
 

@@ -22,14 +22,17 @@
 //     not special) and '-' and '_' treated alike. Patterns are grouped by
 //     their literal prefix (the text before the first wildcard) in a sorted
 //     table, so a lookup only tries the groups whose prefix is a prefix of
-//     the modalias instead of every pattern. Every matching module is
-//     returned.
+//     the modalias instead of every pattern; within a big group
+//     ("acpi*:...", "of:N*...") patterns are further keyed by a rare 4-byte
+//     piece of literal text that any match must contain. Every matching
+//     module is returned.
 //  3. Load: a [Loader] takes each matching module (minus blacklisted ones,
 //     for alias-driven loads), skips built-ins and modules already present
-//     under /sys/module, loads its softdep pre: modules (an alias with
-//     several providers loads them all and succeeds if any works), then its
-//     dependencies in order (independent ones concurrently), then the
-//     module itself, then its softdep post: modules. A plain .ko is loaded
+//     under /sys/module, loads its dependencies in order (independent ones
+//     concurrently), then its softdep pre: modules (an alias with several
+//     providers loads them all and succeeds if any works), then the module
+//     itself, then its softdep post: modules; each dependency likewise sits
+//     between its own softdep pre: and post: modules. A plain .ko is loaded
 //     with finit_module(fd, params, 0); a .ko.zst, .ko.xz or .ko.gz is
 //     either handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
 //     /sys/module/compression names that algorithm, or decompressed in Go

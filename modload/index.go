@@ -474,3 +474,32 @@ func (ix *Index) Closure(names []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Subset returns an index of only the named modules (names as Closure
+// returns them) plus every built-in, for an image that carries only those
+// module files: aliases of the other modules are dropped, so a device
+// they would serve finds no module instead of a missing file.
+func (ix *Index) Subset(names []string) *Index {
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[normName(n)] = true
+	}
+	var raw []rawMod
+	for _, m := range ix.mods {
+		if !keep[m.name] {
+			continue
+		}
+		r := rawMod{name: m.name, path: m.path, soft: softdep{Pre: slices.Clone(m.pre), Post: slices.Clone(m.post)}}
+		for _, d := range m.deps {
+			r.deps = append(r.deps, ix.mods[d].name)
+		}
+		raw = append(raw, r)
+	}
+	var aliases []aliasEntry
+	for _, a := range ix.aliases {
+		if keep[a.Module] || ix.Builtin(a.Module) {
+			aliases = append(aliases, a)
+		}
+	}
+	return newIndex(raw, true, slices.Clone(ix.builtin), aliases)
+}

@@ -440,3 +440,30 @@ func TestDecompressCLI(t *testing.T) {
 		})
 	}
 }
+
+func TestSubset(t *testing.T) {
+	ix, err := Build(writeTree(t, treeOpts{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := ix.Subset(ix.Closure([]string{"fs-ext4", "chain_a"}))
+	if got, want := sub.Modules(), []string{"chain_a", "chain_b", "chain_c", "crc16", "crc32c_generic", "crc32c_intel", "ext4", "jbd2", "mbcache"}; !slices.Equal(got, want) {
+		t.Errorf("Modules() = %v, want %v", got, want)
+	}
+	for _, n := range sub.Modules() {
+		a, _ := ix.Module(n)
+		b, _ := sub.Module(n)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("Module(%q) = %+v, want %+v", n, b, a)
+		}
+	}
+	if got := sub.Lookup("virtio:d00000002v00001AF4"); got != nil {
+		t.Errorf("Lookup of a module left out = %v", got)
+	}
+	if got := sub.Lookup("fs-ext4"); !slices.Equal(got, []string{"ext4"}) {
+		t.Errorf("Lookup(fs-ext4) = %v", got)
+	}
+	if got := sub.Lookup("block-major-7-1"); !slices.Equal(got, []string{"loop"}) || !sub.Builtin("loop") {
+		t.Errorf("built-ins lost: %v", got)
+	}
+}

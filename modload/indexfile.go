@@ -44,7 +44,7 @@ const (
 	headerSize   = len(indexMagic) + 8
 )
 
-// WriteFile writes the index in the compact format to path, atomically
+// WriteFile writes the index in the compact format to the file p, atomically
 // (a temporary file renamed into place).
 func (ix *Index) WriteFile(p string) error {
 	data := ix.marshal()
@@ -242,7 +242,7 @@ func unmarshal(data []byte) (*Index, error) {
 	}
 	d := &decoder{s: unsafe.String(&body[0], len(body))}
 	ix := &Index{}
-	ix.mods = make([]modRec, d.count("module", 4))
+	ix.mods = make([]modRec, d.count("module", 7)) // name, path, 3 counts
 	var arena []int32
 	for i := range ix.mods {
 		m := &ix.mods[i]

@@ -1,6 +1,7 @@
 package modload
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,7 @@ func depmodDir(tb testing.TB) string {
 		}
 	}
 	if err != nil {
-		tb.Skipf("depmod not installed (%v): cannot compare with depmod's output", err)
+		tb.Fatalf("depmod not found (%v): install kmod to compare with depmod's output", err)
 	}
 	d := &depmodOnce
 	d.Do(func() {
@@ -70,11 +71,8 @@ func depmodDir(tb testing.TB) string {
 				return
 			}
 		}
-		out, err := exec.Command(depmod, "-b", d.root, testKver).CombinedOutput()
-		if err != nil {
-			d.err = &exec.ExitError{}
-			tb.Logf("depmod: %v: %s", err, out)
-			d.err = err
+		if out, err := exec.Command(depmod, "-b", d.root, testKver).CombinedOutput(); err != nil {
+			d.err = fmt.Errorf("depmod -b %s %s: %v: %s", d.root, testKver, err, out)
 		}
 	})
 	if d.err != nil {

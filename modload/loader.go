@@ -204,13 +204,22 @@ func (l *Loader) load(name, alias string, chain []string) Result {
 	if !ok || l.ix.Builtin(name) || l.present(name) {
 		return l.insertOnce(name, alias, -1, nil)
 	}
-	m := l.ix.mods[i]
 	chain = append(slices.Clip(chain), name)
+	deps := l.loadDeps(l.ix.mods[i].deps, chain)
+	return l.insertSoft(i, alias, deps, chain)
+}
+
+// insertSoft inserts module i between its softdep pre: and post: modules,
+// as modprobe does for a module and for each of its dependencies.
+func (l *Loader) insertSoft(i int, alias string, deps []Result, chain []string) Result {
+	m := l.ix.mods[i]
+	if !slices.Contains(chain, m.name) {
+		chain = append(slices.Clip(chain), m.name)
+	}
 	for _, s := range m.pre {
 		l.loadSoft(s, chain)
 	}
-	depRes := l.loadDeps(m.deps)
-	r := l.insertOnce(name, alias, i, depRes)
+	r := l.insertOnce(m.name, alias, i, deps)
 	if r.Status == Loaded {
 		for _, s := range m.post {
 			l.loadSoft(s, chain)
@@ -231,11 +240,12 @@ func (l *Loader) loadSoft(spec string, chain []string) {
 	l.loadAll(names, spec, viaAlias, chain)
 }
 
-// loadDeps inserts the dependencies deps (in load order). Each one starts
-// as soon as those of its own dependencies that come earlier in the list
-// are done, so independent ones load concurrently; waiting only on earlier
-// entries rules out deadlock even on a cyclic index.
-func (l *Loader) loadDeps(deps []int32) []Result {
+// loadDeps inserts the dependencies deps (in load order), each with its
+// soft dependencies. Each one starts as soon as those of its own
+// dependencies that come earlier in the list are done, so independent ones
+// load concurrently; waiting only on earlier entries rules out deadlock
+// even on a cyclic index.
+func (l *Loader) loadDeps(deps []int32, chain []string) []Result {
 	res := make([]Result, len(deps))
 	done := make([]chan struct{}, len(deps))
 	pos := make(map[int32]int, len(deps))
@@ -260,7 +270,7 @@ func (l *Loader) loadDeps(deps []int32) []Result {
 				res[k] = l.insertOnce(name, "", -1, nil)
 				return
 			}
-			res[k] = l.insertOnce(name, "", int(d), failed)
+			res[k] = l.insertSoft(int(d), "", failed, chain)
 		}()
 	}
 	for _, c := range done {

@@ -456,3 +456,30 @@ func TestStatusString(t *testing.T) {
 		t.Error("unknown status")
 	}
 }
+
+// TestLoadSoftdepOfDependency: modprobe honours the softdeps of every
+// dependency too, and a softdep cycle ends.
+func TestLoadSoftdepOfDependency(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range []fixMod{
+		{path: "a.ko", name: "a", depends: []string{"b"}},
+		{path: "b.ko", name: "b", softdep: []string{"pre: c", "post: d"}},
+		{path: "c.ko", name: "c", softdep: []string{"pre: b"}},
+		{path: "d.ko", name: "d", softdep: []string{"post: a"}},
+	} {
+		writeFile(t, filepath.Join(dir, m.path), makeELF(m.modinfoBytes()))
+	}
+	ix, err := Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFakeKernel()
+	l := NewLoader(ix, dir, Options{})
+	k.install(l)
+	if r := l.Load("a"); r.Status != Loaded {
+		t.Fatalf("Load(a) = %+v", r)
+	}
+	if got := k.names(); !slices.Equal(got, []string{"c", "b", "d", "a"}) {
+		t.Errorf("order %v, want c b d a", got)
+	}
+}

@@ -201,8 +201,13 @@ func (t *aliasTable) match(q string, fn func(module string)) {
 func (t *aliasTable) scan(b int, q string, fn func(module string)) {
 	n := len(t.prefixes[b])
 	start, keyed, end := int(t.starts[b]), int(t.keyed[b]), int(t.starts[b+1])
+	// Equal patterns of several modules sit next to each other: match once.
+	lastPat, lastOK := "", false
 	try := func(i int) {
-		if fnmatch(t.aliases[i].Pattern[n:], q[n:]) {
+		if p := t.aliases[i].Pattern; p != lastPat || lastPat == "" {
+			lastPat, lastOK = p, fnmatch(p[n:], q[n:])
+		}
+		if lastOK {
 			fn(t.aliases[i].Module)
 		}
 	}
@@ -210,8 +215,12 @@ func (t *aliasTable) scan(b int, q string, fn func(module string)) {
 	// few keyed patterns for the length of q, checking each one's gram
 	// with strings.Contains is cheaper.
 	if k := keyed - start; k > 0 && (len(q)-n)*bits.Len(uint(k)) > 4*k {
+		lastGram, found := "", false
 		for i := start; i < keyed; i++ {
-			if strings.Contains(q[n:], t.gram(i)) {
+			if g := t.gram(i); g != lastGram {
+				lastGram, found = g, strings.Contains(q[n:], g)
+			}
+			if found {
 				try(i)
 			}
 		}

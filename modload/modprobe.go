@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -178,22 +177,10 @@ func report(rs []Result, name string, env modprobeEnv, f modprobeFlags) bool {
 }
 
 // options gathers parameters and blacklist from modprobe.d and the
-// kernel command line; unreadable files are skipped.
+// kernel command line; unreadable files and bad lines are skipped.
 func (env modprobeEnv) options() Options {
-	opt := Options{Params: map[string][]string{}, SysModule: env.sysModule}
-	for _, dir := range env.confDirs {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.conf"))
-		for _, p := range files {
-			fh, err := os.Open(p)
-			if err != nil {
-				continue
-			}
-			params, bl, _ := ParseModprobeConf(io.LimitReader(fh, maxTextFile))
-			fh.Close()
-			mergeParams(opt.Params, params)
-			opt.Blacklist = append(opt.Blacklist, bl...)
-		}
-	}
+	params, bl, _ := ReadModprobeDirs(env.confDirs...)
+	opt := Options{Params: params, Blacklist: bl, SysModule: env.sysModule}
 	if env.cmdline != "" {
 		if data, err := readFileLimit(env.cmdline, maxLine); err == nil {
 			params, bl := cmdlineModules(string(data))

@@ -252,6 +252,8 @@ func FuzzModinfo(f *testing.F) {
 func FuzzModprobeConf(f *testing.F) {
 	f.Add([]byte("options virtio-blk queue_depth=64 name=\"a b\"\nblacklist pcspkr\n# c\noptions a \\\n b=1\n"))
 	f.Add([]byte("install foo /bin/true\nalias x y\nsoftdep a pre: b\n"))
+	// the kind of lines distributions ship in /lib/modprobe.d
+	f.Add([]byte("# sound\noptions snd-pcsp index=-2\noptions cx88_alsa index=-2\nsoftdep uhci-hcd pre: ehci-hcd\noptions bonding max_bonds=0\nblacklist evbug\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		params, bl, _ := ParseModprobeConf(bytes.NewReader(data))
 		for name := range params {
@@ -301,4 +303,23 @@ func FuzzIndexFile(f *testing.F) {
 			t.Fatalf("re-encoding an accepted index: %v", err)
 		}
 	})
+}
+
+func TestReadModprobeDirs(t *testing.T) {
+	root := t.TempDir()
+	etc, lib := filepath.Join(root, "etc"), filepath.Join(root, "lib")
+	writeFile(t, filepath.Join(etc, "b.conf"), []byte("options m b=etc\n"))
+	writeFile(t, filepath.Join(lib, "b.conf"), []byte("options m b=lib\nblacklist hidden\n"))
+	writeFile(t, filepath.Join(lib, "a.conf"), []byte("options m a=1\nblacklist x-y\nblacklist\n"))
+	writeFile(t, filepath.Join(lib, "c.txt"), []byte("options m ignored=1\n"))
+	params, bl, err := ReadModprobeDirs(etc, filepath.Join(root, "run"), lib)
+	if want := map[string][]string{"m": {"a=1", "b=etc"}}; !reflect.DeepEqual(params, want) {
+		t.Errorf("params %v, want %v", params, want)
+	}
+	if !slices.Equal(bl, []string{"x_y"}) {
+		t.Errorf("blacklist %v", bl)
+	}
+	if err == nil || !strings.Contains(err.Error(), "a.conf") {
+		t.Errorf("err = %v, want the bad line of a.conf", err)
+	}
 }

@@ -30,6 +30,8 @@ func probeExt(d *reader) (Info, bool, error) {
 		return Info{}, false, nil
 	}
 	compat, incompat, rocompat := le32(sb, 0x5C), le32(sb, 0x60), le32(sb, 0x64)
+	// With metadata_csum the superblock carries a CRC32C; blkid rejects a
+	// mismatch.
 	if rocompat&extROCompatMetadataCsum != 0 && crc32cRaw(sb[:0x3FC]) != le32(sb, 0x3FC) {
 		return Info{}, false, nil
 	}
@@ -84,6 +86,8 @@ func probeBtrfs(d *reader) (Info, bool, error) {
 	if string(sb[64:72]) != "_BHRfS_M" {
 		return Info{}, false, nil
 	}
+	// csum_type 0 is CRC32C, stored finished (inverted) over the rest of
+	// the superblock; blkid rejects a mismatch.
 	if le16(sb, 196) == 0 && ^crc32cRaw(sb[32:]) != le32(sb, 0) {
 		return Info{}, false, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,9 +44,11 @@ type Registry struct {
 	changed chan struct{} // closed and replaced whenever a device is added
 }
 
-// tableEntry caches one disk's partition table.
+// tableEntry caches one disk's partition table. A failure to open or read
+// the disk is not cached, so that the next partition retries.
 type tableEntry struct {
-	once sync.Once
+	mu   sync.Mutex
+	done bool
 	t    Table
 	err  error
 }
@@ -160,20 +163,30 @@ func (r *Registry) table(name string) (Table, error) {
 		r.tables[name] = e
 	}
 	r.mu.Unlock()
-	e.once.Do(func() {
-		if !filepath.IsLocal(name) {
-			e.err = fmt.Errorf("bad device name %q", name)
-			return
-		}
-		f, geo, err := openDevice(filepath.Join(r.devDir, name))
-		if err != nil {
-			e.err = err
-			return
-		}
-		defer f.Close()
-		e.t, e.err = probeTableGeo(f, geo)
-	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done {
+		return e.t, e.err
+	}
+	if !filepath.IsLocal(name) {
+		return Table{}, fmt.Errorf("bad device name %q", name)
+	}
+	f, geo, err := openDevice(filepath.Join(r.devDir, name))
+	if err != nil {
+		return Table{}, err
+	}
+	defer f.Close()
+	e.t, e.err = probeTableGeo(f, geo)
+	e.done = e.err == nil || !isIOError(e.err)
 	return e.t, e.err
+}
+
+// isIOError tells a failed read (worth retrying) from a table that was read
+// and found missing or invalid.
+func isIOError(err error) bool {
+	var pe *os.PathError
+	var errno unix.Errno
+	return errors.As(err, &pe) || errors.As(err, &errno) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // geometry of an opened device node or image file.

@@ -323,3 +323,25 @@ func TestDeviceString(t *testing.T) {
 		t.Errorf("String() = %s, want %s", got, want)
 	}
 }
+
+func TestRegistryTableRetry(t *testing.T) {
+	dir := devTree(t, testTree)
+	disk := filepath.Join(dir, "vda")
+	if err := os.Rename(disk, disk+".hidden"); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistry(dir)
+	r.Add(Device{Name: "vda1", Type: "partition"})
+	d, _ := r.Find(Spec{Kind: KindPath, Value: "vda1"})
+	if d.PartUUID != "" || d.ProbeErr == nil || d.Info.Type != "ext4" {
+		t.Fatalf("vda1 without its disk = %+v", d)
+	}
+	if err := os.Rename(disk+".hidden", disk); err != nil {
+		t.Fatal(err)
+	}
+	r.Add(Device{Name: "vda1", Type: "partition"}) // e.g. a change event
+	d, _ = r.Find(Spec{Kind: KindPath, Value: "vda1"})
+	if d.PartUUID != "11111111-2222-4333-8444-555555555555" || d.ProbeErr != nil {
+		t.Fatalf("vda1 after its disk appeared = %+v", d)
+	}
+}

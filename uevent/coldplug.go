@@ -28,7 +28,11 @@ const maxWalkErrors = 8
 // environment is the uevent file's KEY=VALUE lines plus ACTION, DEVPATH,
 // SUBSYSTEM (from the subsystem link) and MODALIAS (from the modalias
 // file when the uevent file lacks it). Parents are emitted before their
-// children. Devices that vanish during the walk are skipped silently;
+// children, siblings in name order. Directories and attributes are opened
+// relative to their parent's descriptor, symlinks are never followed and
+// the per-device "power" attribute directory is not listed (see the
+// package doc for the measurement). Devices that vanish during the walk
+// are skipped silently;
 // other per-device errors are collected and returned after the walk, the
 // remaining devices being emitted anyway.
 func Coldplug(sysfs string, emit func(Event)) error {
@@ -158,10 +162,13 @@ func deviceAt(dirfd int, devpath string, hasModalias bool) (Event, error) {
 		return Event{}, fmt.Errorf("device %s: uevent: %w", devpath, err)
 	}
 	ev := Event{Action: "add", DevPath: devpath, Env: parseUeventFile(raw)}
-	var lb [256]byte
-	n, err := unix.Readlinkat(dirfd, "subsystem", lb[:])
+	lb := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dirfd, "subsystem", lb)
 	if err != nil {
 		return Event{}, fmt.Errorf("device %s: subsystem link: %w", devpath, err)
+	}
+	if n >= len(lb) {
+		return Event{}, fmt.Errorf("device %s: subsystem link longer than %d bytes", devpath, len(lb))
 	}
 	link := string(lb[:n])
 	ev.Env["SUBSYSTEM"] = link[strings.LastIndexByte(link, '/')+1:]

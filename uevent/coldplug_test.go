@@ -226,3 +226,62 @@ func BenchmarkColdplugHostSys(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "devices")
 }
+
+func TestColdplugVanishingDevice(t *testing.T) {
+	sysfs := extractSysfs(t)
+	// While the virtio disk is being emitted, its partitions disappear:
+	// the walk must skip them silently, as when a device is unplugged
+	// during coldplug.
+	var got []string
+	err := Coldplug(sysfs, func(e Event) {
+		got = append(got, e.DevName())
+		if e.DevPath == fxVda {
+			for _, p := range []string{"vda1", "vda2"} {
+				if err := os.RemoveAll(filepath.Join(sysfs, fxVda, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("Coldplug: %v", err)
+	}
+	if !slices.Contains(got, "vda") || slices.Contains(got, "vda1") || slices.Contains(got, "vda2") {
+		t.Errorf("devices emitted: %v", got)
+	}
+}
+
+func TestColdplugStop(t *testing.T) {
+	sysfs := extractSysfs(t)
+	stop := make(chan struct{})
+	n := 0
+	err := coldplug(sysfs, stop, func(Event) {
+		n++
+		if n == 10 {
+			close(stop)
+		}
+	})
+	if err != errStopped || n != 10 {
+		t.Errorf("coldplug after stop: err %v, %d events", err, n)
+	}
+}
+
+func FuzzParseUeventFile(f *testing.F) {
+	f.Add([]byte("MAJOR=254\nMINOR=1\nDEVNAME=vda1\nDEVTYPE=partition\nDISKSEQ=1\nPARTN=1\n"))
+	f.Add([]byte("DRIVER=x\nJUNK\nP=a=b\n\n=v\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env := parseUeventFile(b)
+		for k, v := range env {
+			if k == "" || strings.ContainsAny(k, "=\n") || strings.Contains(v, "\n") {
+				t.Fatalf("bad pair %q=%q", k, v)
+			}
+		}
+		var again []byte
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			again = append(again, k+"="+env[k]+"\n"...)
+		}
+		if !maps.Equal(parseUeventFile(again), env) {
+			t.Fatalf("round trip changed %v", env)
+		}
+	})
+}

@@ -39,11 +39,18 @@ type netlinkConn struct {
 // capped SO_RCVBUF when not privileged) and non-blocking mode.
 func openNetlink() (*netlinkConn, error) {
 	var c netlink.UEventConn
-	if err := c.Connect(netlink.KernelEvent); err != nil {
+	// go-udev creates the socket without SOCK_CLOEXEC; holding ForkLock
+	// until CloseOnExec keeps a concurrent fork+exec from inheriting it.
+	syscall.ForkLock.RLock()
+	err := c.Connect(netlink.KernelEvent)
+	if err == nil {
+		unix.CloseOnExec(c.Fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		return nil, fmt.Errorf("uevent: open netlink socket: %w", err)
 	}
 	fd := c.Fd
-	unix.CloseOnExec(fd)
 	if err := setRcvBuf(fd, rcvBufSize); err != nil {
 		unix.Close(fd)
 		return nil, err

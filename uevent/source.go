@@ -117,7 +117,9 @@ func (s *Source) Stop() error {
 }
 
 // ColdplugDone is closed once every device found by the initial sysfs
-// replay has been passed to handle (or dropped as a duplicate).
+// replay has been passed to handle (or dropped as a duplicate): from then
+// on, every device present at Start has been seen. It is never closed if
+// Stop comes first. The Source keeps delivering live events afterwards.
 func (s *Source) ColdplugDone() <-chan struct{} { return s.cold }
 
 // Stats returns a snapshot of the counters.

@@ -47,7 +47,10 @@ func parseDrive(s string) (vm.Drive, error) {
 		return d, errors.New("drive: empty path")
 	}
 	for _, p := range parts[1:] {
-		k, v, _ := strings.Cut(p, "=")
+		k, v, hasValue := strings.Cut(p, "=")
+		if (k == "bus" || k == "serial" || k == "format") && (!hasValue || v == "") {
+			return d, fmt.Errorf("drive %q: %s needs a value", s, k)
+		}
 		switch k {
 		case "bus":
 			d.Bus = v
@@ -100,12 +103,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	a, err := vm.Args(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "bootvm: %v\n", err)
+		return 2
+	}
 	if *printArgs {
-		a, err := vm.Args(cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "bootvm: %v\n", err)
-			return 2
-		}
 		fmt.Fprintln(stdout, strings.Join(a, " "))
 		return 0
 	}
@@ -129,7 +132,7 @@ func boot(cfg vm.Config, re *regexp.Regexp, timeout time.Duration, stderr io.Wri
 			fmt.Fprintf(stderr, "\nbootvm: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "\nbootvm: matched %q\n", line)
+		fmt.Fprintf(stderr, "\nbootvm: matched %.100q\n", line)
 		return 0
 	}
 	if err := v.Wait(); err != nil {

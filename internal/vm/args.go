@@ -29,9 +29,12 @@ var Buses = []string{BusVirtioBlk, BusVirtioSCSI, BusAHCI, BusIDE, BusNVMe,
 
 // Drive is a disk image attached to the VM.
 type Drive struct {
-	Path     string
-	Bus      string // one of Buses; "" means virtio-blk
-	Serial   string // device serial (ID_SERIAL); for nvme, the controller's
+	Path   string
+	Bus    string // one of Buses; "" means virtio-blk
+	Serial string // device serial (ID_SERIAL); for nvme, the controller's
+	// ReadOnly protects the image. QEMU's ide-hd (buses ide and ahci)
+	// refuses read-only nodes, so there the drive gets snapshot=on
+	// instead: the guest sees a writable disk whose writes are discarded.
 	ReadOnly bool
 	Format   string // QEMU image format, default "raw"
 }
@@ -151,7 +154,7 @@ func driveArgs(drives []Drive) ([]string, error) {
 			return nil, fmt.Errorf("qemu args: drive path %q contains a comma", d.Path)
 		}
 		id := fmt.Sprintf("d%d", i)
-		a = append(a, "-drive", driveOpt(d, id))
+		a = append(a, "-drive", driveOpt(d, bus, id))
 		n := count[bus]
 		count[bus]++
 		ser := ""
@@ -218,13 +221,16 @@ func driveArgs(drives []Drive) ([]string, error) {
 	return a, nil
 }
 
-func driveOpt(d Drive, id string) string {
+func driveOpt(d Drive, bus, id string) string {
 	f := d.Format
 	if f == "" {
 		f = "raw"
 	}
 	s := fmt.Sprintf("file=%s,if=none,id=%s,format=%s,cache=unsafe", d.Path, id, f)
-	if d.ReadOnly {
+	switch {
+	case d.ReadOnly && (bus == BusIDE || bus == BusAHCI):
+		s += ",snapshot=on"
+	case d.ReadOnly:
 		s += ",readonly=on"
 	}
 	return s

@@ -141,6 +141,21 @@ func TestArgsMixedBusesShareControllers(t *testing.T) {
 	}
 }
 
+func TestArgsReadOnly(t *testing.T) {
+	for bus, want := range map[string]string{
+		BusVirtioBlk: ",readonly=on", BusIDE: ",snapshot=on", BusAHCI: ",snapshot=on",
+		BusNVMe: ",readonly=on", BusUSBStorage: ",readonly=on", BusLSI: ",readonly=on",
+	} {
+		a, err := args(Config{Kernel: "/k", Drives: []Drive{{Path: "/ro", Bus: bus, ReadOnly: true}}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := flagValue(a, "-drive"); !strings.HasSuffix(d, want) {
+			t.Errorf("%s: -drive %s, want suffix %s", bus, d, want)
+		}
+	}
+}
+
 func TestArgsErrors(t *testing.T) {
 	many := func(bus string, n int) []Drive {
 		var d []Drive

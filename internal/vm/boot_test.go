@@ -1,9 +1,12 @@
 package vm
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,5 +79,50 @@ func TestFindKernelEnv(t *testing.T) {
 	t.Setenv("EARLYROOT_KERNEL_DIR", t.TempDir())
 	if _, err := FindKernel(); err == nil {
 		t.Error("FindKernel on an empty dir: no error")
+	}
+}
+
+// TestKillAndTimeout checks QEMU never outlives its context or timeout.
+func TestKillAndTimeout(t *testing.T) {
+	k := NeedKernel(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := Start(ctx, Config{Kernel: k.Image, Append: "panic=0"}) // no initrd: the kernel would hang
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := v.WaitTimeout(20 * time.Second); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("after cancel: Wait = %v, want killed", err)
+	}
+	if !v.cmd.ProcessState.Exited() && v.cmd.ProcessState.Sys() == nil {
+		t.Error("process state not reaped")
+	}
+	v.Kill() // idempotent
+	if err := v.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Stat(v.dir); !os.IsNotExist(err) {
+		t.Errorf("temp dir %s left behind", v.dir)
+	}
+
+	v2, err := Start(context.Background(), Config{Kernel: k.Image, Append: "panic=0", Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v2.Close()
+	if err := v2.WaitTimeout(20 * time.Second); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("after timeout: Wait = %v, want a timeout error", err)
+	}
+	if _, err := v2.Expect(regexp.MustCompile("never"), 10*time.Second); !errors.Is(err, ErrExited) {
+		t.Errorf("Expect after exit: %v, want ErrExited", err)
+	}
+	if err := v2.Send("x"); err == nil {
+		t.Error("Send after exit: no error")
+	}
+
+	if _, err := Start(context.Background(), Config{Kernel: k.Image, Drives: []Drive{{Path: "/x", Bus: "floppy"}}}); err == nil {
+		t.Error("Start with a bad bus: no error")
 	}
 }

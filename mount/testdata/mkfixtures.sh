@@ -35,11 +35,15 @@ f=$(img ext2 4M); q mkfs.ext2 -F -L 'ext2 label' -U 2e8f1c5a-1111-4b5b-9b0e-0123
 f=$(img ext3 8M); q mkfs.ext3 -F -L ext3root -U 3e8f1c5a-2222-4b5b-9b0e-0123456789ab "$f"; keep ext3 "$f" 8192
 f=$(img ext4 16M); q mkfs.ext4 -F -L 'root fs' -U 4e8f1c5a-3333-4b5b-9b0e-0123456789ab "$f"; keep ext4 "$f" 8192
 f=$(img ext4-nocsum 16M); q mkfs.ext4 -F -O ^metadata_csum -L nocsum -U 4e8f1c5a-4444-4b5b-9b0e-0123456789ab "$f"; keep ext4-nocsum "$f" 8192
+f=$(img jbd 8M); q mkfs.ext4 -F -O journal_dev -L extjournal -U 1f8f1c5a-1111-4b5b-9b0e-0123456789ab "$f"; keep jbd "$f" 8192
 f=$(img xfs 320M); q mkfs.xfs -f -L xfsroot -m uuid=5e8f1c5a-5555-4b5b-9b0e-0123456789ab "$f"; keep xfs "$f" 4096
 f=$(img btrfs 128M); q mkfs.btrfs -f -L 'btrfs root' -U 6e8f1c5a-6666-4b5b-9b0e-0123456789ab "$f"; keep btrfs "$f" $((65536 + 4096))
 f=$(img vfat12 1M); q mkfs.vfat -F 12 -n BOOT12 -i 1234abcd "$f"; keep vfat12 "$f" 1M
 f=$(img vfat16 32M); q mkfs.vfat -F 16 -n 'EFI SYS' -i 00c0ffee "$f"; keep vfat16 "$f" 512K
 f=$(img vfat32 64M); q mkfs.vfat -F 32 -n ESP32 -i deadbeef "$f"; keep vfat32 "$f" 2M
+# The root directory's volume label wins over a stale boot-sector label.
+f=$(img vfat-relabel 4M); q mkfs.vfat -n NEWLABEL -i 11112222 "$f"
+printf 'OLDLABEL   ' | dd of="$f" bs=1 seek=43 conv=notrunc 2>/dev/null; keep vfat-relabel "$f" 256K
 f=$(img vfat-nolabel 4M); q mkfs.vfat -i 0a0b0c0d "$f"; keep vfat-nolabel "$f" 256K
 f=$(img f2fs 64M); q mkfs.f2fs -f -l f2fsroot -U 7e8f1c5a-7777-4b5b-9b0e-0123456789ab "$f"; keep f2fs "$f" 4096
 mkdir -p "$tmp/tree/etc"; echo hello >"$tmp/tree/etc/hostname"
@@ -51,6 +55,7 @@ rm -f "$tmp/iso3"; q xorriso -as mkisofs -V 'Ubuntu 24.04.1 LTS amd64' -J -o "$t
 
 # --- not filesystems -------------------------------------------------------
 f=$(img swap 1M); q mkswap -L swaplabel -U 9e8f1c5a-9999-4b5b-9b0e-0123456789ab "$f"; keep swap "$f" 4096
+f=$(img swap-v0 1M); printf 'SWAP-SPACE' | dd of="$f" bs=1 seek=4086 conv=notrunc 2>/dev/null; keep swap-v0 "$f" 4096
 f=$(img swsuspend 1M); q mkswap -L hib -U ae8f1c5a-aaaa-4b5b-9b0e-0123456789ab "$f"
 printf 'S1SUSPEND\0' | dd of="$f" bs=1 seek=4086 conv=notrunc 2>/dev/null; keep swsuspend "$f" 4096
 f=$(img swsuspend-linhib 1M); q mkswap -U fe8f1c5a-ffff-4b5b-9b0e-0123456789ab "$f"

@@ -1,0 +1,200 @@
+package boot
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earlyroot/earlyroot/internal/vm"
+)
+
+// Each fault ends in a clear message and either a boot or the rescue shell: never a kernel
+// panic from PID 1 exiting, never a hang without output.
+func TestFaults(t *testing.T) {
+	long := strings.Repeat("x", 1500) // the x86 kernel keeps 2048 bytes of command line
+	cases := []struct {
+		name   string
+		disk   func(t *testing.T, uuid string) string
+		append string
+		image  func(t *testing.T) string
+		// rescue is the diagnosis expected before the prompt; "" means the boot succeeds.
+		rescue string
+		diag   string // a line of the diagnosis after it
+	}{
+		{
+			name:   "zeroed-superblock",
+			disk:   func(t *testing.T, uuid string) string { return damaged(t, uuid, 1024, make([]byte, 1024)) },
+			append: "root=/dev/vda", rescue: `root /dev/vda: no filesystem recognised`,
+		},
+		{
+			// The superblock is intact (the prober says ext4) but the group descriptors
+			// behind it are garbage: the kernel refuses the mount.
+			name:   "corrupted-metadata",
+			disk:   func(t *testing.T, uuid string) string { return damaged(t, uuid, 2048, randomBytes(t, 6144)) },
+			append: "root=/dev/vda", rescue: `mount /dev/vda on /newroot \(ext4`,
+		},
+		{
+			name:   "wrong-rootfstype",
+			append: "rootfstype=xfs", rescue: `mount /dev/vda on /newroot \(xfs`,
+		},
+		{
+			name:   "unknown-rootflags",
+			append: "rootflags=bogus_option", rescue: `mount /dev/vda on /newroot \(ext4.*bogus_option|bogus_option.*invalid argument`,
+		},
+		{
+			name:   "init-missing",
+			append: "init=/sbin/nowhere", rescue: `/newroot/sbin/nowhere: no such file`,
+		},
+		{
+			name:   "blacklisted-root-driver",
+			append: "module_blacklist=virtio_blk rd.timeout=5", rescue: `did not appear within 5s`,
+			diag: `virtio_blk: (blacklisted|.*operation not permitted)`,
+		},
+		{
+			name:   "blacklisted-other-driver",
+			append: "module_blacklist=ahci",
+		},
+		{
+			name:   "garbage-command-line",
+			append: `rootdelay=abc rd.timeout=-5 "unterminated rootflags= = == x.y=" loglevel=zz foo.bar.baz=1 =x earlyroot.log=nowhere junk=` + long,
+		},
+		{
+			name:  "truncated-and-non-elf-modules",
+			image: brokenModulesImage,
+			// ahci.ko is truncated and libahci.ko is not an ELF: both fail, the boot goes on.
+			append: "rd.debug",
+		},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			uuid := uuidFor(1100 + i)
+			disk := ""
+			if c.disk != nil {
+				disk = c.disk(t, uuid)
+			} else {
+				disk = wholeDisk(t, rootFS(t, "ext4", uuid, ""))
+			}
+			cfg := vm.Config{
+				Append: "root=UUID=" + uuid + " " + c.append,
+				Drives: []vm.Drive{{Path: disk, Bus: vm.BusVirtioBlk}},
+			}
+			if c.image != nil {
+				cfg.Initrd = c.image(t)
+			}
+			v := bootVM(t, cfg)
+			if c.rescue == "" {
+				bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+				return
+			}
+			expect(t, v, `the boot stopped: .*(`+c.rescue+`)`, promptWait)
+			if c.diag != "" {
+				expect(t, v, c.diag, 10*time.Second)
+			}
+			expect(t, v, `earlyroot# `, 30*time.Second)
+		})
+	}
+}
+
+// A root mounted read-only stays byte-for-byte unmodified by a boot.
+func TestReadOnlyRootUnmodified(t *testing.T) {
+	t.Parallel()
+	uuid := uuidFor(1200)
+	disk := wholeDisk(t, rootFS(t, "ext4", uuid, ""))
+	noise := filepath.Join(t.TempDir(), "noise.img")
+	if err := os.WriteFile(noise, randomBytes(t, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSum(t, disk)
+	v := bootVM(t, vm.Config{
+		Append: "root=UUID=" + uuid + " ro",
+		Drives: []vm.Drive{{Path: noise, Bus: vm.BusVirtioBlk}, {Path: disk, Bus: vm.BusVirtioBlk}},
+	})
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/vdb", "ext4")
+	exited(t, v, factsTimeout)
+	if after := fileSum(t, disk); after != before {
+		t.Errorf("the read-only root's image changed during the boot")
+	}
+}
+
+// damaged is an ext4 root disk with bytes overwritten at off.
+func damaged(t *testing.T, uuid string, off int64, data []byte) string {
+	t.Helper()
+	disk := wholeDisk(t, rootFS(t, "ext4", uuid, ""))
+	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, off); err != nil {
+		t.Fatal(err)
+	}
+	return disk
+}
+
+// brokenModulesImage is the generic image made from a module tree where ahci.ko is cut in
+// half and libahci.ko holds text instead of an ELF file (both drive the q35 SATA controller
+// every test VM has, so both are loaded at every boot).
+func brokenModulesImage(t *testing.T) string {
+	t.Helper()
+	tree := filepath.Join(tb.work, "broken-modules", tb.kver)
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if _, err := os.Stat(tree); err != nil {
+		if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-r", tb.moddir, tree).CombinedOutput(); err != nil {
+			t.Fatalf("copy module tree: %v\n%s", err, out)
+		}
+		ahci := filepath.Join(tree, "kernel/drivers/ata/ahci.ko")
+		st, err := os.Stat(ahci)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(ahci, st.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tree, "kernel/drivers/ata/libahci.ko"), []byte("not a module\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(tb.work, "broken-modules.img")
+	out, err := exec.Command(filepath.Join(tb.build, "mkinitramfs"), "-o", img, "-kver", tb.kver,
+		"-moddir", tree, "-init", filepath.Join(tb.build, "init")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mkinitramfs on the broken tree: %v\n%s", err, out)
+	}
+	return img
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
