@@ -27,6 +27,15 @@ var matrix = []struct {
 
 // Every controller boots the generic image with no module named on the command line.
 func TestHardwareMatrix(t *testing.T) {
+	tested := map[string]bool{}
+	for _, row := range matrix {
+		tested[row.bus] = true
+	}
+	for _, bus := range vm.Buses {
+		if !tested[bus] {
+			t.Errorf("bus %s has no row in the hardware matrix", bus)
+		}
+	}
 	for i, row := range matrix {
 		t.Run(row.bus, func(t *testing.T) {
 			t.Parallel()
