@@ -8,7 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/earlyroot/earlyroot/modload"
@@ -292,7 +292,7 @@ func osReleaseQuote(s string) string {
 
 // sortedCopy returns s sorted and de-duplicated, leaving s unchanged.
 func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	sort.Strings(c)
-	return sortStrings(c)
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return slices.Compact(c)
 }

@@ -1,10 +1,42 @@
 // Package initramfs builds earlyroot initramfs images: it selects the kernel
 // modules a root device could need (generic) or that this machine needs
-// (host-only), lays out the image (the init binary, device nodes, the module
-// tree with modload's compact index, extra files), writes it as a
-// reproducible newc cpio archive and compresses it in a format the kernel's
-// initramfs unpacker accepts.
+// (host-only), lays out the image, writes it as a reproducible newc cpio
+// archive and compresses it in a format the kernel's initramfs unpacker
+// accepts.
 //
-// The package is a library: it never logs or exits. Roots (module dir, sysfs,
-// /proc/mounts) are passed in so tests can run on fixtures.
+// # Image layout
+//
+//	/init                               the init binary (Config.Init)
+//	/sbin/modprobe -> /init             the kernel's request_module helper
+//	/dev/console (c 5,1), /dev/null (c 1,3)
+//	/proc /sys /dev /run /newroot /tmp /etc /lib /sbin
+//	/etc/initrd-release                 os-release format, NAME=earlyroot
+//	/etc/os-release -> initrd-release
+//	/lib/modules/<kver>/kernel/...      the selected modules at their tree
+//	                                    paths (.ko, or .ko.xz/.ko.zst/.ko.gz
+//	                                    with Config.ModCompression)
+//	/lib/modules/<kver>/modules.builtin
+//	/lib/modules/<kver>/modules.earlyroot
+//	                                    modload's compact index of exactly
+//	                                    the selected modules, built-in
+//	                                    modules and their aliases included
+//	extra files (Config.Files)
+//
+// # Selection
+//
+// The generic set is data ([GenericSelection]): module path prefixes,
+// exclusions and extra names, closed over dependencies and softdeps with
+// modload. Host-only images ([HostModules]) take the modules matching every
+// modalias in sysfs (minus [HostExclude]), the root filesystem's module
+// from the mount table and the device-mapper/MD modules under the root
+// device.
+//
+// # Reproducibility
+//
+// Entries are sorted by name, owned by 0:0, share one mtime
+// (Config.MTime), and get inode numbers 1, 2, ... in archive order; the
+// compressors are deterministic. The same inputs give the same bytes.
+//
+// The package is a library: it never logs or exits. Roots (module dir,
+// sysfs, the mount table) are passed in so tests can run on fixtures.
 package initramfs

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -181,16 +180,4 @@ func stackMD(sysfs, dev string, set map[string]bool) {
 	case "raid0", "raid1", "raid10", "linear":
 		set[level] = true
 	}
-}
-
-// sortStrings sorts and de-duplicates s in place.
-func sortStrings(s []string) []string {
-	sort.Strings(s)
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -102,6 +102,9 @@ func FuzzRootMount(f *testing.F) {
 	f.Add("rootfs / rootfs rw 0 0\n" + fixtureRootLine)
 	f.Add("/dev/disk\\040x / xfs rw 0 0\n\\ / \\0\n")
 	f.Add("sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\n/dev/nvme0n1p2 / btrfs rw,subvol=/@ 0 0\n")
+	if real, err := os.ReadFile("/proc/mounts"); err == nil {
+		f.Add(string(real))
+	}
 	f.Fuzz(func(t *testing.T, text string) {
 		p := filepath.Join(t.TempDir(), "mounts")
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {

@@ -86,6 +86,9 @@ type Loader struct {
 
 // NewLoader returns a loader for the modules of ix found below moddir.
 func NewLoader(ix *Index, moddir string, opt Options) *Loader {
+	if ix == nil {
+		ix = &Index{} // no index (it failed to open): every alias resolves to no module
+	}
 	l := &Loader{
 		ix:          ix,
 		moddir:      moddir,

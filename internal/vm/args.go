@@ -23,7 +23,7 @@ const (
 	BusAM53C974   = "am53c974"    // am53c974 + scsi-hd (am53c974)
 )
 
-// Buses lists every supported Drive.Bus value.
+// Buses lists every supported Drive.Bus value (treat as read-only).
 var Buses = []string{BusVirtioBlk, BusVirtioSCSI, BusAHCI, BusIDE, BusNVMe,
 	BusUSBStorage, BusUSBUAS, BusLSI, BusMegasas, BusMPTSAS, BusAM53C974}
 

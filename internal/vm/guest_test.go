@@ -187,10 +187,14 @@ func TestGuestBuses(t *testing.T) {
 				t.Skip("known issue: no disk appears behind QEMU mptsas1068 with this kernel")
 			}
 			t.Parallel()
-			initrd := guestInitramfs(t, dt, busModules[bus], "disks 2 60\necho GUEST-DONE\npoweroff -f\n")
+			wait, expect := 60, 3*time.Minute
+			if bus == BusMPTSAS {
+				wait, expect = 300, 10*time.Minute
+			}
+			initrd := guestInitramfs(t, dt, busModules[bus], fmt.Sprintf("disks 2 %d\necho GUEST-DONE\npoweroff -f\n", wait))
 			v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(),
 				Drives: []Drive{{Path: img8, Bus: bus, Serial: "ser8", ReadOnly: true}, {Path: img12, Bus: bus, ReadOnly: true}}})
-			if _, err := v.Expect(regexp.MustCompile(`^GUEST-DONE`), 3*time.Minute); err != nil {
+			if _, err := v.Expect(regexp.MustCompile(`^GUEST-DONE`), expect); err != nil {
 				t.Fatal(err)
 			}
 			if err := v.WaitTimeout(time.Minute); err != nil {

@@ -1,0 +1,96 @@
+// Command bench measures how long earlyroot's initramfs takes to hand over
+// to the real init, side by side with a kernel-only baseline and (with
+// BENCH_PEERS=1) Debian's initramfs-tools and dracut, on the Debian test
+// kernel under QEMU (TCG, 1 vCPU, 512 MiB, an ext4 root on virtio-blk found
+// by UUID, cmd/testinit as the real init).
+//
+//	bench -build build -kernel-dir .cache/kernel/<kver> -out build/bench [-n 5]
+//	      [-parallel 1] [-layouts=true] [-peers] [-only a,b]
+//
+// Every image is booted -n times, round-robin, so drift in the host's load
+// affects all images alike. The results go to OUT/results.md (also printed),
+// OUT/init-stage.svg and OUT/runs.csv; each boot's console is kept under
+// OUT/logs. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+type options struct {
+	build, kernelDir, out string
+	n, parallel           int
+	layouts, peers        bool
+	only                  string
+	timeout               time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.build, "build", "build", "directory with init, testinit and mkinitramfs")
+	flag.StringVar(&o.kernelDir, "kernel-dir", "", "unpacked Debian kernel package (scripts/fetch-kernel.sh)")
+	flag.StringVar(&o.out, "out", "build/bench", "output directory")
+	flag.IntVar(&o.n, "n", 5, "boots per image")
+	flag.IntVar(&o.parallel, "parallel", 1, "VMs at a time (1 or 2; 1 gives the steadiest numbers)")
+	flag.BoolVar(&o.layouts, "layouts", true, "also compare generic image layouts (compression)")
+	flag.BoolVar(&o.peers, "peers", os.Getenv("BENCH_PEERS") == "1", "also boot initramfs-tools and dracut images (default from BENCH_PEERS=1)")
+	flag.StringVar(&o.only, "only", "", "boot only these images (comma separated names), plus the baseline")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
+	flag.Parse()
+	if err := run(context.Background(), o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, stdout io.Writer) error {
+	if o.kernelDir == "" {
+		return errors.New("-kernel-dir is required")
+	}
+	if o.n < 1 {
+		return errors.New("-n must be at least 1")
+	}
+	o.parallel = max(1, min(o.parallel, 2))
+	k, err := kernelOf(o.kernelDir)
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{"images", "logs"} {
+		if err := os.MkdirAll(filepath.Join(o.out, d), 0o755); err != nil {
+			return err
+		}
+	}
+	env := &benchEnv{opt: o, k: k, log: stdout}
+	if err := env.prepareDisk(); err != nil {
+		return err
+	}
+	imgs, err := env.images(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "bench: %d images × %d boots, %d VM(s) at a time, kernel %s (QEMU TCG, 1 vCPU, 512 MiB)\n",
+		len(imgs), o.n, o.parallel, k.release)
+	results := env.bootAll(ctx, imgs)
+	return env.report(results)
+}
+
+// selected reports whether image name is wanted by -only.
+func selected(only, name string) bool {
+	if only == "" || name == "baseline" {
+		return true
+	}
+	for _, w := range strings.Split(only, ",") {
+		if strings.TrimSpace(w) == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Image kinds.
+const (
+	KindBaseline  = "baseline"
+	KindEarlyroot = "earlyroot"
+	KindPeer      = "peer"
+)
+
+// Run is one boot of an image.
+type Run struct {
+	Round  int
+	Wall   float64 // seconds from starting QEMU to the facts line
+	Uptime float64 // the real init's uptime (facts), seconds
+	Log    BootLog
+	Err    string // "" for a good boot
+}
+
+// ImageResult is one image and its boots.
+type ImageResult struct {
+	Name, Desc string
+	Kind       string
+	Size       int64
+	Runs       []Run
+}
+
+// Phase names earlyroot logs, in boot order, as shown in the table.
+var phaseNames = []string{"module index", "discovery start", "wait for root", "mount root"}
+
+// Row is the analysed results of one image. Stage is the in-guest uptime at
+// the real init minus the baseline's median; it is split into Kernel (the
+// image's "Run /init" time minus the baseline's: unpacking and the rest of
+// the kernel's start) and User (from /init to the real init, less the
+// baseline's own /init-to-facts time).
+type Row struct {
+	Name, Desc, Kind string
+	Size             int64
+	Good, Failed     int
+	Wall, Uptime     Summary
+	Stage            Summary
+	Kernel, User     Summary
+	Unpack           Summary // "Trying to unpack" → "Freeing initrd memory" (asynchronous in 6.1)
+	Phases           map[string]Summary
+	Mounted, RSSKB   Summary
+	Modules          Summary
+}
+
+// Analyze computes a Row per image; the first KindBaseline image is the
+// reference for the init stage (without one, the stage columns are NaN).
+func Analyze(images []ImageResult) []Row {
+	baseUp, baseRun, baseSelf := math.NaN(), math.NaN(), math.NaN()
+	for _, im := range images {
+		if im.Kind == KindBaseline {
+			up, run, self := collect(im, func(r Run) float64 { return r.Uptime }),
+				collect(im, func(r Run) float64 { return r.Log.RunInit }),
+				collect(im, func(r Run) float64 { return r.Uptime - r.Log.RunInit })
+			baseUp, baseRun, baseSelf = Summarize(up).Median, Summarize(run).Median, Summarize(self).Median
+			break
+		}
+	}
+	var rows []Row
+	for _, im := range images {
+		r := Row{Name: im.Name, Desc: im.Desc, Kind: im.Kind, Size: im.Size, Phases: map[string]Summary{}}
+		for _, run := range im.Runs {
+			if run.Err == "" {
+				r.Good++
+			} else {
+				r.Failed++
+			}
+		}
+		r.Wall = Summarize(collect(im, func(x Run) float64 { return x.Wall }))
+		r.Uptime = Summarize(collect(im, func(x Run) float64 { return x.Uptime }))
+		r.Stage = Summarize(collect(im, func(x Run) float64 { return x.Uptime - baseUp }))
+		r.Kernel = Summarize(collect(im, func(x Run) float64 { return x.Log.RunInit - baseRun }))
+		r.User = Summarize(collect(im, func(x Run) float64 { return x.Uptime - x.Log.RunInit - baseSelf }))
+		r.Unpack = Summarize(collect(im, func(x Run) float64 { return x.Log.UnpackEnd - x.Log.UnpackStart }))
+		for _, p := range phaseNames {
+			r.Phases[p] = Summarize(collect(im, func(x Run) float64 { return phase(x.Log, p) }))
+		}
+		r.Mounted = Summarize(collect(im, func(x Run) float64 { return x.Log.MountedMS }))
+		r.RSSKB = Summarize(collect(im, func(x Run) float64 { return x.Log.PeakRSSKB }))
+		r.Modules = Summarize(collect(im, func(x Run) float64 { return x.Log.Modules }))
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func phase(b BootLog, name string) float64 {
+	if v, ok := b.Phases[name]; ok {
+		return v
+	}
+	return math.NaN()
+}
+
+// collect applies f to the good boots of im.
+func collect(im ImageResult, f func(Run) float64) []float64 {
+	var out []float64
+	for _, r := range im.Runs {
+		if r.Err == "" {
+			out = append(out, f(r))
+		}
+	}
+	return out
+}
+
+// Target is one goal of the benchmark issue, checked against a measurement.
+type Target struct {
+	What     string
+	Limit    float64
+	Unit     string
+	Measured float64 // NaN when not measured
+}
+
+// Pass reports whether the measurement is within the limit; a missing
+// measurement fails.
+func (t Target) Pass() bool { return !math.IsNaN(t.Measured) && t.Measured <= t.Limit }
+
+// Targets checks the issue's goals: init stage of the generic and host-only
+// images, the generic image's size, the init binary's size and PID 1's peak
+// RSS (the largest seen in any earlyroot boot).
+func Targets(rows []Row, initSize int64) []Target {
+	const mib = 1 << 20
+	find := func(name string) (Row, bool) {
+		for _, r := range rows {
+			if r.Name == name {
+				return r, true
+			}
+		}
+		return Row{}, false
+	}
+	nan := math.NaN()
+	gStage, hStage, gSize := nan, nan, nan
+	if r, ok := find("generic"); ok {
+		gStage, gSize = r.Stage.Median, float64(r.Size)/mib
+	}
+	if r, ok := find("host-only"); ok {
+		hStage = r.Stage.Median
+	}
+	rss := nan
+	for _, r := range rows {
+		if r.Kind == KindEarlyroot && !math.IsNaN(r.RSSKB.Max) && (math.IsNaN(rss) || r.RSSKB.Max/1024 > rss) {
+			rss = r.RSSKB.Max / 1024
+		}
+	}
+	return []Target{
+		{"generic image: init stage (median)", 0.5, "s", gStage},
+		{"host-only image: init stage (median)", 0.4, "s", hStage},
+		{"generic image size", 10, "MiB", gSize},
+		{"init binary size (build/init)", 4, "MiB", float64(initSize) / mib},
+		{"PID 1 peak RSS (VmHWM, worst boot)", 24, "MiB", rss},
+	}
+}
+
+// Markdown renders a table; cells are escaped for pipes and newlines.
+func Markdown(header []string, rows [][]string) string {
+	var b strings.Builder
+	cell := func(s string) string {
+		s = strings.ReplaceAll(s, "|", `\|`)
+		return strings.ReplaceAll(s, "\n", " ")
+	}
+	line := func(cells []string) {
+		b.WriteString("|")
+		for i := range header {
+			c := ""
+			if i < len(cells) {
+				c = cell(cells[i])
+			}
+			b.WriteString(" " + c + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(header)
+	b.WriteString("|")
+	for range header {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		line(r)
+	}
+	return b.String()
+}
+
+// sec formats seconds with millisecond resolution; NaN is "–".
+func sec(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// ms formats milliseconds; NaN is "–".
+func ms(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// spread is "min / median / max" in seconds.
+func spread(s Summary) string {
+	if s.N == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s / %s", sec(s.Min), sec(s.Median), sec(s.Max))
+}
+
+// size formats bytes as MiB with two decimals.
+func size(n int64) string {
+	if n <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+}
+
+// ResultsTable is the main per-image table.
+func ResultsTable(rows []Row) string {
+	header := []string{"image", "size", "boots ok", "wall to facts (s, med)", "uptime at real init (s, med)",
+		"init stage (s, min / med / max)", "unpack + kernel until /init (s, med)", "/init until real init (s, med)",
+		"unpack (s, med)", "wait for root (ms)", "mount root (ms)", "root mounted in (ms)", "modules", "PID 1 peak RSS (MiB)"}
+	var out [][]string
+	for _, r := range rows {
+		rss := "–"
+		if !math.IsNaN(r.RSSKB.Median) {
+			rss = fmt.Sprintf("%.1f", r.RSSKB.Median/1024)
+		}
+		out = append(out, []string{
+			r.Name, size(r.Size), fmt.Sprintf("%d/%d", r.Good, r.Good+r.Failed),
+			sec(r.Wall.Median), sec(r.Uptime.Median), spread(r.Stage), sec(r.Kernel.Median), sec(r.User.Median),
+			sec(r.Unpack.Median), ms(r.Phases["wait for root"].Median), ms(r.Phases["mount root"].Median),
+			ms(r.Mounted.Median), ms(r.Modules.Median), rss,
+		})
+	}
+	return Markdown(header, out)
+}
+
+// TargetsTable renders the pass/fail table.
+func TargetsTable(ts []Target) string {
+	var out [][]string
+	for _, t := range ts {
+		m, verdict := "not measured", "FAIL"
+		if !math.IsNaN(t.Measured) {
+			m = fmt.Sprintf("%.3f %s", t.Measured, t.Unit)
+		}
+		if t.Pass() {
+			verdict = "pass"
+		}
+		out = append(out, []string{t.What, fmt.Sprintf("≤ %g %s", t.Limit, t.Unit), m, verdict})
+	}
+	return Markdown([]string{"target", "limit", "measured", "result"}, out)
+}
+
+// ImagesTable describes how each image was built.
+func ImagesTable(rows []Row) string {
+	var out [][]string
+	for _, r := range rows {
+		out = append(out, []string{r.Name, r.Kind, r.Desc})
+	}
+	return Markdown([]string{"image", "kind", "how it was built"}, out)
+}

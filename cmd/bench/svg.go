@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Bar is one image in the init-stage chart: two stacked segments (kernel
+// part, /init part: medians, negative values drawn as zero), a min–max
+// whisker of the total, and the total median as the label.
+type Bar struct {
+	Label          string
+	Kernel, User   float64
+	Median         float64
+	Min, Max       float64
+}
+
+// TargetLine is a dashed vertical line in the chart.
+type TargetLine struct {
+	Label string
+	Value float64
+}
+
+// Chart geometry.
+const (
+	chartWidth = 820
+	labelWidth = 230
+	plotWidth  = 520
+	barHeight  = 22
+	barGap     = 12
+	topMargin  = 58
+)
+
+// BarChartSVG draws a horizontal bar chart in seconds. It needs no fonts
+// or scripts beyond what any browser has.
+func BarChartSVG(title string, bars []Bar, targets []TargetLine) string {
+	maxV := 0.0
+	for _, b := range bars {
+		for _, v := range []float64{b.Max, b.Median, pos(b.Kernel) + pos(b.User)} {
+			if !math.IsNaN(v) && v > maxV {
+				maxV = v
+			}
+		}
+	}
+	for _, t := range targets {
+		if t.Value > maxV {
+			maxV = t.Value
+		}
+	}
+	scaleMax := niceCeil(maxV * 1.08)
+	x := func(v float64) float64 { return labelWidth + plotWidth*v/scaleMax }
+	height := topMargin + len(bars)*(barHeight+barGap) + 50
+
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		chartWidth, height, chartWidth, height)
+	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&s, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", 10, esc(title))
+	fmt.Fprintf(&s, `<rect x="%d" y="32" width="12" height="12" fill="#8fb3d9"/><text x="%d" y="42">unpack + kernel until /init</text>`+"\n", labelWidth, labelWidth+16)
+	fmt.Fprintf(&s, `<rect x="%d" y="32" width="12" height="12" fill="#2f6fb0"/><text x="%d" y="42">/init until real init</text>`+"\n", labelWidth+200, labelWidth+216)
+	plotBottom := topMargin + len(bars)*(barHeight+barGap)
+	for i := 0; i <= 5; i++ {
+		v := scaleMax * float64(i) / 5
+		fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", x(v), topMargin-4, x(v), plotBottom)
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d" text-anchor="middle">%.2f s</text>`+"\n", x(v), plotBottom+16, v)
+	}
+	for i, b := range bars {
+		y := topMargin + i*(barHeight+barGap)
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelWidth-8, y+barHeight/2+4, esc(b.Label))
+		k, u := pos(b.Kernel), pos(b.User)
+		fmt.Fprintf(&s, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#8fb3d9"/>`+"\n", x(0), y, x(k)-x(0), barHeight)
+		fmt.Fprintf(&s, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#2f6fb0"/>`+"\n", x(k), y, x(k+u)-x(k), barHeight)
+		if !math.IsNaN(b.Min) && !math.IsNaN(b.Max) {
+			cy := y + barHeight/2
+			fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x(pos(b.Min)), cy, x(pos(b.Max)), cy)
+			for _, v := range []float64{b.Min, b.Max} {
+				fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>`+"\n", x(pos(v)), cy-5, x(pos(v)), cy+5)
+			}
+		}
+		label := "–"
+		if !math.IsNaN(b.Median) {
+			label = fmt.Sprintf("%.3f s", b.Median)
+		}
+		lx := x(math.Max(pos(b.Max), k+u))
+		if math.IsNaN(lx) {
+			lx = x(0)
+		}
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d">%s</text>`+"\n", lx+6, y+barHeight/2+4, label)
+	}
+	for _, t := range targets {
+		fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0392b" stroke-dasharray="5,4"/>`+"\n", x(t.Value), topMargin-8, x(t.Value), plotBottom)
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d" fill="#c0392b" text-anchor="middle">%s</text>`+"\n", x(t.Value), plotBottom+32, esc(t.Label))
+	}
+	s.WriteString("</svg>\n")
+	return s.String()
+}
+
+// pos clamps negative and NaN values to zero for drawing.
+func pos(v float64) float64 {
+	if math.IsNaN(v) || v < 0 {
+		return 0
+	}
+	return v
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 0.1).
+func niceCeil(v float64) float64 {
+	if v <= 0.1 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0.1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v-1e-12 {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
