@@ -232,7 +232,7 @@ func (b *boot) handle(ev uevent.Event) {
 	switch ev.Action {
 	case "add", "change":
 		dev := blockDevice(ev)
-		b.goSafe(func() { b.addBlock(dev) })
+		b.goSafe(func() { b.addBlock(dev, ev.DevPath) })
 	case "remove":
 		b.reg.Remove(filepath.Base(ev.DevName()))
 	}
@@ -270,15 +270,22 @@ func blockDevice(ev uevent.Event) mount.Device {
 	return d
 }
 
-func (b *boot) addBlock(d mount.Device) {
+// addBlock probes a block device into the registry (waking a wait for the root) and gives
+// it its /dev/disk/by-* links.
+func (b *boot) addBlock(d mount.Device, devpath string) {
 	b.reg.Add(d)
-	if got, ok := b.reg.Find(mount.Spec{Kind: mount.KindPath, Value: d.Path}); ok {
-		if got.ProbeErr != nil {
-			b.log.Debugf("probe %s: %v", got.Path, got.ProbeErr)
-		}
-		if err := b.reg.Links(got); err != nil {
-			b.log.Debugf("links for %s: %v", got.Path, err)
-		}
+	got, ok := b.reg.Find(mount.Spec{Kind: mount.KindPath, Value: d.Path})
+	if !ok {
+		return
+	}
+	if got.ProbeErr != nil {
+		b.log.Debugf("probe %s: %v", got.Path, got.ProbeErr)
+	}
+	if err := b.reg.Links(got); err != nil {
+		b.log.Debugf("links for %s: %v", got.Path, err)
+	}
+	if err := b.reg.LinkIDs(sysDir, devpath, got); err != nil {
+		b.log.Debugf("by-id/by-path links for %s: %v", got.Path, err)
 	}
 }
 

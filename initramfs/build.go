@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,12 @@ type Result struct {
 
 // Build builds the image described by cfg and writes it to w.
 func Build(cfg Config, w io.Writer) (Result, error) {
+	return BuildContext(context.Background(), cfg, w)
+}
+
+// BuildContext is Build that gives up with ctx's error when ctx is done
+// (checked between modules and on every write).
+func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return Result{}, err
@@ -104,7 +111,7 @@ func Build(cfg Config, w io.Writer) (Result, error) {
 		return res, fmt.Errorf("stage module tree: %w", err)
 	}
 	defer os.RemoveAll(stage)
-	st, err := stageModules(cfg, mods, names, stage)
+	st, err := stageModules(ctx, cfg, mods, names, stage)
 	if err != nil {
 		return res, err
 	}
@@ -114,7 +121,7 @@ func Build(cfg Config, w io.Writer) (Result, error) {
 	}
 	res.Modules, res.ModuleBytes, res.ModuleImageBytes = names, st.srcBytes, st.imgBytes
 	res.Entries = a.Entries()
-	res.ArchiveBytes, res.ImageBytes, err = writeCompressed(a, w, cfg.Compression)
+	res.ArchiveBytes, res.ImageBytes, err = writeCompressed(a, ctxWriter{ctx, w}, cfg.Compression)
 	return res, err
 }
 
@@ -171,6 +178,12 @@ func (cfg Config) withDefaults() (Config, error) {
 // file in out's directory is renamed over out only when everything
 // succeeded, so a failed run never leaves a partial image.
 func WriteFile(cfg Config, out string) (Result, error) {
+	return WriteFileContext(context.Background(), cfg, out)
+}
+
+// WriteFileContext is WriteFile that gives up when ctx is done (on SIGINT,
+// say), leaving no temporary file behind.
+func WriteFileContext(ctx context.Context, cfg Config, out string) (Result, error) {
 	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
 		return Result{}, fmt.Errorf("output %s: is a directory", out)
 	}
@@ -186,7 +199,7 @@ func WriteFile(cfg Config, out string) (Result, error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	res, err := Build(cfg, bw)
+	res, err := BuildContext(ctx, cfg, bw)
 	if err != nil {
 		return res, err
 	}
@@ -204,6 +217,19 @@ func WriteFile(cfg Config, out string) (Result, error) {
 	}
 	ok = true
 	return res, nil
+}
+
+// ctxWriter fails writes once its context is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // writeCompressed writes a to w through the compressor c and returns the

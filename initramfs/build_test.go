@@ -2,6 +2,8 @@ package initramfs
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -369,4 +371,18 @@ func FuzzParseFile(f *testing.F) {
 			t.Errorf("ParseFile(%q) = %+v", s, got)
 		}
 	})
+}
+
+func TestWriteFileCanceled(t *testing.T) {
+	cfg := hostConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	_, err := WriteFileContext(ctx, cfg, filepath.Join(dir, "initrd.img"))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
 }

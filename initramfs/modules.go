@@ -1,6 +1,7 @@
 package initramfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -203,7 +204,7 @@ func hostExcluded(modPath string) bool {
 // stageModules writes the selected modules (compressed when asked) and the
 // builtin lists to stage, then builds modload's index of exactly that tree
 // and writes it as IndexFile. It returns the files that go to the image.
-func stageModules(cfg Config, mods []ModuleFile, names []string, stage string) (staged, error) {
+func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []string, stage string) (staged, error) {
 	var st staged
 	want := map[string]bool{}
 	for _, n := range names {
@@ -230,7 +231,7 @@ func stageModules(cfg Config, mods []ModuleFile, names []string, stage string) (
 		st.srcBytes += m.Size
 		st.files = append(st.files, stagedFile{rel: rel, src: jobs[len(jobs)-1].dst})
 	}
-	if err := runStageJobs(jobs, cfg.ModCompression); err != nil {
+	if err := runStageJobs(ctx, jobs, cfg.ModCompression); err != nil {
 		return st, err
 	}
 	for _, j := range jobs {
@@ -278,7 +279,7 @@ type stageJob struct {
 // runStageJobs stages the modules with a few workers (compressing modules
 // is CPU-bound; each output only depends on its input, so the result is
 // the same in any order).
-func runStageJobs(jobs []stageJob, c Compression) error {
+func runStageJobs(ctx context.Context, jobs []stageJob, c Compression) error {
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 8, max(len(jobs), 1))
 	next := make(chan int)
 	errs := make([]error, len(jobs))
@@ -286,6 +287,9 @@ func runStageJobs(jobs []stageJob, c Compression) error {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
+				if errs[i] = ctx.Err(); errs[i] != nil {
+					continue
+				}
 				jobs[i].size, errs[i] = stageModule(jobs[i].src, jobs[i].dst, c, jobs[i].compress)
 			}
 		})
@@ -295,6 +299,9 @@ func runStageJobs(jobs []stageJob, c Compression) error {
 	}
 	close(next)
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("stage modules: %w", err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -8,9 +8,9 @@ import (
 // Summary is the spread of one measurement over the boots of an image. With
 // no valid sample every field is NaN and N is 0.
 type Summary struct {
-	N                 int
-	Min, Median, Max  float64
-	Mean, StdDev      float64
+	N                int
+	Min, Median, Max float64
+	Mean, StdDev     float64
 }
 
 // Summarize ignores NaN and infinite samples (a boot that did not print the
@@ -45,14 +45,5 @@ func Summarize(xs []float64) Summary {
 		}
 		s.StdDev = math.Sqrt(ss / float64(len(v)-1))
 	}
-	return s
-}
-
-// Shift subtracts d from every field but the count and spread.
-func (s Summary) Shift(d float64) Summary {
-	s.Min -= d
-	s.Median -= d
-	s.Max -= d
-	s.Mean -= d
 	return s
 }

@@ -10,10 +10,10 @@ import (
 // part, /init part: medians, negative values drawn as zero), a min–max
 // whisker of the total, and the total median as the label.
 type Bar struct {
-	Label          string
-	Kernel, User   float64
-	Median         float64
-	Min, Max       float64
+	Label        string
+	Kernel, User float64
+	Median       float64
+	Min, Max     float64
 }
 
 // TargetLine is a dashed vertical line in the chart.

@@ -13,21 +13,27 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/earlyroot/earlyroot/initramfs"
 	"golang.org/x/sys/unix"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // fileList collects repeated -file flags.
@@ -81,7 +87,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run is the whole command; an interrupt (ctx done) stops the build and
+// leaves no output behind.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -95,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mkinitramfs: %v\n", err)
 		return 2
 	}
-	res, err := initramfs.WriteFile(cfg, o.out)
+	res, err := initramfs.WriteFileContext(ctx, cfg, o.out)
 	if err != nil {
 		fmt.Fprintf(stderr, "mkinitramfs: %v\n", err)
 		return 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,7 @@ func fixture(t *testing.T) []string {
 
 func runCmd(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -182,5 +183,20 @@ func TestSplitList(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
 			t.Errorf("splitList(%q) = %q", in, got)
 		}
+	}
+}
+
+func TestRunInterrupted(t *testing.T) {
+	flags := fixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(ctx, append(flags, "-o", filepath.Join(dir, "initrd.img")), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "context canceled") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
 	}
 }

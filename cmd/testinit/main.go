@@ -170,8 +170,12 @@ func readMountinfo() []mount {
 	if err != nil {
 		return nil
 	}
+	return parseMountinfo(string(data))
+}
+
+func parseMountinfo(data string) []mount {
 	var ms []mount
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, line := range strings.Split(data, "\n") {
 		fields := strings.Fields(line)
 		sep := -1
 		for i, w := range fields {

@@ -184,6 +184,13 @@ func driveArgs(drives []Drive) ([]string, error) {
 			err = scsi("megasas0", "megasas", 6)
 		case BusMPTSAS:
 			err = scsi("mptsas0", "mptsas1068", 6)
+			if err == nil {
+				// The guest's mptsas driver takes each disk's SAS address
+				// from scsi-hd's wwn, which defaults to 0; Linux skips
+				// phys whose attached SAS address is 0 (no sas_port, so no
+				// end device is ever added). Give every disk a unique one.
+				a[len(a)-1] += fmt.Sprintf(",wwn=0x%x", 0x5525400000000001+uint64(n))
+			}
 		case BusAM53C974:
 			err = scsi("am0", "am53c974", 6)
 		case BusAHCI:

@@ -52,8 +52,8 @@ func TestArgsBuses(t *testing.T) {
 			drv(1), "-device scsi-hd,bus=lsi0.0,scsi-id=1,lun=0,drive=d1"}},
 		{BusMegasas, "q35", []string{drv(0), "-device megasas,id=megasas0", "-device scsi-hd,bus=megasas0.0,scsi-id=0,lun=0,drive=d0,serial=s0",
 			drv(1), "-device scsi-hd,bus=megasas0.0,scsi-id=1,lun=0,drive=d1"}},
-		{BusMPTSAS, "q35", []string{drv(0), "-device mptsas1068,id=mptsas0", "-device scsi-hd,bus=mptsas0.0,scsi-id=0,lun=0,drive=d0,serial=s0",
-			drv(1), "-device scsi-hd,bus=mptsas0.0,scsi-id=1,lun=0,drive=d1"}},
+		{BusMPTSAS, "q35", []string{drv(0), "-device mptsas1068,id=mptsas0", "-device scsi-hd,bus=mptsas0.0,scsi-id=0,lun=0,drive=d0,serial=s0,wwn=0x5525400000000001",
+			drv(1), "-device scsi-hd,bus=mptsas0.0,scsi-id=1,lun=0,drive=d1,wwn=0x5525400000000002"}},
 		{BusAM53C974, "q35", []string{drv(0), "-device am53c974,id=am0", "-device scsi-hd,bus=am0.0,scsi-id=0,lun=0,drive=d0,serial=s0",
 			drv(1), "-device scsi-hd,bus=am0.0,scsi-id=1,lun=0,drive=d1"}},
 	}

@@ -25,7 +25,7 @@ func TestBootInitramfs(t *testing.T) {
 	}
 	start := time.Now()
 	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet", Timeout: 3 * time.Minute})
-	line, err := v.Expect(regexp.MustCompile(regexp.QuoteMeta(FactsPrefix)), 2*time.Minute)
+	f, err := v.ExpectFacts(2 * time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +33,6 @@ func TestBootInitramfs(t *testing.T) {
 		t.Fatalf("qemu did not exit cleanly after power-off: %v", err)
 	}
 	t.Logf("boot to facts and power-off: %s", time.Since(start).Round(time.Millisecond))
-	f, err := ParseFacts(line)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if f.PID != 1 {
 		t.Errorf("pid = %d, want 1", f.PID)
 	}

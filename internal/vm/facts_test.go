@@ -81,6 +81,21 @@ func TestExpect(t *testing.T) {
 	if err != nil || l != `EARLYROOT-FACTS {"pid":1}` {
 		t.Fatalf("split line = %q, %v", l, err)
 	}
+	// A pause mid-line longer than the prompt settle time does not cut
+	// a line that does not end like a prompt.
+	go func() {
+		v.feed([]byte("EARLYROOT-FACTS {\"pid\":"))
+		time.Sleep(3 * promptSettle)
+		v.feed([]byte("1,\"argv\":[\"/sbin/init\"]}\n"))
+	}()
+	if l, err := v.Expect(regexp.MustCompile(`EARLYROOT-FACTS`), 2*time.Second); err != nil || !strings.HasSuffix(l, "]}") {
+		t.Fatalf("slow line = %q, %v", l, err)
+	}
+	// ExpectFacts skips a garbled line for the next good one.
+	v.feed([]byte(realFacts[:50] + "[ 1.0] usb 1-1: new device\n" + realFacts + "\r\n"))
+	if f, err := v.ExpectFacts(time.Second); err != nil || f.PID != 1 || f.Extra["kernel"] != "6.1.0-56-amd64" {
+		t.Fatalf("ExpectFacts = %+v, %v", f, err)
+	}
 	// A prompt without newline matches once output settles.
 	v.feed([]byte("earlyroot# "))
 	if l, err := v.Expect(regexp.MustCompile(`^earlyroot# $`), 2*time.Second); err != nil || l != "earlyroot# " {

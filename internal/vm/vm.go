@@ -149,6 +149,18 @@ func (v *VM) pump(r io.Reader) {
 // unchanged before Expect accepts it.
 const promptSettle = 200 * time.Millisecond
 
+// looksLikePrompt reports whether an unterminated line ends the way
+// prompts do ("# ", "$ ", "> ", ": ", "? "), so that a line merely cut
+// short by a slow serial console is never taken for a finished one.
+func looksLikePrompt(line string) bool {
+	for _, suf := range []string{"# ", "$ ", "> ", ": ", "? "} {
+		if strings.HasSuffix(line, suf) {
+			return true
+		}
+	}
+	return false
+}
+
 // feed appends console output and wakes Expect.
 func (v *VM) feed(b []byte) {
 	v.mu.Lock()
@@ -160,9 +172,10 @@ func (v *VM) feed(b []byte) {
 
 // Expect waits until a console line matches pattern and returns it (without
 // the line ending). Scanning starts after the line matched by the previous
-// Expect, so successive calls walk forward through the output. A partial
-// last line (a prompt such as "earlyroot# ") matches once no output has
-// arrived for 200 ms, so a line still being printed is not cut short.
+// Expect, so successive calls walk forward through the output. An
+// unterminated last line is considered only when it ends like a prompt
+// ("earlyroot# ", "login: ", "$ ") and no output has arrived for 200 ms,
+// so a line still being printed is never returned cut short.
 func (v *VM) Expect(pattern *regexp.Regexp, timeout time.Duration) (string, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -173,6 +186,9 @@ func (v *VM) Expect(pattern *regexp.Regexp, timeout time.Duration) (string, erro
 		v.mu.Lock()
 		line, next, end, ok := scan(v.out, from, pattern)
 		partial := ok && next == len(v.out) && (len(v.out) == 0 || v.out[len(v.out)-1] != '\n')
+		if partial && !looksLikePrompt(line) {
+			ok, partial = false, false
+		}
 		if ok && !partial {
 			v.pos = next
 			v.mu.Unlock()
@@ -242,6 +258,24 @@ func scan(out []byte, from int, re *regexp.Regexp) (line string, next, end int, 
 
 func cleanLine(b []byte) string {
 	return strings.TrimRight(strings.ReplaceAll(string(b), "\r", ""), "\x00")
+}
+
+// factsLine matches a complete facts line.
+var factsLine = regexp.MustCompile(regexp.QuoteMeta(FactsPrefix) + `\{.*\}\s*$`)
+
+// ExpectFacts waits (like Expect) for the next facts line that parses and
+// returns it. Lines garbled by interleaved kernel messages are skipped.
+func (v *VM) ExpectFacts(timeout time.Duration) (Facts, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		line, err := v.Expect(factsLine, time.Until(deadline))
+		if err != nil {
+			return Facts{}, err
+		}
+		if f, err := ParseFacts(line); err == nil {
+			return f, nil
+		}
+	}
 }
 
 // Send writes s to the serial console input (no newline is added).

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"math"
+	"os"
+	"testing"
+)
+
+func TestParseLogFixture(t *testing.T) {
+	raw, err := os.ReadFile("testdata/earlyroot-console.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ParseLog(string(raw))
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"unpack start", b.UnpackStart, 1.206274},
+		{"unpack end", b.UnpackEnd, 2.126496},
+		{"run init", b.RunInit, 3.173140},
+		{"first init line", b.FirstInit, 3.212274},
+		{"wait for root", b.Phases["wait for root"], 465.6},
+		{"mount root", b.Phases["mount root"], 633.6},
+		{"module index", b.Phases["module index"], 6.3},
+		{"mounted in", b.MountedMS, 1179},
+		{"modules", b.Modules, 16},
+		{"vmhwm", b.PeakRSSKB, 5372},
+	}
+	for _, c := range checks {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseLog(t *testing.T) {
+	tests := []struct {
+		name                      string
+		in                        string
+		runInit, mounted, hwm, rw float64
+	}{
+		{"empty", "", math.NaN(), math.NaN(), math.NaN(), math.NaN()},
+		{"crlf and peer init", "[    2.500000] Run /init as init process\r\n", 2.5, math.NaN(), math.NaN(), math.NaN()},
+		{"first wins", "[ 1.0] Run /init as init process\n[ 9.0] Run /sbin/init as init process\n", 1, math.NaN(), math.NaN(), math.NaN()},
+		{"no stamp ignored", "Run /init as init process\nearlyroot: wait for root took 3 ms\n", math.NaN(), math.NaN(), math.NaN(), math.NaN()},
+		{"earlyroot lines", "[ 3.1] earlyroot: peak memory of PID 1: VmHWM 5784 kB\n" +
+			"[ 3.2] earlyroot: root /dev/vda1 (xfs) mounted in 412 ms; 3 modules; switching to /sbin/init\n" +
+			"[ 3.3] earlyroot: wait for root took 367.6 ms\n",
+			math.NaN(), 412, 5784, 367.6},
+		{"garbled", "[ abc] Run /init as init process\n[ 1.5] earlyroot: wait for root took x ms\n", math.NaN(), math.NaN(), math.NaN(), math.NaN()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := ParseLog(tc.in)
+			eq := func(what string, got, want float64) {
+				if !(math.IsNaN(got) && math.IsNaN(want)) && got != want {
+					t.Errorf("%s = %v, want %v", what, got, want)
+				}
+			}
+			eq("RunInit", b.RunInit, tc.runInit)
+			eq("MountedMS", b.MountedMS, tc.mounted)
+			eq("PeakRSSKB", b.PeakRSSKB, tc.hwm)
+			eq("wait for root", phase(b, "wait for root"), tc.rw)
+		})
+	}
+}
+
+func FuzzParseLog(f *testing.F) {
+	if raw, err := os.ReadFile("testdata/earlyroot-console.log"); err == nil {
+		f.Add(string(raw))
+	}
+	f.Add("[    1.0] earlyroot: x took 1e309 ms\n[ 2] Freeing initrd memory: 1K")
+	f.Add("[\t\t0.1]\x00earlyroot: root a (b) mounted in 99999999999999999999 ms; 1 modules")
+	f.Fuzz(func(t *testing.T, s string) {
+		b := ParseLog(s)
+		if b.Phases == nil {
+			t.Fatal("nil phases")
+		}
+	})
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/xml"
+	"io"
+	"math"
+	"strings"
+	"testing"
+)
+
+func logWith(runInit float64) BootLog {
+	b := ParseLog("")
+	b.RunInit = runInit
+	return b
+}
+
+func sampleResults() []ImageResult {
+	gl := logWith(3.2)
+	gl.PeakRSSKB = 6144
+	gl.Phases["wait for root"] = 400
+	return []ImageResult{
+		{Name: "baseline", Kind: KindBaseline, Size: 1 << 20, Runs: []Run{
+			{Uptime: 3.0, Wall: 5, Log: logWith(2.9)}, {Uptime: 3.2, Wall: 5, Log: logWith(3.1)}, {Uptime: 3.1, Wall: 5, Log: logWith(3.0)}}},
+		{Name: "generic", Kind: KindEarlyroot, Size: 12 << 20, Runs: []Run{
+			{Uptime: 3.6, Wall: 6, Log: gl}, {Err: "boom", Uptime: math.NaN(), Log: ParseLog("")}}},
+	}
+}
+
+func TestAnalyze(t *testing.T) {
+	rows := Analyze(sampleResults())
+	if len(rows) != 2 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	g := rows[1]
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	near("stage", g.Stage.Median, 0.5)   // 3.6 - 3.1
+	near("kernel", g.Kernel.Median, 0.2) // 3.2 - 3.0
+	near("user", g.User.Median, 0.3)     // (3.6-3.2) - 0.1
+	near("baseline stage", rows[0].Stage.Median, 0)
+	if g.Good != 1 || g.Failed != 1 {
+		t.Errorf("good/failed = %d/%d", g.Good, g.Failed)
+	}
+	ts := Targets(rows, 3<<20)
+	want := map[string]bool{
+		"generic image: init stage (median)":   true,
+		"host-only image: init stage (median)": false, // not measured
+		"generic image size":                   false,
+		"init binary size (build/init)":        true,
+		"PID 1 peak RSS (VmHWM, worst boot)":   true,
+	}
+	for _, tg := range ts {
+		if tg.Pass() != want[tg.What] {
+			t.Errorf("target %q pass = %v (measured %v)", tg.What, tg.Pass(), tg.Measured)
+		}
+	}
+	table := ResultsTable(rows)
+	for _, s := range []string{"| generic | 12.00 MiB | 1/2 |", "0.500 / 0.500 / 0.500", "| 400 |", "| 6.0 |"} {
+		if !strings.Contains(table, s) {
+			t.Errorf("table lacks %q:\n%s", s, table)
+		}
+	}
+	if tt := TargetsTable(ts); !strings.Contains(tt, "not measured") || !strings.Contains(tt, "FAIL") {
+		t.Errorf("targets table:\n%s", tt)
+	}
+	if csv := RunsCSV(sampleResults()); strings.Count(csv, "\n") != 6 || !strings.Contains(csv, "boom") {
+		t.Errorf("csv:\n%s", csv)
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	got := Markdown([]string{"a", "b"}, [][]string{{"x|y", "1\n2"}, {"short"}})
+	want := "| a | b |\n|---|---|\n| x\\|y | 1 2 |\n| short |  |\n"
+	if got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestBarChartSVG(t *testing.T) {
+	svg := BarChartSVG(`stage <&> "x"`, []Bar{
+		{Label: "generic", Kernel: 0.2, User: 0.3, Median: 0.5, Min: 0.45, Max: 0.6},
+		{Label: "dracut", Kernel: -0.1, User: 2, Median: 1.9, Min: math.NaN(), Max: math.NaN()},
+		{Label: "broken", Kernel: math.NaN(), User: math.NaN(), Median: math.NaN(), Min: math.NaN(), Max: math.NaN()},
+	}, []TargetLine{{"target", 0.5}})
+	d := xml.NewDecoder(strings.NewReader(svg))
+	rects := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("svg is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
+		}
+	}
+	if rects != 1+2+3*2 {
+		t.Errorf("%d rects, want 9", rects)
+	}
+	for _, s := range []string{"0.500 s", "1.900 s", "–", "NaN"} {
+		if strings.Contains(svg, s) != (s != "NaN") {
+			t.Errorf("svg contains %q = %v", s, strings.Contains(svg, s))
+		}
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for _, tc := range []struct{ in, want float64 }{{0, 0.1}, {0.43, 0.5}, {1.2, 2}, {2, 2}, {3.1, 5}, {7, 10}, {math.NaN(), 0.1}} {
+		if got := niceCeil(tc.in); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("niceCeil(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestModuleNamesAndSelected(t *testing.T) {
+	listing := "init 3752062\nlib/modules/6.1.0/kernel/drivers/block/virtio_blk.ko 40000\nlib/modules/6.1.0/kernel/fs/ext4/ext4.ko.zst 9\nlib/modules/6.1.0/modules.earlyroot 100\n/x: 3 entries\n"
+	got := strings.Join(moduleNames(listing), ",")
+	if got != "virtio_blk,ext4" {
+		t.Errorf("moduleNames = %q", got)
+	}
+	if !selected("", "x") || !selected("a,b", "baseline") || !selected("a, b", "b") || selected("a", "b") {
+		t.Error("selected")
+	}
+}
