@@ -110,6 +110,7 @@ func (r *Registry) LinkIDs(sysfs, devpath string, d Device) error {
 	}
 	target := "../../" + d.Name
 	links := DeviceLinks(sysfs, devpath, d)
+	defer r.notify() // a root=/dev/disk/by-id/… wait may resolve now
 	r.linkMu.Lock()
 	defer r.linkMu.Unlock()
 	var errs []error

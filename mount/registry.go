@@ -94,8 +94,20 @@ func (r *Registry) Add(d Device) {
 	d = r.probe(d)
 	r.mu.Lock()
 	r.devs[d.Name] = d
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+// notifyLocked wakes every Wait to look again. Called with r.mu held.
+func (r *Registry) notifyLocked() {
 	close(r.changed)
 	r.changed = make(chan struct{})
+}
+
+// notify wakes every Wait to look again: a new symlink may now resolve a path spec.
+func (r *Registry) notify() {
+	r.mu.Lock()
+	r.notifyLocked()
 	r.mu.Unlock()
 }
 
@@ -441,6 +453,7 @@ func (r *Registry) Links(d Device) error {
 		return fmt.Errorf("links for %q: bad device name", d.Name)
 	}
 	target := "../../" + d.Name
+	defer r.notify() // a root=/dev/disk/by-… wait may resolve now
 	r.linkMu.Lock()
 	defer r.linkMu.Unlock()
 	var errs []error

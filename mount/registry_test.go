@@ -345,3 +345,38 @@ func TestRegistryTableRetry(t *testing.T) {
 		t.Fatalf("vda1 after its disk appeared = %+v", d)
 	}
 }
+
+// A wait for a /dev/disk/by-… path wakes when the link appears, after the device was added.
+func TestRegistryWaitForLink(t *testing.T) {
+	dir := devTree(t, map[string]string{"vda": "ext4"})
+	r := NewRegistry(dir)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Wait(context.Background(), Spec{Kind: KindPath, Value: "/dev/disk/by-id/virtio-root"})
+		done <- err
+	}()
+	r.Add(Device{Name: "vda", Type: "disk"})
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned before the link existed: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "disk/by-id"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../vda", filepath.Join(dir, "disk/by-id/virtio-root")); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := r.Find(Spec{Kind: KindPath, Value: "/dev/vda"})
+	if err := r.Links(d); err != nil { // any link update wakes the waiters
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not wake when the link appeared")
+	}
+}

@@ -108,3 +108,14 @@ func TestRootNotFound(t *testing.T) {
 	expect(t, v, `earlyroot# `, 20*time.Second)
 	t.Logf("rescue prompt %v after the kernel started the init", time.Since(start).Round(time.Second))
 }
+
+// root=/dev/disk/by-id/… works: the init makes the link before udev exists.
+func TestRootByID(t *testing.T) {
+	t.Parallel()
+	disk := wholeDisk(t, rootFS(t, "ext4", uuidFor(53), ""))
+	v := bootVM(t, vm.Config{
+		Append: "root=/dev/disk/by-id/virtio-rootdisk",
+		Drives: []vm.Drive{{Path: disk, Bus: vm.BusVirtioBlk, Serial: "rootdisk"}},
+	})
+	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+}
