@@ -1,15 +1,13 @@
 package mount
 
 import (
-	"archive/tar"
-	"compress/gzip"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	tarfixture "github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 // Fixture devpaths (uevent/testdata/qemu-sysfs.tar.gz, see its README).
@@ -21,57 +19,10 @@ const (
 	fxNVMe   = "/devices/pci0000:00/0000:00:07.0/nvme/nvme0/nvme0n1"
 )
 
-// unpackSysfs unpacks the uevent package's QEMU sysfs fixture (a subset of
-// /sys/devices, kept as a tarball for its symlinks and ':' names) into a
-// temporary sysfs root.
+// unpackSysfs unpacks the uevent package's QEMU sysfs fixture (a subset of /sys/devices)
+// into a temporary sysfs root.
 func unpackSysfs(tb testing.TB) string {
-	tb.Helper()
-	f, err := os.Open(filepath.Join("..", "uevent", "testdata", "qemu-sysfs.tar.gz"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	root := tb.TempDir()
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return root
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := unpackEntry(root, h, tr); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
-
-func unpackEntry(root string, h *tar.Header, r io.Reader) error {
-	name := filepath.Join(root, filepath.FromSlash(h.Name))
-	if !strings.HasPrefix(name, root+string(filepath.Separator)) {
-		return errors.New("tar entry escapes the root: " + h.Name)
-	}
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return err
-	}
-	switch h.Typeflag {
-	case tar.TypeDir:
-		return os.MkdirAll(name, 0o755)
-	case tar.TypeSymlink:
-		return os.Symlink(h.Linkname, name)
-	case tar.TypeReg:
-		data, err := io.ReadAll(io.LimitReader(r, 1<<20))
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(name, data, 0o644)
-	}
-	return nil
+	return tarfixture.UnpackTarGz(tb, filepath.Join("..", "uevent", "testdata", "qemu-sysfs.tar.gz"))
 }
 
 // writeAttrs writes sysfs attribute files (devpath-relative paths).

@@ -1,16 +1,14 @@
 package uevent
 
 import (
-	"archive/tar"
 	"bufio"
-	"compress/gzip"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 // recorded is one datagram of testdata/qemu-boot.uevents.
@@ -59,57 +57,5 @@ func loadRecorded(tb testing.TB) []recorded {
 // sysfs root. The tree is kept as a tarball because Go module zips drop
 // symlinks and reject ':' in file names.
 func extractSysfs(tb testing.TB) string {
-	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "qemu-sysfs.tar.gz"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	root := tb.TempDir()
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		name := filepath.Join(root, filepath.FromSlash(h.Name))
-		if !strings.HasPrefix(name, root+string(filepath.Separator)) {
-			tb.Fatalf("tar entry %q escapes the root", h.Name)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(name, 0o755)
-		case tar.TypeReg:
-			if err = os.MkdirAll(filepath.Dir(name), 0o755); err == nil {
-				err = writeLimited(name, tr, h.Size)
-			}
-		case tar.TypeSymlink:
-			if err = os.MkdirAll(filepath.Dir(name), 0o755); err == nil {
-				err = os.Symlink(h.Linkname, name)
-			}
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return root
-}
-
-func writeLimited(name string, r io.Reader, size int64) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	if _, err := io.CopyN(f, r, size); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return fixture.UnpackTarGz(tb, filepath.Join("testdata", "qemu-sysfs.tar.gz"))
 }
