@@ -12,12 +12,14 @@ CACHE     := .cache
 GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
-             f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux
+             f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
+             busybox-static cryptsetup-bin python3
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 FUZZTIME  ?= 60s
 TESTFUZZTIME ?= 5s
 BOOT_PARALLEL ?= 2
 
-.PHONY: all build deps kernel unit boot test demo bench fuzz fuzz-short clean lint
+.PHONY: all build deps kernel lint unit boot test demo bench fuzz fuzz-short clean
 
 all: build
 
@@ -39,10 +41,14 @@ deps:
 kernel: deps
 	@scripts/fetch-kernel.sh $(CACHE)/kernel >/dev/null
 
-unit:
+# unit: fast tests, no VM boots (-short); lint first.
+unit: lint
+	$(GO) test -count=1 -short ./...
+
+lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
-	$(GO) test -count=1 ./...
+	$(GO) run $(STATICCHECK) ./...
 
 fuzz-short:
 	@scripts/fuzz.sh $(TESTFUZZTIME)
@@ -51,7 +57,7 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
 boot: build kernel
-	EARLYROOT_BOOT=1 $(GO) test -count=1 -timeout 40m -parallel $(BOOT_PARALLEL) -v ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
+	EARLYROOT_BOOT=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
 test: deps kernel build unit fuzz-short boot
 

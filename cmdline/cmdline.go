@@ -100,12 +100,6 @@ var userNamespaces = map[string]bool{
 	"plymouth": true, "mkinitcpio": true,
 }
 
-// bareSwitches are words without '=' consumed here or by the kernel itself
-// that must not be passed to the real init.
-var bareSwitches = map[string]bool{
-	"ro": true, "rw": true, "rootwait": true, "quiet": true, "debug": true,
-}
-
 // valueKeys are known parameters that need a value; given bare they are a
 // Problem, not an init argument.
 var valueKeys = map[string]bool{

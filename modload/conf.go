@@ -56,9 +56,7 @@ func ParseModprobeConf(r io.Reader) (params map[string][]string, blacklist []str
 				continue
 			}
 			name := normName(words[1])
-			for _, p := range words[2:] {
-				params[name] = append(params[name], p)
-			}
+			params[name] = append(params[name], words[2:]...)
 		case "blacklist":
 			if len(words) != 2 {
 				errs = append(errs, fmt.Errorf("line %d: want \"blacklist NAME\"", no))

@@ -85,9 +85,7 @@ func parseDep(r io.Reader) ([]depLine, error) {
 			return fmt.Errorf("line %d: want \"PATH: DEPS\"", no)
 		}
 		d := depLine{Path: p}
-		for _, f := range strings.Fields(rest) {
-			d.Deps = append(d.Deps, f)
-		}
+		d.Deps = append(d.Deps, strings.Fields(rest)...)
 		out = append(out, d)
 		return nil
 	})

@@ -186,7 +186,7 @@ func setBit(x, withExec, without byte) byte {
 
 func (s *session) cat(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: cat file...")
+		return errors.New("usage: cat FILE…")
 	}
 	var errs []error
 	for _, p := range args {
@@ -220,7 +220,7 @@ func (s *session) mkdir(args []string) error {
 		return err
 	}
 	if len(dirs) == 0 {
-		return errors.New("usage: mkdir [-p] dir...")
+		return errors.New("usage: mkdir [-p] DIR…")
 	}
 	var errs []error
 	for _, d := range dirs {

@@ -97,11 +97,6 @@ type command struct {
 	run   func(s *session, args []string) error
 }
 
-// errAction carries a control action out of a command.
-type errAction struct{ a Action }
-
-func (e errAction) Error() string { return e.a.String() }
-
 // Run prints the diagnosis, then prompts and runs commands until continue,
 // reboot or poweroff (returning that action) or the end of input
 // (returning ActionEOF).

@@ -193,7 +193,7 @@ func (s *session) umount(args []string) error {
 		return err
 	}
 	if len(dirs) == 0 {
-		return errors.New("usage: umount [-l] [-f] dir...")
+		return errors.New("usage: umount [-l] [-f] DIR…")
 	}
 	fl := 0
 	if opt['l'] {
