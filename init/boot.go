@@ -176,8 +176,12 @@ func (b *boot) modprobeConf() (map[string][]string, []string) {
 	return params, blacklist
 }
 
-// loadRequested loads modules_load= modules, concurrently with everything else.
+// loadRequested loads modules_load= modules and the rootfstype= filesystems, concurrently
+// with everything else, so that they are ready when the root appears.
 func (b *boot) loadRequested() {
+	for _, fstype := range b.cfg.RootFSTypes {
+		b.goSafe(func() { b.loadFilesystem(fstype) })
+	}
 	for _, name := range b.cfg.ModulesLoad {
 		b.goSafe(func() {
 			if r := b.loader.Load(name); r.Err != nil {
@@ -397,6 +401,8 @@ func (b *boot) loadFilesystem(fstype string) {
 		r = b.loader.Load(fstype)
 	}
 	switch r.Status {
+	case modload.Loaded:
+		b.log.Debugf("filesystem %s: loaded %s in %v", fstype, r.Module, r.Took.Round(time.Microsecond))
 	case modload.Failed:
 		b.log.Warnf("filesystem %s: %v", fstype, r.Err)
 	case modload.NoModule:

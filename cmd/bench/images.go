@@ -62,6 +62,11 @@ func (e *benchEnv) prepareDisk() error {
 	if err := vm.RootDir(tree, filepath.Join(e.opt.build, "testinit")); err != nil {
 		return err
 	}
+	// systemd (dracut's initrd) switches only into a root holding os-release.
+	osRelease := "ID=earlyroot-bench\nNAME=\"earlyroot bench root\"\n"
+	if err := os.WriteFile(filepath.Join(tree, "etc", "os-release"), []byte(osRelease), 0o644); err != nil {
+		return err
+	}
 	for i := 0; i < e.opt.parallel; i++ {
 		d := e.path("images", fmt.Sprintf("root-%d.img", i))
 		if err := vm.MakeDisk(d, vm.Disk{FS: &vm.FS{Type: "ext4", UUID: rootUUID, Label: "bench-root", SrcDir: tree}}); err != nil {

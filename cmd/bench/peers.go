@@ -41,7 +41,8 @@ func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
 		out = append(out, it)
 	}
 	dr := image{name: "dracut", kind: KindPeer, path: e.path("images", "dracut.img"),
-		desc: "Debian dracut: dracut --no-hostonly --kver " + e.k.release + " X"}
+		desc:   "Debian dracut: dracut --no-hostonly --kver " + e.k.release + " X (systemd initrd); booted with rd.shell=0 rd.emergency=poweroff",
+		append: "rd.shell=0 rd.emergency=poweroff"}
 	if selected(e.opt.only, dr.name) {
 		cmd := exec.CommandContext(ctx, dracutBin, "--no-hostonly", "--force", "--kver", e.k.release, dr.path)
 		if b, err := cmd.CombinedOutput(); err != nil {
