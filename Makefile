@@ -6,6 +6,7 @@
 #   make bench   boot-time benchmark (see bench/), not part of make test
 #   make fuzz    runs every fuzz target for FUZZTIME (default 60s)
 
+SHELL     := /bin/bash
 GO        ?= go
 BUILD     := build
 CACHE     := .cache

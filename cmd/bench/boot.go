@@ -94,7 +94,7 @@ func (e *benchEnv) boot(ctx context.Context, im image, round int, disk string) R
 	cfg := vm.Config{
 		Kernel:  e.k.image,
 		Initrd:  im.path,
-		Append:  strings.TrimSpace(baseAppend + " root=UUID=" + rootUUID + " " + im.append),
+		Append:  strings.Join(strings.Fields(baseAppend+" root=UUID="+rootUUID+" "+im.append+" "+e.opt.extraAppend), " "),
 		Drives:  []vm.Drive{{Path: disk}},
 		MemMB:   512,
 		CPUs:    1,
@@ -148,6 +148,11 @@ func rootFSType(kind string) string {
 // tables.
 func (e *benchEnv) report(results []ImageResult) error {
 	rows := Analyze(results)
+	rounds, peers := 0, false
+	for _, im := range results {
+		rounds = max(rounds, len(im.Runs))
+		peers = peers || im.Kind == KindPeer
+	}
 	var initSize int64
 	if fi, err := os.Stat(filepath.Join(e.opt.build, "init")); err == nil {
 		initSize = fi.Size()
@@ -156,7 +161,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 	fmt.Fprintf(&md, "# earlyroot boot benchmark\n\n")
 	fmt.Fprintf(&md, "Kernel %s under QEMU TCG (no KVM), 1 vCPU, 512 MiB, q35; root ext4 on virtio-blk, root=UUID=; "+
 		"the real init is cmd/testinit, which prints its uptime. %d boot(s) per image, round-robin, %d VM(s) at a time. %s.\n\n",
-		e.k.release, e.opt.n, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		e.k.release, rounds, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	md.WriteString("**init stage** = the real init's uptime minus the baseline's median: what the initramfs costs over a kernel " +
 		"whose /init is the real init. It splits into *unpack + kernel until /init* (the image's `Run /init as init process` " +
 		"time minus the baseline's) and */init until real init* (the rest). *unpack* is the kernel's asynchronous initramfs " +
@@ -167,7 +172,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 	md.WriteString(TargetsTable(Targets(rows, initSize)))
 	md.WriteString("\n## Images\n\n")
 	md.WriteString(ImagesTable(rows))
-	if e.opt.peers {
+	if peers {
 		md.WriteString("\nPeer images were built on this host from Debian's initramfs-tools and dracut packages, with the test " +
 			"kernel's modules copied to /lib/modules/" + e.k.release + " and depmod run for the bench.\n")
 	}
@@ -183,7 +188,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 		bars = append(bars, Bar{Label: r.Name, Kernel: r.Kernel.Median, User: r.User.Median,
 			Median: r.Stage.Median, Min: r.Stage.Min, Max: r.Stage.Max})
 	}
-	svg := BarChartSVG(fmt.Sprintf("Init stage per image (median of %d boots; whiskers min–max), kernel %s, QEMU TCG", e.opt.n, e.k.release),
+	svg := BarChartSVG(fmt.Sprintf("earlyroot init stage, median of %d boots (whiskers: min–max); %s, QEMU TCG", rounds, e.k.release),
 		bars, []TargetLine{{"host-only target 0.4 s", 0.4}, {"generic target 0.5 s", 0.5}})
 	if err := os.WriteFile(e.path("init-stage.svg"), []byte(svg), 0o644); err != nil {
 		return err

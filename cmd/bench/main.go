@@ -5,12 +5,13 @@
 // by UUID, cmd/testinit as the real init).
 //
 //	bench -build build -kernel-dir .cache/kernel/<kver> -out build/bench [-n 5]
-//	      [-parallel 1] [-layouts=true] [-peers] [-only a,b]
+//	      [-parallel 1] [-layouts=true] [-peers] [-only a,b] [-report]
 //
 // Every image is booted -n times, round-robin, so drift in the host's load
 // affects all images alike. The results go to OUT/results.md (also printed),
 // OUT/init-stage.svg and OUT/runs.csv; each boot's console is kept under
-// OUT/logs. `make bench` runs it.
+// OUT/logs. -report re-renders the report from OUT/runs.csv without
+// booting. `make bench` runs it.
 package main
 
 import (
@@ -29,7 +30,8 @@ type options struct {
 	build, kernelDir, out string
 	n, parallel           int
 	layouts, peers        bool
-	only                  string
+	reportOnly            bool
+	only, extraAppend     string
 	timeout               time.Duration
 }
 
@@ -43,6 +45,8 @@ func main() {
 	flag.BoolVar(&o.layouts, "layouts", true, "also compare generic image layouts (compression)")
 	flag.BoolVar(&o.peers, "peers", os.Getenv("BENCH_PEERS") == "1", "also boot initramfs-tools and dracut images (default from BENCH_PEERS=1)")
 	flag.StringVar(&o.only, "only", "", "boot only these images (comma separated names), plus the baseline")
+	flag.StringVar(&o.extraAppend, "append", "", "extra kernel command line for every boot (e.g. rd.debug, for a look at one image)")
+	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
@@ -69,6 +73,18 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	env := &benchEnv{opt: o, k: k, log: stdout}
+	if o.reportOnly {
+		f, err := os.Open(env.path("runs.csv"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		results, err := ReadRunsCSV(f)
+		if err != nil {
+			return err
+		}
+		return env.report(results)
+	}
 	if err := env.prepareDisk(); err != nil {
 		return err
 	}

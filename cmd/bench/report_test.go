@@ -128,3 +128,34 @@ func TestModuleNamesAndSelected(t *testing.T) {
 		t.Error("selected")
 	}
 }
+
+func TestRunsCSVRoundTrip(t *testing.T) {
+	in := sampleResults()
+	in[1].Desc = `quoted "desc", with comma`
+	back, err := ReadRunsCSV(strings.NewReader(RunsCSV(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if RunsCSV(back) != RunsCSV(in) {
+		t.Errorf("round trip differs:\n%s\n%s", RunsCSV(in), RunsCSV(back))
+	}
+	a, b := ResultsTable(Analyze(in)), ResultsTable(Analyze(back))
+	if a != b {
+		t.Errorf("tables differ:\n%s\n%s", a, b)
+	}
+	for _, bad := range []string{"", "a,b\n", strings.Join(csvHeader, ",") + "\ng,k,x,d,1,,,,,,,,,,,,,,\n"} {
+		if _, err := ReadRunsCSV(strings.NewReader(bad)); err == nil {
+			t.Errorf("ReadRunsCSV(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzReadRunsCSV(f *testing.F) {
+	f.Add(RunsCSV(sampleResults()))
+	f.Fuzz(func(t *testing.T, s string) {
+		res, err := ReadRunsCSV(strings.NewReader(s))
+		if err == nil {
+			_ = ResultsTable(Analyze(res))
+		}
+	})
+}

@@ -35,28 +35,15 @@ const (
 // BarChartSVG draws a horizontal bar chart in seconds. It needs no fonts
 // or scripts beyond what any browser has.
 func BarChartSVG(title string, bars []Bar, targets []TargetLine) string {
-	maxV := 0.0
-	for _, b := range bars {
-		for _, v := range []float64{b.Max, b.Median, pos(b.Kernel) + pos(b.User)} {
-			if !math.IsNaN(v) && v > maxV {
-				maxV = v
-			}
-		}
-	}
-	for _, t := range targets {
-		if t.Value > maxV {
-			maxV = t.Value
-		}
-	}
-	scaleMax := niceCeil(maxV * 1.08)
-	x := func(v float64) float64 { return labelWidth + plotWidth*v/scaleMax }
-	height := topMargin + len(bars)*(barHeight+barGap) + 50
+	scaleMax := axisMax(bars, targets)
+	x := func(v float64) float64 { return labelWidth + plotWidth*math.Min(v, scaleMax)/scaleMax }
+	height := topMargin + len(bars)*(barHeight+barGap) + 44 + 14*len(targets)
 
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartWidth, height, chartWidth, height)
 	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&s, `<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", 10, esc(title))
+	fmt.Fprintf(&s, `<text x="%d" y="22" font-size="14" font-weight="bold">%s</text>`+"\n", 10, esc(title))
 	fmt.Fprintf(&s, `<rect x="%d" y="32" width="12" height="12" fill="#8fb3d9"/><text x="%d" y="42">unpack + kernel until /init</text>`+"\n", labelWidth, labelWidth+16)
 	fmt.Fprintf(&s, `<rect x="%d" y="32" width="12" height="12" fill="#2f6fb0"/><text x="%d" y="42">/init until real init</text>`+"\n", labelWidth+200, labelWidth+216)
 	plotBottom := topMargin + len(bars)*(barHeight+barGap)
@@ -82,18 +69,40 @@ func BarChartSVG(title string, bars []Bar, targets []TargetLine) string {
 		if !math.IsNaN(b.Median) {
 			label = fmt.Sprintf("%.3f s", b.Median)
 		}
+		if k+u > scaleMax || pos(b.Max) > scaleMax {
+			label += " (bar cut at the axis end)"
+		}
 		lx := x(math.Max(pos(b.Max), k+u))
 		if math.IsNaN(lx) {
 			lx = x(0)
 		}
 		fmt.Fprintf(&s, `<text x="%.1f" y="%d">%s</text>`+"\n", lx+6, y+barHeight/2+4, label)
 	}
-	for _, t := range targets {
-		fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0392b" stroke-dasharray="5,4"/>`+"\n", x(t.Value), topMargin-8, x(t.Value), plotBottom)
-		fmt.Fprintf(&s, `<text x="%.1f" y="%d" fill="#c0392b" text-anchor="middle">%s</text>`+"\n", x(t.Value), plotBottom+32, esc(t.Label))
+	for i, t := range targets {
+		fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0392b" stroke-dasharray="5,4"/>`+"\n", x(t.Value), topMargin-8, x(t.Value), plotBottom+20+14*i)
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d" fill="#c0392b">%s</text>`+"\n", x(t.Value)+4, plotBottom+32+14*i, esc(t.Label))
 	}
 	s.WriteString("</svg>\n")
 	return s.String()
+}
+
+// axisMax picks the axis end: the largest bar or whisker, rounded up, but
+// no more than four times the largest target, so a slow peer does not
+// squash the bars that matter (its bar is cut and its label says so).
+func axisMax(bars []Bar, targets []TargetLine) float64 {
+	maxT := 0.0
+	for _, t := range targets {
+		maxT = math.Max(maxT, t.Value)
+	}
+	maxV := maxT
+	for _, b := range bars {
+		for _, v := range []float64{b.Max, b.Median, pos(b.Kernel) + pos(b.User)} {
+			if !math.IsNaN(v) && v > maxV && (maxT == 0 || v <= 4*maxT) {
+				maxV = v
+			}
+		}
+	}
+	return niceCeil(maxV * 1.08)
 }
 
 // pos clamps negative and NaN values to zero for drawing.

@@ -58,3 +58,29 @@ func TestNoShellReboots(t *testing.T) {
 		t.Errorf("a rescue prompt was offered despite rd.shell=0")
 	}
 }
+
+// The kernel's own module requests (request_module → /sbin/modprobe → our init binary) work:
+// mounting a vfat disk from the rescue shell loads vfat and its NLS tables on demand.
+func TestKernelModprobe(t *testing.T) {
+	t.Parallel()
+	uuid := uuidFor(73)
+	dir := t.TempDir()
+	writeFile(t, dir+"/hello.txt", "hello\n")
+	v := bootVM(t, vm.Config{
+		Append: "root=UUID=" + uuid + " rd.break=pre-switch",
+		Drives: []vm.Drive{
+			{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "")), Bus: vm.BusVirtioBlk},
+			{Path: wholeDisk(t, &vm.FS{Type: "vfat", Label: "ESP", SrcDir: dir}), Bus: vm.BusVirtioBlk},
+		},
+	})
+	expect(t, v, `earlyroot# `, promptWait)
+	send(t, v, "mkdir -p /mnt/esp")
+	send(t, v, "mount -t vfat /dev/vdb /mnt/esp")
+	send(t, v, "ls /mnt/esp")
+	expect(t, v, `(?i)hello\.txt`, 30*time.Second)
+	send(t, v, "lsmod")
+	expect(t, v, `^vfat\s`, 20*time.Second)
+	send(t, v, "umount /mnt/esp")
+	send(t, v, "continue")
+	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+}
