@@ -66,3 +66,14 @@ func FuzzParseRecord(f *testing.F) {
 		_ = ChainModaliases(aliases, root)
 	})
 }
+
+func TestSummaryTail(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"kernel x: 290 modules\n/tmp/a.img: 387 entries, image 16.1 MiB (none)\n", "387 entries, image 16.1 MiB (none)\n"},
+		{"no colon\n", "no colon\n"},
+	} {
+		if got := summaryTail(tc.in); got != tc.want {
+			t.Errorf("summaryTail(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -69,13 +69,12 @@ func BarChartSVG(title string, bars []Bar, targets []TargetLine) string {
 		if !math.IsNaN(b.Median) {
 			label = fmt.Sprintf("%.3f s", b.Median)
 		}
-		if k+u > scaleMax || pos(b.Max) > scaleMax {
-			label += " (bar cut at the axis end)"
+		if k+u > scaleMax {
+			// Cut bar: the value goes inside its end.
+			fmt.Fprintf(&s, `<text x="%.1f" y="%d" fill="white" text-anchor="end">%s ▶ (off scale)</text>`+"\n", x(scaleMax)-6, y+barHeight/2+4, label)
+			continue
 		}
-		lx := x(math.Max(pos(b.Max), k+u))
-		if math.IsNaN(lx) {
-			lx = x(0)
-		}
+		lx := x(math.Min(math.Max(pos(b.Max), k+u), scaleMax))
 		fmt.Fprintf(&s, `<text x="%.1f" y="%d">%s</text>`+"\n", lx+6, y+barHeight/2+4, label)
 	}
 	for i, t := range targets {

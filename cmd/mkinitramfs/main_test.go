@@ -77,7 +77,7 @@ func records(t *testing.T, img []byte) map[string]cpio.Record {
 }
 
 func TestRun(t *testing.T) {
-	flags := fixture(t)
+	flags := append(fixture(t), "-compress", "zstd", "-modcompress", "none")
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
 	out := filepath.Join(t.TempDir(), "initrd.img")
 	code, stdout, stderr := runCmd(append(flags, "-o", out, "-v", "-modules", "xfs")...)
@@ -198,5 +198,24 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// The default layout is the one `make bench` measured fastest: an uncompressed archive of
+// zstd-compressed modules.
+func TestDefaultLayout(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "initrd.img")
+	if code, _, stderr := runCmd(append(fixture(t), "-o", out)...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	img, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(img, []byte("070701")) {
+		t.Fatalf("default image is not an uncompressed newc archive: % x", img[:8])
+	}
+	if !bytes.Contains(img, []byte("/kernel/drivers/block/virtio_blk.ko.zst\x00")) {
+		t.Errorf("default image holds no zstd-compressed virtio_blk module")
 	}
 }

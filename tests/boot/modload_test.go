@@ -14,9 +14,11 @@ func TestModulesFromUevents(t *testing.T) {
 		name  string
 		image func(*testing.T) string
 	}{
-		{"plain", func(t *testing.T) string { return tb.generic(t) }},
+		{"ko.zst", func(t *testing.T) string { return tb.generic(t) }}, // the default layout
 		{"ko.xz", func(t *testing.T) string { return tb.image(t, "modxz", "-compress", "none", "-modcompress", "xz") }},
-		{"ko.zst", func(t *testing.T) string { return tb.image(t, "modzst", "-compress", "none", "-modcompress", "zst") }},
+		{"ko-in-zstd-archive", func(t *testing.T) string {
+			return tb.image(t, "plainko", "-compress", "zstd", "-modcompress", "none")
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
