@@ -3,7 +3,7 @@
 #   make build   static init + host tools into build/
 #   make test    installs what it needs (apt packages, the test kernel), unit tests, QEMU boot tests
 #   make demo    builds everything and boots a sample root disk under QEMU
-#   make bench   boot-time benchmark (see bench/), not part of make test
+#   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut), not part of make test
 #   make fuzz    runs every fuzz target for FUZZTIME (default 60s)
 
 SHELL     := /bin/bash
