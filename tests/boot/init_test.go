@@ -1,6 +1,9 @@
 package boot
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -92,4 +95,70 @@ func TestKernelModprobe(t *testing.T) {
 	send(t, v, "umount /mnt/esp")
 	send(t, v, "continue")
 	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+}
+
+// rd.break=pre-mount stops before the root is mounted; continue mounts it and boots on.
+func TestBreakPreMount(t *testing.T) {
+	t.Parallel()
+	uuid := uuidFor(74)
+	v := bootVM(t, vm.Config{
+		Append: "root=UUID=" + uuid + " rd.break=pre-mount",
+		Drives: []vm.Drive{{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "")), Bus: vm.BusVirtioBlk}},
+	})
+	expect(t, v, `rd.break=pre-mount`, promptWait)
+	expect(t, v, `earlyroot# `, 20*time.Second)
+	send(t, v, "ls /newroot")
+	send(t, v, "continue")
+	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+}
+
+// resume= with a swap device: without a hibernation image the boot goes on; with one (here a
+// forged signature over an invalid image) its MAJ:MIN goes to /sys/power/resume, the kernel
+// rejects the image, and the boot still goes on.
+func TestResume(t *testing.T) {
+	for _, c := range []struct {
+		name, signature, log string
+	}{
+		{"plain-swap", "", `holds no hibernation image; normal boot`},
+		{"hibernated", "S1SUSPEND", `hibernation image on /dev/vdb, resuming`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			uuid := uuidFor(75)
+			swapUUID := "5a5a5a5a-0000-4000-8000-00000000005a"
+			v := bootVM(t, vm.Config{
+				Append: "root=UUID=" + uuid + " resume=UUID=" + swapUUID,
+				Drives: []vm.Drive{
+					{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "")), Bus: vm.BusVirtioBlk},
+					{Path: swapImage(t, swapUUID, c.signature), Bus: vm.BusVirtioBlk},
+				},
+			})
+			expect(t, v, c.log, promptWait)
+			bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+		})
+	}
+}
+
+// swapImage makes a 16 MB swap area with mkswap; a signature replaces SWAPSPACE2 (as a
+// hibernating kernel does).
+func swapImage(t *testing.T, uuid, signature string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "swap.img")
+	if err := os.WriteFile(path, make([]byte, 16<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkswap", "-U", uuid, path).CombinedOutput(); err != nil {
+		t.Fatalf("mkswap: %v\n%s", err, out)
+	}
+	if signature != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt([]byte(signature), 4096-10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
 }
