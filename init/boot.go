@@ -58,11 +58,31 @@ func newBoot(start time.Time) *boot {
 // run is the whole life of PID 1: set up, then attempt the boot until it switches root;
 // every failed attempt goes through the rescue shell. It never returns.
 func (b *boot) run() {
-	b.setup()
+	if err := b.protect(func() error { b.setup(); return nil }); err != nil {
+		b.ensureState()
+		b.failed(err)
+	}
 	for {
 		err := b.protect(b.attempt)
 		b.unmountRoot()
 		b.failed(err)
+	}
+}
+
+// ensureState fills in what a setup cut short by a panic left unset, so that the rescue
+// path has a logger, a registry, a loader and the command line's defaults.
+func (b *boot) ensureState() {
+	if b.log == nil {
+		b.log = bootlog.New(nil, os.Stdout)
+	}
+	if b.cfg.Emergency == "" {
+		b.cfg = cmdline.Parse("")
+	}
+	if b.reg == nil {
+		b.reg = mount.NewRegistry(devDir)
+	}
+	if b.loader == nil {
+		b.loader = modload.NewLoader(b.index, b.moddir, modload.Options{})
 	}
 }
 

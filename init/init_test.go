@@ -63,3 +63,17 @@ func TestHumanSize(t *testing.T) {
 		}
 	}
 }
+
+// A setup cut short by a panic still leaves the rescue path what it needs.
+func TestEnsureStateAfterFailedSetup(t *testing.T) {
+	b := newBoot(timeZero)
+	b.ensureState()
+	if !b.cfg.Shell || b.cfg.Emergency != "reboot" {
+		t.Errorf("defaults not applied: shell=%v emergency=%q", b.cfg.Shell, b.cfg.Emergency)
+	}
+	var out bytes.Buffer
+	b.diagnose(&out, "internal error (recovered panic): boom")
+	if !strings.Contains(out.String(), "boom") || !strings.Contains(out.String(), "block devices: none seen") {
+		t.Errorf("diagnosis:\n%s", out.String())
+	}
+}
