@@ -247,6 +247,9 @@ func (b *boot) stopDiscovery() {
 
 // handle receives every device event (coldplug and hotplug) from the discovery goroutine.
 func (b *boot) handle(ev uevent.Event) {
+	if ev.IsBlock() {
+		b.log.Debugf("uevent %s %s", ev.Action, ev.DevName())
+	}
 	if alias := ev.Modalias(); alias != "" && ev.Action == "add" {
 		b.goSafe(func() { b.logLoads(b.loader.LoadAlias(alias)) })
 	}
@@ -297,11 +300,13 @@ func blockDevice(ev uevent.Event) mount.Device {
 // addBlock probes a block device into the registry (waking a wait for the root) and gives
 // it its /dev/disk/by-* links.
 func (b *boot) addBlock(d mount.Device, devpath string) {
+	start := time.Now()
 	b.reg.Add(d)
 	got, ok := b.reg.Find(mount.Spec{Kind: mount.KindPath, Value: d.Path})
 	if !ok {
 		return
 	}
+	b.log.Debugf("probed %s in %v: %s", got.Path, time.Since(start).Round(time.Microsecond), orDash(describe(got)))
 	if got.ProbeErr != nil {
 		b.log.Debugf("probe %s: %v", got.Path, got.ProbeErr)
 	}
