@@ -169,6 +169,7 @@ func (b *boot) openModules() {
 		Params:    params,
 		Blacklist: append(blacklist, b.cfg.Blacklist...),
 		SysModule: sysDir + "/module",
+		Observe:   b.logLoad,
 	})
 }
 
@@ -251,7 +252,7 @@ func (b *boot) handle(ev uevent.Event) {
 		b.log.Debugf("uevent %s %s", ev.Action, ev.DevName())
 	}
 	if alias := ev.Modalias(); alias != "" && ev.Action == "add" {
-		b.goSafe(func() { b.logLoads(b.loader.LoadAlias(alias)) })
+		b.goSafe(func() { b.loader.LoadAlias(alias) })
 	}
 	if !ev.IsBlock() || ev.DevName() == "" {
 		return
@@ -265,14 +266,14 @@ func (b *boot) handle(ev uevent.Event) {
 	}
 }
 
-func (b *boot) logLoads(results []modload.Result) {
-	for _, r := range results {
-		switch r.Status {
-		case modload.Loaded:
-			b.log.Debugf("loaded %s (%s) in %v", r.Module, r.Alias, r.Took.Round(time.Microsecond))
-		case modload.Failed:
-			b.log.Warnf("%v", r.Err)
-		}
+// logLoad logs each module load as the loader records it: failures always, the rest with
+// rd.debug.
+func (b *boot) logLoad(r modload.Result) {
+	switch r.Status {
+	case modload.Loaded:
+		b.log.Debugf("loaded %s (%s) in %v", r.Module, orDash(r.Alias), r.Took.Round(time.Microsecond))
+	case modload.Failed:
+		b.log.Warnf("%v", r.Err)
 	}
 }
 
@@ -426,10 +427,6 @@ func (b *boot) loadFilesystem(fstype string) {
 		r = b.loader.Load(fstype)
 	}
 	switch r.Status {
-	case modload.Loaded:
-		b.log.Debugf("filesystem %s: loaded %s in %v", fstype, r.Module, r.Took.Round(time.Microsecond))
-	case modload.Failed:
-		b.log.Warnf("filesystem %s: %v", fstype, r.Err)
 	case modload.NoModule:
 		b.log.Debugf("filesystem %s: no module (built in, or unknown)", fstype)
 	}

@@ -19,6 +19,9 @@ type Options struct {
 	Params    map[string][]string // per module ("virtio_blk" -> ["queue_depth=64"]), from cmdline + modprobe.d
 	Blacklist []string            // module names not loaded by alias-driven loads
 	SysModule string              // "/sys/module": compression algorithm and already loaded modules; "" skips both checks
+	// Observe, when set, is called with every result as it is recorded (dependencies and
+	// softdeps included), from the loading goroutine: the init logs failures as they happen.
+	Observe func(Result)
 }
 
 // Status is the outcome of loading one module.
@@ -71,6 +74,7 @@ type Loader struct {
 	params    map[string]string // module -> kernel parameter string
 	blacklist map[string]bool
 	sysModule string
+	observe   func(Result)
 
 	// The syscalls, replaced by tests.
 	finitModule func(fd int, params string, flags int) error
@@ -95,6 +99,7 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 		params:      map[string]string{},
 		blacklist:   map[string]bool{},
 		sysModule:   opt.SysModule,
+		observe:     opt.Observe,
 		finitModule: unix.FinitModule,
 		initModule:  unix.InitModule,
 		entries:     map[string]*entry{},
@@ -140,6 +145,9 @@ func (l *Loader) record(r Result) {
 	l.mu.Lock()
 	l.results = append(l.results, r)
 	l.mu.Unlock()
+	if l.observe != nil {
+		l.observe(r)
+	}
 }
 
 // LoadAlias loads every non-blacklisted module matching modalias (with

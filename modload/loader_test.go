@@ -483,3 +483,23 @@ func TestLoadSoftdepOfDependency(t *testing.T) {
 		t.Errorf("order %v, want c b d a", got)
 	}
 }
+
+// Observe sees every recorded result, dependencies included.
+func TestObserve(t *testing.T) {
+	e := newLoaderEnv(t)
+	var mu sync.Mutex
+	seen := map[string]Status{}
+	l := e.loader(Options{Observe: func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.Module] = r.Status
+	}})
+	if r := l.Load("chain-d"); r.Status != Loaded {
+		t.Fatalf("Load = %+v", r)
+	}
+	for _, m := range []string{"chain_a", "chain_b", "chain_c", "chain_d"} {
+		if seen[m] != Loaded {
+			t.Errorf("Observe saw %s as %v; saw %v", m, seen[m], seen)
+		}
+	}
+}

@@ -1,12 +1,14 @@
 package boot
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,7 @@ func TestFaults(t *testing.T) {
 		// rescue is the diagnosis expected before the prompt; "" means the boot succeeds.
 		rescue string
 		diag   string // a line of the diagnosis after it
+		log    string // a log line expected on the way (either outcome)
 	}{
 		{
 			name:   "zeroed-superblock",
@@ -67,8 +70,9 @@ func TestFaults(t *testing.T) {
 		{
 			name:  "truncated-and-non-elf-modules",
 			image: brokenModulesImage,
-			// ahci.ko is truncated and libahci.ko is not an ELF: both fail, the boot goes on.
-			append: "rd.debug",
+			// libahci.ko is not an ELF and crc32c-intel.ko is cut short: both fail with a
+			// clear message, ahci fails with them, the boot goes on.
+			log: `load (libahci|crc32c_intel): finit_module \S+\.ko: exec format error`,
 		},
 	}
 	for i, c := range cases {
@@ -89,8 +93,16 @@ func TestFaults(t *testing.T) {
 				cfg.Initrd = c.image(t)
 			}
 			v := bootVM(t, cfg)
+			if c.log != "" {
+				expect(t, v, c.log, promptWait)
+			}
 			if c.rescue == "" {
 				bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+				if c.log != "" {
+					if n := len(regexp.MustCompile(c.log).FindAllString(v.Output(), -1)); n < 2 {
+						t.Errorf("%d log lines match %q, want one per broken module", n, c.log)
+					}
+				}
 				return
 			}
 			expect(t, v, `the boot stopped: .*(`+c.rescue+`)`, promptWait)
@@ -139,40 +151,58 @@ func damaged(t *testing.T, uuid string, off int64, data []byte) string {
 	return disk
 }
 
-// brokenModulesImage is the generic image made from a module tree where ahci.ko is cut in
-// half and libahci.ko holds text instead of an ELF file (both drive the q35 SATA controller
-// every test VM has, so both are loaded at every boot).
+// brokenModulesImage is the generic image with plain .ko modules in an uncompressed archive,
+// patched in place: libahci.ko overwritten with text (not an ELF file; ahci needs it for the
+// q35 SATA controller every test VM has) and the second half of crc32c-intel.ko zeroed (a
+// truncated module; ext4's softdep loads it). The module index still lists both, so the
+// loader meets them at boot.
 func brokenModulesImage(t *testing.T) string {
 	t.Helper()
-	tree := filepath.Join(tb.work, "broken-modules", tb.kver)
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if _, err := os.Stat(tree); err != nil {
-		if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("cp", "-r", tb.moddir, tree).CombinedOutput(); err != nil {
-			t.Fatalf("copy module tree: %v\n%s", err, out)
-		}
-		ahci := filepath.Join(tree, "kernel/drivers/ata/ahci.ko")
-		st, err := os.Stat(ahci)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(ahci, st.Size()/2); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(tree, "kernel/drivers/ata/libahci.ko"), []byte("not a module\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	img := filepath.Join(tb.work, "broken-modules.img")
-	out, err := exec.Command(filepath.Join(tb.build, "mkinitramfs"), "-o", img, "-kver", tb.kver,
-		"-moddir", tree, "-init", filepath.Join(tb.build, "init")).CombinedOutput()
+	src := tb.image(t, "plain-uncompressed", "-compress", "none", "-modcompress", "none")
+	img, err := os.ReadFile(src)
 	if err != nil {
-		t.Fatalf("mkinitramfs on the broken tree: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	return img
+	crc := cpioData(t, img, "kernel/arch/x86/crypto/crc32c-intel.ko")
+	clear(crc[len(crc)/2:])
+	libahci := cpioData(t, img, "kernel/drivers/ata/libahci.ko")
+	copy(libahci, bytes.Repeat([]byte("not a kernel module\n"), len(libahci)/20+1))
+	out := filepath.Join(t.TempDir(), "broken-modules.img")
+	if err := os.WriteFile(out, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// cpioData returns the data of the newc archive entry whose name ends in suffix, as a slice
+// of archive (so that writing to it patches the archive).
+func cpioData(t *testing.T, archive []byte, suffix string) []byte {
+	t.Helper()
+	const hdr = 110 // "070701" and 13 fields of 8 hex digits
+	for off := 0; off+hdr <= len(archive); {
+		if string(archive[off:off+6]) != "070701" {
+			t.Fatalf("no newc header at %d", off)
+		}
+		field := func(i int) int {
+			v, err := strconv.ParseUint(string(archive[off+6+8*i:off+14+8*i]), 16, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(v)
+		}
+		size, nameSize := field(6), field(11)
+		name := string(archive[off+hdr : off+hdr+nameSize-1])
+		data := (off + hdr + nameSize + 3) &^ 3
+		if strings.HasSuffix(name, suffix) {
+			return archive[data : data+size]
+		}
+		if name == "TRAILER!!!" {
+			break
+		}
+		off = (data + size + 3) &^ 3
+	}
+	t.Fatalf("no %s in the archive", suffix)
+	return nil
 }
 
 func randomBytes(t *testing.T, n int) []byte {
