@@ -51,14 +51,14 @@ func ParseModprobeConf(r io.Reader) (params map[string][]string, blacklist []str
 		words := splitQuoted(line)
 		switch words[0] {
 		case "options":
-			if len(words) < 2 {
+			if len(words) < 2 || words[1] == "" {
 				errs = append(errs, fmt.Errorf("line %d: options without a module name", no))
 				continue
 			}
 			name := normName(words[1])
 			params[name] = append(params[name], words[2:]...)
 		case "blacklist":
-			if len(words) != 2 {
+			if len(words) != 2 || words[1] == "" {
 				errs = append(errs, fmt.Errorf("line %d: want \"blacklist NAME\"", no))
 				continue
 			}

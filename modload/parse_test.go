@@ -257,7 +257,7 @@ func FuzzModprobeConf(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		params, bl, _ := ParseModprobeConf(bytes.NewReader(data))
 		for name := range params {
-			if strings.Contains(name, "-") {
+			if name == "" || strings.Contains(name, "-") {
 				t.Fatalf("name %q not normalised", name)
 			}
 		}
