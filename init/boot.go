@@ -302,11 +302,7 @@ func blockDevice(ev uevent.Event) mount.Device {
 // it its /dev/disk/by-* links.
 func (b *boot) addBlock(d mount.Device, devpath string) {
 	start := time.Now()
-	b.reg.Add(d)
-	got, ok := b.reg.Find(mount.Spec{Kind: mount.KindPath, Value: d.Path})
-	if !ok {
-		return
-	}
+	got := b.reg.Add(d)
 	b.log.Debugf("probed %s in %v: %s", got.Path, time.Since(start).Round(time.Microsecond), orDash(describe(got)))
 	if got.ProbeErr != nil {
 		b.log.Debugf("probe %s: %v", got.Path, got.ProbeErr)

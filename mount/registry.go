@@ -69,8 +69,8 @@ func NewRegistry(devDir string) *Registry {
 // partition, PARTUUID/PARTLABEL from the parent's partition table, read once
 // and cached), records the device and wakes every Wait whose spec it
 // matches. Adding a known name replaces it (a "change" event). Probe
-// failures are recorded in ProbeErr.
-func (r *Registry) Add(d Device) {
+// failures are recorded in ProbeErr. It returns the device as recorded.
+func (r *Registry) Add(d Device) Device {
 	if d.Path == "" {
 		d.Path = filepath.Join(r.devDir, d.Name)
 	}
@@ -96,6 +96,7 @@ func (r *Registry) Add(d Device) {
 	r.devs[d.Name] = d
 	r.notifyLocked()
 	r.mu.Unlock()
+	return d
 }
 
 // notifyLocked wakes every Wait to look again. Called with r.mu held.

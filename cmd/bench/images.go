@@ -18,10 +18,9 @@ import (
 // rootUUID is the bench root filesystem's UUID (root=UUID=...).
 const rootUUID = "b3e4c0de-0000-4000-8000-0000000be4c4"
 
-// baseAppend starts every kernel command line: no_timer_check because a
-// loaded TCG host can fail the IO-APIC timer check, panic=-1 so a panic ends
-// QEMU at once.
-const baseAppend = "no_timer_check panic=-1"
+// baseAppend starts every kernel command line: panic=-1 so a panic ends QEMU
+// at once (internal/vm adds what every TCG boot needs).
+const baseAppend = "panic=-1"
 
 type kernel struct {
 	dir, image, release, moddir string

@@ -62,7 +62,7 @@ func TestRunPrintArgs(t *testing.T) {
 	}
 	line := out.String()
 	for _, want := range []string{"qemu-system-x86_64 ", "-kernel /k", "-initrd /i", "-m 768", "ich9-ahci",
-		"ide-hd,bus=ahci0.0,drive=d0,serial=x", "virtio-blk-pci,drive=d1", "console=ttyS0 quiet"} {
+		"ide-hd,bus=ahci0.0,drive=d0,serial=x", "virtio-blk-pci,drive=d1", "console=ttyS0 no_timer_check quiet"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("command line lacks %q: %s", want, line)
 		}

@@ -61,7 +61,7 @@ func run(build, kernelDir, bus, extra string) error {
 	v, err := vm.Start(context.Background(), vm.Config{
 		Kernel:  filepath.Join(kernelDir, "boot", "vmlinuz-"+kver),
 		Initrd:  img,
-		Append:  "no_timer_check panic=-1 root=UUID=" + uuid + " " + extra,
+		Append:  "panic=-1 root=UUID=" + uuid + " " + extra,
 		Drives:  []vm.Drive{{Path: disk, Bus: bus}},
 		Timeout: 3 * time.Minute,
 		Console: os.Stdout,

@@ -96,7 +96,7 @@ func TestArgsCommon(t *testing.T) {
 			t.Errorf("args lack %q: %s", want, line)
 		}
 	}
-	if got := flagValue(a, "-append"); got != "console=ttyS0 quiet panic=-1" {
+	if got := flagValue(a, "-append"); got != "console=ttyS0 no_timer_check quiet panic=-1" {
 		t.Errorf("append = %q", got)
 	}
 	for _, absent := range []string{"-cpu", "-qmp", "pcie-root-port", "-enable-kvm"} {
@@ -117,8 +117,8 @@ func TestArgsCommon(t *testing.T) {
 			t.Errorf("args lack %q: %s", want, line)
 		}
 	}
-	if got := flagValue(a, "-append"); got != "console=ttyS1" {
-		t.Errorf("append = %q, want the caller's console only", got)
+	if got := flagValue(a, "-append"); got != "no_timer_check console=ttyS1" {
+		t.Errorf("append = %q, want the caller's console and no_timer_check only", got)
 	}
 	if a[len(a)-1] != "-S" {
 		t.Errorf("extra args not last: %q", a)
@@ -186,12 +186,13 @@ func TestArgsErrors(t *testing.T) {
 
 func TestKernelCmdline(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                       "console=ttyS0",
-		"root=/dev/vda":          "console=ttyS0 root=/dev/vda",
-		"console=tty0 quiet":     "console=tty0 quiet",
-		"xconsole=1":             "console=ttyS0 xconsole=1",
-		"  spaced   out ":        "console=ttyS0 spaced   out",
-		"quiet console=ttyS0,9k": "quiet console=ttyS0,9k",
+		"":                       "console=ttyS0 no_timer_check",
+		"root=/dev/vda":          "console=ttyS0 no_timer_check root=/dev/vda",
+		"console=tty0 quiet":     "no_timer_check console=tty0 quiet",
+		"xconsole=1":             "console=ttyS0 no_timer_check xconsole=1",
+		"  spaced   out ":        "console=ttyS0 no_timer_check spaced   out",
+		"quiet console=ttyS0,9k": "no_timer_check quiet console=ttyS0,9k",
+		"no_timer_check -- a":    "console=ttyS0 no_timer_check -- a",
 	} {
 		if got := kernelCmdline(in); got != want {
 			t.Errorf("kernelCmdline(%q) = %q, want %q", in, got, want)
