@@ -10,7 +10,7 @@ import (
 	tarfixture "github.com/earlyroot/earlyroot/internal/fixture"
 )
 
-// Fixture devpaths (uevent/testdata/qemu-sysfs.tar.gz, see its README).
+// Fixture devpaths (testdata/qemu/qemu-sysfs.tar.gz, see its README).
 const (
 	fxVirtio = "/devices/pci0000:00/0000:00:04.0/virtio0/block/vda"
 	fxSCSI   = "/devices/pci0000:00/0000:00:05.0/virtio1/host0/target0:0:0/0:0:0:0"
@@ -19,11 +19,9 @@ const (
 	fxNVMe   = "/devices/pci0000:00/0000:00:07.0/nvme/nvme0/nvme0n1"
 )
 
-// unpackSysfs unpacks the uevent package's QEMU sysfs fixture (a subset of /sys/devices)
-// into a temporary sysfs root.
-func unpackSysfs(tb testing.TB) string {
-	return tarfixture.UnpackTarGz(tb, filepath.Join("..", "uevent", "testdata", "qemu-sysfs.tar.gz"))
-}
+// unpackSysfs unpacks the recorded QEMU sysfs (a subset of /sys/devices) into a temporary
+// sysfs root.
+func unpackSysfs(tb testing.TB) string { return tarfixture.QEMUSysfs(tb) }
 
 // writeAttrs writes sysfs attribute files (devpath-relative paths).
 func writeAttrs(t *testing.T, root string, attrs map[string]string) {

@@ -8,7 +8,7 @@
 // Say the storage driver loaded for a virtio disk registers vda1.
 //
 //  1. The kernel multicasts, on NETLINK_KOBJECT_UEVENT group 1 (as
-//     recorded in testdata/qemu-boot.uevents):
+//     recorded in the top-level testdata/qemu/qemu-boot.uevents):
 //     "add@/devices/pci0000:00/0000:00:04.0/virtio0/block/vda/vda1\0
 //     ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:04.0/virtio0/block/vda/vda1\0
 //     SUBSYSTEM=block\0MAJOR=254\0MINOR=1\0DEVNAME=vda1\0DEVTYPE=partition\0

@@ -3,7 +3,6 @@ package uevent
 import (
 	"bufio"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +10,7 @@ import (
 	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
-// recorded is one datagram of testdata/qemu-boot.uevents.
+// recorded is one datagram of the top-level testdata/qemu/qemu-boot.uevents.
 type recorded struct {
 	phase string
 	msg   []byte
@@ -20,7 +19,7 @@ type recorded struct {
 // loadRecorded reads the raw netlink messages recorded in a QEMU boot.
 func loadRecorded(tb testing.TB) []recorded {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "qemu-boot.uevents"))
+	f, err := os.Open(fixture.QEMUUevents())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,10 +51,5 @@ func loadRecorded(tb testing.TB) []recorded {
 	return out
 }
 
-// extractSysfs unpacks testdata/qemu-sysfs.tar.gz (a subset of /sys/devices
-// from the same QEMU boot) into a temporary directory and returns it as a
-// sysfs root. The tree is kept as a tarball because Go module zips drop
-// symlinks and reject ':' in file names.
-func extractSysfs(tb testing.TB) string {
-	return fixture.UnpackTarGz(tb, filepath.Join("testdata", "qemu-sysfs.tar.gz"))
-}
+// extractSysfs unpacks the sysfs of the same QEMU boot into a temporary sysfs root.
+func extractSysfs(tb testing.TB) string { return fixture.QEMUSysfs(tb) }
