@@ -35,6 +35,9 @@ const (
 // the workers that find it.
 type boot struct {
 	start  time.Time
+	// startCPU is PID 1's CPU time when /init started: the kernel's own init ran as PID 1
+	// before it, and is not ours.
+	startCPU struct{ user, sys time.Duration }
 	log    *bootlog.Logger
 	cfg    cmdline.Config
 	moddir string
@@ -52,7 +55,9 @@ type boot struct {
 }
 
 func newBoot(start time.Time) *boot {
-	return &boot{start: start, panics: make(chan error, 8)}
+	b := &boot{start: start, panics: make(chan error, 8)}
+	b.startCPU.user, b.startCPU.sys, _ = cpuTime()
+	return b
 }
 
 // run is the whole life of PID 1: set up, then attempt the boot until it switches root;
@@ -388,6 +393,9 @@ func (b *boot) waitRoot(spec mount.Spec) (mount.Device, error) {
 func (b *boot) mountRoot(dev mount.Device) (string, error) {
 	done := b.log.Phase("mount root")
 	defer done()
+	// From here on only the root matters: the drivers of other devices are the real system's
+	// to load, and would only compete with the filesystem's module for the CPU.
+	b.loader.DeferDeviceLoads()
 	types := b.cfg.RootFSTypes
 	if len(types) == 0 {
 		if dev.Info.Type == "" {
@@ -472,6 +480,14 @@ func (b *boot) logSummary(dev mount.Device, fstype, initPath string) {
 		b.log.Infof("memory before switch_root: Shmem %d kB, Unevictable %d kB", shmem, unevictable)
 	}
 	b.log.Infof("peak memory of PID 1: VmHWM %s", procStatus("VmHWM"))
+	if user, sys, ok := cpuTime(); ok {
+		// sys is the kernel's work in our syscalls: module loading, mount, reads.
+		b.log.Infof("cpu time of PID 1 since /init started: user %d ms, sys %d ms",
+			(user - b.startCPU.user).Milliseconds(), (sys - b.startCPU.sys).Milliseconds())
+	}
+	if n := len(b.loader.Deferred()); n > 0 {
+		b.log.Infof("the modules of %d other devices are left to the real system", n)
+	}
 	b.log.Infof("root %s (%s) mounted in %d ms; %d modules; switching to %s",
 		dev.Path, fstype, time.Since(b.start).Milliseconds(), loaded, initPath)
 }

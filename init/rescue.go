@@ -21,11 +21,20 @@ import (
 // action. It returns when the user asks to try again.
 func (b *boot) failed(err error) {
 	b.log.Errorf("boot failed: %v", err)
+	b.loadDeferred()
 	if !b.cfg.Shell {
 		b.emergency(err)
 		return
 	}
 	b.shell(err.Error(), false)
+}
+
+// loadDeferred loads the drivers of the devices put off once the root was found: a boot
+// that stops shows, and gives access to, every device.
+func (b *boot) loadDeferred() {
+	if n := b.loader.LoadDeferred(); n > 0 {
+		b.log.Infof("loaded the modules of %d devices deferred after the root was found", n)
+	}
 }
 
 // shell runs the rescue shell with a diagnosis headed by reason. It returns on `continue`
@@ -39,6 +48,7 @@ func (b *boot) shell(reason string, isBreak bool) {
 		b.emergency(fmt.Errorf("%s", reason))
 		return
 	}
+	b.loadDeferred()
 	b.saveLog()
 	reaper.mu.Lock() // the shell waits for its own children
 	action := rescue.Run(rescue.Env{

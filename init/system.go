@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -150,4 +151,13 @@ func procStatus(field string) string {
 		}
 	}
 	return "unknown"
+}
+
+// cpuTime returns the user and system CPU time of this process.
+func cpuTime() (user, sys time.Duration, ok bool) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0, false
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), true
 }

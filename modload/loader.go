@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,9 +36,10 @@ const (
 	Failed                      // see Result.Err
 	NoModule                    // no module has that name or alias
 	Blacklisted                 // skipped by the blacklist
+	Deferred                    // a device's load not started: see [Loader.DeferDeviceLoads]
 )
 
-var statusNames = [...]string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted"}
+var statusNames = [...]string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted", "deferred"}
 
 func (s Status) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
@@ -83,9 +85,12 @@ type Loader struct {
 	compOnce sync.Once
 	kernComp string // contents of /sys/module/compression
 
-	mu      sync.Mutex
-	entries map[string]*entry
-	results []Result
+	mu       sync.Mutex
+	entries  map[string]*entry
+	results  []Result
+	deferred []string // modaliases whose loads were deferred, in order, once each
+
+	deferring atomic.Bool // device loads not yet in the kernel are deferred
 }
 
 // NewLoader returns a loader for the modules of ix found below moddir.
@@ -152,7 +157,8 @@ func (l *Loader) record(r Result) {
 
 // LoadAlias loads every non-blacklisted module matching modalias (with
 // dependencies and soft dependencies) and returns one result per matching
-// module, or a single NoModule result when none matches.
+// module, or a single NoModule result when none matches. It is the load for a
+// device, which [Loader.DeferDeviceLoads] can put off.
 func (l *Loader) LoadAlias(modalias string) []Result {
 	names := l.ix.Lookup(modalias)
 	if len(names) == 0 {
@@ -160,12 +166,65 @@ func (l *Loader) LoadAlias(modalias string) []Result {
 		l.record(r)
 		return []Result{r}
 	}
-	return l.loadAll(names, modalias, true, nil)
+	if l.deferring.Load() {
+		l.addDeferred(modalias)
+		return []Result{{Alias: modalias, Status: Deferred}}
+	}
+	out := l.loadAll(names, modalias, true, true, nil)
+	for _, r := range out {
+		if r.Status == Deferred {
+			l.addDeferred(modalias)
+			break
+		}
+	}
+	return out
 }
 
+// DeferDeviceLoads puts off device-driven loads ([Loader.LoadAlias]) from now on: new
+// ones, and the modules of those under way that have not reached the kernel yet, end as
+// Deferred and their modaliases are kept for [Loader.LoadDeferred]. Loads by name
+// ([Loader.Load]: filesystems, modules_load=, softdeps of those) are not affected. The init
+// calls it once the root device is found: every other device is the real system's to
+// handle, and on one CPU its modules would only delay the root's mount.
+func (l *Loader) DeferDeviceLoads() { l.deferring.Store(true) }
+
+// LoadDeferred stops deferring and loads, concurrently, every deferred modalias; it
+// returns how many there were.
+func (l *Loader) LoadDeferred() int {
+	l.deferring.Store(false)
+	l.mu.Lock()
+	aliases := l.deferred
+	l.deferred = nil
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, a := range aliases {
+		wg.Go(func() { l.LoadAlias(a) })
+	}
+	wg.Wait()
+	return len(aliases)
+}
+
+// Deferred returns the modaliases whose loads are deferred.
+func (l *Loader) Deferred() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.deferred)
+}
+
+func (l *Loader) addDeferred(modalias string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !slices.Contains(l.deferred, modalias) {
+		l.deferred = append(l.deferred, modalias)
+	}
+}
+
+// deferNow reports whether a load for a device (device set) must be put off.
+func (l *Loader) deferNow(device bool) bool { return device && l.deferring.Load() }
+
 // loadAll loads names concurrently; blacklisted ones are skipped when
-// useBlacklist is set.
-func (l *Loader) loadAll(names []string, alias string, useBlacklist bool, chain []string) []Result {
+// useBlacklist is set. device marks a load for a device (see DeferDeviceLoads).
+func (l *Loader) loadAll(names []string, alias string, useBlacklist, device bool, chain []string) []Result {
 	out := make([]Result, len(names))
 	var wg sync.WaitGroup
 	for i, n := range names {
@@ -178,7 +237,7 @@ func (l *Loader) loadAll(names []string, alias string, useBlacklist bool, chain 
 			out[i] = Result{Module: n, Alias: alias, Status: AlreadyLoaded}
 			continue
 		}
-		wg.Go(func() { out[i] = l.load(n, alias, chain) })
+		wg.Go(func() { out[i] = l.load(n, alias, device, chain) })
 	}
 	wg.Wait()
 	return out
@@ -195,7 +254,7 @@ func (l *Loader) Load(name string) Result {
 		l.record(r)
 		return r
 	}
-	return best(l.loadAll(names, name, false, nil))
+	return best(l.loadAll(names, name, false, false, nil))
 }
 
 // best returns the first successful result, else the first one.
@@ -210,30 +269,35 @@ func best(rs []Result) Result {
 
 // load loads module name with softdeps and deps. chain holds the modules
 // whose softdeps led here, to cut softdep cycles.
-func (l *Loader) load(name, alias string, chain []string) Result {
+func (l *Loader) load(name, alias string, device bool, chain []string) Result {
 	i, ok := l.ix.find(name)
 	if !ok || l.ix.Builtin(name) || l.present(name) {
 		return l.insertOnce(name, alias, -1, nil)
 	}
 	chain = append(slices.Clip(chain), name)
-	deps := l.loadDeps(l.ix.mods[i].deps, chain)
-	return l.insertSoft(i, alias, deps, chain)
+	deps := l.loadDeps(l.ix.mods[i].deps, device, chain)
+	return l.insertSoft(i, alias, deps, device, chain)
 }
 
 // insertSoft inserts module i between its softdep pre: and post: modules,
 // as modprobe does for a module and for each of its dependencies.
-func (l *Loader) insertSoft(i int, alias string, deps []Result, chain []string) Result {
+// A device's load that is deferred, or one of whose dependencies was, ends here as
+// Deferred without an entry, so that a later load of the module starts afresh.
+func (l *Loader) insertSoft(i int, alias string, deps []Result, device bool, chain []string) Result {
 	m := l.ix.mods[i]
+	if l.deferNow(device) || slices.ContainsFunc(deps, func(r Result) bool { return r.Status == Deferred }) {
+		return Result{Module: m.name, Alias: alias, Status: Deferred}
+	}
 	if !slices.Contains(chain, m.name) {
 		chain = append(slices.Clip(chain), m.name)
 	}
 	for _, s := range m.pre {
-		l.loadSoft(s, chain)
+		l.loadSoft(s, device, chain)
 	}
 	r := l.insertOnce(m.name, alias, i, deps)
 	if r.Status == Loaded {
 		for _, s := range m.post {
-			l.loadSoft(s, chain)
+			l.loadSoft(s, device, chain)
 		}
 	}
 	return r
@@ -241,14 +305,14 @@ func (l *Loader) insertSoft(i int, alias string, deps []Result, chain []string) 
 
 // loadSoft loads a softdep (a name or an alias with possibly several
 // providers); failures are recorded but do not matter to the caller.
-func (l *Loader) loadSoft(spec string, chain []string) {
+func (l *Loader) loadSoft(spec string, device bool, chain []string) {
 	names := l.ix.Resolve(spec)
 	if len(names) == 0 {
 		l.record(Result{Alias: spec, Status: NoModule})
 		return
 	}
 	viaAlias := len(names) != 1 || names[0] != normName(spec)
-	l.loadAll(names, spec, viaAlias, chain)
+	l.loadAll(names, spec, viaAlias, device, chain)
 }
 
 // loadDeps inserts the dependencies deps (in load order), each with its
@@ -256,7 +320,7 @@ func (l *Loader) loadSoft(spec string, chain []string) {
 // dependencies that come earlier in the list are done, so independent ones
 // load concurrently; waiting only on earlier entries rules out deadlock
 // even on a cyclic index.
-func (l *Loader) loadDeps(deps []int32, chain []string) []Result {
+func (l *Loader) loadDeps(deps []int32, device bool, chain []string) []Result {
 	res := make([]Result, len(deps))
 	done := make([]chan struct{}, len(deps))
 	pos := make(map[int32]int, len(deps))
@@ -281,7 +345,7 @@ func (l *Loader) loadDeps(deps []int32, chain []string) []Result {
 				res[k] = l.insertOnce(name, "", -1, nil)
 				return
 			}
-			res[k] = l.insertSoft(int(d), "", failed, chain)
+			res[k] = l.insertSoft(int(d), "", failed, device, chain)
 		}()
 	}
 	for _, c := range done {

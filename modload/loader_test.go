@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -500,6 +501,58 @@ func TestObserve(t *testing.T) {
 	for _, m := range []string{"chain_a", "chain_b", "chain_c", "chain_d"} {
 		if seen[m] != Loaded {
 			t.Errorf("Observe saw %s as %v; saw %v", m, seen[m], seen)
+		}
+	}
+}
+
+// TestDeferDeviceLoads: once device loads are deferred, a new LoadAlias and the rest of a
+// chain under way reach no syscall; loads by name go on; LoadDeferred loads what was put
+// off, each module once.
+func TestDeferDeviceLoads(t *testing.T) {
+	e := newLoaderEnv(t)
+	l := e.loader(Options{})
+	e.k.before = func(name string) {
+		if name == "chain_c" { // the first dependency of test:chain:x is in the kernel
+			l.DeferDeviceLoads()
+		}
+	}
+	rs := l.LoadAlias("test:chain:x")
+	if len(rs) != 1 || rs[0].Status != Deferred {
+		t.Fatalf("LoadAlias(test:chain:x) while deferring mid-chain = %+v, want one Deferred", rs)
+	}
+	if got, want := e.k.names(), []string{"chain_c"}; !slices.Equal(got, want) {
+		t.Errorf("syscalls %v, want %v (the rest deferred)", got, want)
+	}
+	e.k.before = nil
+	if rs := l.LoadAlias("test:zst"); len(rs) != 1 || rs[0].Status != Deferred {
+		t.Errorf("LoadAlias(test:zst) while deferring = %+v, want Deferred", rs)
+	}
+	if rs := l.LoadAlias("test:no-such-device"); len(rs) != 1 || rs[0].Status != NoModule {
+		t.Errorf("LoadAlias of an alias without module = %+v, want NoModule", rs)
+	}
+	if got, want := l.Deferred(), []string{"test:chain:x", "test:zst"}; !slices.Equal(got, want) {
+		t.Errorf("Deferred() = %v, want %v", got, want)
+	}
+	if r := l.Load("chain_b"); r.Status != Loaded {
+		t.Errorf("Load(chain_b) by name while deferring = %+v, want Loaded", r)
+	}
+	if n := l.LoadDeferred(); n != 2 {
+		t.Errorf("LoadDeferred() = %d, want 2", n)
+	}
+	if d := l.Deferred(); len(d) != 0 {
+		t.Errorf("Deferred() after LoadDeferred = %v", d)
+	}
+	counts := map[string]int{}
+	for _, n := range e.k.names() {
+		counts[n]++
+	}
+	want := map[string]int{"chain_c": 1, "chain_b": 1, "chain_a": 1, "chain_d": 1, "zstmod": 1}
+	if !maps.Equal(counts, want) {
+		t.Errorf("syscalls per module %v, want %v", counts, want)
+	}
+	for _, r := range l.Results() {
+		if r.Status == Deferred || r.Status == Failed {
+			t.Errorf("recorded result %+v", r)
 		}
 	}
 }
