@@ -556,3 +556,33 @@ func TestDeferDeviceLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadCorruptCompressed: a .ko.zst that is not zstd, or a valid frame cut short, fails
+// that module with the file named, and the loader goes on.
+func TestLoadCorruptCompressed(t *testing.T) {
+	for name, damage := range map[string]func([]byte) []byte{
+		"not-zstd":  func([]byte) []byte { return []byte("this is not a zstd frame at all") },
+		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newLoaderEnv(t)
+			p := filepath.Join(e.dir, "kernel/test/zstmod.ko.zst")
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, p, damage(data))
+			l := e.loader(Options{})
+			r := l.Load("zstmod")
+			if r.Status != Failed || r.Err == nil || !strings.Contains(r.Err.Error(), "decompress "+p+": zstd: ") {
+				t.Errorf("Load(zstmod) = %+v, want a zstd decompress failure naming %s", r, p)
+			}
+			if _, n := e.k.call("zstmod"); n != 0 {
+				t.Errorf("zstmod reached the kernel %d times", n)
+			}
+			if r := l.Load("virtio_blk"); r.Status != Loaded {
+				t.Errorf("Load(virtio_blk) after the failure = %+v", r)
+			}
+		})
+	}
+}
