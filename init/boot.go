@@ -34,13 +34,13 @@ const (
 // boot holds the state of one boot: what the command line asked for, what was found, and
 // the workers that find it.
 type boot struct {
-	start  time.Time
+	start time.Time
 	// startCPU is PID 1's CPU time when /init started: the kernel's own init ran as PID 1
 	// before it, and is not ours.
 	startCPU struct{ user, sys time.Duration }
-	log    *bootlog.Logger
-	cfg    cmdline.Config
-	moddir string
+	log      *bootlog.Logger
+	cfg      cmdline.Config
+	moddir   string
 
 	index  *modload.Index
 	loader *modload.Loader
@@ -125,6 +125,9 @@ func (b *boot) setup() {
 	b.log = openLogger()
 	for _, err := range apiErrs {
 		b.log.Errorf("%v", err)
+	}
+	if err := enableModprobe(); err != nil {
+		b.log.Warnf("%v (the kernel's own module requests will fail)", err)
 	}
 	go reapChildren()
 
@@ -451,6 +454,7 @@ func (b *boot) unmountRoot() {
 // switchRoot stops discovery, saves the log and hands over to the real init.
 func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 	b.stopDiscovery()
+	disableModprobe() // from here on the kernel's requests are the real root's /sbin/modprobe's
 	opt := switchroot.Options{
 		NewRoot:     newRoot,
 		Init:        b.cfg.Init,

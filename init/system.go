@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/earlyroot/earlyroot/bootlog"
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 // apiMount is one of the kernel API filesystems the init mounts first.
@@ -161,3 +163,20 @@ func cpuTime() (user, sys time.Duration, ok bool) {
 	}
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), true
 }
+
+// enableModprobe makes the image's /sbin/modprobe (a link to modload.ModprobeTarget) lead
+// to this binary, which answers as modprobe; see modload.ModprobeTarget for why the link
+// is made only now.
+func enableModprobe() error {
+	if err := os.MkdirAll(filepath.Dir(modload.ModprobeTarget), 0o755); err != nil {
+		return fmt.Errorf("modprobe helper: %w", err)
+	}
+	if err := os.Symlink("/init", modload.ModprobeTarget); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("modprobe helper: %w", err)
+	}
+	return nil
+}
+
+// disableModprobe removes the helper link before switch_root: /run moves into the real
+// root, where /init does not exist.
+func disableModprobe() { _ = os.RemoveAll(filepath.Dir(modload.ModprobeTarget)) }

@@ -264,7 +264,7 @@ func layout(cfg Config, st staged) (*Archive, error) {
 	}
 	steps := []error{
 		a.AddFile("init", 0o755, cfg.Init),
-		a.AddSymlink("sbin/modprobe", "/init"),
+		a.AddSymlink("sbin/modprobe", modload.ModprobeTarget), // → /init once the init runs
 		a.AddCharDev("dev/console", 0o600, 5, 1),
 		a.AddCharDev("dev/null", 0o666, 1, 3),
 		a.AddBytes("etc/initrd-release", 0o644, initrdRelease(cfg)),

@@ -103,8 +103,8 @@ func TestBuildLayout(t *testing.T) {
 	if r := recs["init"]; r.Mode != cpio.S_IFREG|0o755 || !bytes.Equal(content(t, r), initData) {
 		t.Errorf("init: mode %o", r.Mode)
 	}
-	if r := recs["sbin/modprobe"]; r.Mode&cpio.S_IFMT != cpio.S_IFLNK || string(content(t, r)) != "/init" {
-		t.Errorf("sbin/modprobe: %v", r.Info)
+	if r := recs["sbin/modprobe"]; r.Mode&cpio.S_IFMT != cpio.S_IFLNK || string(content(t, r)) != modload.ModprobeTarget {
+		t.Errorf("sbin/modprobe: %v -> %q", r.Info, content(t, r))
 	}
 	if r := recs["dev/console"]; r.Mode != cpio.S_IFCHR|0o600 || r.Rmajor != 5 || r.Rminor != 1 {
 		t.Errorf("dev/console: %v", r.Info)

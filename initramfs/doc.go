@@ -7,7 +7,10 @@
 // # Image layout
 //
 //	/init                               the init binary (Config.Init)
-//	/sbin/modprobe -> /init             the kernel's request_module helper
+//	/sbin/modprobe -> /run/earlyroot/modprobe
+//	                                    the kernel's request_module helper: the
+//	                                    init links that to /init when it starts
+//	                                    (see modload.ModprobeTarget)
 //	/dev/console (c 5,1), /dev/null (c 1,3)
 //	/proc /sys /dev /run /newroot /tmp /etc /lib /sbin
 //	/etc/initrd-release                 os-release format, NAME=earlyroot

@@ -8,6 +8,13 @@ import (
 	"strings"
 )
 
+// ModprobeTarget is where the image's /sbin/modprobe points: a symlink to /init that the
+// init creates when it starts (on the /run tmpfs) and removes before switch_root. Until
+// then /sbin/modprobe dangles, so the kernel's module requests while it is still
+// initialising (its crypto self-tests ask for algorithms that are built in) fail at once
+// instead of each starting this binary: measured under QEMU, ~130 ms before /init runs.
+const ModprobeTarget = "/run/earlyroot/modprobe"
+
 // ModprobeMain runs the init binary as modprobe, for the kernel's
 // request_module ("/sbin/modprobe -q -- fs-ext4"). args is the whole
 // argument vector, args[0] being the program name. Supported:
