@@ -10,6 +10,15 @@
 // reboot or poweroff itself: it returns an Action and the init acts on it.
 //
 // A panic in a command is recovered and reported; the loop goes on.
+//
+// # Why not a POSIX shell interpreter
+//
+// mvdan.cc/sh/v3's interpreter, with these commands as its exec handler, would give pipes,
+// variables and scripts. It was measured and not chosen: a static binary with interp and
+// syntax (v3.14.1) is 3.4 MB against 1.6 MB for a bare fmt program, so it would add ~1.8 MB
+// to the init binary (3.6 MB, budget 4 MB) and to every image, for a prompt used only when
+// a boot has failed. Commands here take words split with quotes ([SplitLine]); a real shell
+// is one `sh` away when the image (-file) or a mounted disk has one.
 package rescue
 
 import (
