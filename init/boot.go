@@ -463,6 +463,7 @@ func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 		Mounts:      []string{devDir, procDir, sysDir, "/run"},
 		InitrdStart: b.start,
 		Logf:        b.log.Infof,
+		DeleteWith:  []string{deleterName},
 	}
 	initPath, err := switchroot.Check(opt)
 	if err != nil {

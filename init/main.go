@@ -16,7 +16,8 @@
 // what went wrong. PID 1 never returns from main.
 //
 // When started as "modprobe" (the kernel's request_module helper, /sbin/modprobe → /init) the
-// same binary loads modules from the same index and exits.
+// same binary loads modules from the same index and exits. Started as deleterName by
+// switch_root, it deletes the old initramfs in the background while the real init starts.
 package main
 
 import (
@@ -30,8 +31,11 @@ import (
 )
 
 func main() {
-	if filepath.Base(os.Args[0]) == "modprobe" {
+	switch filepath.Base(os.Args[0]) {
+	case "modprobe":
 		os.Exit(modload.ModprobeMain(os.Args, moduleDir(), os.Stderr))
+	case deleterName:
+		os.Exit(deleteInitramfs())
 	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "earlyroot: init must run as PID 1 (or be called as modprobe)")

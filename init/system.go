@@ -16,6 +16,7 @@ import (
 
 	"github.com/earlyroot/earlyroot/bootlog"
 	"github.com/earlyroot/earlyroot/modload"
+	"github.com/earlyroot/earlyroot/switchroot"
 )
 
 // apiMount is one of the kernel API filesystems the init mounts first.
@@ -180,3 +181,19 @@ func enableModprobe() error {
 // disableModprobe removes the helper link before switch_root: /run moves into the real
 // root, where /init does not exist.
 func disableModprobe() { _ = os.RemoveAll(filepath.Dir(modload.ModprobeTarget)) }
+
+// deleterName is argv[0] of the child switch_root starts to delete the old initramfs
+// (switchroot.Options.DeleteWith).
+const deleterName = "earlyroot-delete-initramfs"
+
+// deleteInitramfs is the main of that child: it runs in the real root, after the chroot,
+// with the old root as fd 3, and logs to the kernel log.
+func deleteInitramfs() int {
+	log := bootlog.New(nil, nil)
+	if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+		defer kmsg.Close()
+		log = bootlog.New(kmsg, nil)
+		log.SetTargets(true, false)
+	}
+	return switchroot.DeleterMain(log.Infof)
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,7 +45,13 @@ type nsReport struct {
 	SwitchErr string
 }
 
+// testDeleter is argv[0] of the test binary started as Options.DeleteWith.
+const testDeleter = "switchroot-test-deleter"
+
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == testDeleter {
+		os.Exit(DeleterMain(resultsLog))
+	}
 	switch os.Getenv(envStage) {
 	case "pid1":
 		os.Exit(stagePID1())
@@ -96,7 +103,16 @@ func TestSwitchInNamespace(t *testing.T) {
 			}
 			t.Logf("report: %s\nlog:\n%s", data, log)
 			checkReport(t, c, r)
-			if c == "systemd" && !strings.Contains(string(log), "switch_root: initramfs deleted: Shmem") {
+			// systemd's case has /proc in the new root, so the deletion runs in the child;
+			// the others have none, and Switch falls back to deleting inline.
+			inline := strings.Contains(string(log), "deleting it now")
+			switch {
+			case c == "systemd" && inline:
+				t.Errorf("the deletion did not run in a child process")
+			case c == "plain" && !inline:
+				t.Errorf("no inline fallback without /proc in the new root")
+			}
+			if c == "systemd" && !regexp.MustCompile(`switch_root: initramfs deleted in \S+: Shmem \d+ -> \d+ kB`).Match(log) {
 				t.Errorf("no memory report in the log")
 			}
 		})
@@ -205,6 +221,9 @@ func stagePID1() int {
 		func() error {
 			return unix.Mknod(filepath.Join(ir, "dev/console"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3)))
 		},
+		func() error {
+			return unix.Mknod(filepath.Join(ir, "dev/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))
+		},
 		func() error { return unix.Mount("run", filepath.Join(ir, "run"), "tmpfs", 0, "size=1m") },
 		func() error {
 			if c != "systemd" {
@@ -273,6 +292,7 @@ func stagePID1() int {
 		Mounts:      []string{"/dev", "/proc", "/run"},
 		InitrdStart: time.Now().Add(-time.Second),
 		Logf:        logf,
+		DeleteWith:  []string{testDeleter},
 	})
 	r := nsReport{SwitchErr: fmt.Sprint(err)}
 	report := "/newroot/results/report.json"
@@ -370,14 +390,28 @@ func isMountPoint(p string) bool {
 }
 
 // stageInit runs as the real init after the switch and reports what it finds.
-func stageInit() int {
-	logf := func(format string, args ...any) {
-		f, err := os.OpenFile("/results/log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err == nil {
-			fmt.Fprintf(f, format+"\n", args...)
-			f.Close()
+// resultsLog appends a line to the results log, from the new root.
+func resultsLog(format string, args ...any) {
+	f, err := os.OpenFile("/results/log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err == nil {
+		fmt.Fprintf(f, format+"\n", args...)
+		f.Close()
+	}
+}
+
+// reapAll waits until the process has no children left (the deleter child it inherited).
+func reapAll() {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
+			return
 		}
 	}
+}
+
+func stageInit() int {
+	logf := resultsLog
+	reapAll()
 	r := nsReport{Pid: os.Getpid(), Args: os.Args, Env: os.Environ(), Exists: map[string]bool{}, Fds: map[string]string{}}
 	sort.Strings(r.Env)
 	r.OldRoot, _ = listDir("/oldview")

@@ -22,10 +22,20 @@ type Options struct {
 
 	// Logf, when set, receives the problems Switch works around instead of failing (a mount
 	// skipped or not movable, the systemd serialization missing, files the deletion could
-	// not remove, a console that could not be reopened) and, after the deletion, the
-	// memory it released ("switch_root: initramfs deleted: Shmem 9000 -> 200 kB, ...",
-	// from /proc/meminfo when /proc was moved). Every message starts with "switch_root: ".
+	// not remove, a console that could not be reopened) and, after an inline deletion, the
+	// memory it released ("switch_root: initramfs deleted in 40ms: Shmem 9000 -> 200 kB,
+	// ...", from /proc/meminfo when /proc was moved). Every message starts with
+	// "switch_root: ".
 	Logf func(format string, args ...any)
+
+	// DeleteWith, when set, is the argv of a helper that deletes the old root in a child
+	// process, as util-linux switch_root does in a forked child: the real init starts at
+	// once instead of after the deletion. The helper is this same binary
+	// (/proc/self/exe, which still names it after the chroot), started with the old root as
+	// fd 3; its main calls [DeleteOldRoot](3, ...). The child becomes a child of the real
+	// init, which reaps it as every init does. When it cannot be started (no /proc in the
+	// new root, say) the deletion is done inline, as without DeleteWith.
+	DeleteWith []string
 }
 
 // defaultMounts are the API mounts moved when Options.Mounts is nil.
@@ -162,7 +172,7 @@ func (s system) switchRoot(opt Options) error {
 		}
 		argv = SystemdArgs(p.initPath, opt.Args, keep)
 	}
-	if err := s.enterNewRoot(p, opt.Mounts, logf); err != nil {
+	if err := s.enterNewRoot(p, opt, logf); err != nil {
 		if keep >= 0 {
 			unix.Close(keep)
 		}
@@ -183,7 +193,8 @@ func (s system) switchRoot(opt Options) error {
 // enterNewRoot is steps 5 to 8: private "/", move the API mounts, move the new root onto "/"
 // and chroot into it, then delete the old root through a descriptor opened before. Up to
 // the chroot nothing is deleted, so an error leaves the initramfs whole for the rescue shell.
-func (s system) enterNewRoot(p plan, mounts []string, logf func(string, ...any)) error {
+func (s system) enterNewRoot(p plan, opt Options, logf func(string, ...any)) error {
+	mounts := opt.Mounts
 	if mounts == nil {
 		mounts = defaultMounts
 	}
@@ -223,15 +234,78 @@ func (s system) enterNewRoot(p plan, mounts []string, logf func(string, ...any))
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("switch_root: chdir /: %w", err)
 	}
-	shmem0, unev0, memErr := MemInfo("/proc")
-	if err := deleteOldRoot(oldRoot, p.rootDev); err != nil {
+	if len(opt.DeleteWith) > 0 {
+		err := startDeleter(oldRoot, opt.DeleteWith)
+		if err == nil {
+			return nil
+		}
+		logf("switch_root: delete the initramfs in a child: %v; deleting it now", err)
+	}
+	if err := DeleteOldRoot(oldRoot, logf); err != nil {
 		logf("switch_root: delete initramfs: %v", err)
 	}
-	if shmem1, unev1, err := MemInfo("/proc"); err == nil && memErr == nil {
-		logf("switch_root: initramfs deleted: Shmem %d -> %d kB, Unevictable %d -> %d kB",
-			shmem0, shmem1, unev0, unev1)
-	}
 	return nil
+}
+
+// startDeleter starts the DeleteWith helper with the old root as its fd 3 and /dev/null of
+// the new root as its stdio (a Go program cannot start without fds 0-2), and leaves it
+// running.
+func startDeleter(oldRoot int, argv []string) error {
+	null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	dup, err := unix.FcntlInt(uintptr(oldRoot), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("dup old root: %w", err)
+	}
+	root := os.NewFile(uintptr(dup), "oldroot")
+	defer root.Close()
+	proc, err := os.StartProcess("/proc/self/exe", argv, &os.ProcAttr{
+		Dir:   "/",
+		Env:   []string{},
+		Files: []*os.File{null, null, null, root},
+	})
+	if err != nil {
+		return err
+	}
+	return proc.Release()
+}
+
+// DeleteOldRoot deletes the contents of the old root, open as fd, and logs through logf the
+// memory that released. It is the deletion Switch runs inline, and what the DeleteWith
+// helper's main calls (with fd 3): there it first lowers its own priority, so that the real
+// init, starting at the same time, goes first.
+func DeleteOldRoot(fd int, logf func(format string, args ...any)) error {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("old root: %w", err)
+	}
+	start := time.Now()
+	shmem0, unev0, memErr := MemInfo("/proc")
+	err := deleteOldRoot(fd, st.Dev)
+	if shmem1, unev1, merr := MemInfo("/proc"); err == nil && merr == nil && memErr == nil {
+		logf("switch_root: initramfs deleted in %v: Shmem %d -> %d kB, Unevictable %d -> %d kB",
+			time.Since(start).Round(time.Millisecond), shmem0, shmem1, unev0, unev1)
+	}
+	return err
+}
+
+// DeleterMain is the body of the DeleteWith helper: drop to the lowest priority, delete the
+// old root (fd 3), log. It returns the exit status.
+func DeleterMain(logf func(format string, args ...any)) int {
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19)
+	if err := DeleteOldRoot(3, logf); err != nil {
+		if logf != nil {
+			logf("switch_root: delete initramfs: %v", err)
+		}
+		return 1
+	}
+	return 0
 }
 
 // deleteOldRoot empties the old root, opened as fd, after checking once more that it is a

@@ -31,6 +31,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,6 +70,7 @@ func main() {
 	if !pid1 {
 		return
 	}
+	reapChildren(10 * time.Second)
 	unix.Sync()
 	err = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	fmt.Fprintf(os.Stderr, "testinit: power off: %v\n", err)
@@ -314,4 +316,22 @@ func sameFile(a, b *os.File) bool {
 		return true
 	}
 	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// reapChildren waits, up to limit, until PID 1 has no children left, as an init reaps the
+// processes it inherits (earlyroot's background deletion of the initramfs), so that their
+// last log lines reach the console before the power goes off.
+func reapChildren(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.ECHILD):
+			return
+		case err == nil && pid > 0:
+			continue
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
