@@ -6,23 +6,25 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/modload"
 )
 
-const debianKver = "6.1.0-56-amd64"
+// debianKernel is the Debian test kernel (make kernel), "" fields when there is none: the
+// tests that use it call debianModDir first, which skips (or fails, under make test).
+var debianKernel, _ = fixture.FindKernel()
 
-// debianModDir is the Debian test kernel's module tree (make kernel).
+// debianKver is its release ("6.1.0-57-amd64").
+var debianKver = debianKernel.Release
+
+// debianModDir is the Debian test kernel's module tree.
 func debianModDir(t testing.TB) string {
 	t.Helper()
-	d := filepath.Join("..", ".cache", "kernel", debianKver, "lib", "modules", debianKver)
-	if _, err := os.Stat(filepath.Join(d, "kernel")); err != nil {
-		t.Skipf("Debian test kernel modules not unpacked at %s (run make kernel): %v", d, err)
-	}
-	return d
+	return fixture.NeedKernel(t).ModDir
 }
 
 var debianIndexOnce = sync.OnceValues(func() (*modload.Index, error) {
-	return modload.Build(filepath.Join("..", ".cache", "kernel", debianKver, "lib", "modules", debianKver))
+	return modload.Build(debianKernel.ModDir)
 })
 
 // debianIndex is modload's index of the whole Debian tree, built once.

@@ -7,20 +7,16 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	testfixture "github.com/earlyroot/earlyroot/internal/fixture"
 )
 
-// The real Debian kernel tree unpacked by scripts/fetch-kernel.sh.
-const testKver = "6.1.0-56-amd64"
-
-var kernelModDir = filepath.Join("..", ".cache", "kernel", testKver, "lib", "modules", testKver)
-
-// needKernel returns the real module directory or skips the test.
+// needKernel returns the module directory of the Debian test kernel unpacked by
+// scripts/fetch-kernel.sh, or skips the test (fails it under make test).
 func needKernel(tb testing.TB) string {
 	tb.Helper()
-	if _, err := os.Stat(filepath.Join(kernelModDir, "modules.order")); err != nil {
-		tb.Skipf("kernel cache absent (%v): run scripts/fetch-kernel.sh to test against the real module tree", err)
-	}
-	abs, err := filepath.Abs(kernelModDir)
+	k := testfixture.NeedKernel(tb)
+	abs, err := filepath.Abs(k.ModDir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,7 +51,8 @@ func depmodDir(tb testing.TB) string {
 		if d.err != nil {
 			return
 		}
-		d.dir = filepath.Join(d.root, "lib", "modules", testKver)
+		kver := filepath.Base(src)
+		d.dir = filepath.Join(d.root, "lib", "modules", kver)
 		if d.err = os.MkdirAll(d.dir, 0o755); d.err != nil {
 			return
 		}
@@ -71,8 +68,8 @@ func depmodDir(tb testing.TB) string {
 				return
 			}
 		}
-		if out, err := exec.Command(depmod, "-b", d.root, testKver).CombinedOutput(); err != nil {
-			d.err = fmt.Errorf("depmod -b %s %s: %v: %s", d.root, testKver, err, out)
+		if out, err := exec.Command(depmod, "-b", d.root, kver).CombinedOutput(); err != nil {
+			d.err = fmt.Errorf("depmod -b %s %s: %v: %s", d.root, kver, err, out)
 		}
 	})
 	if d.err != nil {

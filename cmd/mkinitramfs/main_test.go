@@ -10,17 +10,20 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
+
+	testfixture "github.com/earlyroot/earlyroot/internal/fixture"
+	"github.com/earlyroot/earlyroot/modload"
 )
 
-const kver = "6.1.0-56-amd64"
+// testKernel is the Debian test kernel (make kernel); modDir skips (or, under make test,
+// fails) the tests that need it when there is none.
+var testKernel, _ = testfixture.FindKernel()
+
+var kver = testKernel.Release
 
 func modDir(t *testing.T) string {
 	t.Helper()
-	d := filepath.Join("..", "..", ".cache", "kernel", kver, "lib", "modules", kver)
-	if _, err := os.Stat(filepath.Join(d, "kernel")); err != nil {
-		t.Skipf("Debian test kernel modules not unpacked at %s (run make kernel): %v", d, err)
-	}
-	return d
+	return testfixture.NeedKernel(t).ModDir
 }
 
 // fixture writes a stand-in init, a sysfs with a virtio disk and a mount
@@ -84,7 +87,7 @@ func TestRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"init ", "sbin/modprobe -> /init\n", "(host-only)", "image ", "(zstd)",
+	for _, want := range []string{"init ", "sbin/modprobe -> " + modload.ModprobeTarget + "\n", "(host-only)", "image ", "(zstd)",
 		"lib/modules/" + kver + "/kernel/drivers/block/virtio_blk.ko ", "lib/modules/" + kver + "/kernel/fs/xfs/xfs.ko "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 // DefaultBootTimeout bounds a VM started by Boot without Config.Timeout.
@@ -67,15 +69,9 @@ func consoleLog(testName string) (*os.File, error) {
 	return os.CreateTemp(dir, safe+"-*.log")
 }
 
-// Kernel is an unpacked kernel package as laid out by
-// scripts/fetch-kernel.sh: Dir/boot/vmlinuz-Release and
-// Dir/lib/modules/Release.
-type Kernel struct {
-	Dir     string
-	Image   string // .../boot/vmlinuz-<release>
-	Release string
-	ModDir  string // .../lib/modules/<release>
-}
+// Kernel is an unpacked kernel package as laid out by scripts/fetch-kernel.sh:
+// Dir/boot/vmlinuz-Release and Dir/lib/modules/Release.
+type Kernel = fixture.Kernel
 
 // RepoRoot walks up from the working directory to the directory holding
 // go.mod.
@@ -96,37 +92,19 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// FindKernel locates the test kernel: $EARLYROOT_KERNEL_DIR if set, else
-// the first <repo>/.cache/kernel/* directory holding boot/vmlinuz-*.
-func FindKernel() (Kernel, error) {
-	var dirs []string
-	if d := os.Getenv("EARLYROOT_KERNEL_DIR"); d != "" {
-		dirs = []string{d}
-	} else {
-		root, err := RepoRoot()
-		if err != nil {
-			return Kernel{}, fmt.Errorf("find kernel: %w", err)
-		}
-		dirs, _ = filepath.Glob(filepath.Join(root, ".cache", "kernel", "*"))
-	}
-	for _, d := range dirs {
-		imgs, _ := filepath.Glob(filepath.Join(d, "boot", "vmlinuz-*"))
-		if len(imgs) == 0 {
-			continue
-		}
-		rel := strings.TrimPrefix(filepath.Base(imgs[0]), "vmlinuz-")
-		return Kernel{Dir: d, Image: imgs[0], Release: rel,
-			ModDir: filepath.Join(d, "lib", "modules", rel)}, nil
-	}
-	return Kernel{}, fmt.Errorf("find kernel: no boot/vmlinuz-* under %v (run scripts/fetch-kernel.sh or set EARLYROOT_KERNEL_DIR)", dirs)
-}
+// FindKernel locates the test kernel (fixture.FindKernel): $EARLYROOT_KERNEL_DIR if set,
+// else the one .cache/kernel/current names, else the newest under .cache/kernel.
+func FindKernel() (Kernel, error) { return fixture.FindKernel() }
 
-// NeedKernel returns the test kernel or skips the test, saying why. It
-// also skips when qemu-system-x86_64 is not installed.
+// NeedKernel returns the test kernel or skips the test, saying why (fails it with
+// $EARLYROOT_REQUIRE_KERNEL=1). It also skips when qemu-system-x86_64 is not installed.
 func NeedKernel(t testing.TB) Kernel {
 	t.Helper()
 	k, err := FindKernel()
 	if err != nil {
+		if os.Getenv(fixture.RequireKernelEnv) == "1" {
+			t.Fatalf("VM test: %v", err)
+		}
 		t.Skipf("skipping VM test: %v", err)
 	}
 	if _, err := exec.LookPath(QEMUBinary); err != nil {
