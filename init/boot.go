@@ -281,6 +281,12 @@ func (b *boot) logLoad(r modload.Result) {
 	case modload.Loaded:
 		b.log.Debugf("loaded %s (%s) in %v", r.Module, orDash(r.Alias), r.Took.Round(time.Microsecond))
 	case modload.Failed:
+		if errors.Is(r.Err, unix.ENODEV) {
+			// The module's own init found nothing to drive: no such hardware, or a CPU
+			// without the feature (crc32c-intel without SSE4.2, beside crc32c_generic).
+			b.log.Debugf("%v (nothing for it here)", r.Err)
+			return
+		}
 		b.log.Warnf("%v", r.Err)
 	}
 }
