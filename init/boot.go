@@ -460,7 +460,6 @@ func (b *boot) unmountRoot() {
 // switchRoot stops discovery, saves the log and hands over to the real init.
 func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 	b.stopDiscovery()
-	disableModprobe() // from here on the kernel's requests are the real root's /sbin/modprobe's
 	opt := switchroot.Options{
 		NewRoot:     newRoot,
 		Init:        b.cfg.Init,
@@ -477,6 +476,7 @@ func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 	}
 	b.logSummary(dev, fstype, initPath)
 	b.saveLog()
+	disableModprobe() // from here on the kernel's requests are the real root's /sbin/modprobe's
 	return switchroot.Switch(opt)
 }
 

@@ -21,6 +21,9 @@ import (
 // action. It returns when the user asks to try again.
 func (b *boot) failed(err error) {
 	b.log.Errorf("boot failed: %v", err)
+	if err := enableModprobe(); err != nil { // a failed Switch removed it
+		b.log.Warnf("%v", err)
+	}
 	b.loadDeferred()
 	if !b.cfg.Shell {
 		b.emergency(err)
