@@ -77,6 +77,9 @@ func TestNoInitOnRoot(t *testing.T) {
 	expect(t, v, `\binit\b`, 20*time.Second) // the initramfs is intact
 	send(t, v, "ls /lib/modules")
 	expect(t, v, `\d+\.\d+\.\d+-`, 20*time.Second)
+	// The kernel's module requests still reach the init: the helper link is in place.
+	send(t, v, "ls /run/earlyroot")
+	expect(t, v, `\bmodprobe\b`, 20*time.Second)
 }
 
 // A disk mounted under the initramfs (at rd.break) survives the switch with its files.
