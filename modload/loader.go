@@ -189,19 +189,26 @@ func (l *Loader) LoadAlias(modalias string) []Result {
 func (l *Loader) DeferDeviceLoads() { l.deferring.Store(true) }
 
 // LoadDeferred stops deferring and loads, concurrently, every deferred modalias; it
-// returns how many there were.
+// returns how many there were. A load that was under way when deferring stopped and still
+// ended as Deferred is picked up too.
 func (l *Loader) LoadDeferred() int {
 	l.deferring.Store(false)
-	l.mu.Lock()
-	aliases := l.deferred
-	l.deferred = nil
-	l.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, a := range aliases {
-		wg.Go(func() { l.LoadAlias(a) })
+	n := 0
+	for {
+		l.mu.Lock()
+		aliases := l.deferred
+		l.deferred = nil
+		l.mu.Unlock()
+		if len(aliases) == 0 {
+			return n
+		}
+		n += len(aliases)
+		var wg sync.WaitGroup
+		for _, a := range aliases {
+			wg.Go(func() { l.LoadAlias(a) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
-	return len(aliases)
 }
 
 // Deferred returns the modaliases whose loads are deferred.

@@ -32,7 +32,7 @@ type Options struct {
 	// process, as util-linux switch_root does in a forked child: the real init starts at
 	// once instead of after the deletion. The helper is this same binary
 	// (/proc/self/exe, which still names it after the chroot), started with the old root as
-	// fd 3; its main calls [DeleteOldRoot](3, ...). The child becomes a child of the real
+	// fd 3; its main calls [DeleterMain]. The child becomes a child of the real
 	// init, which reaps it as every init does. When it cannot be started (no /proc in the
 	// new root, say) the deletion is done inline, as without DeleteWith.
 	DeleteWith []string
