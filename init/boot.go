@@ -487,9 +487,6 @@ func (b *boot) logSummary(dev mount.Device, fstype, initPath string) {
 			loaded++
 		}
 	}
-	if shmem, unevictable, err := switchroot.MemInfo(procDir); err == nil {
-		b.log.Infof("memory before switch_root: Shmem %d kB, Unevictable %d kB", shmem, unevictable)
-	}
 	b.log.Infof("peak memory of PID 1: VmHWM %s", procStatus("VmHWM"))
 	if user, sys, ok := cpuTime(); ok {
 		// sys is the kernel's work in our syscalls: module loading, mount, reads.

@@ -21,37 +21,34 @@ import (
 // action. It returns when the user asks to try again.
 func (b *boot) failed(err error) {
 	b.log.Errorf("boot failed: %v", err)
-	if err := enableModprobe(); err != nil { // a failed Switch removed it
-		b.log.Warnf("%v", err)
-	}
-	b.loadDeferred()
-	if !b.cfg.Shell {
-		b.emergency(err)
-		return
-	}
 	b.shell(err.Error(), false)
 }
 
-// loadDeferred loads the drivers of the devices put off once the root was found: a boot
-// that stops shows, and gives access to, every device.
-func (b *boot) loadDeferred() {
+// stopped readies the initramfs for a stopped boot, diagnosis and shell alike: the
+// modprobe helper link back (a failed switch_root removed it), and the drivers of the
+// devices put off once the root was found loaded, so that every device is seen and usable.
+func (b *boot) stopped() {
+	if err := enableModprobe(); err != nil {
+		b.log.Warnf("%v", err)
+	}
 	if n := b.loader.LoadDeferred(); n > 0 {
 		b.log.Infof("loaded the modules of %d devices deferred after the root was found", n)
 	}
 }
 
-// shell runs the rescue shell with a diagnosis headed by reason. It returns on `continue`
-// (or end of input); reboot and poweroff do not return.
+// shell runs the rescue shell with a diagnosis headed by reason, or with rd.shell=0 the
+// emergency action. It returns on `continue` (or end of input); reboot and poweroff do not
+// return.
 func (b *boot) shell(reason string, isBreak bool) {
+	if !b.cfg.Shell && isBreak {
+		b.log.Warnf("%s, but rd.shell=0: going on", reason)
+		return
+	}
+	b.stopped()
 	if !b.cfg.Shell {
-		if isBreak {
-			b.log.Warnf("%s, but rd.shell=0: going on", reason)
-			return
-		}
 		b.emergency(fmt.Errorf("%s", reason))
 		return
 	}
-	b.loadDeferred()
 	b.saveLog()
 	reaper.mu.Lock() // the shell waits for its own children
 	action := rescue.Run(rescue.Env{
