@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -135,4 +136,67 @@ func TestMountTarget(t *testing.T) {
 			t.Errorf("mountTarget(%s) = %q, %v; want %s", tt.m, got, err, filepath.Join(root, tt.want))
 		}
 	}
+}
+
+// TestCheckOldRoot: the deletion helper refuses a start not made by PID 1, a file, and any
+// directory but the file system the process's root is mounted over. (The accepted case is
+// the namespace test's, after a real switch.)
+func TestCheckOldRoot(t *testing.T) {
+	open := func(p string, flags int) int {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|flags, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		return fd
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		fd   int
+		ppid int
+		want string
+	}{
+		{"not-started-by-pid1", open("/", unix.O_DIRECTORY), 4242, "not by PID 1"},
+		{"some-directory", open(t.TempDir(), unix.O_DIRECTORY), 1, "but / is mounted over"},
+		{"our-own-root", open("/", unix.O_DIRECTORY), 1, "but / is mounted over"},
+		{"not-a-directory", open(file, 0), 1, "not a directory"},
+	} {
+		err := checkOldRoot(c.fd, c.ppid)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: checkOldRoot = %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestRootParentMount(t *testing.T) {
+	for _, c := range []struct {
+		name, info string
+		want       uint64
+		ok         bool
+	}{
+		{"after-switch-root", "25 1 254:0 / / ro,relatime - ext4 /dev/vda ro\n26 25 0:5 / /dev rw - devtmpfs udev rw\n", 1, true},
+		{"stacked", "22 1 0:2 / / rw - rootfs rootfs rw\n30 22 254:0 / / ro - ext4 /dev/vda ro\n", 22, true},
+		{"no-root-line", "26 25 0:5 / /dev rw - devtmpfs udev rw\n", 0, false},
+		{"garbage", "x y z\n\n25 abc 254:0 / / ro\n", 0, false},
+		{"empty", "", 0, false},
+	} {
+		got, ok := rootParentMount([]byte(c.info))
+		if got != c.want || ok != c.ok {
+			t.Errorf("%s: rootParentMount = %d, %v, want %d, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func FuzzRootParentMount(f *testing.F) {
+	f.Add([]byte("25 1 254:0 / / ro,relatime - ext4 /dev/vda ro\n26 25 0:5 / /dev rw - devtmpfs udev rw\n"))
+	f.Add([]byte("x y z\n"))
+	f.Fuzz(func(t *testing.T, info []byte) {
+		if id, ok := rootParentMount(info); !ok && id != 0 {
+			t.Fatalf("no root line, but id %d", id)
+		}
+	})
 }

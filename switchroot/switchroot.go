@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -295,17 +297,73 @@ func DeleteOldRoot(fd int, logf func(format string, args ...any)) error {
 	return err
 }
 
-// DeleterMain is the body of the DeleteWith helper: drop to the lowest priority, delete the
-// old root (fd 3), log. It returns the exit status.
+// DeleterMain is the body of the DeleteWith helper: check that fd 3 really is the old root
+// (checkOldRoot), drop to the lowest priority, delete it, log. It returns the exit status.
+// The binary answers to the helper's argv[0] wherever it is started, so the checks stand
+// between a mistaken start (by hand, with some tmpfs open as fd 3) and a deleted tree.
 func DeleterMain(logf func(format string, args ...any)) int {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := checkOldRoot(3, os.Getppid()); err != nil {
+		logf("switch_root: not deleting: %v", err)
+		return 2
+	}
 	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19)
 	if err := DeleteOldRoot(3, logf); err != nil {
-		if logf != nil {
-			logf("switch_root: delete initramfs: %v", err)
-		}
+		logf("switch_root: delete initramfs: %v", err)
 		return 1
 	}
 	return 0
+}
+
+// checkOldRoot checks what the helper is given before it deletes anything: it was started
+// by PID 1 (ppid), and fd is the file system this process's root is mounted over — after
+// switch_root, the kernel's rootfs under the real root moved onto "/", and nothing else: a
+// tmpfs such as /run is mounted *on* the root, not under it. deleteOldRoot then checks once
+// more that it is a ramfs or tmpfs.
+func checkOldRoot(fd, ppid int) error {
+	if ppid != 1 {
+		return fmt.Errorf("started by process %d, not by PID 1's switch_root", ppid)
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_TYPE|unix.STATX_MNT_ID, &stx); err != nil {
+		return fmt.Errorf("old root (fd %d): %w", fd, err)
+	}
+	if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("old root (fd %d): not a directory", fd)
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("old root: %w", err)
+	}
+	under, ok := rootParentMount(info)
+	if !ok {
+		return errors.New("old root: no mount on / in /proc/self/mountinfo")
+	}
+	if stx.Mnt_id != under {
+		return fmt.Errorf("old root (fd %d): mount %d, but / is mounted over mount %d", fd, stx.Mnt_id, under)
+	}
+	return nil
+}
+
+// rootParentMount returns, from the contents of /proc/self/mountinfo, the ID of the mount
+// that the topmost mount on "/" is mounted over (field 2 of its line, proc(5)).
+func rootParentMount(mountinfo []byte) (uint64, bool) {
+	var parent uint64
+	found := false
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != "/" {
+			continue
+		}
+		id, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		parent, found = id, true // a later line is mounted on top of an earlier one
+	}
+	return parent, found
 }
 
 // deleteOldRoot empties the old root, opened as fd, after checking once more that it is a
