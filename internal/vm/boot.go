@@ -73,40 +73,11 @@ func consoleLog(testName string) (*os.File, error) {
 // Dir/boot/vmlinuz-Release and Dir/lib/modules/Release.
 type Kernel = fixture.Kernel
 
-// RepoRoot walks up from the working directory to the directory holding
-// go.mod.
-func RepoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			return "", fmt.Errorf("repo root: no go.mod above the working directory")
-		}
-		d = p
-	}
-}
-
-// FindKernel locates the test kernel (fixture.FindKernel): $EARLYROOT_KERNEL_DIR if set,
-// else the one .cache/kernel/current names, else the newest under .cache/kernel.
-func FindKernel() (Kernel, error) { return fixture.FindKernel() }
-
-// NeedKernel returns the test kernel or skips the test, saying why (fails it with
-// $EARLYROOT_REQUIRE_KERNEL=1). It also skips when qemu-system-x86_64 is not installed.
+// NeedKernel returns the test kernel (fixture.NeedKernel: skipped when absent, failed with
+// $EARLYROOT_REQUIRE_KERNEL=1), and skips when qemu-system-x86_64 is not installed.
 func NeedKernel(t testing.TB) Kernel {
 	t.Helper()
-	k, err := FindKernel()
-	if err != nil {
-		if os.Getenv(fixture.RequireKernelEnv) == "1" {
-			t.Fatalf("VM test: %v", err)
-		}
-		t.Skipf("skipping VM test: %v", err)
-	}
+	k := fixture.NeedKernel(t)
 	if _, err := exec.LookPath(QEMUBinary); err != nil {
 		t.Skipf("skipping VM test: %v", err)
 	}
@@ -117,7 +88,7 @@ func NeedKernel(t testing.TB) Kernel {
 // the repo root) as a static binary at out (CGO_ENABLED=0, -trimpath,
 // stripped).
 func BuildStatic(pkg, out string) error {
-	root, err := RepoRoot()
+	root, err := fixture.RepoRoot()
 	if err != nil {
 		return fmt.Errorf("build %s: %w", pkg, err)
 	}

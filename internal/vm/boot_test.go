@@ -56,28 +56,6 @@ func TestBootInitramfs(t *testing.T) {
 	t.Logf("facts: %+v", f)
 }
 
-func TestFindKernelEnv(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-9.9.9-test"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("EARLYROOT_KERNEL_DIR", dir)
-	k, err := FindKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k.Release != "9.9.9-test" || k.ModDir != filepath.Join(dir, "lib", "modules", "9.9.9-test") {
-		t.Errorf("FindKernel = %+v", k)
-	}
-	t.Setenv("EARLYROOT_KERNEL_DIR", t.TempDir())
-	if _, err := FindKernel(); err == nil {
-		t.Error("FindKernel on an empty dir: no error")
-	}
-}
-
 // TestKillAndTimeout checks QEMU never outlives its context or timeout.
 func TestKillAndTimeout(t *testing.T) {
 	k := NeedKernel(t)
