@@ -9,7 +9,11 @@
 SHELL     := /bin/bash
 GO        ?= go
 BUILD     := build
-CACHE     := .cache
+# Kernels, builder-made disks and other slow-to-make inputs live outside the checkout, keyed by
+# what made them, so a fresh clone (CI's) reuses them.
+XDG_CACHE_HOME ?= $(HOME)/.cache
+CACHE     ?= $(XDG_CACHE_HOME)/earlyroot
+export EARLYROOT_CACHE := $(CACHE)
 GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \

@@ -3,7 +3,7 @@
 # Usage: scripts/fetch-kernel.sh [CACHE_DIR]   (KABI=6.1.0-NN-amd64 overrides the version)
 # Prints the unpacked directory. A no-op when the cache already holds it.
 set -euo pipefail
-cache=${1:-.cache/kernel}
+cache=${1:-${EARLYROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/earlyroot}/kernel}
 abi=${KABI:-}
 if [ -z "$abi" ]; then
 	if [ -f "$cache/current" ]; then

@@ -4,7 +4,7 @@
 // kernel under QEMU (TCG, 1 vCPU, 512 MiB, an ext4 root on virtio-blk found
 // by UUID, cmd/testinit as the real init).
 //
-//	bench -build build -kernel-dir .cache/kernel/<kver> -out build/bench [-n 5]
+//	bench -build build -kernel-dir ~/.cache/earlyroot/kernel/<kver> -out build/bench [-n 5]
 //	      [-parallel 1] [-layouts=true] [-peers] [-only a,b] [-report]
 //
 // Every image is booted -n times, round-robin, so drift in the host's load
