@@ -3,7 +3,8 @@
 #   make build   static init + host tools into build/
 #   make test    installs what it needs (apt packages, the test kernel), unit tests, QEMU boot tests
 #   make demo    builds everything and boots a sample root disk under QEMU
-#   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut), not part of make test
+#   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut;
+#                BENCH_ARGS passes flags, e.g. -compare-init OLD/init), not part of make test
 #   make fuzz    runs every fuzz target for FUZZTIME (default 60s)
 
 SHELL     := /bin/bash
@@ -75,7 +76,7 @@ PEER_PKGS := initramfs-tools dracut-core
 
 bench: deps kernel build
 	@if [ "$(BENCH_PEERS)" = 1 ]; then $(MAKE) --no-print-directory deps APT_PKGS="$(PEER_PKGS)"; fi
-	$(GO) run ./cmd/bench -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel) -out $(BUILD)/bench
+	$(GO) run ./cmd/bench -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel) -out $(BUILD)/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

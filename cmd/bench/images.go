@@ -138,6 +138,13 @@ func (e *benchEnv) genericImages() ([]image, error) {
 			out = append(out, im)
 		}
 	}
+	if e.opt.compareInit != "" && selected(e.opt.only, "generic-compare") {
+		im, _, err := e.mkinitramfs("generic-compare", "generic, -init "+e.opt.compareInit, "-init", e.opt.compareInit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, im)
+	}
 	if !e.opt.layouts {
 		return out, nil
 	}

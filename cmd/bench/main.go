@@ -5,7 +5,7 @@
 // by UUID, cmd/testinit as the real init).
 //
 //	bench -build build -kernel-dir ~/.cache/earlyroot/kernel/<kver> -out build/bench [-n 5]
-//	      [-parallel 1] [-layouts=true] [-peers] [-only a,b] [-report]
+//	      [-parallel 1] [-layouts=true] [-peers] [-only a,b] [-compare-init PATH] [-report]
 //
 // Every image is booted -n times, round-robin, so drift in the host's load
 // affects all images alike. The results go to OUT/results.md (also printed),
@@ -32,6 +32,7 @@ type options struct {
 	layouts, peers        bool
 	reportOnly            bool
 	only, extraAppend     string
+	compareInit           string
 	timeout               time.Duration
 }
 
@@ -46,6 +47,7 @@ func main() {
 	flag.BoolVar(&o.peers, "peers", os.Getenv("BENCH_PEERS") == "1", "also boot initramfs-tools and dracut images (default from BENCH_PEERS=1)")
 	flag.StringVar(&o.only, "only", "", "boot only these images (comma separated names), plus the baseline")
 	flag.StringVar(&o.extraAppend, "append", "", "extra kernel command line for every boot (e.g. rd.debug, for a look at one image)")
+	flag.StringVar(&o.compareInit, "compare-init", "", "also boot the generic image built with this init binary (\"generic-compare\"), e.g. an earlier commit's, to compare two inits in one run")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
 	flag.Parse()
