@@ -72,7 +72,7 @@ demo: deps kernel build
 	$(GO) run ./cmd/demo -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel)
 
 # BENCH_PEERS=1 also needs the peer generators (initramfs-tools and dracut-core live side by side).
-PEER_PKGS := initramfs-tools dracut-core
+PEER_PKGS := initramfs-tools dracut-core tiny-initramfs-core
 
 bench: deps kernel build
 	@if [ "$(BENCH_PEERS)" = 1 ]; then $(MAKE) --no-print-directory deps APT_PKGS="$(PEER_PKGS)"; fi

@@ -7,22 +7,33 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+
+	"github.com/earlyroot/earlyroot/internal/vm"
 )
 
 // Peer generators, as Debian installs them.
 const (
-	itoolsBin = "/usr/sbin/mkinitramfs" // initramfs-tools (not build/mkinitramfs)
-	dracutBin = "/usr/bin/dracut"
+	itoolsBin  = "/usr/sbin/mkinitramfs" // initramfs-tools (not build/mkinitramfs)
+	dracutBin  = "/usr/bin/dracut"
+	mktirfsBin = "/usr/sbin/mktirfs" // tiny-initramfs-core
+	busyboxBin = "/bin/busybox"      // busybox-static
 )
+
+// namedModules are the modules this bench's root needs, as a person hand-tuning an image
+// would name them for the hand-listed peers (tiny-initramfs, the busybox script):
+// crc32c_generic because QEMU's default CPU lacks SSE4.2, so crc32c-intel cannot serve
+// ext4's metadata checksums.
+var namedModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"}
 
 // peerImages builds initramfs-tools and dracut images for the test kernel.
 // Both read the kernel's modules from /lib/modules/<kver>: when that is
 // missing, the kernel cache's tree is copied there and depmod run, and the
 // copy is removed once the images are built.
 func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
-	for _, b := range []string{itoolsBin, dracutBin} {
+	for _, b := range []string{itoolsBin, dracutBin, mktirfsBin, busyboxBin} {
 		if _, err := os.Stat(b); err != nil {
-			return nil, fmt.Errorf("peers: %s missing (apt-get install --no-install-recommends initramfs-tools dracut-core): %w", b, err)
+			return nil, fmt.Errorf("peers: %s missing (apt-get install --no-install-recommends initramfs-tools dracut-core tiny-initramfs-core busybox-static): %w", b, err)
 		}
 	}
 	cleanup, err := e.installHostKernel()
@@ -51,7 +62,71 @@ func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
 		fmt.Fprintf(e.log, "bench: built %s\n", dr.path)
 		out = append(out, dr)
 	}
+	tiny := image{name: "tiny-initramfs", kind: KindPeer, path: e.path("images", "tiny-initramfs.img"),
+		desc: "Debian tiny-initramfs (C init, no discovery): mktirfs -m no -M no --include-modules=" +
+			strings.Join(namedModules, ",")}
+	if selected(e.opt.only, tiny.name) {
+		if _, err := runTool(mktirfsBin, "-o", tiny.path, "-m", "no", "-M", "no",
+			"--include-modules="+strings.Join(namedModules, ","), e.k.release); err != nil {
+			return nil, fmt.Errorf("peers: %w", err)
+		}
+		fmt.Fprintf(e.log, "bench: built %s\n", tiny.path)
+		out = append(out, tiny)
+	}
+	bb := image{name: "busybox-script", kind: KindPeer, path: e.path("images", "busybox-script.img"),
+		desc: "busybox-static sh script: insmod of " + strings.Join(namedModules, ",") +
+			" and their dependencies (kmod's order), findfs, mount, switch_root"}
+	if selected(e.opt.only, bb.name) {
+		if err := e.busyboxImage(bb.path); err != nil {
+			return nil, fmt.Errorf("peers: busybox script: %w", err)
+		}
+		fmt.Fprintf(e.log, "bench: built %s\n", bb.path)
+		out = append(out, bb)
+	}
 	return out, nil
+}
+
+// busyboxScript is the whole init of the busybox peer: what a person writes by hand for one
+// known machine. It waits for the root with findfs, 10 ms at a time.
+const busyboxScript = `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mount -t devtmpfs dev /dev
+for m in $(/bin/busybox cat /modules.order); do /bin/busybox insmod /modules/$m; done
+for w in $(/bin/busybox cat /proc/cmdline); do case $w in root=*) root=${w#root=};; esac; done
+until dev=$(/bin/busybox findfs "$root" 2>/dev/null); do /bin/busybox usleep 10000; done
+/bin/busybox mount -o ro -t ext4 "$dev" /newroot
+exec /bin/busybox switch_root /newroot /sbin/init
+`
+
+// busyboxImage writes the busybox peer's archive: the script, busybox-static and the named
+// modules with their dependencies in the order kmod's modprobe gives them.
+func (e *benchEnv) busyboxImage(path string) error {
+	files := []vm.InitramfsFile{
+		{Name: "init", Data: []byte(busyboxScript), Mode: 0o755},
+		{Name: "bin/busybox", Src: busyboxBin},
+		{Name: "proc", Dir: true}, {Name: "sys", Dir: true}, {Name: "dev", Dir: true}, {Name: "newroot", Dir: true},
+	}
+	var order []string
+	seen := map[string]bool{}
+	for _, m := range namedModules {
+		out, err := runTool("modprobe", "-S", e.k.release, "--show-depends", m)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 || f[0] != "insmod" || seen[f[1]] {
+				continue
+			}
+			seen[f[1]] = true
+			base := filepath.Base(f[1])
+			order = append(order, base)
+			files = append(files, vm.InitramfsFile{Name: "modules/" + base, Src: f[1]})
+		}
+	}
+	files = append(files, vm.InitramfsFile{Name: "modules.order", Data: []byte(strings.Join(order, "\n") + "\n")})
+	return vm.WriteInitramfs(path, files)
 }
 
 // installHostKernel puts the test kernel's module tree (then runs depmod) and

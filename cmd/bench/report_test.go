@@ -23,12 +23,13 @@ func sampleResults() []ImageResult {
 			{Uptime: 3.0, Wall: 5, Log: logWith(2.9)}, {Uptime: 3.2, Wall: 5, Log: logWith(3.1)}, {Uptime: 3.1, Wall: 5, Log: logWith(3.0)}}},
 		{Name: "generic", Kind: KindEarlyroot, Size: 12 << 20, Runs: []Run{
 			{Uptime: 3.6, Wall: 6, Log: gl}, {Err: "boom", Uptime: math.NaN(), Log: ParseLog("")}}},
+		{Name: "tiny-initramfs", Kind: KindPeer, Size: 1 << 20, Runs: []Run{{Uptime: 3.725, Wall: 6, Log: logWith(3.2)}}},
 	}
 }
 
 func TestAnalyze(t *testing.T) {
 	rows := Analyze(sampleResults())
-	if len(rows) != 2 {
+	if len(rows) != 3 {
 		t.Fatalf("%d rows", len(rows))
 	}
 	g := rows[1]
@@ -47,11 +48,11 @@ func TestAnalyze(t *testing.T) {
 	}
 	ts := Targets(rows, 3<<20)
 	want := map[string]bool{
-		"generic image: init stage (median)":   true,
-		"host-only image: init stage (median)": false, // not measured
-		"generic image size":                   false,
-		"init binary size (build/init)":        true,
-		"PID 1 peak RSS (VmHWM, worst boot)":   true,
+		"generic image: init stage vs tiny-initramfs":   true,  // 0.5 / 0.625 = 0.8
+		"host-only image: init stage vs tiny-initramfs": false, // not measured
+		"generic image size":                            false,
+		"init binary size (build/init)":                 true,
+		"PID 1 peak RSS (VmHWM, worst boot)":            true,
 	}
 	for _, tg := range ts {
 		if tg.Pass() != want[tg.What] {
@@ -59,7 +60,7 @@ func TestAnalyze(t *testing.T) {
 		}
 	}
 	table := ResultsTable(rows)
-	for _, s := range []string{"| generic | 12.00 MiB | 1/2 |", "0.500 / 0.500 / 0.500", "| 400 |", "| 6.0 |"} {
+	for _, s := range []string{"| generic | 12.00 MiB | 1/2 |", "0.500 / 0.500 / 0.500 | 0.80× |", "| 400 |", "| vs tiny-initramfs |", "| 6.0 |"} {
 		if !strings.Contains(table, s) {
 			t.Errorf("table lacks %q:\n%s", s, table)
 		}
@@ -67,7 +68,7 @@ func TestAnalyze(t *testing.T) {
 	if tt := TargetsTable(ts); !strings.Contains(tt, "not measured") || !strings.Contains(tt, "FAIL") {
 		t.Errorf("targets table:\n%s", tt)
 	}
-	if csv := RunsCSV(sampleResults()); strings.Count(csv, "\n") != 6 || !strings.Contains(csv, "boom") {
+	if csv := RunsCSV(sampleResults()); strings.Count(csv, "\n") != 7 || !strings.Contains(csv, "boom") {
 		t.Errorf("csv:\n%s", csv)
 	}
 }
