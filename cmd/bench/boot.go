@@ -173,7 +173,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 	md.WriteString("\n## Images\n\n")
 	md.WriteString(ImagesTable(rows))
 	if peers {
-		md.WriteString("\nPeer images were built on this host from Debian's initramfs-tools and dracut packages, with the test " +
+		md.WriteString("\nPeer images were built on this host from Debian's initramfs-tools, dracut and tiny-initramfs packages (the busybox script from busybox-static), with the test " +
 			"kernel's modules copied to /lib/modules/" + e.k.release + " and depmod run for the bench.\n")
 	}
 	md.WriteString("\n![median init stage](init-stage.svg)\n")
