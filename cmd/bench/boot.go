@@ -97,7 +97,7 @@ func (e *benchEnv) boot(ctx context.Context, im image, round int, disk string) R
 		Append:  strings.Join(strings.Fields(baseAppend+" root=UUID="+rootUUID+" "+im.append+" "+e.opt.extraAppend), " "),
 		Drives:  []vm.Drive{{Path: disk}},
 		MemMB:   512,
-		CPUs:    1,
+		CPUs:    max(1, im.cpus),
 		Timeout: e.opt.timeout,
 		Console: logf,
 	}
@@ -159,7 +159,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "# earlyroot boot benchmark\n\n")
-	fmt.Fprintf(&md, "Kernel %s under QEMU TCG (no KVM), 1 vCPU, 512 MiB, q35; root ext4 on virtio-blk, root=UUID=; "+
+	fmt.Fprintf(&md, "Kernel %s under QEMU TCG (no KVM), 1 vCPU (NAME@smpN rows: N vCPUs, compared with the baseline and peers at N), 512 MiB, q35; root ext4 on virtio-blk, root=UUID=; "+
 		"the real init is cmd/testinit, which prints its uptime. %d boot(s) per image, round-robin, %d VM(s) at a time. %s.\n\n",
 		e.k.release, rounds, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	md.WriteString("**init stage** = the real init's uptime minus the baseline's median: what the initramfs costs over a kernel " +

@@ -47,6 +47,7 @@ type benchEnv struct {
 type image struct {
 	name, desc, kind, path string
 	append                 string // kernel command line after baseAppend
+	cpus                   int    // vCPUs of the VM (0 = 1)
 }
 
 func (e *benchEnv) path(parts ...string) string {

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,7 @@ type options struct {
 	reportOnly            bool
 	only, extraAppend     string
 	compareInit           string
+	smp                   string
 	timeout               time.Duration
 }
 
@@ -48,6 +50,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "boot only these images (comma separated names), plus the baseline")
 	flag.StringVar(&o.extraAppend, "append", "", "extra kernel command line for every boot (e.g. rd.debug, for a look at one image)")
 	flag.StringVar(&o.compareInit, "compare-init", "", "also boot the generic image built with this init binary (\"generic-compare\"), e.g. an earlier commit's, to compare two inits in one run")
+	flag.StringVar(&o.smp, "smp", "1", "vCPU counts, comma separated: every image is booted at each (\"1,2\" adds a column of NAME@smp2 rows)")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
 	flag.Parse()
@@ -90,14 +93,51 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err := env.prepareDisk(); err != nil {
 		return err
 	}
+	cpus, err := parseCPUList(o.smp)
+	if err != nil {
+		return err
+	}
 	imgs, err := env.images(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "bench: %d images × %d boots, %d VM(s) at a time, kernel %s (QEMU TCG, 1 vCPU, 512 MiB)\n",
-		len(imgs), o.n, o.parallel, k.release)
+	imgs = atCPUCounts(imgs, cpus)
+	fmt.Fprintf(stdout, "bench: %d images × %d boots, %d VM(s) at a time, kernel %s (QEMU TCG, vCPUs %s, 512 MiB)\n",
+		len(imgs), o.n, o.parallel, k.release, o.smp)
 	results := env.bootAll(ctx, imgs)
 	return env.report(results)
+}
+
+// parseCPUList reads -smp: vCPU counts from 1 to 8, no repeats.
+func parseCPUList(s string) ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, w := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n < 1 || n > 8 || seen[n] {
+			return nil, fmt.Errorf("-smp %q: want distinct vCPU counts from 1 to 8, comma separated", s)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// atCPUCounts repeats every image at each vCPU count; the first count keeps the plain
+// names, the others are named NAME@smpN (and Analyze compares each group with its own
+// baseline and peers).
+func atCPUCounts(imgs []image, cpus []int) []image {
+	var out []image
+	for i, n := range cpus {
+		for _, im := range imgs {
+			im.cpus = n
+			if i > 0 {
+				im.name = fmt.Sprintf("%s@smp%d", im.name, n)
+			}
+			out = append(out, im)
+		}
+	}
+	return out
 }
 
 // selected reports whether image name is wanted by -only.

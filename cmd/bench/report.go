@@ -51,21 +51,44 @@ type Row struct {
 	Modules          Summary
 }
 
-// Analyze computes a Row per image; the first KindBaseline image is the
-// reference for the init stage (without one, the stage columns are NaN).
-func Analyze(images []ImageResult) []Row {
-	baseUp, baseRun, baseSelf := math.NaN(), math.NaN(), math.NaN()
-	for _, im := range images {
-		if im.Kind == KindBaseline {
-			up, run, self := collect(im, func(r Run) float64 { return r.Uptime }),
-				collect(im, func(r Run) float64 { return r.Log.RunInit }),
-				collect(im, func(r Run) float64 { return r.Uptime - r.Log.RunInit })
-			baseUp, baseRun, baseSelf = Summarize(up).Median, Summarize(run).Median, Summarize(self).Median
-			break
-		}
+// cpuGroup is the "@smpN" suffix of an image booted with N vCPUs ("" for the first count).
+func cpuGroup(name string) string {
+	if i := strings.LastIndex(name, "@smp"); i >= 0 {
+		return name[i:]
 	}
+	return ""
+}
+
+// baseline holds the medians of a baseline image that the others are measured against.
+type baseline struct{ up, run, self float64 }
+
+// baselines finds, per vCPU group, the first KindBaseline image's medians.
+func baselines(images []ImageResult) map[string]baseline {
+	out := map[string]baseline{}
+	for _, im := range images {
+		g := cpuGroup(im.Name)
+		if _, ok := out[g]; ok || im.Kind != KindBaseline {
+			continue
+		}
+		up, run, self := collect(im, func(r Run) float64 { return r.Uptime }),
+			collect(im, func(r Run) float64 { return r.Log.RunInit }),
+			collect(im, func(r Run) float64 { return r.Uptime - r.Log.RunInit })
+		out[g] = baseline{Summarize(up).Median, Summarize(run).Median, Summarize(self).Median}
+	}
+	return out
+}
+
+// Analyze computes a Row per image; the first KindBaseline image of the same vCPU group is
+// the reference for the init stage (without one, the stage columns are NaN).
+func Analyze(images []ImageResult) []Row {
+	bases := baselines(images)
 	var rows []Row
 	for _, im := range images {
+		b, ok := bases[cpuGroup(im.Name)]
+		if !ok {
+			b = baseline{math.NaN(), math.NaN(), math.NaN()}
+		}
+		baseUp, baseRun, baseSelf := b.up, b.run, b.self
 		r := Row{Name: im.Name, Desc: im.Desc, Kind: im.Kind, Size: im.Size, Phases: map[string]Summary{}}
 		for _, run := range im.Runs {
 			if run.Err == "" {
@@ -138,9 +161,15 @@ func Targets(rows []Row, initSize int64) []Target {
 	if r, ok := findRow(rows, "host-only"); ok {
 		hStage = r.Stage.Median
 	}
-	tiny := nan
+	tiny, gStage2, tiny2 := nan, nan, nan
 	if r, ok := findRow(rows, tinyPeer); ok {
 		tiny = r.Stage.Median
+	}
+	if r, ok := findRow(rows, "generic@smp2"); ok {
+		gStage2 = r.Stage.Median
+	}
+	if r, ok := findRow(rows, tinyPeer+"@smp2"); ok {
+		tiny2 = r.Stage.Median
 	}
 	rss := nan
 	for _, r := range rows {
@@ -151,6 +180,7 @@ func Targets(rows []Row, initSize int64) []Target {
 	return []Target{
 		{"generic image: init stage vs " + tinyPeer, 1.0, "×", gStage / tiny},
 		{"host-only image: init stage vs " + tinyPeer, 0.9, "×", hStage / tiny},
+		{"generic image at 2 vCPUs: init stage vs " + tinyPeer + " at 2", 0.8, "×", gStage2 / tiny2},
 		{"generic image size", 10, "MiB", gSize},
 		{"init binary size (build/init)", 4, "MiB", float64(initSize) / mib},
 		{"PID 1 peak RSS (VmHWM, worst boot)", 24, "MiB", rss},
@@ -166,11 +196,12 @@ func findRow(rows []Row, name string) (Row, bool) {
 	return Row{}, false
 }
 
-// fastestPeer is the smallest median init stage among the peers; NaN without peers.
-func fastestPeer(rows []Row) (name string, stage float64) {
+// fastestPeer is the smallest median init stage among the peers of a vCPU group; NaN
+// without peers.
+func fastestPeer(rows []Row, group string) (name string, stage float64) {
 	stage = math.NaN()
 	for _, r := range rows {
-		if r.Kind == KindPeer && r.Good > 0 && (math.IsNaN(stage) || r.Stage.Median < stage) {
+		if r.Kind == KindPeer && r.Good > 0 && cpuGroup(r.Name) == group && (math.IsNaN(stage) || r.Stage.Median < stage) {
 			name, stage = r.Name, r.Stage.Median
 		}
 	}
@@ -249,16 +280,17 @@ func size(n int64) string {
 
 // ResultsTable is the main per-image table.
 func ResultsTable(rows []Row) string {
-	peer, peerStage := fastestPeer(rows)
+	peer, _ := fastestPeer(rows, "")
 	vsPeer := "vs fastest peer"
 	if peer != "" {
-		vsPeer = "vs " + peer
+		vsPeer = "vs " + strings.TrimSuffix(peer, cpuGroup(peer)) + " (same vCPUs)"
 	}
 	header := []string{"image", "size", "boots ok", "wall to facts (s, med)", "uptime at real init (s, med)",
 		"init stage (s, min / med / max)", vsPeer, "unpack + kernel until /init (s, med)", "/init until real init (s, med)",
 		"unpack (s, med)", "wait for root (ms)", "mount root (ms)", "root mounted in (ms)", "modules", "PID 1 peak RSS (MiB)"}
 	var out [][]string
 	for _, r := range rows {
+		_, peerStage := fastestPeer(rows, cpuGroup(r.Name))
 		rss := "–"
 		if !math.IsNaN(r.RSSKB.Median) {
 			rss = fmt.Sprintf("%.1f", r.RSSKB.Median/1024)

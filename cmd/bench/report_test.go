@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -60,7 +61,7 @@ func TestAnalyze(t *testing.T) {
 		}
 	}
 	table := ResultsTable(rows)
-	for _, s := range []string{"| generic | 12.00 MiB | 1/2 |", "0.500 / 0.500 / 0.500 | 0.80× |", "| 400 |", "| vs tiny-initramfs |", "| 6.0 |"} {
+	for _, s := range []string{"| generic | 12.00 MiB | 1/2 |", "0.500 / 0.500 / 0.500 | 0.80× |", "| 400 |", "| vs tiny-initramfs (same vCPUs) |", "| 6.0 |"} {
 		if !strings.Contains(table, s) {
 			t.Errorf("table lacks %q:\n%s", s, table)
 		}
@@ -70,6 +71,48 @@ func TestAnalyze(t *testing.T) {
 	}
 	if csv := RunsCSV(sampleResults()); strings.Count(csv, "\n") != 7 || !strings.Contains(csv, "boom") {
 		t.Errorf("csv:\n%s", csv)
+	}
+}
+
+// TestAnalyzeCPUGroups checks that NAME@smpN rows are measured against the baseline and the
+// peers booted with the same vCPU count, not the first group's.
+func TestAnalyzeCPUGroups(t *testing.T) {
+	in := sampleResults()
+	for _, im := range sampleResults() {
+		im.Name += "@smp2"
+		for i := range im.Runs {
+			im.Runs[i].Uptime += 1 // every boot of the group one second later
+		}
+		in = append(in, im)
+	}
+	in[len(in)-1].Runs[0].Uptime = 4.6 // tiny@smp2: stage 4.6 - 4.1 = 0.5
+	rows := Analyze(in)
+	g2, ok := findRow(rows, "generic@smp2")
+	if !ok || math.Abs(g2.Stage.Median-0.5) > 1e-9 {
+		t.Fatalf("generic@smp2 stage = %v (found %v), want 0.5 against its own baseline", g2.Stage.Median, ok)
+	}
+	if _, s := fastestPeer(rows, "@smp2"); math.Abs(s-0.5) > 1e-9 {
+		t.Errorf("fastest @smp2 peer stage = %v, want 0.5", s)
+	}
+	for _, tg := range Targets(rows, 3<<20) {
+		if strings.Contains(tg.What, "2 vCPUs") && (math.Abs(tg.Measured-1.0) > 1e-9 || tg.Pass()) {
+			t.Errorf("target %q = %v pass %v, want 1.0× failing the 0.8 limit", tg.What, tg.Measured, tg.Pass())
+		}
+	}
+	if !strings.Contains(ResultsTable(rows), "| generic@smp2 | 12.00 MiB | 1/2 | 6.000 | 4.600 | 0.500 / 0.500 / 0.500 | 1.00× |") {
+		t.Errorf("table:\n%s", ResultsTable(rows))
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []int
+	}{{"1", []int{1}}, {"1,2", []int{1, 2}}, {" 2 , 1", []int{2, 1}}, {"", nil}, {"0", nil}, {"1,1", nil}, {"x", nil}, {"9", nil}} {
+		got, err := parseCPUList(c.in)
+		if (err != nil) != (c.want == nil) || fmt.Sprint(got) != fmt.Sprint(c.want) && c.want != nil {
+			t.Errorf("parseCPUList(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
 	}
 }
 
