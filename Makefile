@@ -44,8 +44,11 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# kernel fetches the test kernels: Debian 12's (the default) and Debian 13's (merged /usr,
+# modules .ko.xz decompressed by the kernel).
 kernel: deps
 	@scripts/fetch-kernel.sh $(CACHE)/kernel >/dev/null
+	@SUITE=trixie scripts/fetch-kernel.sh $(CACHE)/kernel >/dev/null
 
 # unit: fast tests, no VM boots (-short); lint first.
 # The tests that read the Debian test kernel's module tree fail, not skip, when it is missing.

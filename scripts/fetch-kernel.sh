@@ -1,36 +1,65 @@
 #!/usr/bin/env bash
 # fetch-kernel.sh: download Debian's unsigned amd64 kernel package and unpack it into the cache.
-# Usage: scripts/fetch-kernel.sh [CACHE_DIR]   (KABI=6.1.0-NN-amd64 overrides the version)
-# Prints the unpacked directory. A no-op when the cache already holds it.
+# Usage: scripts/fetch-kernel.sh [CACHE_DIR]
+#   KABI=6.1.0-NN-amd64   picks the version (default: what linux-image-amd64 depends on)
+#   SUITE=trixie          takes the kernel of another suite of the mirror in
+#                         /etc/apt/sources.list.d/, read with a private apt configuration
+#                         under CACHE_DIR/apt-SUITE (the host's apt setup is not touched)
+# Prints the unpacked directory. A no-op when the cache already holds it. The default
+# suite's ABI is recorded in CACHE_DIR/current, another suite's in CACHE_DIR/current-SUITE.
 set -euo pipefail
 cache=${1:-${EARLYROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/earlyroot}/kernel}
+suite=${SUITE:-}
 abi=${KABI:-}
+current=$cache/current${suite:+-$suite}
+mkdir -p "$cache"
+
+apt_opts=()
+if [ -n "$suite" ]; then
+	aptdir=$cache/apt-$suite
+	mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial"
+	uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1)
+	[ -n "$uri" ] || uri=$(sed -n 's/^deb[[:space:]]\+\(http[^[:space:]]*\).*/\1/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1)
+	[ -n "$uri" ] || { echo "fetch-kernel: no Debian mirror found in /etc/apt" >&2; exit 1; }
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main" >"$aptdir/sources.list"
+	apt_opts=(-o "Dir::Etc::SourceList=$aptdir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+		-o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir" -o "Dir::Cache::archives=$aptdir/archives"
+		-o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+fi
+
+resolve_abi() {
+	apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
+		sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -n1
+	true
+}
+
 if [ -z "$abi" ]; then
-	if [ -f "$cache/current" ]; then
-		abi=$(cat "$cache/current")
+	if [ -f "$current" ]; then
+		abi=$(cat "$current")
 	else
-		abi=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -n1)
+		abi=$(resolve_abi)
 		if [ -z "$abi" ]; then
-			apt-get update -qq >&2
-			abi=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -n1)
+			apt-get "${apt_opts[@]}" update -qq >&2
+			abi=$(resolve_abi)
 		fi
 	fi
 fi
-[ -n "$abi" ] || { echo "fetch-kernel: cannot resolve the kernel ABI from linux-image-amd64" >&2; exit 1; }
+[ -n "$abi" ] || { echo "fetch-kernel: cannot resolve the kernel ABI from linux-image-amd64${suite:+ in $suite}" >&2; exit 1; }
 dir=$cache/$abi
 if [ -f "$dir/.complete" ]; then
+	echo "$abi" >"$current"
 	echo "$dir"
 	exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-( cd "$tmp" && apt-get download "linux-image-$abi-unsigned" >&2 ) || {
-	apt-get update -qq >&2
-	( cd "$tmp" && apt-get download "linux-image-$abi-unsigned" >&2 )
+( cd "$tmp" && apt-get "${apt_opts[@]}" download "linux-image-$abi-unsigned" >&2 ) || {
+	apt-get "${apt_opts[@]}" update -qq >&2
+	( cd "$tmp" && apt-get "${apt_opts[@]}" download "linux-image-$abi-unsigned" >&2 )
 }
 rm -rf "$dir"
 mkdir -p "$dir"
 dpkg -x "$tmp"/linux-image-*.deb "$dir"
 touch "$dir/.complete"
-echo "$abi" >"$cache/current"
+echo "$abi" >"$current"
 echo "$dir"
