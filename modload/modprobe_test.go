@@ -56,11 +56,11 @@ func runModprobe(t *testing.T, args ...string) modprobeRun {
 	k := newFakeKernel()
 	var stderr bytes.Buffer
 	code := modprobe(args, modprobeEnv{
-		moddir:   dir,
-		root:     root,
-		cmdline:  filepath.Join(root, "proc", "cmdline"),
-		stderr:   &stderr,
-		setup:    k.install,
+		moddir:  dir,
+		root:    root,
+		cmdline: filepath.Join(root, "proc", "cmdline"),
+		stderr:  &stderr,
+		setup:   k.install,
 	})
 	return modprobeRun{code, stderr.String(), k}
 }
