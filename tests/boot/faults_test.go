@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/earlyroot/earlyroot/internal/vm"
+	"github.com/u-root/u-root/pkg/cpio"
 )
 
 // Each fault ends in a clear message and either a boot or the rescue shell: never a kernel
@@ -177,34 +177,26 @@ func brokenModulesImage(t *testing.T) string {
 }
 
 // cpioData returns the data of the newc archive entry whose name ends in suffix, as a slice
-// of archive (so that writing to it patches the archive).
+// of archive (so that writing to it patches the archive). The archive is read with u-root's
+// reader, the library initramfs.Archive writes with.
 func cpioData(t *testing.T, archive []byte, suffix string) []byte {
 	t.Helper()
-	const hdr = 110 // "070701" and 13 fields of 8 hex digits
-	for off := 0; off+hdr <= len(archive); {
-		if string(archive[off:off+6]) != "070701" {
-			t.Fatalf("no newc header at %d", off)
+	rr := cpio.Newc.Reader(bytes.NewReader(archive))
+	for {
+		rec, err := rr.ReadRecord()
+		if err != nil {
+			t.Fatalf("no %s in the archive: %v", suffix, err)
 		}
-		field := func(i int) int {
-			v, err := strconv.ParseUint(string(archive[off+6+8*i:off+14+8*i]), 16, 32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(v)
+		if !strings.HasSuffix(rec.Name, suffix) {
+			continue
 		}
-		size, nameSize := field(6), field(11)
-		name := string(archive[off+hdr : off+hdr+nameSize-1])
-		data := (off + hdr + nameSize + 3) &^ 3
-		if strings.HasSuffix(name, suffix) {
-			return archive[data : data+size]
+		sr, ok := rec.ReaderAt.(*io.SectionReader)
+		if !ok {
+			t.Fatalf("%s: record data is a %T, not a section of the archive", rec.Name, rec.ReaderAt)
 		}
-		if name == "TRAILER!!!" {
-			break
-		}
-		off = (data + size + 3) &^ 3
+		_, off, n := sr.Outer()
+		return archive[off : off+n]
 	}
-	t.Fatalf("no %s in the archive", suffix)
-	return nil
 }
 
 func randomBytes(t *testing.T, n int) []byte {
