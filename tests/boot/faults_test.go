@@ -29,6 +29,9 @@ func TestFaults(t *testing.T) {
 		rescue string
 		diag   string // a line of the diagnosis after it
 		log    string // a log line expected on the way (either outcome)
+		// warns are the command-line warnings expected, in order: each names the malformed
+		// value and the default used instead.
+		warns []string
 	}{
 		{
 			name:   "zeroed-superblock",
@@ -66,6 +69,11 @@ func TestFaults(t *testing.T) {
 		{
 			name:   "garbage-command-line",
 			append: `rootdelay=abc rd.timeout=-5 "unterminated rootflags= = == x.y=" loglevel=zz foo.bar.baz=1 =x earlyroot.log=nowhere junk=` + long,
+			warns: []string{
+				`rootdelay=abc: .*using 0s`,
+				`rd.timeout=-5: .*using 30s`,
+				`earlyroot.log=nowhere: .*using both`,
+			},
 		},
 		{
 			name:  "truncated-and-non-elf-modules",
@@ -95,6 +103,9 @@ func TestFaults(t *testing.T) {
 				cfg.Initrd = c.image(t)
 			}
 			v := bootVM(t, cfg)
+			for _, w := range c.warns {
+				expect(t, v, `earlyroot: (warning: )?command line: `+w, promptWait)
+			}
 			if c.log != "" {
 				expect(t, v, c.log, promptWait)
 			}
