@@ -2,6 +2,10 @@
 // the settings an initramfs /init needs, with the semantics the kernel,
 // dracut, systemd and mkinitcpio give them.
 //
+// It is the one parser of the command line: PID 1 and the modprobe
+// personality alike take module parameters and the blacklist from a
+// Config (see modload.SystemOptions).
+//
 // Parsing is pure and never fails: unknown parameters are ignored, and
 // malformed values of known parameters are reported in Config.Problems
 // (naming the parameter and the fallback used) instead of aborting.

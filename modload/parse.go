@@ -15,7 +15,7 @@ const (
 	maxTextFile  = 64 << 20  // largest text index file read
 	maxModinfo   = 1 << 20   // largest .modinfo section read
 	maxModule    = 256 << 20 // largest decompressed module image
-	maxIndexFile = 16 << 20  // largest modules.earlyroot read (Debian's full tree: 1.3 MB)
+	maxIndexFile = 16 << 20  // largest modules.earlyroot read (far above a full distribution tree's)
 )
 
 // aliasEntry is one "alias PATTERN MODULE" fact. Pattern is normalised.

@@ -34,8 +34,8 @@
 //     descriptor with the RemoveAll walker, which never crosses into another file system
 //     (a mount such as /mnt/data that was not moved is left alone). With
 //     Options.DeleteWith this runs in a child process at the lowest priority, as util-linux
-//     switch_root does it in a forked child, so that the real init does not wait for it
-//     (freeing a 16 MB initramfs took ~100 ms under QEMU); the child deletes only after
+//     switch_root does it in a forked child, so that the real init does not wait for the
+//     pages of a whole initramfs to be freed; the child deletes only after
 //     checking that PID 1 started it and that its fd 3 is the file system the root is now
 //     mounted over, and reports the memory released when it is done;
 //  9. reopen /dev/console of the new root as fds 0, 1, 2 (the old ones pin deleted initramfs

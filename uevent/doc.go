@@ -52,25 +52,17 @@
 //
 // Two ways exist to replay existing devices: write "add" to each
 // /sys/devices/**/uevent so that the kernel re-emits the event on the
-// socket, or read each uevent file and synthesise the event. Both were
-// measured in a QEMU boot (kernel 6.1, TCG with -icount shift=0 so that
-// guest time counts instructions and host load does not distort it; 314
-// devices: virtio-blk, virtio-scsi, AHCI, NVMe, xHCI + usb-storage), using
-// the same fd-relative walk for both:
-//
-//	read uevent files, build Events:            24-32 ms (cold 32 ms)
-//	write "add" + receive all 314 datagrams:    24-31 ms (cold 31 ms), before parsing
-//
-// Their cost is the same within noise, because the kernel runs the same
-// uevent callback either way. Reading is used: it needs no round trip
-// through the socket (so the replay cannot itself overflow the buffer),
-// Coldplug knows when it is complete (ColdplugDone is exact), it has no
-// side effect on other listeners, it works on a read-only sysfs and on the
-// fixture trees in testdata without root. The walk opens every directory
-// and attribute relative to its parent's descriptor (openat) and skips the
-// per-device "power" attribute directory; on the host's /sys (389 devices)
-// that cut CPU time per walk from about 20 ms (path-based os.ReadDir walk)
-// to about 13 ms.
+// socket, or read each uevent file and synthesise the event. They cost the
+// same, because the kernel runs the same uevent callback either way (the
+// write merely adds a trip through the socket). Reading is used: it needs
+// no round trip through the socket (so the replay cannot itself overflow
+// the buffer), Coldplug knows when it is complete (ColdplugDone is exact),
+// it has no side effect on other listeners, and it works on a read-only
+// sysfs and on the fixture trees in testdata without root. The walk opens
+// every directory and attribute relative to its parent's descriptor
+// (openat), which saves resolving every path from the root, and skips the
+// per-device "power" attribute directory; BenchmarkColdplugHostSys measures
+// it on the host's /sys.
 //
 // # Limits
 //

@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -96,10 +97,18 @@ func kernelCmdline(app string) string {
 	return strings.TrimSpace(strings.Join(pre, " ") + " " + strings.TrimSpace(app))
 }
 
+// The QMP sockets in a VM's directory: one for commands (Config.Monitor) and
+// one, always there, that the VM only reads events from (see
+// VM.ShutdownReason).
+const (
+	qmpSocket   = "qmp.sock"
+	eventSocket = "events.sock"
+)
+
 // args builds the qemu-system-x86_64 arguments (without the program name)
-// for cfg; qmpPath is the QMP socket path, used when cfg.Monitor is set.
-// It is a pure function, table-tested for every bus.
-func args(cfg Config, qmpPath string) ([]string, error) {
+// for cfg; dir holds the QMP sockets. It is a pure function, table-tested
+// for every bus.
+func args(cfg Config, dir string) ([]string, error) {
 	mem, cpus := cfg.MemMB, cfg.CPUs
 	if mem <= 0 {
 		mem = 512
@@ -117,8 +126,9 @@ func args(cfg Config, qmpPath string) ([]string, error) {
 	if cfg.CPU != "" {
 		a = append(a, "-cpu", cfg.CPU)
 	}
+	a = append(a, "-qmp", "unix:"+filepath.Join(dir, eventSocket)+",server=on,wait=off")
 	if cfg.Monitor {
-		a = append(a, "-qmp", "unix:"+qmpPath+",server=on,wait=off")
+		a = append(a, "-qmp", "unix:"+filepath.Join(dir, qmpSocket)+",server=on,wait=off")
 		if m == "q35" {
 			for i := 0; i < hotplugPorts; i++ {
 				a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=hp%d,chassis=%d,slot=%d", i, i+1, i+1))

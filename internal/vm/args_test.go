@@ -65,7 +65,7 @@ func TestArgsBuses(t *testing.T) {
 				{Path: "/i0", Bus: tc.bus, Serial: "s0"},
 				{Path: "/i1", Bus: tc.bus},
 			}}
-			a, err := args(cfg, "/q.sock")
+			a, err := args(cfg, "/d")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestArgsBuses(t *testing.T) {
 }
 
 func TestArgsCommon(t *testing.T) {
-	a, err := args(Config{Kernel: "/k", Initrd: "/i", Append: "quiet panic=-1"}, "/q.sock")
+	a, err := args(Config{Kernel: "/k", Initrd: "/i", Append: "quiet panic=-1"}, "/d")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,19 +99,22 @@ func TestArgsCommon(t *testing.T) {
 	if got := flagValue(a, "-append"); got != "console=ttyS0 no_timer_check quiet panic=-1" {
 		t.Errorf("append = %q", got)
 	}
-	for _, absent := range []string{"-cpu", "-qmp", "pcie-root-port", "-enable-kvm"} {
+	if want := "-qmp unix:/d/events.sock,server=on,wait=off"; !strings.Contains(line, want) {
+		t.Errorf("args lack the event monitor %q: %s", want, line)
+	}
+	for _, absent := range []string{"-cpu", "qmp.sock", "pcie-root-port", "-enable-kvm"} {
 		if strings.Contains(line, absent) {
 			t.Errorf("args contain %q: %s", absent, line)
 		}
 	}
 
 	a, err = args(Config{Kernel: "/k", Append: "console=ttyS1", MemMB: 1024, CPUs: 2, CPU: "max", Monitor: true,
-		Drives: []Drive{{Path: "/ro", ReadOnly: true, Format: "qcow2"}}, ExtraArgs: []string{"-S"}}, "/q.sock")
+		Drives: []Drive{{Path: "/ro", ReadOnly: true, Format: "qcow2"}}, ExtraArgs: []string{"-S"}}, "/d")
 	if err != nil {
 		t.Fatal(err)
 	}
 	line = strings.Join(a, " ")
-	for _, want := range []string{"-m 1024", "-smp 2", "-cpu max", "-qmp unix:/q.sock,server=on,wait=off",
+	for _, want := range []string{"-m 1024", "-smp 2", "-cpu max", "-qmp unix:/d/qmp.sock,server=on,wait=off",
 		"pcie-root-port,id=hp0,chassis=1,slot=1", "pcie-root-port,id=hp3", "file=/ro,if=none,id=d0,format=qcow2,cache=unsafe,readonly=on"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("args lack %q: %s", want, line)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,9 +30,7 @@ func TestBootInitramfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.WaitTimeout(time.Minute); err != nil {
-		t.Fatalf("qemu did not exit cleanly after power-off: %v", err)
-	}
+	poweredOff(t, v, time.Minute)
 	t.Logf("boot to facts and power-off: %s", time.Since(start).Round(time.Millisecond))
 	if f.PID != 1 {
 		t.Errorf("pid = %d, want 1", f.PID)
@@ -70,8 +69,17 @@ func TestKillAndTimeout(t *testing.T) {
 	if err := v.WaitTimeout(20 * time.Second); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Errorf("after cancel: Wait = %v, want killed", err)
 	}
-	if !v.cmd.ProcessState.Exited() && v.cmd.ProcessState.Sys() == nil {
-		t.Error("process state not reaped")
+	// Reaped, and ended by the context's SIGKILL, not by a shutdown of its own.
+	if ps := v.cmd.ProcessState; ps == nil {
+		t.Error("process not reaped")
+	} else if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("process state %v, want killed by SIGKILL", ps)
+	}
+	if err := syscall.Kill(v.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("pid %d still exists after Wait: kill(0) = %v", v.cmd.Process.Pid, err)
+	}
+	if r := v.ShutdownReason(); r != "" {
+		t.Errorf("killed VM reports shutdown reason %q, want none", r)
 	}
 	v.Kill() // idempotent
 	if err := v.Close(); err != nil {

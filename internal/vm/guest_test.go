@@ -136,6 +136,19 @@ func guestInitramfs(t *testing.T, dt *depTree, mods []string, script string) str
 	return out
 }
 
+// poweredOff waits for QEMU to exit and checks that the guest powered off: a clean exit alone
+// could also be a reboot or, under panic=-1, a kernel panic (-no-reboot turns both into an
+// exit).
+func poweredOff(t *testing.T, v *VM, within time.Duration) {
+	t.Helper()
+	if err := v.WaitTimeout(within); err != nil {
+		t.Fatal(err)
+	}
+	if r := v.ShutdownReason(); r != ShutdownPoweroff {
+		t.Errorf("QEMU shutdown reason %q, want %q", r, ShutdownPoweroff)
+	}
+}
+
 func emptyImage(t *testing.T, mb int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("empty%d.img", mb))
@@ -187,9 +200,7 @@ func TestGuestBuses(t *testing.T) {
 			if _, err := v.Expect(regexp.MustCompile(`^GUEST-DONE`), 3*time.Minute); err != nil {
 				t.Fatal(err)
 			}
-			if err := v.WaitTimeout(time.Minute); err != nil {
-				t.Fatal(err)
-			}
+			poweredOff(t, v, time.Minute)
 			disks := regexp.MustCompile(`(?m)^DISK (\S+) (\d+) serial=(\S*)`).FindAllStringSubmatch(v.Output(), -1)
 			sizes := map[string]string{}
 			for _, d := range disks {
@@ -260,6 +271,7 @@ poweroff -f
 	if _, err := v.QMP("query-status", nil); err != nil && v.WaitTimeout(time.Minute) != nil {
 		t.Errorf("query-status: %v", err)
 	}
+	poweredOff(t, v, time.Minute)
 }
 
 // TestGuestSwitchRoot builds a GPT disk whose root partition is a RootDir
@@ -296,9 +308,7 @@ exec switch_root /newroot /sbin/init from-busybox
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.WaitTimeout(time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	poweredOff(t, v, time.Minute)
 	if f.PID != 1 || f.RootFSType != "ext4" || f.RootSource != "/dev/vda2" || !strings.HasPrefix(f.RootOptions, "ro") {
 		t.Errorf("root: pid %d %s %s %s", f.PID, f.RootFSType, f.RootSource, f.RootOptions)
 	}

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path"
-	"strings"
 
-	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/earlyroot/earlyroot/initramfs"
 )
 
 // InitramfsFile is one entry of an initramfs built by WriteInitramfs.
@@ -23,9 +21,10 @@ type InitramfsFile struct {
 
 // WriteInitramfs writes an uncompressed newc cpio archive to path holding
 // files, their parent directories, and /dev/console (char 5:1), which the
-// kernel needs to give /init a console.
+// kernel needs to give /init a console. The archive is written by
+// initramfs.Archive, the writer mkinitramfs uses.
 func WriteInitramfs(path string, files []InitramfsFile) error {
-	recs, err := initramfsRecords(files)
+	a, err := initramfsArchive(files)
 	if err != nil {
 		return fmt.Errorf("write initramfs %s: %w", path, err)
 	}
@@ -34,12 +33,7 @@ func WriteInitramfs(path string, files []InitramfsFile) error {
 		return fmt.Errorf("write initramfs %s: %w", path, err)
 	}
 	bw := bufio.NewWriter(f)
-	w := cpio.Newc.Writer(bw)
-	if err := cpio.WriteRecords(w, recs); err != nil {
-		f.Close()
-		return fmt.Errorf("write initramfs %s: %w", path, err)
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
+	if _, err := a.WriteTo(bw); err != nil {
 		f.Close()
 		return fmt.Errorf("write initramfs %s: %w", path, err)
 	}
@@ -50,77 +44,46 @@ func WriteInitramfs(path string, files []InitramfsFile) error {
 	return f.Close()
 }
 
-func initramfsRecords(files []InitramfsFile) ([]cpio.Record, error) {
-	var recs []cpio.Record
-	seen := map[string]bool{}
-	addDirs := func(name string) {
-		d := path.Dir(name)
-		if d == "." || seen[d] {
-			return
-		}
-		var parts []string
-		for ; d != "." && d != "/"; d = path.Dir(d) {
-			parts = append([]string{d}, parts...)
-		}
-		for _, p := range parts {
-			if !seen[p] {
-				seen[p] = true
-				recs = append(recs, cpio.Directory(p, 0o755))
-			}
-		}
+func initramfsArchive(files []InitramfsFile) (*initramfs.Archive, error) {
+	a := initramfs.NewArchive()
+	if err := a.AddDir("dev", 0o755); err != nil {
+		return nil, err
 	}
-	all := append([]InitramfsFile{{Name: "dev", Dir: true}}, files...)
-	for _, f := range all {
-		name := strings.Trim(path.Clean("/"+f.Name), "/")
-		if name == "" {
-			return nil, fmt.Errorf("bad entry name %q", f.Name)
-		}
-		if seen[name] {
-			if f.Dir {
-				continue
-			}
-			return nil, fmt.Errorf("duplicate entry %q", name)
-		}
-		addDirs(name)
-		seen[name] = true
-		r, err := initramfsRecord(name, f)
-		if err != nil {
+	for _, f := range files {
+		if err := addInitramfsFile(a, f); err != nil {
 			return nil, err
 		}
-		recs = append(recs, r)
 	}
-	if !seen["dev/console"] {
-		recs = append(recs, cpio.CharDev("dev/console", 0o600, 5, 1))
+	if !a.Has("dev/console") {
+		if err := a.AddCharDev("dev/console", 0o600, 5, 1); err != nil {
+			return nil, err
+		}
 	}
-	return recs, nil
+	return a, nil
 }
 
-func initramfsRecord(name string, f InitramfsFile) (cpio.Record, error) {
+func addInitramfsFile(a *initramfs.Archive, f InitramfsFile) error {
 	perm := uint64(f.Mode.Perm())
 	switch {
 	case f.Dir:
 		if perm == 0 {
 			perm = 0o755
 		}
-		return cpio.Directory(name, perm), nil
+		return a.AddDir(f.Name, perm)
 	case f.Link != "":
-		return cpio.Symlink(name, f.Link), nil
+		return a.AddSymlink(f.Name, f.Link)
 	case f.Src != "":
-		data, err := os.ReadFile(f.Src)
-		if err != nil {
-			return cpio.Record{}, err
-		}
 		if perm == 0 {
 			perm = 0o644
 			if fi, err := os.Stat(f.Src); err == nil && fi.Mode().Perm()&0o111 != 0 {
 				perm = 0o755
 			}
 		}
-		return cpio.StaticRecord(data, cpio.Info{Name: name, Mode: cpio.S_IFREG | perm}), nil
+		return a.AddFile(f.Name, perm, f.Src)
 	default:
 		if perm == 0 {
 			perm = 0o644
 		}
-		return cpio.StaticRecord(f.Data, cpio.Info{Name: name, Mode: cpio.S_IFREG | perm}), nil
+		return a.AddBytes(f.Name, perm, f.Data)
 	}
 }

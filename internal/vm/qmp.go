@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 )
 
@@ -29,10 +30,13 @@ type qmpReply struct {
 
 const qmpTimeout = 30 * time.Second
 
-func dialQMP(path string, done <-chan struct{}) (*qmpConn, error) {
+// dialQMP connects to the QMP socket at path, trying for up to patience
+// while QEMU starts (and giving up when done is closed), and negotiates
+// capabilities.
+func dialQMP(path string, done <-chan struct{}, patience time.Duration) (*qmpConn, error) {
 	var c net.Conn
 	var err error
-	for i := 0; i < 100; i++ {
+	for i := time.Duration(0); i < patience; i += 50 * time.Millisecond {
 		c, err = net.Dial("unix", path)
 		if err == nil {
 			break
@@ -99,6 +103,39 @@ func (q *qmpConn) do(cmd string, arguments any) (json.RawMessage, error) {
 	}
 }
 
+// watchEvents reads the VM's event monitor until QEMU closes it and records
+// the reason of QEMU's SHUTDOWN event. QEMU does not wait for it: the
+// socket is connected as soon as it exists, long before a guest can shut
+// down (the kernel alone needs far longer to boot).
+func (v *VM) watchEvents() {
+	defer close(v.events)
+	q, err := dialQMP(filepath.Join(v.dir, eventSocket), v.exited, qmpTimeout)
+	if err != nil {
+		return
+	}
+	defer q.close()
+	q.c.SetReadDeadline(time.Time{})
+	for {
+		line, err := q.r.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		var ev struct {
+			Event string `json:"event"`
+			Data  struct {
+				Reason string `json:"reason"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(line, &ev) == nil && ev.Event == "SHUTDOWN" {
+			v.mu.Lock()
+			if v.shutdown == "" {
+				v.shutdown = ev.Data.Reason
+			}
+			v.mu.Unlock()
+		}
+	}
+}
+
 // QMP runs one QMP command (e.g. "system_powerdown", "query-block") and
 // returns its "return" value. It needs Config.Monitor.
 func (v *VM) QMP(command string, arguments any) (json.RawMessage, error) {
@@ -112,7 +149,7 @@ func (v *VM) qmpLocked(command string, arguments any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("qmp %s: VM started without Config.Monitor", command)
 	}
 	if v.qmp == nil {
-		q, err := dialQMP(v.qmpPath, v.done)
+		q, err := dialQMP(filepath.Join(v.dir, qmpSocket), v.done, 5*time.Second)
 		if err != nil {
 			return nil, fmt.Errorf("qmp %s: connect: %w", command, err)
 		}

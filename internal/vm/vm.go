@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,11 +34,14 @@ type VM struct {
 	stdin   io.WriteCloser
 	cancel  context.CancelFunc
 	ctx     context.Context
-	dir     string // holds the QMP socket
-	qmpPath string
+	dir     string        // holds the QMP sockets
+	exited  chan struct{} // closed when the QEMU process has been reaped
+	events  chan struct{} // closed when watchEvents has returned
 	done    chan struct{} // closed after Wait returned
 	waitErr error
 	stderr  bytes.Buffer // QEMU's own messages (guarded by mu)
+
+	shutdown string // reason of QEMU's SHUTDOWN event (guarded by mu)
 
 	mu      sync.Mutex
 	out     []byte
@@ -58,10 +60,10 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start vm: %w", err)
 	}
-	v := &VM{cfg: cfg, dir: dir, qmpPath: filepath.Join(dir, "qmp.sock"),
+	v := &VM{cfg: cfg, dir: dir, exited: make(chan struct{}), events: make(chan struct{}),
 		done: make(chan struct{}), changed: make(chan struct{})}
 	v.hot = newHotState(cfg)
-	a, err := args(cfg, v.qmpPath)
+	a, err := args(cfg, dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start vm: %w", err)
@@ -97,6 +99,7 @@ func (v *VM) launch(a []string) error {
 		return err
 	}
 	v.cmd, v.stdin = cmd, stdin
+	go v.watchEvents()
 	go v.pump(stdout)
 	return nil
 }
@@ -128,6 +131,8 @@ func (v *VM) pump(r io.Reader) {
 		}
 	}
 	err := v.cmd.Wait()
+	close(v.exited)
+	<-v.events // QEMU has closed the event socket: its SHUTDOWN event, if any, is recorded
 	if err != nil && errors.Is(v.ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("qemu killed after timeout %s: %w", v.cfg.Timeout, err)
 	} else if err != nil && v.ctx.Err() != nil {
@@ -298,6 +303,24 @@ func (v *VM) Wait() error {
 	return v.waitErr
 }
 
+// Reasons QEMU gives in its SHUTDOWN event (see ShutdownReason).
+const (
+	ShutdownPoweroff = "guest-shutdown" // the guest powered off
+	ShutdownReset    = "guest-reset"    // the guest rebooted (QEMU exits: -no-reboot)
+	ShutdownPanic    = "guest-panic"    // the guest reported a panic
+)
+
+// ShutdownReason returns why QEMU shut down, as its SHUTDOWN event says
+// (ShutdownPoweroff, ShutdownReset, "host-signal", ...), or "" while it
+// runs and when it ended without one (killed, or it failed to start).
+// With -no-reboot both a power-off and a reboot end QEMU cleanly; this is
+// how a caller tells them apart. Call it after Wait.
+func (v *VM) ShutdownReason() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.shutdown
+}
+
 // WaitTimeout is Wait bounded by d; on timeout it returns ErrTimeout and
 // leaves QEMU running.
 func (v *VM) WaitTimeout(d time.Duration) error {
@@ -369,7 +392,7 @@ func tail(s string, n int) string {
 // Args returns the full QEMU command line Start would run for cfg, for
 // logs and for reproducing a failure by hand.
 func Args(cfg Config) ([]string, error) {
-	a, err := args(cfg, "/tmp/earlyroot-vm-XXXX/qmp.sock")
+	a, err := args(cfg, "/tmp/earlyroot-vm-XXXX")
 	if err != nil {
 		return nil, err
 	}

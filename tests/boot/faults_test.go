@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/earlyroot/earlyroot/internal/vm"
+	"github.com/u-root/u-root/pkg/cpio"
 )
 
 // Each fault ends in a clear message and either a boot or the rescue shell: never a kernel
@@ -29,6 +29,9 @@ func TestFaults(t *testing.T) {
 		rescue string
 		diag   string // a line of the diagnosis after it
 		log    string // a log line expected on the way (either outcome)
+		// warns are the command-line warnings expected, in order: each names the malformed
+		// value and the default used instead.
+		warns []string
 	}{
 		{
 			name:   "zeroed-superblock",
@@ -66,6 +69,11 @@ func TestFaults(t *testing.T) {
 		{
 			name:   "garbage-command-line",
 			append: `rootdelay=abc rd.timeout=-5 "unterminated rootflags= = == x.y=" loglevel=zz foo.bar.baz=1 =x earlyroot.log=nowhere junk=` + long,
+			warns: []string{
+				`rootdelay=abc: .*using 0s`,
+				`rd.timeout=-5: .*using 30s`,
+				`earlyroot.log=nowhere: .*using both`,
+			},
 		},
 		{
 			name:  "truncated-and-non-elf-modules",
@@ -95,6 +103,9 @@ func TestFaults(t *testing.T) {
 				cfg.Initrd = c.image(t)
 			}
 			v := bootVM(t, cfg)
+			for _, w := range c.warns {
+				expect(t, v, `earlyroot: (warning: )?command line: `+w, promptWait)
+			}
 			if c.log != "" {
 				expect(t, v, c.log, promptWait)
 			}
@@ -177,34 +188,26 @@ func brokenModulesImage(t *testing.T) string {
 }
 
 // cpioData returns the data of the newc archive entry whose name ends in suffix, as a slice
-// of archive (so that writing to it patches the archive).
+// of archive (so that writing to it patches the archive). The archive is read with u-root's
+// reader, the library initramfs.Archive writes with.
 func cpioData(t *testing.T, archive []byte, suffix string) []byte {
 	t.Helper()
-	const hdr = 110 // "070701" and 13 fields of 8 hex digits
-	for off := 0; off+hdr <= len(archive); {
-		if string(archive[off:off+6]) != "070701" {
-			t.Fatalf("no newc header at %d", off)
+	rr := cpio.Newc.Reader(bytes.NewReader(archive))
+	for {
+		rec, err := rr.ReadRecord()
+		if err != nil {
+			t.Fatalf("no %s in the archive: %v", suffix, err)
 		}
-		field := func(i int) int {
-			v, err := strconv.ParseUint(string(archive[off+6+8*i:off+14+8*i]), 16, 32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(v)
+		if !strings.HasSuffix(rec.Name, suffix) {
+			continue
 		}
-		size, nameSize := field(6), field(11)
-		name := string(archive[off+hdr : off+hdr+nameSize-1])
-		data := (off + hdr + nameSize + 3) &^ 3
-		if strings.HasSuffix(name, suffix) {
-			return archive[data : data+size]
+		sr, ok := rec.ReaderAt.(*io.SectionReader)
+		if !ok {
+			t.Fatalf("%s: record data is a %T, not a section of the archive", rec.Name, rec.ReaderAt)
 		}
-		if name == "TRAILER!!!" {
-			break
-		}
-		off = (data + size + 3) &^ 3
+		_, off, n := sr.Outer()
+		return archive[off : off+n]
 	}
-	t.Fatalf("no %s in the archive", suffix)
-	return nil
 }
 
 func randomBytes(t *testing.T, n int) []byte {

@@ -135,12 +135,25 @@ func bootedOn(t *testing.T, f vm.Facts, source, fstype string) {
 	}
 }
 
-// exited waits for QEMU to end by itself (the test init powers off; -no-reboot turns a
-// reboot into an exit too).
+// exited waits for QEMU to end by itself and checks that the guest powered off, as the test
+// init does: -no-reboot turns a reboot (and, under panic=-1, a kernel panic) into an exit too,
+// which only QEMU's shutdown reason tells apart.
 func exited(t *testing.T, v *vm.VM, within time.Duration) {
+	t.Helper()
+	shutdownBy(t, v, within, vm.ShutdownPoweroff)
+}
+
+// shutdownBy waits for QEMU to end by itself and checks its shutdown reason
+// (vm.ShutdownPoweroff, vm.ShutdownReset).
+func shutdownBy(t *testing.T, v *vm.VM, within time.Duration, reason string) {
 	t.Helper()
 	if err := v.WaitTimeout(within); errors.Is(err, vm.ErrTimeout) {
 		t.Fatalf("QEMU did not exit by itself within %v: %v", within, err)
+	} else if err != nil {
+		t.Fatalf("QEMU: %v", err)
+	}
+	if r := v.ShutdownReason(); r != reason {
+		t.Errorf("QEMU shutdown reason %q, want %q", r, reason)
 	}
 }
 

@@ -48,18 +48,25 @@ func TestBreakPreSwitch(t *testing.T) {
 	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
 }
 
-// rd.shell=0 with a missing root: the diagnosis, then a reboot (QEMU exits with -no-reboot)
-// and no prompt.
+// rd.shell=0 with a missing root: the diagnosis, no prompt, then after panic= seconds what
+// rd.emergency= says (default reboot), told apart by QEMU's shutdown reason.
 func TestNoShellReboots(t *testing.T) {
-	t.Parallel()
-	v := bootVM(t, vm.Config{
-		Append: "root=LABEL=nowhere rd.timeout=3 rd.shell=0 panic=1",
-		Drives: []vm.Drive{{Path: wholeDisk(t, &vm.FS{Type: "ext4"}), Bus: vm.BusVirtioBlk}},
-	})
-	expect(t, v, `the boot stopped: root device root=LABEL=nowhere did not appear`, promptWait)
-	exited(t, v, 60*time.Second)
-	if _, err := v.Expect(reRescuePrompt, time.Second); err == nil {
-		t.Errorf("a rescue prompt was offered despite rd.shell=0")
+	for _, c := range []struct{ name, append, reason string }{
+		{"default", "", vm.ShutdownReset},
+		{"poweroff", "rd.emergency=poweroff", vm.ShutdownPoweroff},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			v := bootVM(t, vm.Config{
+				Append: "root=LABEL=nowhere rd.timeout=3 rd.shell=0 panic=1 " + c.append,
+				Drives: []vm.Drive{{Path: wholeDisk(t, &vm.FS{Type: "ext4"}), Bus: vm.BusVirtioBlk}},
+			})
+			expect(t, v, `the boot stopped: root device root=LABEL=nowhere did not appear`, promptWait)
+			shutdownBy(t, v, 60*time.Second, c.reason)
+			if reRescuePrompt.MatchString(v.Output()) {
+				t.Errorf("a rescue prompt was offered despite rd.shell=0")
+			}
+		})
 	}
 }
 
@@ -107,7 +114,9 @@ func TestBreakPreMount(t *testing.T) {
 	})
 	expect(t, v, `rd.break=pre-mount`, promptWait)
 	expect(t, v, `earlyroot# `, 20*time.Second)
-	send(t, v, "ls /newroot")
+	// The root is not mounted yet: /newroot holds no sbin (after rd.break=pre-switch it does).
+	send(t, v, "ls /newroot/sbin")
+	expect(t, v, `ls: .*/newroot/sbin: no such file or directory`, 20*time.Second)
 	send(t, v, "continue")
 	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
 }
