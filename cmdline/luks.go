@@ -181,7 +181,7 @@ func (c *Config) luksUUID(p Param) {
 func (c *Config) luksName(p Param) {
 	u, name, _ := strings.Cut(p.Value, "=")
 	uuid, ok := luksUUID(u)
-	if !ok || !validMapName(name) {
+	if !ok || !cryptopt.ValidName(name) {
 		c.problem(p, "not UUID=NAME, ignored")
 		return
 	}
@@ -255,7 +255,7 @@ func (c *Config) luksDiscards(p Param) {
 // is one such device: a later cryptdevice= replaces an earlier one.
 func (c *Config) cryptDevice(p Param) {
 	parts := strings.SplitN(p.Value, ":", 3)
-	if len(parts) < 2 || !cryptopt.IsDeviceSpec(parts[0]) || !validMapName(parts[1]) {
+	if len(parts) < 2 || !cryptopt.IsDeviceSpec(parts[0]) || !cryptopt.ValidName(parts[1]) {
 		c.problem(p, "not DEVICE:NAME[:OPTIONS], ignored")
 		return
 	}
@@ -367,19 +367,4 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		return s[len(prefix):], true
 	}
 	return s, false
-}
-
-// validMapName reports whether s can be a device-mapper name and a file
-// name under /dev/mapper: not empty, shorter than the kernel's 128 bytes,
-// no '/', not "." or "..", no spaces or control characters.
-func validMapName(s string) bool {
-	if s == "" || len(s) > 127 || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' || s[i] <= ' ' || s[i] == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -234,7 +234,7 @@ func FuzzParseLUKS(f *testing.F) {
 					t.Errorf("UUID not normalised: %q", d.UUID)
 				}
 			}
-			if d.Name != "" && !validMapName(d.Name) {
+			if d.Name != "" && !cryptopt.ValidName(d.Name) {
 				t.Errorf("bad mapping name %q", d.Name)
 			}
 		}

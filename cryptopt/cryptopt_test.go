@@ -246,3 +246,14 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+func TestValidName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"cryptroot": true, "luks-3b1e2c1a-8c4d": true, "a.b_c-d": true, "": false, ".": false, "..": false,
+		"a/b": false, "a b": false, "a\tb": false, "a\x7f": false, strings.Repeat("x", 127): true, strings.Repeat("x", 128): false,
+	} {
+		if got := ValidName(s); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

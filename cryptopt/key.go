@@ -120,3 +120,19 @@ func IsDeviceSpec(s string) bool {
 	}
 	return false
 }
+
+// ValidName reports whether s can be the name of a mapping: a
+// device-mapper name (shorter than the kernel's 128 bytes) that is also a
+// file name under /dev/mapper, without spaces or control characters so
+// that it survives crypttab and the command line. "." and ".." are not.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 127 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' || s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
