@@ -212,9 +212,22 @@ func (c *Config) luksKey(p Param) {
 	v := p.Value
 	uuid, rest, perUUID := cutUUID(v)
 	var luksdev string
-	if perUUID {
+	switch {
+	case perUUID:
 		v = rest
-	} else if i := strings.LastIndexByte(v, ':'); i >= 0 && cryptopt.IsDeviceSpec(v[i+1:]) {
+	case strings.HasSuffix(v, ":"):
+		v = strings.TrimRight(v, ":") // dracut's empty KEYDEV and LUKSDEV
+	case strings.Contains(v, "::"):
+		// PATH::LUKSDEV: a key in the image for one device
+		path, dev, _ := strings.Cut(v, "::")
+		if cryptopt.IsDeviceSpec(dev) && !strings.Contains(path, ":") {
+			v, luksdev = path, dev
+		}
+	default:
+		i := strings.LastIndexByte(v, ':')
+		if i < 0 || !cryptopt.IsDeviceSpec(v[i+1:]) {
+			break
+		}
 		if k, err := cryptopt.ParseKey(v[:i]); err == nil && k.File != "" && k.Device != "" {
 			v, luksdev = v[:i], v[i+1:]
 		}

@@ -76,6 +76,9 @@ func TestParseLUKS(t *testing.T) {
 			LUKS{Devices: []LUKSDevice{{UUID: u1, Key: cryptopt.Key{File: "/k", Device: "UUID=1234-5678"}}}}, nil, nil},
 		{"dracut per-device key by path", "rd.luks.key=/k:/dev/sdb1:/dev/sda2",
 			LUKS{Devices: []LUKSDevice{{Device: "/dev/sda2", Key: cryptopt.Key{File: "/k", Device: "/dev/sdb1"}}}}, nil, nil},
+		{"dracut per-device key in the image", "rd.luks.key=/k::UUID=" + u1,
+			LUKS{Devices: []LUKSDevice{{UUID: u1, Key: cryptopt.Key{File: "/k"}}}}, nil, nil},
+		{"dracut key with empty parts", "rd.luks.key=/k::", LUKS{Key: cryptopt.Key{File: "/k"}}, nil, nil},
 		{"key on raw device", "rd.luks.key=/dev/sdb",
 			LUKS{Key: cryptopt.Key{Device: "/dev/sdb"}}, nil, nil},
 		{"key bad", "rd.luks.key=root.key rd.luks.key=none rd.luks.key=" + u1 + "=", LUKS{}, []string{
