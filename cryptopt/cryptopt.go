@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultTries is how many times a passphrase is asked for when tries= is
@@ -52,6 +53,9 @@ type Options struct {
 	KeyfileSize   int64 // keyfile-size=N bytes; 0 = to the end of the file
 
 	ReadOnly bool // readonly, read-only
+
+	Timeout        time.Duration // timeout=: how long to wait for a passphrase; 0 = no limit
+	KeyfileTimeout time.Duration // keyfile-timeout=: how long to wait for the key's device before asking; 0 = not set
 
 	Header      string // header=PATH (detached header): not supported, reported
 	TPM2Device  string // tpm2-device=PATH|auto: not supported yet, passphrase instead
@@ -142,7 +146,7 @@ var unsupported = map[string]string{
 	"tpm2-pin":      "TPM2 unlocking is not supported yet, asking for the passphrase",
 	"fido2-cid":     "FIDO2 unlocking is not supported yet, asking for the passphrase",
 	"fido2-rp":      "FIDO2 unlocking is not supported yet, asking for the passphrase",
-	"verify":        "plain dm-crypt is not supported",
+	"verify":        "asking for the passphrase twice is not supported, asking once",
 	"token-timeout": "token unlocking is not supported, asking for the passphrase",
 }
 
@@ -187,6 +191,10 @@ func (o *Options) apply(opt string) string {
 		return bytesValue(value, &o.KeyfileOffset)
 	case "keyfile-size":
 		return bytesValue(value, &o.KeyfileSize)
+	case "timeout":
+		return timeValue(value, &o.Timeout)
+	case "keyfile-timeout":
+		return timeValue(value, &o.KeyfileTimeout)
 	case "header":
 		o.Header = value
 		return "detached headers are not supported, reading the header from the device"
@@ -227,6 +235,66 @@ func bytesValue(v string, dst *int64) string {
 	}
 	*dst = n
 	return ""
+}
+
+func timeValue(v string, dst *time.Duration) string {
+	d, ok := ParseTimespan(v)
+	if !ok {
+		return fmt.Sprintf("not a time span (such as 30, 10s or 1min 30s), using %s", *dst)
+	}
+	*dst = d
+	return ""
+}
+
+// timeUnits are the units of systemd time spans that make sense for a
+// boot prompt.
+var timeUnits = map[string]time.Duration{
+	"": time.Second, "ms": time.Millisecond, "msec": time.Millisecond,
+	"s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
+	"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hr": time.Hour, "hour": time.Hour, "hours": time.Hour,
+}
+
+// maxTimespan bounds a time span far below time.Duration's limit.
+const maxTimespan = 1000 * time.Hour
+
+// ParseTimespan parses a systemd time span as crypttab's timeout options
+// write it: whole numbers each followed by a unit (ms, s, min, h and their
+// long forms), optionally separated by spaces; a bare number is seconds.
+func ParseTimespan(s string) (time.Duration, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	var total time.Duration
+	for s != "" {
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		n, ok := number(s[:i], int64(maxTimespan/time.Millisecond))
+		if !ok {
+			return 0, false
+		}
+		s = strings.TrimLeft(s[i:], " ")
+		j := 0
+		for j < len(s) && s[j] >= 'a' && s[j] <= 'z' {
+			j++
+		}
+		unit, ok := timeUnits[s[:j]]
+		if !ok {
+			return 0, false
+		}
+		s = strings.TrimLeft(s[j:], " ")
+		if n > int64(maxTimespan/unit) {
+			return 0, false
+		}
+		total += time.Duration(n) * unit
+		if total > maxTimespan {
+			return 0, false
+		}
+	}
+	return total, true
 }
 
 // number parses a decimal integer from 0 to max, digits only.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -43,6 +44,13 @@ func TestParse(t *testing.T) {
 		{"keyfile-size=-4", Options{}, []string{"keyfile-size=-4: not a number of bytes, using 0"}},
 		{"keyfile-offset=99999999999999999999", Options{}, []string{"keyfile-offset=99999999999999999999: not a number of bytes, using 0"}},
 		{"readonly", Options{ReadOnly: true}, nil},
+		{"timeout=30", Options{Timeout: 30 * time.Second}, nil},
+		{"timeout=0", Options{}, nil},
+		{"keyfile-timeout=10s", Options{KeyfileTimeout: 10 * time.Second}, nil},
+		{"keyfile-timeout=1min 30s", Options{KeyfileTimeout: 90 * time.Second}, nil},
+		{"timeout=10s,timeout=1.5s", Options{Timeout: 10 * time.Second},
+			[]string{"timeout=1.5s: not a time span (such as 30, 10s or 1min 30s), using 10s"}},
+		{"verify", Options{Unsupported: []string{"verify"}}, []string{"verify: asking for the passphrase twice is not supported, asking once"}},
 		{"read-only", Options{ReadOnly: true}, nil},
 		{"header=/boot/hdr.img", Options{Header: "/boot/hdr.img"},
 			[]string{"header=/boot/hdr.img: detached headers are not supported, reading the header from the device"}},
@@ -76,6 +84,41 @@ func TestParse(t *testing.T) {
 		}
 		if !reflect.DeepEqual(problems, tt.problems) {
 			t.Errorf("Parse(%q) problems = %q, want %q", tt.list, problems, tt.problems)
+		}
+	}
+}
+
+func TestParseTimespan(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"90", 90 * time.Second, true},
+		{"10s", 10 * time.Second, true},
+		{"500ms", 500 * time.Millisecond, true},
+		{"2min", 2 * time.Minute, true},
+		{"1h", time.Hour, true},
+		{"1min 30s", 90 * time.Second, true},
+		{"1min30s", 90 * time.Second, true},
+		{" 5 s ", 5 * time.Second, true},
+		{"2 minutes", 2 * time.Minute, true},
+		{"1000h", 1000 * time.Hour, true},
+		{"1001h", 0, false},
+		{"99999999999999999999", 0, false},
+		{"", 0, false},
+		{"s", 0, false},
+		{"1.5s", 0, false},
+		{"-1s", 0, false},
+		{"10x", 0, false},
+		{"10S", 0, false},
+		{"1d", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseTimespan(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseTimespan(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -217,6 +260,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if o.SectorSize != 0 && (o.SectorSize < 512 || o.SectorSize > 4096 || o.SectorSize&(o.SectorSize-1) != 0) {
 			t.Errorf("bad sector size %d", o.SectorSize)
+		}
+		if o.Timeout < 0 || o.Timeout > maxTimespan || o.KeyfileTimeout < 0 || o.KeyfileTimeout > maxTimespan {
+			t.Errorf("time out of range: %v, %v", o.Timeout, o.KeyfileTimeout)
 		}
 		if o.KeyfileOffset < 0 || o.KeyfileSize < 0 {
 			t.Errorf("negative key file range %d/%d", o.KeyfileOffset, o.KeyfileSize)
