@@ -303,3 +303,18 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseTimespan(f *testing.F) {
+	for _, s := range []string{"10s", "1min 30s", "1.5s", "99999999999999999999ms", "1000h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := ParseTimespan(s)
+		if ok && (d < 0 || d > maxTimespan) {
+			t.Errorf("ParseTimespan(%q) = %v out of range", s, d)
+		}
+		if !ok && d != 0 {
+			t.Errorf("ParseTimespan(%q) failed but returned %v", s, d)
+		}
+	})
+}
