@@ -68,6 +68,7 @@ type Config struct {
 	LogLevel    int                 // loglevel= (-1 unset)
 	Debug       bool                // rd.debug
 	LogTarget   string              // earlyroot.log=console|kmsg|both (default both)
+	LUKS        LUKS                // rd.luks.*, luks.*, cryptdevice=, cryptkey= (see luks.go)
 	Problems    []string            // "rootdelay=abc: not a number, using 0s" — malformed known values
 }
 
@@ -150,6 +151,9 @@ func (c *Config) problem(p Param, format string, args ...any) {
 // apply records one parameter.
 func (c *Config) apply(p Param) {
 	key := normKey(p.Name)
+	if c.applyLUKS(p, key) {
+		return
+	}
 	if !p.HasValue {
 		c.applyBare(p, key)
 		return
