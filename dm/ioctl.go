@@ -177,8 +177,8 @@ func parseHeader(b []byte) (header, error) {
 	h.Flags = ne.Uint32(b[offFlags:])
 	h.EventNr = ne.Uint32(b[offEventNr:])
 	h.Dev = ne.Uint64(b[offDev:])
-	h.Name = cstring(b[offName : offName+nameLen])
-	h.UUID = cstring(b[offUUID : offUUID+uuidLen])
+	h.Name = cstring(b[offName : offName+nameLen-1]) // the kernel always ends them with NUL
+	h.UUID = cstring(b[offUUID : offUUID+uuidLen-1])
 	return h, nil
 }
 
