@@ -28,11 +28,15 @@ import (
 	"github.com/earlyroot/earlyroot/keyring"
 )
 
-// Layout on the scratch disk, in 512-byte sectors.
+// Layout on the scratch disk (at least 16 MiB), in 512-byte sectors.
 const (
-	linearOffset = 2048 // 1 MiB
-	cryptOffset  = 8192 // 4 MiB
-	length       = 4096 // 2 MiB each
+	linearOffset  = 2048  // 1 MiB
+	cryptOffset   = 8192  // 4 MiB
+	stripeOffset  = 16384 // 8 MiB: two legs of 2048 sectors
+	manyOffset    = 24576 // 12 MiB
+	length        = 4096  // 2 MiB for each device
+	manyTargets   = 1000  // one-sector targets: the table outgrows the first reply buffer
+	stripeSectors = 128
 )
 
 func main() {
@@ -75,13 +79,30 @@ func run(control, udevDir, disk string) error {
 	if err != nil {
 		return err
 	}
+	str, err := checkStriped(c, dev)
+	if err != nil {
+		return err
+	}
+	many, err := checkMany(control, dev)
+	if err != nil {
+		return err
+	}
+	made := []dm.Device{lin, cr, str, many}
 	devs, err := c.List()
 	if err != nil {
 		return err
 	}
 	fmt.Printf("DMCHECK list %+v\n", devs)
-	if !slices.Contains(devs, lin) || !slices.Contains(devs, cr) {
-		return fmt.Errorf("list %+v lacks %+v or %+v", devs, lin, cr)
+	for _, d := range made {
+		if !slices.Contains(devs, d) {
+			return fmt.Errorf("list %+v lacks %+v", devs, d)
+		}
+		if err := checkSysfs(d); err != nil {
+			return err
+		}
+	}
+	if err := checkBusy(c, lin); err != nil {
+		return err
 	}
 	if err := checkRejected(c, dev); err != nil {
 		return err
@@ -91,7 +112,7 @@ func run(control, udevDir, disk string) error {
 	}
 	rec, err := os.ReadFile(fmt.Sprintf("%s/b%d:%d", udevDir, cr.Major, cr.Minor))
 	fmt.Printf("DMCHECK udev record %q %v\n", rec, err)
-	for _, d := range []dm.Device{lin, cr} {
+	for _, d := range made {
 		if err := c.Remove(d.Name); err != nil {
 			return err
 		}
@@ -190,6 +211,122 @@ func checkCrypt(c *dm.Control, disk, dev string) (dm.Device, error) {
 	}
 	fmt.Println("DMCHECK crypt data ok")
 	return d, nil
+}
+
+// checkStriped makes a read-only striped device over two ranges of the disk.
+func checkStriped(c *dm.Control, dev string) (dm.Device, error) {
+	t, err := dm.Striped{ChunkSectors: stripeSectors, Stripes: []dm.Stripe{
+		{Device: dev, Offset: stripeOffset}, {Device: dev, Offset: stripeOffset + length/2},
+	}}.Target(0, length)
+	if err != nil {
+		return dm.Device{}, err
+	}
+	uuid, err := dm.LVMUUID("cCKJjE-JVNa-OOF1-pzTF-nnQc-0UcQ-pEPcLz", "eP7lqU-JWnt-hlgt-MBhP-JGBh-lKjZ-LBkqSo", "")
+	if err != nil {
+		return dm.Device{}, err
+	}
+	d, err := c.Create(dm.LVMName("dm-check", "striped", ""), uuid, true, []dm.Target{t})
+	if err != nil {
+		return d, err
+	}
+	if err := checkTable(c, d, []dm.Target{t}); err != nil {
+		return d, err
+	}
+	info, err := c.Info(d.Name)
+	if err != nil {
+		return d, err
+	}
+	ro, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/ro", d.Major, d.Minor))
+	if err != nil || !info.ReadOnly || string(bytes.TrimSpace(ro)) != "1" {
+		return d, fmt.Errorf("striped: read-only flag %v, sysfs ro %q %v", info.ReadOnly, ro, err)
+	}
+	if err := writeAt(devNode(d), make([]byte, 4096), 0); err == nil {
+		return d, errors.New("striped: a write to the read-only device succeeded")
+	}
+	fmt.Println("DMCHECK striped read-only ok")
+	return d, nil
+}
+
+// checkMany loads a table of many one-sector targets, whose read-back needs a bigger
+// buffer than the first one tried, through a Control that records the buffer sizes.
+func checkMany(control, dev string) (dm.Device, error) {
+	fd, err := unix.Open(control, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return dm.Device{}, err
+	}
+	defer unix.Close(fd)
+	rec := &recorder{fd: fd}
+	c := dm.New(rec)
+	table := make([]dm.Target, manyTargets)
+	for i := range table {
+		t, err := dm.Linear{Device: dev, Offset: manyOffset + uint64(manyTargets-1-i)}.Target(uint64(i), 1)
+		if err != nil {
+			return dm.Device{}, err
+		}
+		table[i] = t
+	}
+	d, err := c.Create("dmcheck-many", "", false, table)
+	if err != nil {
+		return d, err
+	}
+	rec.sizes = nil
+	got, err := c.Table(d.Name)
+	if err != nil {
+		return d, err
+	}
+	if !slices.Equal(got, table) {
+		return d, fmt.Errorf("many: %d targets read back, differing from the %d loaded", len(got), len(table))
+	}
+	fmt.Printf("DMCHECK many: %d targets read back, ioctl buffers %v\n", len(got), rec.sizes)
+	if len(rec.sizes) < 2 {
+		return d, errors.New("many: the table fitted the first buffer; the retry was not exercised")
+	}
+	return d, nil
+}
+
+// recorder issues the ioctls on fd and records the buffer size of each.
+type recorder struct {
+	fd    int
+	sizes []int
+}
+
+func (r *recorder) Ioctl(cmd uint, buf []byte) error {
+	r.sizes = append(r.sizes, len(buf))
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(r.fd), uintptr(cmd), uintptr(unsafe.Pointer(&buf[0])))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// checkSysfs compares what the kernel shows in sysfs (and in the uevent udev would see)
+// with the device.
+func checkSysfs(d dm.Device) error {
+	base := fmt.Sprintf("/sys/dev/block/%d:%d/dm/", d.Major, d.Minor)
+	name, err1 := os.ReadFile(base + "name")
+	uuid, err2 := os.ReadFile(base + "uuid")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if string(bytes.TrimSpace(name)) != d.Name || string(bytes.TrimSpace(uuid)) != d.UUID {
+		return fmt.Errorf("sysfs of %s: name %q uuid %q", d.Name, name, uuid)
+	}
+	return nil
+}
+
+// checkBusy checks that an open device cannot be removed, and that the error says so.
+func checkBusy(c *dm.Control, d dm.Device) error {
+	f, err := os.Open(devNode(d))
+	if err != nil {
+		return err
+	}
+	err = c.Remove(d.Name)
+	f.Close()
+	fmt.Printf("DMCHECK remove while open: %v\n", err)
+	if !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("remove of an open device: %v, want EBUSY", err)
+	}
+	return nil
 }
 
 // checkTable reads d's table back and compares it with what was loaded.
