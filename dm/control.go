@@ -147,9 +147,9 @@ func (c *Control) Version() ([3]uint32, error) {
 
 // Create makes the device name with the dm uuid uuid (may be empty), loads table (read-only
 // when readOnly) and resumes it, so that the device is live when Create returns: the
-// kernel has then sent the "change" uevent for dm-N that carries DM_NAME and DM_UUID. No
-// udev cookie is set (there is no udev to wait for). If loading or resuming fails, the
-// half-made device is removed again.
+// kernel has then sent the "add" and "change" uevents for dm-N. No udev cookie is set
+// (there is no udev to wait for). If loading or resuming fails, the half-made device is
+// removed again.
 //
 // The table is passed with DM_SECURE_DATA_FLAG, so the kernel wipes its copy, and Create
 // wipes its own; tables never need to hold keys (see KeyRef).

@@ -16,8 +16,14 @@
 //     padded so the next spec starts 8-byte aligned (spec.next counts from the current
 //     spec); the target constructors run now, so a bad table fails here;
 //  3. DM_DEV_SUSPEND without DM_SUSPEND_FLAG resumes: the loaded table goes live and the
-//     kernel sends a "change" uevent carrying DM_NAME and DM_UUID. A consumer of uevents
-//     must probe dm-N on that change event, not on the add.
+//     kernel sends a "change" uevent for dm-N.
+//
+// A consumer of uevents must therefore probe dm-N on the change event (or when Create
+// returns), not on the add. Neither event names the device: the kernel puts only the usual
+// block keys (MAJOR, MINOR, DEVNAME=dm-N, DISKSEQ) in them; the dm name, uuid and state are
+// in sysfs, /sys/block/dm-N/dm/{name,uuid,suspended}, which is also where udev reads them.
+// devtmpfs makes only /dev/dm-N: /dev/mapper/NAME is udev's link, which the init has to
+// make itself if it wants one.
 //
 // Replies that carry data (DM_LIST_DEVICES, DM_TABLE_STATUS) set DM_BUFFER_FULL_FLAG when
 // the buffer was too small; the command is then repeated with a doubled buffer. In a

@@ -18,14 +18,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/keyring"
+	"github.com/earlyroot/earlyroot/uevent"
 )
 
 // Layout on the scratch disk (at least 16 MiB), in 512-byte sectors.
@@ -71,10 +74,16 @@ func run(control, udevDir, disk string) error {
 	}
 	dev := dm.DevNum(unix.Major(st.Rdev), unix.Minor(st.Rdev))
 
+	ue, err := openUevents()
+	if err != nil {
+		return err
+	}
 	lin, err := checkLinear(c, disk, dev)
 	if err != nil {
 		return err
 	}
+	printUevents(ue)
+	unix.Close(ue)
 	cr, err := checkCrypt(c, disk, dev)
 	if err != nil {
 		return err
@@ -361,6 +370,42 @@ func checkRejected(c *dm.Control, dev string) error {
 		return fmt.Errorf("the rejected device is left behind: %v", err)
 	}
 	return nil
+}
+
+// openUevents listens to the kernel's uevents, as the init does.
+func openUevents() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		return -1, fmt.Errorf("uevent socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("uevent socket: %w", err)
+	}
+	return fd, nil
+}
+
+// printUevents prints the queued uevents of dm devices: what the init's uevent loop sees
+// while a device is made.
+func printUevents(fd int) {
+	buf := make([]byte, 16<<10)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return
+		}
+		ev, err := uevent.Parse(buf[:n])
+		if err != nil || !strings.Contains(ev.DevPath, "/dm-") {
+			continue
+		}
+		var env []string
+		for _, k := range slices.Sorted(maps.Keys(ev.Env)) {
+			if k != "SEQNUM" && k != "DEVPATH" && k != "ACTION" {
+				env = append(env, k+"="+ev.Env[k])
+			}
+		}
+		fmt.Printf("DMCHECK uevent %s %s %s\n", ev.Action, ev.DevPath, strings.Join(env, " "))
+	}
 }
 
 func devNode(d dm.Device) string { return fmt.Sprintf("/dev/dm-%d", d.Minor) }
