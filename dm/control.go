@@ -188,8 +188,14 @@ func (c *Control) Create(name, uuid string, readOnly bool, table []Target) (Devi
 }
 
 // undo removes a device Create could not finish, and returns err with any removal error.
+// A prober that opened dm-N on its add uevent makes the removal fail with EBUSY; the
+// removal is then deferred to the last close.
 func (c *Control) undo(name string, err error) error {
-	if rerr := c.Remove(name); rerr != nil {
+	rerr := c.Remove(name)
+	if errors.Is(rerr, unix.EBUSY) {
+		rerr = c.RemoveDeferred(name)
+	}
+	if rerr != nil {
 		return errors.Join(err, fmt.Errorf("the half-made device is left behind: %w", rerr))
 	}
 	return err
@@ -208,6 +214,16 @@ func (c *Control) Remove(name string) error {
 		return fmt.Errorf("dm remove: %w", err)
 	}
 	_, _, err := c.do(cmdDevRemove, header{Name: name}, nil, 0)
+	return err
+}
+
+// RemoveDeferred removes the device name now if it is not open, or else marks it so that
+// the kernel removes it when its last opener closes it (DM_DEFERRED_REMOVE).
+func (c *Control) RemoveDeferred(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("dm remove: %w", err)
+	}
+	_, _, err := c.do(cmdDevRemove, header{Name: name, Flags: flagDeferRemove}, nil, 0)
 	return err
 }
 

@@ -22,6 +22,8 @@ type fakeKernel struct {
 	minor  uint32
 	sizes  []int // buffer sizes of data-returning commands, to see the retries
 	loaded [][]byte
+	// openOnCreate opens every new device, as a prober reacting to the add uevent would.
+	openOnCreate bool
 }
 
 type fakeDev struct {
@@ -29,6 +31,8 @@ type fakeDev struct {
 	minor               uint32
 	live, inactive      []Target
 	readOnly, suspended bool
+	open                int  // openers, set by tests
+	removeOnClose       bool // a deferred removal is pending
 }
 
 func newFake(t *testing.T) *fakeKernel {
@@ -70,6 +74,9 @@ func (k *fakeKernel) Ioctl(cmd uint, buf []byte) error {
 			return unix.EBUSY
 		}
 		k.devs[h.Name] = &fakeDev{uuid: h.UUID, minor: k.minor, suspended: true}
+		if k.openOnCreate {
+			k.devs[h.Name].open = 1
+		}
 		out.Dev = unix.Mkdev(253, k.minor)
 		k.minor++
 	case cmdTableLoad:
@@ -98,9 +105,21 @@ func (k *fakeKernel) Ioctl(cmd uint, buf []byte) error {
 			d.suspended = false
 		}
 	case cmdDevRemove:
-		k.calls = append(k.calls, "remove "+h.Name)
+		deferred := h.Flags&flagDeferRemove != 0
+		if deferred {
+			k.calls = append(k.calls, "remove deferred "+h.Name)
+		} else {
+			k.calls = append(k.calls, "remove "+h.Name)
+		}
 		if err := needDev(); err != nil {
 			return err
+		}
+		if d.open > 0 {
+			if !deferred {
+				return unix.EBUSY
+			}
+			d.removeOnClose = true
+			break
 		}
 		delete(k.devs, h.Name)
 	case cmdDevStatus:
@@ -260,12 +279,19 @@ func TestCreateCleanup(t *testing.T) {
 			[]string{"create x u", "table load x (fails)", "remove x"}, false, []error{unix.EINVAL}},
 		{"resume fails", map[uint]error{cmdDevSuspend: unix.EIO},
 			[]string{"create x u", "load x ro=false secure=true n=1", "suspend x (fails)", "remove x"}, false, []error{unix.EIO}},
-		{"load and remove fail", map[uint]error{cmdTableLoad: unix.EINVAL, cmdDevRemove: unix.EBUSY},
-			[]string{"create x u", "table load x (fails)", "remove x (fails)"}, true, []error{unix.EINVAL, unix.EBUSY}},
+		{"load fails, device held open", map[uint]error{cmdTableLoad: unix.EINVAL},
+			[]string{"create x u", "table load x (fails)", "remove x", "remove deferred x"}, true, []error{unix.EINVAL}},
+		{"load and remove fail", map[uint]error{cmdTableLoad: unix.EINVAL, cmdDevRemove: unix.EIO},
+			[]string{"create x u", "table load x (fails)", "remove x (fails)"}, true, []error{unix.EINVAL, unix.EIO}},
+		{"load fails, removal busy even deferred", map[uint]error{cmdTableLoad: unix.EINVAL, cmdDevRemove: unix.EBUSY},
+			[]string{"create x u", "table load x (fails)", "remove x (fails)", "remove x (fails)"}, true, []error{unix.EINVAL, unix.EBUSY}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newFake(t)
 			k.fail = tc.fail
+			if strings.Contains(tc.name, "held open") {
+				k.openOnCreate = true
+			}
 			_, err := New(k).Create("x", "u", false, table)
 			for _, w := range tc.want {
 				if !errors.Is(err, w) {

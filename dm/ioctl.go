@@ -83,6 +83,7 @@ const (
 	flagBufferFull    = 1 << 8
 	flagUUID          = 1 << 14 // DM_LIST_DEVICES: return each device's uuid
 	flagSecureData    = 1 << 15 // the kernel wipes its copy of the buffer
+	flagDeferRemove   = 1 << 17 // DM_DEFERRED_REMOVE: remove when the last opener closes
 )
 
 // dm_name_list flags (kernel 5.14+, ioctl version 4.45).

@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -110,9 +111,7 @@ func run(control, udevDir, disk string) error {
 			return err
 		}
 	}
-	if err := checkBusy(c, lin); err != nil {
-		return err
-	}
+
 	if err := checkRejected(c, dev); err != nil {
 		return err
 	}
@@ -121,7 +120,10 @@ func run(control, udevDir, disk string) error {
 	}
 	rec, err := os.ReadFile(fmt.Sprintf("%s/b%d:%d", udevDir, cr.Major, cr.Minor))
 	fmt.Printf("DMCHECK udev record %q %v\n", rec, err)
-	for _, d := range made {
+	if err := checkBusy(c, lin); err != nil { // removes lin
+		return err
+	}
+	for _, d := range made[1:] {
 		if err := c.Remove(d.Name); err != nil {
 			return err
 		}
@@ -323,19 +325,34 @@ func checkSysfs(d dm.Device) error {
 	return nil
 }
 
-// checkBusy checks that an open device cannot be removed, and that the error says so.
+// checkBusy checks that an open device cannot be removed, and that the error says so,
+// then removes it with a deferred removal that completes when it is closed.
 func checkBusy(c *dm.Control, d dm.Device) error {
 	f, err := os.Open(devNode(d))
 	if err != nil {
 		return err
 	}
+	defer f.Close()
 	err = c.Remove(d.Name)
-	f.Close()
 	fmt.Printf("DMCHECK remove while open: %v\n", err)
 	if !errors.Is(err, unix.EBUSY) {
 		return fmt.Errorf("remove of an open device: %v, want EBUSY", err)
 	}
-	return nil
+	if err := c.RemoveDeferred(d.Name); err != nil {
+		return err
+	}
+	if _, err := c.Info(d.Name); err != nil {
+		return fmt.Errorf("deferred removal: the open device is gone already: %v", err)
+	}
+	f.Close()
+	for range 50 {
+		if _, err := c.Info(d.Name); errors.Is(err, unix.ENXIO) {
+			fmt.Println("DMCHECK deferred removal done at close")
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("deferred removal: the device is still there a second after its close")
 }
 
 // checkTable reads d's table back and compares it with what was loaded.
