@@ -179,12 +179,26 @@ func (c *Control) Create(name, uuid string, readOnly bool, table []Target) (Devi
 	}
 	load := header{Name: name, Flags: flags, TargetCount: uint32(len(table))}
 	if _, _, err := c.do(cmdTableLoad, load, specs, 0); err != nil {
-		return Device{}, c.undo(name, err)
+		return Device{}, c.undo(name, loadHint(err))
 	}
 	if err := c.resume(name); err != nil {
 		return Device{}, c.undo(name, err)
 	}
 	return d, nil
+}
+
+// loadHint adds what the errno of a refused table load usually means; the kernel log has
+// the target's own message.
+func loadHint(err error) error {
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("%w (a target refused its parameters, or its type is unknown: see the kernel log)", err)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%w (the kernel lacks a cipher or mode the table names: is its module loaded?)", err)
+	case errors.Is(err, unix.ENOKEY):
+		return fmt.Errorf("%w (the key is not in this thread's keyrings)", err)
+	}
+	return err
 }
 
 // undo removes a device Create could not finish, and returns err with any removal error.

@@ -293,6 +293,9 @@ func TestCreateCleanup(t *testing.T) {
 				k.openOnCreate = true
 			}
 			_, err := New(k).Create("x", "u", false, table)
+			if tc.fail[cmdTableLoad] == unix.EINVAL && !strings.Contains(fmt.Sprint(err), "kernel log") {
+				t.Errorf("a refused table load does not point at the kernel log: %v", err)
+			}
 			for _, w := range tc.want {
 				if !errors.Is(err, w) {
 					t.Errorf("error %v does not wrap %v", err, w)
