@@ -147,7 +147,7 @@ type Crypt struct {
 	NoReadWorkqueue     bool   // no_read_workqueue
 	NoWriteWorkqueue    bool   // no_write_workqueue
 	SectorSize          uint32 // sector_size:<n> when not 0 or 512 (a power of two, 512-4096)
-	IVLargeSectors      bool   // iv_large_sectors: IVs count SectorSize units, not 512 bytes
+	IVLargeSectors      bool   // iv_large_sectors: IVs count SectorSize units, not 512 bytes (cryptsetup: plain and BitLocker only, never LUKS)
 }
 
 // Params returns "<cipher> <key> <iv_offset> <device> <offset> [<#opts> <opts>...]", with
