@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"bufio"
 	"bytes"
 	_ "embed"
 	"fmt"
@@ -99,24 +98,22 @@ func hostPath(name string) (string, error) {
 	return "", fmt.Errorf("%s not found", name)
 }
 
-// writeImage writes the builder VM's initramfs to out: busybox, the tools and their
-// libraries, the modules with kmod's index, /init and the files of one recipe run.
+// base is the part of the builder initramfs every recipe shares, made once per process.
+var base struct {
+	sync.Mutex
+	release string
+	cpio    []byte
+}
+
+// writeImage writes the builder VM's initramfs to out: the shared part (busybox, the tools
+// and their libraries, the modules with kmod's index, /init), then a second archive with the
+// files of one recipe run, which the kernel unpacks over the first.
 func writeImage(out string, k fixture.Kernel, run map[string][]byte) error {
-	a := initramfs.NewArchive()
-	if err := addBase(a); err != nil {
-		return err
-	}
-	if err := addTools(a); err != nil {
-		return err
-	}
-	stage, err := os.MkdirTemp(filepath.Dir(out), "modules-")
+	shared, err := baseImage(k)
 	if err != nil {
-		return fmt.Errorf("builder image: %w", err)
-	}
-	defer os.RemoveAll(stage)
-	if err := addModules(a, k, stage); err != nil {
 		return err
 	}
+	a := initramfs.NewArchive()
 	names := make([]string, 0, len(run))
 	for n := range run {
 		names = append(names, n)
@@ -127,20 +124,44 @@ func writeImage(out string, k fixture.Kernel, run map[string][]byte) error {
 			return fmt.Errorf("builder image: %w", err)
 		}
 	}
-	f, err := os.Create(out)
-	if err != nil {
+	var b bytes.Buffer
+	b.Write(shared)
+	if _, err := a.WriteTo(&b); err != nil {
 		return fmt.Errorf("builder image: %w", err)
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := a.WriteTo(bw); err != nil {
-		f.Close()
-		return fmt.Errorf("builder image %s: %w", out, err)
+	if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("builder image: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("builder image %s: %w", out, err)
+	return nil
+}
+
+func baseImage(k fixture.Kernel) ([]byte, error) {
+	base.Lock()
+	defer base.Unlock()
+	if base.release == k.Release && base.cpio != nil {
+		return base.cpio, nil
 	}
-	return f.Close()
+	a := initramfs.NewArchive()
+	if err := addBase(a); err != nil {
+		return nil, err
+	}
+	if err := addTools(a); err != nil {
+		return nil, err
+	}
+	stage, err := os.MkdirTemp("", "earlyroot-builder-modules-")
+	if err != nil {
+		return nil, fmt.Errorf("builder image: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	if err := addModules(a, k, stage); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if _, err := a.WriteTo(&b); err != nil {
+		return nil, fmt.Errorf("builder image: %w", err)
+	}
+	base.release, base.cpio = k.Release, b.Bytes()
+	return base.cpio, nil
 }
 
 func addBase(a *initramfs.Archive) error {

@@ -76,6 +76,8 @@ func tarTree(root string) ([]byte, error) {
 func perm(m fs.FileMode) int64 {
 	b := int64(0o644)
 	switch {
+	case m&fs.ModeSymlink != 0:
+		return 0o777
 	case m.IsDir() && m.Perm()&0o002 != 0:
 		b = 0o777 // /tmp
 	case m.IsDir() || m.Perm()&0o111 != 0:
