@@ -191,8 +191,14 @@ func Build(ctx context.Context, r Recipe, o Options) (*Set, error) {
 	}
 	defer os.RemoveAll(tmp)
 	if err := build(ctx, r, o, tmp); err != nil {
-		return nil, fmt.Errorf("builder %s: %w (log: %s)", r.Name, err, filepath.Join(tmp, "build.log"))
+		// The log outlives the failed build, beside where the set would be.
+		failed := dir + ".failed.log"
+		if os.Rename(filepath.Join(tmp, "build.log"), failed) != nil {
+			failed = "none"
+		}
+		return nil, fmt.Errorf("builder %s: %w (log: %s)", r.Name, err, failed)
 	}
+	os.Remove(dir + ".failed.log")
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
 	}
@@ -337,7 +343,7 @@ func envScript(r Recipe, devs []string, rootDev string) []byte {
 		[2]string{"KEYFILE", "/tmp/keyfile"},
 		[2]string{"DISKS", strings.Join(devs, " ")},
 		[2]string{"ROOT_TAR", rootDev},
-		[2]string{"MODULES", strings.Join(guestModules, " ")},
+		[2]string{"MODULES", strings.Join(guestPreload, " ")},
 	)
 	for _, kv := range vars {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))

@@ -72,10 +72,16 @@ var guestTools = []tool{
 // pthread_exit, which libargon2's worker threads call.
 var dlopened = []string{"libgcc_s.so.1"}
 
-// guestModules are loaded by /init before the recipe runs; the ciphers the kernel asks for
-// later (crypto-serpent-…) come from /sbin/modprobe (kmod) and the index depmod made.
+// guestPreload are the modules /init loads: the disks, the entropy source and the two
+// device drivers whose control nodes the tools open. The rest (dm targets, md personalities,
+// ciphers, filesystems) the kernel asks for when a tool needs them (dm-crypt, md-level-5,
+// crypto-serpent-xts-plain64, fs-ext4), through /sbin/modprobe (kmod) and the index depmod
+// made, so that a recipe pays only for what it uses.
+var guestPreload = []string{"virtio_pci", "virtio_blk", "virtio_rng", "dm_mod", "md_mod"}
+
+// guestModules are in the guest image, with their dependencies.
 var guestModules = []string{
-	"virtio_pci", "virtio_blk", "virtio_rng", "dm_mod", "dm_crypt", "dm_snapshot", "dm_thin_pool",
+	"virtio_pci", "virtio_blk", "virtio_rng", "dm_mod", "md_mod", "dm_crypt", "dm_snapshot", "dm_thin_pool",
 	"dm_raid", "dm_mirror", "linear", "raid0", "raid1", "raid10", "raid456", "ext4", "btrfs",
 	"af_alg", "algif_skcipher", "algif_hash",
 }

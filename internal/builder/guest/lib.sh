@@ -37,16 +37,20 @@ luks_open() {
 # Fast key derivation for the recipes whose subject is not the KDF.
 PBKDF2_FAST="--pbkdf pbkdf2 --hash sha256 --pbkdf-force-iterations 1000"
 
-# md_create DEV LEVEL METADATA MEMBERS...: an array with MD_UUID, named earlyroot:root where
-# the metadata holds a name. --assume-clean: the members are all zeros, so they are in sync
-# already and no resync runs.
+# md_create DEV LEVEL METADATA [OPTIONS] MEMBERS...: an array with MD_UUID, named
+# earlyroot:root where the metadata holds a name. --assume-clean: the members are all zeros,
+# so they are in sync already and no resync runs.
 md_create() {
 	dev=$1 level=$2 meta=$3
 	shift 3
+	n=0
+	for a in "$@"; do
+		case $a in /dev/*) n=$((n + 1)) ;; esac
+	done
 	name="--homehost=earlyroot --name=root"
 	[ "$meta" = 0.90 ] && name=""
 	mdadm --create "$dev" --run --assume-clean --level="$level" --metadata="$meta" \
-		--uuid="$MD_UUID" $name --raid-devices=$# "$@"
+		--uuid="$MD_UUID" $name --raid-devices=$n "$@"
 }
 
 # md_report DEV MEMBERS...: what mdadm sees, for the build log.
