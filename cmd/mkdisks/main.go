@@ -2,7 +2,7 @@
 // so that the boot tests find them made: every recipe, or those named. Sets already cached
 // are reported and not rebuilt. make disks runs it before the boot tests.
 //
-//	mkdisks [-j N] [-v] [-list] [RECIPE...]
+//	mkdisks [-j N] [-v] [-list] [-prune=false] [RECIPE...]
 package main
 
 import (
@@ -23,6 +23,7 @@ func main() {
 	jobs := flag.Int("j", 2, "recipes built at the same time")
 	verbose := flag.Bool("v", false, "copy the builder VMs' consoles to stderr")
 	list := flag.Bool("list", false, "list the recipes with their disks and facts, build nothing")
+	prune := flag.Bool("prune", true, "remove the cached sets of these recipes made with other keys")
 	flag.Parse()
 	recipes, err := pick(flag.Args())
 	if err != nil {
@@ -39,7 +40,19 @@ func main() {
 	if *verbose {
 		console = os.Stderr
 	}
-	if !buildAll(ctx, recipes, max(1, *jobs), console) {
+	ok := buildAll(ctx, recipes, max(1, *jobs), console)
+	if *prune {
+		for _, r := range recipes {
+			removed, err := builder.Prune(r, builder.Options{})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "mkdisks: prune:", err)
+			}
+			for _, n := range removed {
+				fmt.Println("removed stale", n)
+			}
+		}
+	}
+	if !ok {
 		os.Exit(1)
 	}
 }

@@ -26,11 +26,12 @@ import (
 // The recipe scripts and the guest's /init and lib.sh are hashed by themselves.
 const Version = 1
 
-// Head and tail kept of every disk (see Set.Heads): LUKS2 headers with their keyslot areas,
-// LVM labels and metadata areas, MD 1.1/1.2 superblocks sit in the head; MD 0.90 and 1.0
-// superblocks in the tail.
+// Head and tail kept of every disk (see Set.Heads): LUKS headers with their whole keyslot
+// areas (a LUKS2 header of cryptsetup's default size ends at 16 MiB; cryptsetup refuses a
+// smaller file), LVM labels and metadata areas, MD 1.1/1.2 superblocks sit in the head; MD
+// 0.90 and 1.0 superblocks in the tail. Both are sparse where the disk is.
 const (
-	HeadBytes = 4 << 20
+	HeadBytes = 16 << 20
 	TailBytes = 1 << 20
 )
 
@@ -441,4 +442,35 @@ func toolVersions() []string {
 		}
 	}
 	return out
+}
+
+// Prune removes from the cache the sets of r made with other keys (an older recipe,
+// builder, kernel or test root), with their lock files and failure logs, and returns what
+// it removed. The current set is kept.
+func Prune(r Recipe, o Options) ([]string, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	keep := filepath.Base(setDir(r, o))
+	stale := regexp.MustCompile(`^` + regexp.QuoteMeta(r.Name) + `-[0-9a-f]{16}(\.lock|\.failed\.log)?$`)
+	ents, err := os.ReadDir(filepath.Join(o.CacheDir, "disks"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		n := e.Name()
+		if !stale.MatchString(n) || strings.HasPrefix(n, keep) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(o.CacheDir, "disks", n)); err != nil {
+			return removed, err
+		}
+		removed = append(removed, n)
+	}
+	return removed, nil
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 func TestRecipesComplete(t *testing.T) {
@@ -291,4 +293,35 @@ func TestEnvScript(t *testing.T) {
 	if strings.Contains(s, "LUKS_UUID") {
 		t.Errorf("env.sh sets a fact the recipe does not have:\n%s", s)
 	}
+}
+
+func TestPrune(t *testing.T) {
+	cache := t.TempDir()
+	r, _ := Lookup("md-raid1-1.2")
+	o := Options{Kernel: fixtureKernel("6.1.0-57-amd64"), CacheDir: cache, RootTar: []byte("root")}
+	cur := filepath.Base(setDir(r, o))
+	names := []string{cur, cur + ".lock", "md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.lock",
+		"md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.1-0123456789abcdef", "md-raid1-1.2-extra", ".build-md-raid1-1.2-1"}
+	for _, n := range names {
+		os.MkdirAll(filepath.Join(cache, "disks"), 0o755)
+		os.WriteFile(filepath.Join(cache, "disks", n), nil, 0o644)
+	}
+	removed, err := Prune(r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.2-0123456789abcdef.lock"}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	for _, n := range names {
+		_, err := os.Stat(filepath.Join(cache, "disks", n))
+		if gone := err != nil; gone != slices.Contains(want, n) {
+			t.Errorf("%s: removed %v", n, gone)
+		}
+	}
+}
+
+func fixtureKernel(release string) fixture.Kernel {
+	return fixture.Kernel{Image: "/nonexistent/vmlinuz-" + release, Release: release}
 }
