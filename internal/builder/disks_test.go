@@ -40,7 +40,7 @@ func TestLUKSSets(t *testing.T) {
 	cs := hostTool(t, "cryptsetup")
 	for _, c := range []struct {
 		recipe string
-		dump   []string // in luksDump's output
+		dump   []string   // in luksDump's output
 		open   []string   // options with which Passphrase opens the volume
 		refuse [][]string // options with which it must not
 	}{
@@ -116,7 +116,7 @@ func TestMDSets(t *testing.T) {
 	md := hostTool(t, "mdadm")
 	for _, c := range []struct {
 		recipe, version, level string
-		tail               bool // the superblock is at the end
+		tail                   bool // the superblock is at the end
 	}{
 		{"md-raid1-1.2", "1.2", "raid1", false},
 		{"md-raid1-1.1", "1.1", "raid1", false},
