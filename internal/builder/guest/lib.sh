@@ -4,11 +4,13 @@
 # SWAP_LABEL, KEY_UUID, KEY_LABEL.
 
 # fill DEV FSTYPE: unpacks the test root into the filesystem on DEV, with the marker file
-# /earlyroot-recipe naming the recipe.
+# /earlyroot-recipe naming the recipe, and checks that its /sbin/init (testinit, which run as
+# another PID than 1 only prints its facts line) runs there.
 fill() {
 	mount -t "$2" "$1" /mnt
 	if [ -n "$ROOT_TAR" ]; then
 		tar -x -f "$ROOT_TAR" -C /mnt
+		chroot /mnt /sbin/init | grep EARLYROOT-FACTS >/dev/null
 	fi
 	echo "$RECIPE" >/mnt/earlyroot-recipe
 	ls -la /mnt
