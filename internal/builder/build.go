@@ -75,8 +75,9 @@ type Manifest struct {
 	KeyInputs     []string  `json:"key_inputs"`
 	KernelRelease string    `json:"kernel_release"`
 	Built         time.Time `json:"built"`
-	BuildSeconds  float64   `json:"build_seconds"`
-	Tools         []string  `json:"tools"` // the host tools' versions
+	BuildSeconds  float64   `json:"build_seconds"` // all of the build
+	VMSeconds     float64   `json:"vm_seconds"`    // QEMU's run (the guest kernel's boot and the recipe)
+	Tools         []string  `json:"tools"`         // the host tools' versions
 }
 
 // Path returns the image of the disk called name ("" when the recipe has none).
@@ -292,12 +293,13 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	if o.Console != nil {
 		console = io.MultiWriter(logf, o.Console)
 	}
-	cfg := vm.Config{Kernel: o.Kernel.Image, Initrd: image, Append: "panic=-1", Drives: drives,
+	cfg := vm.Config{Kernel: o.Kernel.Image, Initrd: image, Append: "panic=-1 quiet", Drives: drives,
 		MemMB: 1024, Timeout: buildTimeout, Console: console,
 		ExtraArgs: []string{"-device", "virtio-rng-pci"}}
 	if a, err := vm.Args(cfg); err == nil {
 		fmt.Fprintf(logf, "# %s\n", strings.Join(a, " "))
 	}
+	vmStart := time.Now()
 	v, err := vm.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -314,6 +316,7 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	if err := v.WaitTimeout(time.Minute); err != nil {
 		return fmt.Errorf("builder VM did not power off: %w", err)
 	}
+	vmTime := time.Since(vmStart)
 	for _, p := range []string{image, rootTar} {
 		if err := os.Remove(p); err != nil {
 			return err
@@ -327,7 +330,8 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	}
 	m := Manifest{Recipe: r.Name, KeyInputs: keyInputs(r, o.Kernel.Release, o.RootTar),
 		KernelRelease: o.Kernel.Release, Built: time.Now().UTC().Truncate(time.Second),
-		BuildSeconds: time.Since(start).Round(100 * time.Millisecond).Seconds(), Tools: toolVersions()}
+		BuildSeconds: time.Since(start).Round(100 * time.Millisecond).Seconds(),
+		VMSeconds:    vmTime.Round(100 * time.Millisecond).Seconds(), Tools: toolVersions()}
 	m.Key = key(m.KeyInputs)
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
