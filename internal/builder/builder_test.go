@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -324,4 +325,25 @@ func TestPrune(t *testing.T) {
 
 func fixtureKernel(release string) fixture.Kernel {
 	return fixture.Kernel{Image: "/nonexistent/vmlinuz-" + release, Release: release}
+}
+
+// TestLibPrefersRealTools runs lib.sh in the host's busybox shell: the tools in /usr/sbin
+// must win over busybox's applets of the same name.
+func TestLibPrefersRealTools(t *testing.T) {
+	bb, err := hostPath("busybox")
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	if _, err := os.Stat("/usr/sbin/mkswap"); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	lib := filepath.Join(t.TempDir(), "lib.sh")
+	os.WriteFile(lib, []byte(guestLib), 0o644)
+	out, err := exec.Command(bb, "sh", "-c", ". "+lib+" 2>/dev/null; type mkswap; type mkroot").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "mkswap is a function") || !strings.Contains(string(out), "mkroot is a function") {
+		t.Errorf("mkswap is not the real tool's wrapper:\n%s", out)
+	}
 }

@@ -19,7 +19,7 @@ finish() {
 	sleep 60
 }
 
-modprobe -a $MODULES || finish "EARLYROOT-BUILDER-FAILED $RECIPE: modprobe $MODULES"
+/usr/sbin/modprobe -a $MODULES || finish "EARLYROOT-BUILDER-FAILED $RECIPE: modprobe $MODULES"
 for d in $DISKS $ROOT_TAR; do
 	n=0
 	while [ ! -b "$d" ]; do

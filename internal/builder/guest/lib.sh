@@ -3,6 +3,16 @@
 # empty) and the recipe's facts: ROOT_UUID, ROOT_LABEL, LUKS_UUID, MD_UUID, VG, LV, SWAP_UUID,
 # SWAP_LABEL, KEY_UUID, KEY_LABEL.
 
+# Debian's busybox runs its own applets before anything on PATH (FEATURE_SH_STANDALONE):
+# without these functions, mkswap, blkid or modprobe would be busybox's, not the real tools.
+set +x
+for p in /usr/sbin/*; do
+	n=${p##*/}
+	case $n in *[!A-Za-z0-9_]*) continue ;; esac
+	eval "$n() { $p \"\$@\"; }"
+done
+set -x
+
 # fill DEV FSTYPE: unpacks the test root into the filesystem on DEV, with the marker file
 # /earlyroot-recipe naming the recipe, and checks that its /sbin/init (testinit, which run as
 # another PID than 1 only prints its facts line) runs there.
