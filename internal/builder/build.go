@@ -106,6 +106,9 @@ func keyInputs(r Recipe, release string, rootTar []byte) []string {
 	for _, d := range r.Disks {
 		in = append(in, fmt.Sprintf("disk %s %dMiB", d.Name, d.SizeMiB))
 	}
+	if r.CPUs > 1 {
+		in = append(in, fmt.Sprintf("cpus %d", r.CPUs))
+	}
 	for _, kv := range r.env() {
 		in = append(in, "env "+kv[0]+"="+kv[1])
 	}
@@ -294,7 +297,7 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 		console = io.MultiWriter(logf, o.Console)
 	}
 	cfg := vm.Config{Kernel: o.Kernel.Image, Initrd: image, Append: "panic=-1 quiet", Drives: drives,
-		MemMB: 1024, Timeout: buildTimeout, Console: console,
+		MemMB: 1024, CPUs: max(1, r.CPUs), Timeout: buildTimeout, Console: console,
 		ExtraArgs: []string{"-device", "virtio-rng-pci"}}
 	if a, err := vm.Args(cfg); err == nil {
 		fmt.Fprintf(logf, "# %s\n", strings.Join(a, " "))

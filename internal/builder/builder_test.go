@@ -98,7 +98,8 @@ func TestKey(t *testing.T) {
 	if len(base) != 16 {
 		t.Errorf("key %q: want 16 hex digits", base)
 	}
-	script, size, disk, fact := r, r, r, r
+	script, size, disk, fact, cpus := r, r, r, r, r
+	cpus.CPUs = 4
 	script.Script += "\ntrue\n"
 	size.Disks = []DiskSpec{{"pv0", 65}}
 	disk.Disks = []DiskSpec{{"pv", 64}}
@@ -114,6 +115,7 @@ func TestKey(t *testing.T) {
 		{"disk size", size, "6.1.0-57-amd64", "root"},
 		{"disk name", disk, "6.1.0-57-amd64", "root"},
 		{"fact", fact, "6.1.0-57-amd64", "root"},
+		{"cpus", cpus, "6.1.0-57-amd64", "root"},
 		{"recipe", other, "6.1.0-57-amd64", "root"},
 		{"kernel", r, "6.1.0-58-amd64", "root"},
 		{"test root", r, "6.1.0-57-amd64", "root2"},

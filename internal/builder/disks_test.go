@@ -44,7 +44,7 @@ func TestLUKSSets(t *testing.T) {
 		open   []string   // options with which Passphrase opens the volume
 		refuse [][]string // options with which it must not
 	}{
-		{"luks2-argon2id", []string{"Version:       \t2", "PBKDF:      argon2id", "Memory:     32768", "Time cost:  4"}, nil, nil},
+		{"luks2-argon2id", []string{"Version:       \t2", "PBKDF:      argon2id", "Memory:     32768", "Time cost:  4", "Threads:    4"}, nil, nil},
 		{"luks2-pbkdf2", []string{"Version:       \t2", "sector: 4096 [bytes]", "PBKDF:      pbkdf2"}, nil, nil},
 		{"luks1", []string{"Version:       \t1", "Cipher name:   \taes", "Cipher mode:   \txts-plain64", "Hash spec:     \tsha256"}, nil, nil},
 		{"luks2-serpent", []string{"cipher: serpent-xts-plain64"}, nil, nil},

@@ -37,6 +37,9 @@ type DiskSpec struct {
 type Recipe struct {
 	Name  string
 	Disks []DiskSpec // attached in order as /dev/vda, /dev/vdb, …
+	// CPUs of the builder VM (0 means 1). cryptsetup gives argon2 no more lanes than there
+	// are CPUs online.
+	CPUs int
 
 	FSType    string // the root filesystem: "ext4" or "btrfs"
 	RootUUID  string // its UUID (root=UUID=…)
@@ -116,6 +119,11 @@ func recipe(id int, name string, fs string, layers string, disks ...DiskSpec) Re
 	return r
 }
 
+func withCPUs(n int, r Recipe) Recipe {
+	r.CPUs = n
+	return r
+}
+
 func disks(prefix string, n, sizeMiB int) []DiskSpec {
 	out := make([]DiskSpec, n)
 	for i := range out {
@@ -126,7 +134,7 @@ func disks(prefix string, n, sizeMiB int) []DiskSpec {
 
 // recipes is the catalogue; ids are never reused, so a recipe's UUIDs never change.
 var recipes = []Recipe{
-	recipe(1, "luks2-argon2id", "ext4", "luks", DiskSpec{"luks", 64}),
+	withCPUs(4, recipe(1, "luks2-argon2id", "ext4", "luks", DiskSpec{"luks", 64})),
 	recipe(2, "luks2-pbkdf2", "ext4", "luks", DiskSpec{"luks", 64}),
 	recipe(3, "luks1", "ext4", "luks", DiskSpec{"luks", 64}),
 	recipe(4, "luks2-serpent", "ext4", "luks", DiskSpec{"luks", 64}),
