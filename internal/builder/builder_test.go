@@ -349,3 +349,28 @@ func TestLibPrefersRealTools(t *testing.T) {
 		t.Errorf("mkswap is not the real tool's wrapper:\n%s", out)
 	}
 }
+
+func TestUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	orig := filepath.Join(dir, "a.img")
+	data := bytes.Repeat([]byte("earlyroot"), 300000) // more than one read
+	os.WriteFile(orig, data, 0o644)
+	s := &Set{Recipe: Recipe{Disks: []DiskSpec{{"a", 1}}}, Disks: []string{orig}}
+	copies := s.Copies(t)
+	if err := s.Unchanged(copies); err != nil {
+		t.Fatalf("fresh copy: %v", err)
+	}
+	f, _ := os.OpenFile(copies[0], os.O_WRONLY, 0)
+	f.WriteAt([]byte{'X'}, 2000000)
+	f.Close()
+	if err := s.Unchanged(copies); err == nil || !strings.Contains(err.Error(), "at byte 2000000") {
+		t.Errorf("one byte changed: %v", err)
+	}
+	os.Truncate(copies[0], int64(len(data)-1))
+	if err := s.Unchanged(copies); err == nil {
+		t.Error("a shorter copy: no error")
+	}
+	if err := s.Unchanged(nil); err == nil {
+		t.Error("no copies: no error")
+	}
+}

@@ -1,8 +1,11 @@
 package builder
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +64,66 @@ func (s *Set) Copies(t testing.TB) []string {
 		out = append(out, dst)
 	}
 	return out
+}
+
+// Drives copies the set's disks for a guest that may write (Copies) and returns them as
+// virtio-blk drives in recipe order (/dev/vda, /dev/vdb, …), each with its disk's name as
+// serial.
+func (s *Set) Drives(t testing.TB) []vm.Drive {
+	t.Helper()
+	var out []vm.Drive
+	for i, p := range s.Copies(t) {
+		out = append(out, vm.Drive{Path: p, Serial: s.Recipe.Disks[i].Name})
+	}
+	return out
+}
+
+// Unchanged reports which of copies (in recipe order, as Copies returns them) differ from
+// the images the builder made: after a read-only boot, none may.
+func (s *Set) Unchanged(copies []string) error {
+	if len(copies) != len(s.Disks) {
+		return fmt.Errorf("%d copies of %d disks", len(copies), len(s.Disks))
+	}
+	var errs []error
+	for i, c := range copies {
+		if err := sameFile(s.Disks[i], c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sameFile compares two files and names the first differing byte.
+func sameFile(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			i := 0
+			for i < min(na, nb) && ba[i] == bb[i] {
+				i++
+			}
+			return fmt.Errorf("%s differs from %s at byte %d", b, a, off+int64(i))
+		}
+		off += int64(na)
+		if erra != nil || errb != nil {
+			if (erra == io.EOF || erra == io.ErrUnexpectedEOF) && (errb == io.EOF || errb == io.ErrUnexpectedEOF) {
+				return nil
+			}
+			return errors.Join(erra, errb)
+		}
+	}
 }
 
 func copySparse(src, dst string) error {
