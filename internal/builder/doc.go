@@ -20,4 +20,16 @@
 // labels and metadata, and MD superblocks live) as small files for the parsers' unit tests,
 // the console log of the build (the tools' own view: luksDump, mdadm --examine, lvs) and a
 // manifest.
+//
+// A boot test takes a set with [Disk], boots writable copies of its disks and checks them
+// afterwards:
+//
+//	s := builder.Disk(t, "lvm-on-luks")
+//	drives := s.Drives(t) // copies, as /dev/vda, /dev/vdb, …
+//	v := vm.Boot(t, vm.Config{Drives: drives, Append: "root=UUID=" + s.Recipe.RootUUID, …})
+//	// type builder.Passphrase at the prompt, wait for the facts line …
+//	err := s.Unchanged([]string{drives[0].Path}) // a read-only boot wrote nothing
+//
+// The recipes' facts (UUIDs, labels, VG and LV names, the passphrase, the key file) are
+// fields and constants of this package; go run ./cmd/mkdisks -list prints them.
 package builder
