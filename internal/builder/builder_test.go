@@ -374,3 +374,23 @@ func TestUnchanged(t *testing.T) {
 		t.Error("no copies: no error")
 	}
 }
+
+// FuzzElfNeeds feeds arbitrary bytes to the ELF reader behind sharedObjects: an error or an
+// answer, never a panic.
+func FuzzElfNeeds(f *testing.F) {
+	if cs, err := hostPath("cryptsetup"); err == nil {
+		if b, err := os.ReadFile(cs); err == nil && len(b) > 0 {
+			f.Add(b[:min(len(b), 8192)])
+		}
+	}
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Add([]byte("#!/bin/sh\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "bin")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		elfNeeds(p)
+	})
+}

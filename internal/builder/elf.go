@@ -62,6 +62,9 @@ func elfNeeds(p string) (interp string, needed []string, err error) {
 		if prog.Type != elf.PT_INTERP {
 			continue
 		}
+		if prog.Filesz > 4096 {
+			return "", nil, fmt.Errorf("shared libraries of %s: interpreter path of %d bytes", p, prog.Filesz)
+		}
 		b := make([]byte, prog.Filesz)
 		if _, err := prog.ReadAt(b, 0); err != nil {
 			return "", nil, fmt.Errorf("shared libraries of %s: interpreter: %w", p, err)
