@@ -394,3 +394,40 @@ func FuzzElfNeeds(f *testing.F) {
 		elfNeeds(p)
 	})
 }
+
+// TestCachedSet checks the lookup of a set in the cache: found only when the manifest and
+// every file are there, with the paths in recipe order.
+func TestCachedSet(t *testing.T) {
+	r, _ := Lookup("lvm-striped")
+	o := Options{Kernel: fixtureKernel("6.1.0-57-amd64"), CacheDir: t.TempDir(), RootTar: []byte("root")}
+	dir := setDir(r, o)
+	if _, ok := Cached(r, o); ok {
+		t.Fatal("an empty cache has the set")
+	}
+	os.MkdirAll(dir, 0o755)
+	var files []string
+	for _, d := range r.Disks {
+		for _, ext := range []string{".img", ".head", ".tail"} {
+			files = append(files, filepath.Join(dir, d.Name+ext))
+		}
+	}
+	files = append(files, filepath.Join(dir, "build.log"))
+	for _, f := range files {
+		os.WriteFile(f, nil, 0o644)
+	}
+	if _, ok := Cached(r, o); ok {
+		t.Fatal("a set without a manifest is found")
+	}
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"recipe":"lvm-striped","key":"`+key(keyInputs(r, "6.1.0-57-amd64", []byte("root")))+`"}`), 0o644)
+	s, err := Build(context.Background(), r, o) // cached: no VM
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Path("pv1") != filepath.Join(dir, "pv1.img") || s.Disks[0] != filepath.Join(dir, "pv0.img") || s.Key != filepath.Base(dir)[len(r.Name)+1:] {
+		t.Errorf("set %+v", s)
+	}
+	os.Remove(files[4]) // pv1.head
+	if _, ok := Cached(r, o); ok {
+		t.Error("a set missing a head is found")
+	}
+}
