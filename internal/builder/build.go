@@ -452,8 +452,9 @@ func toolVersions() []string {
 }
 
 // Prune removes from the cache the sets of r made with other keys (an older recipe,
-// builder, kernel or test root), with their lock files and failure logs, and returns what
-// it removed. The current set is kept.
+// builder, kernel or test root), with their lock files and failure logs, and the temporary
+// directories of r's builds that were killed (older than a build may last), and returns
+// what it removed. The current set is kept.
 func Prune(r Recipe, o Options) ([]string, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -461,6 +462,7 @@ func Prune(r Recipe, o Options) ([]string, error) {
 	}
 	keep := filepath.Base(setDir(r, o))
 	stale := regexp.MustCompile(`^` + regexp.QuoteMeta(r.Name) + `-[0-9a-f]{16}(\.lock|\.failed\.log)?$`)
+	killed := regexp.MustCompile(`^\.build-` + regexp.QuoteMeta(r.Name) + `-[0-9]+$`)
 	ents, err := os.ReadDir(filepath.Join(o.CacheDir, "disks"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -471,7 +473,14 @@ func Prune(r Recipe, o Options) ([]string, error) {
 	var removed []string
 	for _, e := range ents {
 		n := e.Name()
-		if !stale.MatchString(n) || strings.HasPrefix(n, keep) {
+		switch {
+		case stale.MatchString(n) && !strings.HasPrefix(n, keep):
+		case killed.MatchString(n):
+			fi, err := e.Info()
+			if err != nil || time.Since(fi.ModTime()) < buildTimeout+time.Minute {
+				continue
+			}
+		default:
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(o.CacheDir, "disks", n)); err != nil {

@@ -304,16 +304,22 @@ func TestPrune(t *testing.T) {
 	o := Options{Kernel: fixtureKernel("6.1.0-57-amd64"), CacheDir: cache, RootTar: []byte("root")}
 	cur := filepath.Base(setDir(r, o))
 	names := []string{cur, cur + ".lock", "md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.lock",
-		"md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.1-0123456789abcdef", "md-raid1-1.2-extra", ".build-md-raid1-1.2-1"}
+		"md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.1-0123456789abcdef", "md-raid1-1.2-extra", ".build-md-raid1-1.2-1",
+		".build-md-raid1-1.2-2", ".build-md-raid1-1.1-3"}
 	for _, n := range names {
 		os.MkdirAll(filepath.Join(cache, "disks"), 0o755)
 		os.WriteFile(filepath.Join(cache, "disks", n), nil, 0o644)
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, n := range []string{".build-md-raid1-1.2-2", ".build-md-raid1-1.1-3"} { // killed builds
+		os.Chtimes(filepath.Join(cache, "disks", n), old, old)
 	}
 	removed, err := Prune(r, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.2-0123456789abcdef.lock"}
+	want := []string{".build-md-raid1-1.2-2", "md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.failed.log",
+		"md-raid1-1.2-0123456789abcdef.lock"}
 	if !slices.Equal(removed, want) {
 		t.Errorf("removed %v, want %v", removed, want)
 	}
