@@ -2,6 +2,7 @@
 #
 #   make build   static init + host tools into build/
 #   make test    installs what it needs (apt packages, the test kernel), unit tests, QEMU boot tests
+#   make disks   builds the layered test disks (LUKS, LVM, MD, btrfs) in a builder VM, cached
 #   make demo    builds everything and boots a sample root disk under QEMU
 #   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut;
 #                BENCH_ARGS passes flags, e.g. -compare-init OLD/init), not part of make test
@@ -19,13 +20,15 @@ GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
              f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
-             busybox-static cryptsetup-bin python3
+             busybox-static cryptsetup-bin lvm2 mdadm python3
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 FUZZTIME  ?= 60s
 TESTFUZZTIME ?= 5s
 BOOT_PARALLEL ?= 2
+# Builder VMs (cmd/mkdisks) run at the same time by make disks.
+DISKS_JOBS ?= 2
 
-.PHONY: all build deps kernel lint unit boot test demo bench fuzz fuzz-short clean
+.PHONY: all build deps kernel disks lint unit boot test demo bench fuzz fuzz-short clean
 
 all: build
 
@@ -51,6 +54,12 @@ kernel: deps
 	@scripts/fetch-kernel.sh $(CACHE)/kernel >/dev/null
 	@SUITE=trixie scripts/fetch-kernel.sh $(CACHE)/kernel >/dev/null
 
+# disks: the layered test disks, made by cryptsetup, lvm, mdadm and mkfs in a builder VM
+# (internal/builder); cached in $(CACHE)/disks by everything that made them, so only the first
+# run, or a change to a recipe, the builder, the kernel or cmd/testinit, pays for the boots.
+disks: deps kernel
+	$(GO) run ./cmd/mkdisks -j $(DISKS_JOBS)
+
 # unit: fast tests, no VM boots (-short); lint first.
 # The tests that read the Debian test kernel's module tree fail, not skip, when it is missing.
 unit: lint
@@ -70,7 +79,7 @@ fuzz:
 boot: build kernel
 	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
-test: deps kernel build unit fuzz-short boot
+test: deps kernel build disks unit fuzz-short boot
 
 demo: deps kernel build
 	$(GO) run ./cmd/demo -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel)
