@@ -1,0 +1,183 @@
+package luks
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ErrNoKeyslotMatched is returned by Unlock when the passphrase opens no usable keyslot.
+var ErrNoKeyslotMatched = errors.New("no keyslot matched the passphrase")
+
+// ErrNotLUKS is returned by Open when neither a LUKS1 nor a LUKS2 header is found.
+var ErrNotLUKS = errors.New("not a LUKS device")
+
+// errMismatch is a keyslot whose recovered key fails its digest: a wrong passphrase.
+var errMismatch = errors.New("passphrase does not match")
+
+var (
+	magic1 = []byte("LUKS\xba\xbe")
+	magic2 = []byte("SKUL\xba\xbe") // LUKS2 secondary header
+)
+
+const sectorSize = 512
+
+// Priority is a LUKS2 keyslot priority; Unlock tries High before Normal and never Ignore.
+type Priority int
+
+// Keyslot priorities as stored in LUKS2 metadata (LUKS1 keyslots are all Normal).
+const (
+	PriorityIgnore Priority = 0
+	PriorityNormal Priority = 1
+	PriorityHigh   Priority = 2
+)
+
+// Keyslot describes one active keyslot.
+type Keyslot struct {
+	ID       int
+	Type     string // "luks1" for LUKS1, "luks2" or "reencrypt" for LUKS2
+	Priority Priority
+	KeySize  int // bytes of the volume key it holds
+	KDF      KDF
+
+	AreaOffset  uint64 // bytes from the start of the device
+	AreaSize    uint64 // bytes
+	AreaCipher  string // cryptsetup spec of the key material's encryption
+	AreaKeySize int    // bytes derived by the KDF
+	Stripes     int    // anti-forensic stripes
+	AFHash      string // hash of the anti-forensic diffusion
+}
+
+// Token is a LUKS2 token: a hint that another mechanism (TPM2, FIDO2, …) can open keyslots.
+type Token struct {
+	ID       int
+	Type     string // "systemd-tpm2", "systemd-fido2", "luks2-keyring", …
+	Keyslots []int
+	JSON     []byte // the token object as stored
+}
+
+// Segment is the encrypted data area, what a dm-crypt table needs besides the key.
+type Segment struct {
+	// Cipher is the spec as cryptsetup and dm-crypt write it ("aes-xts-plain64").
+	Cipher  string
+	KeySize int // bytes of the volume key
+	// Offset and Size are in 512-byte sectors; Dynamic means "to the end of the device".
+	Offset  uint64
+	Size    uint64
+	Dynamic bool
+	// IVTweak is the dm-crypt iv_offset, in 512-byte sectors.
+	IVTweak uint64
+	// SectorSize is the encryption sector size in bytes (512 … 4096).
+	SectorSize int
+	Flags      []string
+}
+
+// digest checks a candidate volume key (LUKS1 mk-digest, LUKS2 digest of type pbkdf2).
+type digest struct {
+	id         int
+	keyslots   []int
+	segments   []int
+	hash       string
+	iterations int
+	salt       []byte
+	value      []byte
+}
+
+// Header is a parsed, checked LUKS header and the device it came from.
+type Header struct {
+	Version   int    // 1 or 2
+	Label     string // LUKS2 only
+	Subsystem string // LUKS2 only
+	// Seqid is the LUKS2 sequence number of the header copy in use; Secondary says that copy
+	// is the secondary one (the primary is damaged or older).
+	Seqid     uint64
+	Secondary bool
+
+	uuid     string
+	keyslots []Keyslot // in the order Unlock tries them
+	tokens   []Token
+	digests  []digest
+	segID    int
+	segment  Segment
+	segErr   error // why the data segment cannot be opened, if it cannot
+
+	r    io.ReaderAt
+	size int64
+}
+
+// Open reads and checks the LUKS header of a device of size bytes.
+func Open(r io.ReaderAt, size int64) (*Header, error) {
+	var head [8]byte
+	if _, err := r.ReadAt(head[:], 0); err != nil {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	var h *Header
+	var err error
+	switch {
+	case bytes.Equal(head[:6], magic1) && head[6] == 0 && head[7] == 1:
+		h, err = openLUKS1(r, size)
+	default:
+		// LUKS2, or a device whose primary LUKS2 header is damaged: the secondary decides.
+		h, err = openLUKS2(r, size)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.r, h.size = r, size
+	return h, nil
+}
+
+// UUID returns the LUKS UUID as stored ("xxxxxxxx-xxxx-…").
+func (h *Header) UUID() string { return h.uuid }
+
+// Keyslots returns the keyslots in the order Unlock tries them.
+func (h *Header) Keyslots() []Keyslot { return append([]Keyslot(nil), h.keyslots...) }
+
+// Tokens returns the LUKS2 tokens (none for LUKS1).
+func (h *Header) Tokens() []Token { return append([]Token(nil), h.tokens...) }
+
+// Segment returns the data segment for dm-crypt, or an error wrapping ErrUnsupported for
+// layouts this package does not open (dm-integrity/AEAD, reencryption, unknown types).
+// Call it before asking for a passphrase.
+func (h *Header) Segment() (Segment, error) {
+	if h.segErr != nil {
+		return Segment{}, h.segErr
+	}
+	s := h.segment
+	s.Flags = append([]string(nil), s.Flags...)
+	return s, nil
+}
+
+// DMName is the mapping name cryptsetup and systemd use by default: "luks-<UUID>".
+func (h *Header) DMName() string { return "luks-" + h.uuid }
+
+// DMUUID is the device-mapper UUID cryptsetup gives the mapping name, which lets the booted
+// system's cryptsetup and systemd recognise the device as theirs:
+// "CRYPT-LUKS2-<uuid without dashes>-<name>".
+func (h *Header) DMUUID(name string) string {
+	return fmt.Sprintf("CRYPT-LUKS%d-%s-%s", h.Version, strings.ReplaceAll(h.uuid, "-", ""), name)
+}
+
+// cString returns a NUL-terminated string field.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// validUUID accepts the printable form LUKS stores (cryptsetup allows any ASCII without
+// spaces; it writes 36-character RFC 4122 UUIDs).
+func validUUID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' || r == '/' {
+			return false
+		}
+	}
+	return true
+}
