@@ -17,7 +17,7 @@ type UnsupportedError struct {
 	What string
 }
 
-func (e *UnsupportedError) Error() string       { return "unsupported: " + e.What }
+func (e *UnsupportedError) Error() string        { return "unsupported: " + e.What }
 func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
 
 func unsupported(format string, args ...any) error {

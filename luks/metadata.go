@@ -14,10 +14,10 @@ import (
 // metadata is the LUKS2 JSON area. Offsets and sizes are decimal strings in JSON (they may
 // exceed what a JSON number holds exactly); small counts are numbers.
 type metadata struct {
-	Keyslots map[string]jsonKeyslot    `json:"keyslots"`
+	Keyslots map[string]jsonKeyslot     `json:"keyslots"`
 	Tokens   map[string]json.RawMessage `json:"tokens"`
-	Segments map[string]jsonSegment    `json:"segments"`
-	Digests  map[string]jsonDigest     `json:"digests"`
+	Segments map[string]jsonSegment     `json:"segments"`
+	Digests  map[string]jsonDigest      `json:"digests"`
 	Config   struct {
 		JSONSize     u64      `json:"json_size"`
 		KeyslotsSize u64      `json:"keyslots_size"`
