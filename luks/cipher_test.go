@@ -68,8 +68,8 @@ func TestSectorIV(t *testing.T) {
 		{"aes-cbc-plain", 0x1_0000_0002, "02000000000000000000000000000000"},
 		{"aes-cbc-plain64be", 0x0102, "00000000000000000000000000000102"},
 		{"aes-cbc-essiv:sha256", 7, "07000000000000000000000000000000"}, // before encryption
-		{"aes-lrw-benbi", 1, "00000000000000000000000000000021"},    // 32 blocks per sector, from 1
-		{"blowfish-cbc-benbi", 1, "0000000000000041"},                     // 64 blocks per sector
+		{"aes-lrw-benbi", 1, "00000000000000000000000000000021"},        // 32 blocks per sector, from 1
+		{"blowfish-cbc-benbi", 1, "0000000000000041"},                   // 64 blocks per sector
 		{"aes-xts-null", 99, "00000000000000000000000000000000"},
 	}
 	for _, tt := range tests {

@@ -395,11 +395,11 @@ func (m *metadata) dataSegment(size int64) (int, Segment, error) {
 // blockers reports metadata that forbids opening the volume: mandatory requirements this
 // package does not know (online reencryption among them) and reencryption keyslots.
 func (m *metadata) blockers() error {
-	for _, r := range m.Config.Requirements.Mandatory {
-		if strings.HasPrefix(r, "online-reencrypt") {
-			return unsupported("reencryption in progress (requirement %q)", r)
+	if req := m.Config.Requirements.Mandatory; len(req) > 0 {
+		if strings.HasPrefix(req[0], "online-reencrypt") {
+			return unsupported("reencryption in progress (requirement %q)", req[0])
 		}
-		return unsupported("mandatory requirement %q", r)
+		return unsupported("mandatory requirement %q", req[0])
 	}
 	for _, key := range sortedKeys(m.Keyslots) {
 		switch t := m.Keyslots[key].Type; t {
