@@ -13,10 +13,12 @@ import (
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/blake2s"
 	"golang.org/x/crypto/pbkdf2"
+	//lint:ignore SA1019 LUKS1 volumes made with --hash ripemd160 exist; reading them needs it.
+	"golang.org/x/crypto/ripemd160"
 )
 
 // hashes are the hash names cryptsetup accepts for PBKDF2, AF diffusion, digests, ESSIV and
-// header checksums that have a Go implementation. (whirlpool, stribog and sm3 have none here.)
+// header checksums that have a Go implementation (whirlpool, stribog and sm3 have none here).
 var hashes = map[string]func() hash.Hash{
 	"sha1":        sha1.New,
 	"sha224":      sha256.New224,
@@ -32,6 +34,7 @@ var hashes = map[string]func() hash.Hash{
 	"blake2b-384": func() hash.Hash { return mustHash(blake2b.New384(nil)) },
 	"blake2b-512": func() hash.Hash { return mustHash(blake2b.New512(nil)) },
 	"blake2s-256": func() hash.Hash { return mustHash(blake2s.New256(nil)) },
+	"ripemd160":   ripemd160.New,
 }
 
 // mustHash unwraps constructors that fail only for a key longer than allowed; they get none.

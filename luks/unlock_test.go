@@ -2,7 +2,9 @@ package luks
 
 import (
 	"errors"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +31,9 @@ func TestUnlockFormats(t *testing.T) {
 		{"luks1 aes-cbc-plain", append(luks1, "--cipher", "aes-cbc-plain", "--key-size", "256"), 1, "aes-cbc-plain", 32, 512, 4096},
 		{"luks1 serpent-xts", append(luks1, "--cipher", "serpent-xts-plain64"), 1, "serpent-xts-plain64", 64, 512, 4096},
 		{"luks1 twofish-xts", append(luks1, "--cipher", "twofish-xts-plain64"), 1, "twofish-xts-plain64", 64, 512, 4096},
+		{"luks1 ripemd160", append(luks1, "--hash", "ripemd160"), 1, "aes-xts-plain64", 64, 512, 4096},
+		{"luks2 pbkdf2 sha3-256", append([]string{"--type", "luks2", "--hash", "sha3-256"}, fastPBKDF2...), 2, "aes-xts-plain64", 64, 4096, 32768},
+		{"luks2 pbkdf2 blake2b-512", append([]string{"--type", "luks2", "--hash", "blake2b-512"}, fastPBKDF2...), 2, "aes-xts-plain64", 64, 4096, 32768},
 		{"luks2 argon2id", append([]string{"--type", "luks2"}, fastArgon2...), 2, "aes-xts-plain64", 64, 4096, 32768},
 		{"luks2 argon2i", append([]string{"--type", "luks2"}, fastArgon2i...), 2, "aes-xts-plain64", 64, 4096, 32768},
 		{"luks2 pbkdf2 sha512", append([]string{"--type", "luks2", "--hash", "sha512"}, fastPBKDF2...), 2, "aes-xts-plain64", 64, 4096, 32768},
@@ -114,5 +119,21 @@ func TestKeyslotPriority(t *testing.T) {
 	}
 	if slot := checkUnlock(t, h, img, "two"); slot != 2 {
 		t.Errorf("slot %d, want 2", slot)
+	}
+}
+
+// TestUnsupportedHash: a LUKS1 header whose hash has no Go implementation is refused by Open
+// with an "unsupported" error, not misread.
+func TestUnsupportedHash(t *testing.T) {
+	needCryptsetup(t)
+	img := format(t, 20, "pw", "--type", "luks1", "--hash", "whirlpool", "--pbkdf-force-iterations", "1000")
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = Open(f, 20<<20)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `unsupported: hash "whirlpool"`) {
+		t.Errorf("Open: err = %v, want unsupported hash whirlpool", err)
 	}
 }
