@@ -16,7 +16,9 @@ import (
 // TestGuestAFALG runs this package's AF_ALG tests inside a QEMU guest on the Debian test
 // kernel, whose crypto API has AF_ALG and loads cipher modules on demand (request_module →
 // busybox modprobe): the kernel cipher path, ESSIV, the committed fixtures decrypted by the
-// kernel, and non-AES ciphers. Hosts without AF_ALG cannot test that path themselves.
+// kernel, and images that the host's cryptsetup, copied into the guest, makes there with
+// ciphers a host kernel may lack (serpent, twofish). Hosts without AF_ALG cannot test that
+// path themselves.
 func TestGuestAFALG(t *testing.T) {
 	if os.Getenv("EARLYROOT_BOOT") != "1" || testing.Short() {
 		t.Skip("QEMU test: runs with EARLYROOT_BOOT=1 and without -short")
@@ -46,6 +48,7 @@ func TestGuestAFALG(t *testing.T) {
 		files = append(files, vm.InitramfsFile{Name: "luks/testdata/" + fx.file, Src: filepath.Join("testdata", fx.file)})
 	}
 	files = append(files, cryptoModules(t, k)...)
+	files = append(files, cryptsetupFiles(t)...)
 	initrd := filepath.Join(work, "initrd.cpio")
 	if err := vm.WriteInitramfs(initrd, files); err != nil {
 		t.Fatal(err)
@@ -55,7 +58,10 @@ func TestGuestAFALG(t *testing.T) {
 		t.Fatalf("guest: %v", err)
 	}
 	out := v.Output()
-	for _, want := range []string{"--- PASS: TestKernelCipher", "--- PASS: TestCommittedFixtures", "--- PASS: TestKernelCiphersOnDemand", "LUKS-GUEST-RC=0"} {
+	for _, want := range []string{"--- PASS: TestKernelCipher", "--- PASS: TestCommittedFixtures", "--- PASS: TestKernelCiphersOnDemand",
+		"--- PASS: TestUnlockFormats/luks1_serpent-xts", "--- PASS: TestUnlockFormats/luks1_twofish-xts",
+		"--- PASS: TestUnlockFormats/luks2_serpent", "--- PASS: TestUnlockFormats/luks1_aes-cbc-essiv",
+		"--- PASS: TestUnlockFormats/luks1_aes-cbc-plain64", "--- PASS: TestUnlockFormats/luks2_essiv", "LUKS-GUEST-RC=0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("guest output lacks %q", want)
 		}
@@ -68,13 +74,13 @@ func TestGuestAFALG(t *testing.T) {
 const guestInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
-mkdir -p /proc /sys /tmp
+mkdir -p /proc /sys /tmp /run/cryptsetup
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 modprobe algif_skcipher
 cd /luks
-EARLYROOT_LUKS_GUEST=1 ./luks.test -test.v -test.run 'TestKernelCipher|TestCommittedFixtures|TestKernelCiphersOnDemand'
+EARLYROOT_LUKS_GUEST=1 ./luks.test -test.v -test.run 'TestKernelCipher|TestCommittedFixtures|TestKernelCiphersOnDemand|TestUnlockFormats/(luks1_serpent|luks1_twofish|luks2_serpent|luks1_aes-cbc|luks2_essiv)'
 echo LUKS-GUEST-RC=$?
 poweroff -f
 `
@@ -112,6 +118,32 @@ func cryptoModules(t *testing.T, k fixture.Kernel) []vm.InitramfsFile {
 	}
 	for _, f := range []string{"modules.dep", "modules.alias", "modules.symbols", "modules.builtin"} {
 		files = append(files, vm.InitramfsFile{Name: "lib/modules/" + k.Release + "/" + f, Src: filepath.Join(md, f)})
+	}
+	return files
+}
+
+// cryptsetupFiles puts the host's cryptsetup and its libraries into the guest, where the
+// kernel has the ciphers (serpent, twofish) it needs to make fixtures this host cannot.
+func cryptsetupFiles(t *testing.T) []vm.InitramfsFile {
+	t.Helper()
+	bin, err := exec.LookPath("cryptsetup")
+	if err != nil {
+		t.Skip("cryptsetup not on PATH (make deps installs cryptsetup-bin)")
+	}
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", bin, err)
+	}
+	files := []vm.InitramfsFile{{Name: "sbin/cryptsetup", Src: bin, Mode: 0o755}}
+	for _, line := range strings.Split(string(out), "\n") {
+		// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+		f := strings.Fields(line)
+		for _, w := range f {
+			if strings.HasPrefix(w, "/") {
+				files = append(files, vm.InitramfsFile{Name: strings.TrimPrefix(w, "/"), Src: w, Mode: 0o755})
+				break
+			}
+		}
 	}
 	return files
 }
