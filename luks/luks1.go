@@ -106,7 +106,7 @@ func parseLUKS1Keyslot(b []byte, id, keyBytes int, payload uint32) (Keyslot, boo
 		return Keyslot{}, false, fmt.Errorf("%d stripes", stripes)
 	}
 	area := roundUp(uint64(keyBytes*stripes), sectorSize)
-	if offset == 0 || payload != 0 && offset*sectorSize+area > uint64(payload)*sectorSize {
+	if offset*sectorSize < luks1HeaderSize || payload != 0 && offset*sectorSize+area > uint64(payload)*sectorSize {
 		return Keyslot{}, false, fmt.Errorf("key material at sector %d overlaps the header or the payload", offset)
 	}
 	return Keyslot{
