@@ -167,6 +167,9 @@ func TestIdentity(t *testing.T) {
 			if got, want := h.DMUUID("root"), "CRYPT-"+n+"-"+strings.ReplaceAll(uuid, "-", "")+"-root"; got != want {
 				t.Errorf("DMUUID = %q, want %q", got, want)
 			}
+			if got, want := h.KeyDescription(), "cryptsetup:"+uuid+"-d0"; got != want {
+				t.Errorf("KeyDescription = %q, want %q", got, want)
+			}
 			if got := h.DMName(); got != "luks-"+uuid {
 				t.Errorf("DMName = %q", got)
 			}

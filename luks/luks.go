@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -58,7 +59,12 @@ type Token struct {
 	JSON     []byte // the token object as stored
 }
 
-// Segment is the encrypted data area, what a dm-crypt table needs besides the key.
+// Segment is the encrypted data area, what a dm-crypt table needs besides the key:
+//
+//	0 <size> crypt <Cipher> :<KeySize>:logon:<KeyDescription> <IVTweak> <device> <Offset> [sector_size:<SectorSize>]
+//
+// with size the device's size minus Offset when Dynamic, and the sector_size option only
+// when SectorSize is not 512.
 type Segment struct {
 	// Cipher is the spec as cryptsetup and dm-crypt write it ("aes-xts-plain64").
 	Cipher  string
@@ -132,7 +138,9 @@ func Open(r io.ReaderAt, size int64) (*Header, error) {
 // UUID returns the LUKS UUID as stored ("xxxxxxxx-xxxx-…").
 func (h *Header) UUID() string { return h.uuid }
 
-// Keyslots returns the keyslots in the order Unlock tries them.
+// Keyslots returns the active keyslots: priority high, then normal, then ignore; ids
+// ascending within each. Unlock tries them in this order, skipping "ignore" and keyslots
+// whose key is not the data segment's.
 func (h *Header) Keyslots() []Keyslot { return append([]Keyslot(nil), h.keyslots...) }
 
 // Tokens returns the LUKS2 tokens (none for LUKS1).
@@ -155,9 +163,23 @@ func (h *Header) DMName() string { return "luks-" + h.uuid }
 
 // DMUUID is the device-mapper UUID cryptsetup gives the mapping name, which lets the booted
 // system's cryptsetup and systemd recognise the device as theirs:
-// "CRYPT-LUKS2-<uuid without dashes>-<name>".
+// "CRYPT-LUKS<version>-<uuid without dashes>-<name>".
 func (h *Header) DMUUID(name string) string {
 	return fmt.Sprintf("CRYPT-LUKS%d-%s-%s", h.Version, strings.ReplaceAll(h.uuid, "-", ""), name)
+}
+
+// KeyDescription is the description cryptsetup gives the volume key when it loads it into the
+// kernel keyring as a "logon" key for dm-crypt: "cryptsetup:<UUID>-d<digest id>", the digest
+// being the one that certifies the data segment's key (0 for LUKS1, which has one).
+func (h *Header) KeyDescription() string {
+	id := 0
+	for _, d := range h.digests {
+		if slices.Contains(d.segments, h.segID) {
+			id = d.id
+			break
+		}
+	}
+	return fmt.Sprintf("cryptsetup:%s-d%d", h.uuid, id)
 }
 
 // cString returns a NUL-terminated string field.

@@ -23,7 +23,9 @@ func TestLUKS1Damaged(t *testing.T) {
 		{"key bytes 0", func(b []byte) { be.PutUint32(b[108:], 0) }, "luks1: key size 0 bytes"},
 		{"key bytes huge", func(b []byte) { be.PutUint32(b[108:], 1<<30) }, "luks1: key size 1073741824 bytes"},
 		{"unknown hash", func(b []byte) { copy(b[72:104], "md4\x00") }, `luks1: hash: unsupported: hash "md4"`},
-		{"cipher mode without IV", func(b []byte) { copy(b[40:72], "cbc\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00") }, "needs an IV generator"},
+		{"cipher mode without IV", func(b []byte) {
+			copy(b[40:72], "cbc\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+		}, "needs an IV generator"},
 		{"digest iterations 0", func(b []byte) { be.PutUint32(b[164:], 0) }, "master key digest has 0 iterations"},
 		{"uuid empty", func(b []byte) { clear(b[168:208]) }, "malformed UUID"},
 		{"keyslot state garbage", func(b []byte) { be.PutUint32(b[slot0:], 0x12345678) }, "keyslot 0: state 0x12345678"},
