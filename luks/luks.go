@@ -113,7 +113,8 @@ type Header struct {
 	size int64
 }
 
-// Open reads and checks the LUKS header of a device of size bytes.
+// Open reads and checks the LUKS header of a device of size bytes (0 if unknown: offsets are
+// then only checked by reading them). r is kept for Unlock, which reads the keyslot areas.
 func Open(r io.ReaderAt, size int64) (*Header, error) {
 	var head [8]byte
 	if _, err := r.ReadAt(head[:], 0); err != nil {
