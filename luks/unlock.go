@@ -28,8 +28,9 @@ func (k *VolumeKey) Wipe() {
 	}
 }
 
-// String never shows the key.
-func (k *VolumeKey) String() string { return fmt.Sprintf("luks.VolumeKey(%d bytes)", len(k.key)) }
+// String and GoString never show the key, whatever verb formats it.
+func (k VolumeKey) String() string   { return fmt.Sprintf("luks.VolumeKey(%d bytes)", len(k.key)) }
+func (k VolumeKey) GoString() string { return k.String() }
 
 // Unlock tries passphrase on every usable keyslot whose key opens the data segment (LUKS2:
 // high priority first, then normal; priority "ignore" never) and returns the volume key and

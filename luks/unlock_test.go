@@ -2,6 +2,7 @@ package luks
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -135,5 +136,22 @@ func TestUnsupportedHash(t *testing.T) {
 	_, err = Open(f, 20<<20)
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `unsupported: hash "whirlpool"`) {
 		t.Errorf("Open: err = %v, want unsupported hash whirlpool", err)
+	}
+}
+
+// TestVolumeKeyNeverPrinted: no format verb shows key bytes; Wipe zeroes them.
+func TestVolumeKeyNeverPrinted(t *testing.T) {
+	raw := []byte{0xde, 0xad, 0xbe, 0xef}
+	vk := &VolumeKey{key: raw}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+		for _, v := range []any{vk, *vk} {
+			if s := fmt.Sprintf(f, v); strings.Contains(strings.ToLower(s), "dead") || strings.Contains(s, "222") {
+				t.Errorf("%s shows the key: %s", f, s)
+			}
+		}
+	}
+	vk.Wipe()
+	if !slices.Equal(raw, make([]byte, 4)) || vk.Len() != 0 {
+		t.Errorf("after Wipe: %x, len %d", raw, vk.Len())
 	}
 }
