@@ -102,7 +102,7 @@ func parseLUKS1Keyslot(b []byte, id, keyBytes int, payload uint32) (Keyslot, boo
 	if iter < 1 {
 		return Keyslot{}, false, fmt.Errorf("%d iterations", iter)
 	}
-	if stripes < 1 || keyBytes*stripes > maxAFBytes {
+	if stripes < 1 || stripes > maxAFBytes/keyBytes {
 		return Keyslot{}, false, fmt.Errorf("%d stripes", stripes)
 	}
 	area := roundUp(uint64(keyBytes*stripes), sectorSize)

@@ -214,7 +214,7 @@ func (j jsonKeyslot) keyslot(key string, areaStart, areaEnd uint64) (Keyslot, er
 	if j.AF.Type != "luks1" {
 		return Keyslot{}, unsupported("anti-forensic splitter %q", j.AF.Type)
 	}
-	if j.AF.Stripes < 1 || j.KeySize*j.AF.Stripes > maxAFBytes {
+	if j.AF.Stripes < 1 || j.AF.Stripes > maxAFBytes/j.KeySize {
 		return Keyslot{}, fmt.Errorf("%d stripes", j.AF.Stripes)
 	}
 	if j.Area.Type != "raw" {

@@ -80,6 +80,9 @@ func TestMetadata(t *testing.T) {
 		{name: "bad id", edit: func(s string) string {
 			return strings.Replace(s, `"keyslots":{"0":`, `"keyslots":{"00":`, 1)
 		}, openErr: `keyslot 00: bad id "00"`},
+		{name: "stripes overflow", edit: func(s string) string {
+			return strings.Replace(s, `"stripes":4000`, `"stripes":4611686018427387904`, 1)
+		}, openErr: "keyslot 0: 4611686018427387904 stripes"},
 		{name: "bad salt", edit: func(s string) string {
 			return strings.Replace(s, `"salt":"y3ZK`, `"salt":"!!!`, 1)
 		}, openErr: "kdf salt: not base64"},
