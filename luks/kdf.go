@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"hash"
+	"math"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -78,7 +79,7 @@ func (k *KDF) validate() error {
 			return fmt.Errorf("pbkdf2: %d iterations", k.Iterations)
 		}
 	case "argon2i", "argon2id":
-		if k.Iterations < 1 || k.MemoryKiB < 8*uint32(k.Threads) || k.MemoryKiB > maxArgon2MemoryKiB || k.Threads < 1 {
+		if k.Iterations < 1 || k.Iterations > math.MaxUint32 || k.MemoryKiB < 8*uint32(k.Threads) || k.MemoryKiB > maxArgon2MemoryKiB || k.Threads < 1 {
 			return fmt.Errorf("%s: bad costs time=%d memory=%d cpus=%d", k.Type, k.Iterations, k.MemoryKiB, k.Threads)
 		}
 	default:
