@@ -6,9 +6,10 @@
 //
 // Keyslot material is decrypted by the kernel's own ciphers through AF_ALG (algif_skcipher),
 // as cryptsetup does, so every cipher dm-crypt can use for the volume also works for its
-// keyslots and no cipher is implemented in Go. The kernel loads a missing cipher module by
-// itself (request_module "crypto-…", answered by modprobe); when it cannot, Unlock reports an
-// "unsupported cipher" error naming the kernel algorithm.
+// keyslots and no cipher is implemented in Go. The kernel loads what is missing by itself,
+// through modprobe: "net-pf-38" (af_alg) on the first socket, "algif-skcipher" on the first
+// bind, "crypto-<algorithm>" for the cipher, its mode and ESSIV's hash. When it cannot, Unlock
+// reports an "unsupported cipher" error naming the kernel algorithm.
 //
 // The intended sequence for a caller is:
 //
