@@ -20,6 +20,7 @@ var fixtures = []struct {
 	version int
 	segment Segment
 	slot    Keyslot
+	summary string
 }{
 	{
 		file: "luks1-essiv.img.gz", size: 4 << 20, version: 1,
@@ -30,6 +31,7 @@ var fixtures = []struct {
 			KDF:        KDF{Type: "pbkdf2", Hash: "sha1", Iterations: 1000},
 			AreaOffset: 4096, AreaSize: 128000, AreaCipher: "aes-cbc-essiv:sha256", AreaKeySize: 32,
 			Stripes: 4000, AFHash: "sha1"},
+		summary: "LUKS1 04bc8d20-b151-41d3-b96d-9b9f243bce90: aes-cbc-essiv:sha256, 256-bit key, 512-byte sectors; keyslots 0 pbkdf2",
 	},
 	{
 		file: "luks2-xts.img.gz", size: 20 << 20, version: 2,
@@ -40,6 +42,7 @@ var fixtures = []struct {
 			KDF:        KDF{Type: "argon2id", Iterations: 4, MemoryKiB: 8192, Threads: 2},
 			AreaOffset: 32768, AreaSize: 131072, AreaCipher: "aes-xts-plain64", AreaKeySize: 32,
 			Stripes: 4000, AFHash: "sha256"},
+		summary: "LUKS2 e278162e-001d-4df1-96e3-3337fe97bdf6: aes-xts-plain64, 256-bit key, 4096-byte sectors; keyslots 0 argon2id",
 	},
 }
 
@@ -75,6 +78,9 @@ func TestCommittedFixtures(t *testing.T) {
 			h := openImage(t, unpackFixture(t, fx.file, fx.size))
 			if h.Version != fx.version || h.UUID() != fx.uuid {
 				t.Errorf("version %d uuid %s, want %d %s", h.Version, h.UUID(), fx.version, fx.uuid)
+			}
+			if got := h.String(); got != fx.summary {
+				t.Errorf("String:\n%s\nwant\n%s", got, fx.summary)
 			}
 			seg, err := h.Segment()
 			if err != nil {

@@ -132,6 +132,9 @@ func TestTokens(t *testing.T) {
 	if len(toks) != 1 || toks[0].ID != 3 || toks[0].Type != "systemd-tpm2" || len(toks[0].Keyslots) != 1 || toks[0].Keyslots[0] != 0 {
 		t.Fatalf("Tokens = %+v", toks)
 	}
+	if got, want := h.String(), "; keyslots 0 pbkdf2; tokens 3 systemd-tpm2 (keyslots 0)"; !strings.HasSuffix(got, want) {
+		t.Errorf("String = %q, want suffix %q", got, want)
+	}
 	if !bytes.Contains(toks[0].JSON, []byte(`"tpm2-blob"`)) {
 		t.Errorf("token JSON lost its fields: %s", toks[0].JSON)
 	}
@@ -146,6 +149,9 @@ func TestReencryptionUnsupported(t *testing.T) {
 	_, err := h.Segment()
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "unsupported: reencryption in progress") {
 		t.Fatalf("Segment: err = %v, want unsupported reencryption", err)
+	}
+	if s := h.String(); !strings.Contains(s, ": unsupported: reencryption in progress") || !strings.Contains(s, "reencrypt") {
+		t.Errorf("String = %q", s)
 	}
 }
 

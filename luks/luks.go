@@ -204,3 +204,49 @@ func validUUID(s string) bool {
 	}
 	return true
 }
+
+// String summarises the header for logs and the rescue shell; it holds nothing secret:
+// "LUKS2 <uuid>: aes-xts-plain64, 512-bit key, 4096-byte sectors; keyslots 0 argon2id;
+// tokens 1 systemd-tpm2 (keyslots 0)".
+func (h *Header) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "LUKS%d %s: ", h.Version, h.uuid)
+	if h.segErr != nil {
+		b.WriteString(h.segErr.Error())
+	} else {
+		fmt.Fprintf(&b, "%s, %d-bit key, %d-byte sectors", h.segment.Cipher, h.segment.KeySize*8, h.segment.SectorSize)
+	}
+	b.WriteString("; keyslots")
+	for _, ks := range h.keyslots {
+		kdf := ks.KDF.Type
+		if ks.Type != "luks1" && ks.Type != "luks2" {
+			kdf = ks.Type
+		}
+		fmt.Fprintf(&b, " %d %s", ks.ID, kdf)
+		if ks.Priority != PriorityNormal {
+			fmt.Fprintf(&b, " (%s)", ks.Priority)
+		}
+	}
+	if len(h.keyslots) == 0 {
+		b.WriteString(" none")
+	}
+	if len(h.tokens) > 0 {
+		b.WriteString("; tokens")
+		for _, t := range h.tokens {
+			fmt.Fprintf(&b, " %d %s (keyslots %s)", t.ID, t.Type, strings.Trim(fmt.Sprint(t.Keyslots), "[]"))
+		}
+	}
+	return b.String()
+}
+
+func (p Priority) String() string {
+	switch p {
+	case PriorityIgnore:
+		return "ignore"
+	case PriorityNormal:
+		return "normal"
+	case PriorityHigh:
+		return "prefer"
+	}
+	return fmt.Sprintf("priority %d", int(p))
+}

@@ -115,6 +115,9 @@ func TestKeyslotPriority(t *testing.T) {
 	if want := []int{2, 0, 1}; !slices.Equal(order, want) {
 		t.Errorf("keyslot order %v, want %v", order, want)
 	}
+	if got, want := h.String(), "; keyslots 2 pbkdf2 (prefer) 0 pbkdf2 1 pbkdf2 (ignore)"; !strings.HasSuffix(got, want) {
+		t.Errorf("String = %q, want suffix %q", got, want)
+	}
 	if _, _, err := h.Unlock([]byte("one")); !errors.Is(err, ErrNoKeyslotMatched) {
 		t.Errorf("passphrase of an ignored keyslot: err = %v, want ErrNoKeyslotMatched", err)
 	}
