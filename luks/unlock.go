@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"golang.org/x/crypto/pbkdf2"
 )
 
 // VolumeKey is a recovered volume (master) key. Wipe it as soon as the kernel has it.
@@ -139,7 +137,7 @@ func (d *digest) verify(key []byte) error {
 	if err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}
-	got := pbkdf2.Key(key, d.salt, d.iterations, len(d.value), h)
+	got := pbkdf2Key(key, d.salt, d.iterations, len(d.value), h)
 	defer clear(got)
 	if subtle.ConstantTimeCompare(got, d.value) != 1 {
 		return errMismatch
