@@ -135,7 +135,7 @@ func TestMetadata(t *testing.T) {
 }
 
 // TestUnknownKDFAtUnlock: a keyslot with a KDF this package lacks fails Unlock with an
-// unsupported error, wrapped in ErrNoKeyslotMatched.
+// unsupported error; no keyslot checked the passphrase, so it is not ErrNoKeyslotMatched.
 func TestUnknownKDFAtUnlock(t *testing.T) {
 	h, err := headerFromJSON(strings.Replace(baseJSON, `"type":"argon2id"`, `"type":"scrypt"`, 1))
 	if err != nil {
@@ -143,7 +143,28 @@ func TestUnknownKDFAtUnlock(t *testing.T) {
 	}
 	h.r, h.size = strings.NewReader(strings.Repeat("\x00", 1<<20)), 64<<20
 	_, _, err = h.Unlock([]byte("x"))
-	if !errors.Is(err, ErrNoKeyslotMatched) || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `kdf "scrypt"`) {
+	if errors.Is(err, ErrNoKeyslotMatched) || !errors.Is(err, ErrUnsupported) || err.Error() != `keyslot 0: unsupported: kdf "scrypt"` {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestUnlockMixedFailures: one keyslot rejects the passphrase, another cannot be tried: the
+// error says both.
+func TestUnlockMixedFailures(t *testing.T) {
+	text := strings.Replace(baseJSON, `"kdf":{"type":"argon2id","time":4,"memory":32768,"cpus":2,`, `"kdf":{"type":"pbkdf2","hash":"sha256","iterations":1000,`, 1)
+	slot1 := `"1":{"type":"luks2","key_size":64,"af":{"type":"luks1","stripes":4000,"hash":"sha256"},` +
+		`"area":{"type":"raw","offset":"290816","size":"258048","encryption":"aes-xts-plain64","key_size":64},` +
+		`"kdf":{"type":"scrypt","salt":"y3ZKkpcynC9BNp8NHzBQkU9v3bIYVf1GxQW/JN2y4nw="}}},`
+	text = strings.Replace(text, `}}},"tokens"`, `}},`+slot1+`"tokens"`, 1)
+	text = strings.Replace(text, `"keyslots":["0"]`, `"keyslots":["0","1"]`, 1)
+	h, err := headerFromJSON(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.r, h.size = strings.NewReader(strings.Repeat("\x00", 1<<20)), 64<<20
+	_, _, err = h.Unlock([]byte("x"))
+	if !errors.Is(err, ErrNoKeyslotMatched) || !errors.Is(err, ErrUnsupported) ||
+		err.Error() != `no keyslot matched the passphrase; keyslot 1: unsupported: kdf "scrypt"` {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -32,27 +32,38 @@ func (k VolumeKey) GoString() string { return k.String() }
 
 // Unlock tries passphrase on every usable keyslot whose key opens the data segment (LUKS2:
 // high priority first, then normal; priority "ignore" never) and returns the volume key and
-// the keyslot that held it. It returns an error wrapping ErrNoKeyslotMatched when no keyslot
-// accepts the passphrase; that error also wraps the first other failure met on the way (an
-// unsupported cipher, an I/O error), if any.
+// the keyslot that held it. When the passphrase was checked and no keyslot accepts it, the
+// error wraps ErrNoKeyslotMatched, and also the first other failure met on the way (an
+// unsupported cipher, an I/O error), if any. When no keyslot could check it at all, the error
+// is the first failure alone (errors.Is(err, ErrUnsupported) for a missing cipher).
 func (h *Header) Unlock(passphrase []byte) (*VolumeKey, int, error) {
 	var firstErr error
+	checked := false
 	for _, ks := range h.keyslots {
 		if ks.Priority == PriorityIgnore || !h.opensSegment(ks.ID) {
 			continue
 		}
 		vk, err := h.UnlockSlot(passphrase, ks.ID)
-		if err == nil {
+		switch {
+		case err == nil:
 			return vk, ks.ID, nil
-		}
-		if !errors.Is(err, errMismatch) && firstErr == nil {
+		case errors.Is(err, errMismatch):
+			checked = true
+		case firstErr == nil:
 			firstErr = err
 		}
 	}
-	if firstErr != nil {
+	switch {
+	case firstErr == nil:
+		if !checked {
+			return nil, -1, errors.New("no keyslot holds the data segment's key")
+		}
+		return nil, -1, ErrNoKeyslotMatched
+	case checked:
 		return nil, -1, fmt.Errorf("%w; %w", ErrNoKeyslotMatched, firstErr)
+	default:
+		return nil, -1, firstErr
 	}
-	return nil, -1, ErrNoKeyslotMatched
 }
 
 // opensSegment says whether keyslot id holds the data segment's key (LUKS2 may hold keys for
