@@ -100,6 +100,10 @@ type Header struct {
 	// is the secondary one (the primary is damaged or older).
 	Seqid     uint64
 	Secondary bool
+	// Flags are LUKS2's persistent activation flags (config.flags), which cryptsetup applies
+	// on every open: "allow-discards", "same-cpu-crypt", "submit-from-crypt-cpus",
+	// "no-read-workqueue", "no-write-workqueue", …
+	Flags []string
 
 	uuid     string
 	keyslots []Keyslot // in the order Unlock tries them

@@ -170,6 +170,7 @@ func (m *metadata) fill(h *Header, hdrSize uint64, size int64) error {
 		}
 		h.tokens = append(h.tokens, t)
 	}
+	h.Flags = m.Config.Flags
 	h.segID, h.segment, h.segErr = m.dataSegment(size)
 	if h.segErr == nil {
 		h.segErr = m.blockers()

@@ -134,6 +134,17 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
+func TestPersistentFlags(t *testing.T) {
+	h, err := headerFromJSON(strings.Replace(baseJSON, `"keyslots_size":"16744448"`,
+		`"keyslots_size":"16744448","flags":["allow-discards","no-read-workqueue"]`, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(h.Flags, ",") != "allow-discards,no-read-workqueue" {
+		t.Errorf("Flags = %q", h.Flags)
+	}
+}
+
 // TestUnknownKDFAtUnlock: a keyslot with a KDF this package lacks fails Unlock with an
 // unsupported error; no keyslot checked the passphrase, so it is not ErrNoKeyslotMatched.
 func TestUnknownKDFAtUnlock(t *testing.T) {
