@@ -8,6 +8,7 @@ require (
 	github.com/pilebones/go-udev v0.9.1
 	github.com/u-root/u-root v0.16.0
 	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/crypto v0.45.0
 	golang.org/x/sys v0.50.0
 )
 
