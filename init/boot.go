@@ -15,6 +15,7 @@ import (
 
 	"github.com/earlyroot/earlyroot/bootlog"
 	"github.com/earlyroot/earlyroot/cmdline"
+	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/mount"
 	"github.com/earlyroot/earlyroot/switchroot"
@@ -44,7 +45,7 @@ type boot struct {
 
 	index  *modload.Index
 	loader *modload.Loader
-	reg    *mount.Registry
+	reg    *devices.Registry
 	src    *uevent.Source
 
 	work   sync.WaitGroup // module loads and probes in flight
@@ -84,7 +85,7 @@ func (b *boot) ensureState() {
 		b.cfg = cmdline.Parse("")
 	}
 	if b.reg == nil {
-		b.reg = mount.NewRegistry(devDir)
+		b.reg = devices.NewRegistry(devDir)
 	}
 	if b.loader == nil {
 		b.loader = modload.NewLoader(b.index, b.moddir, modload.Options{})
@@ -146,7 +147,7 @@ func (b *boot) setup() {
 	b.moddir = moduleDir()
 	b.openModules()
 	done()
-	b.reg = mount.NewRegistry(devDir)
+	b.reg = devices.NewRegistry(devDir)
 	b.loadRequested()
 }
 
@@ -292,9 +293,9 @@ func (b *boot) logLoad(r modload.Result) {
 }
 
 // blockDevice turns a block uevent into the registry's device record.
-func blockDevice(ev uevent.Event) mount.Device {
+func blockDevice(ev uevent.Event) devices.Device {
 	name := ev.DevName()
-	d := mount.Device{
+	d := devices.Device{
 		Name:  name,
 		Path:  filepath.Join(devDir, name),
 		Major: ev.Major(),
@@ -314,7 +315,7 @@ func blockDevice(ev uevent.Event) mount.Device {
 
 // addBlock probes a block device into the registry (waking a wait for the root) and gives
 // it its /dev/disk/by-* links.
-func (b *boot) addBlock(d mount.Device, devpath string) {
+func (b *boot) addBlock(d devices.Device, devpath string) {
 	start := time.Now()
 	got := b.reg.Add(d)
 	b.log.Debugf("probed %s in %v: %s", got.Path, time.Since(start).Round(time.Microsecond), orDash(describe(got)))
@@ -366,7 +367,7 @@ func (b *boot) attempt() error {
 }
 
 // waitRoot waits for the root device within the command line's timeout.
-func (b *boot) waitRoot(spec mount.Spec) (mount.Device, error) {
+func (b *boot) waitRoot(spec mount.Spec) (devices.Device, error) {
 	done := b.log.Phase("wait for root")
 	defer done()
 	timeout, forever := b.cfg.RootTimeout()
@@ -399,7 +400,7 @@ func (b *boot) waitRoot(spec mount.Spec) (mount.Device, error) {
 }
 
 // mountRoot loads the filesystem's module and mounts the root on newRoot.
-func (b *boot) mountRoot(dev mount.Device) (string, error) {
+func (b *boot) mountRoot(dev devices.Device) (string, error) {
 	done := b.log.Phase("mount root")
 	defer done()
 	// From here on only the root matters: the drivers of other devices are the real system's
@@ -458,7 +459,7 @@ func (b *boot) unmountRoot() {
 }
 
 // switchRoot stops discovery, saves the log and hands over to the real init.
-func (b *boot) switchRoot(dev mount.Device, fstype string) error {
+func (b *boot) switchRoot(dev devices.Device, fstype string) error {
 	b.stopDiscovery()
 	opt := switchroot.Options{
 		NewRoot:     newRoot,
@@ -480,7 +481,7 @@ func (b *boot) switchRoot(dev mount.Device, fstype string) error {
 	return switchroot.Switch(opt)
 }
 
-func (b *boot) logSummary(dev mount.Device, fstype, initPath string) {
+func (b *boot) logSummary(dev devices.Device, fstype, initPath string) {
 	loaded := 0
 	for _, r := range b.loader.Results() {
 		if r.Status == modload.Loaded {

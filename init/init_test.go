@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/earlyroot/earlyroot/cmdline"
+	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/modload"
-	"github.com/earlyroot/earlyroot/mount"
 	"github.com/earlyroot/earlyroot/uevent"
 )
 
@@ -20,7 +20,7 @@ func TestBlockDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := blockDevice(ev)
-	want := mount.Device{Name: "vda2", Path: "/dev/vda2", Major: 254, Minor: 2, Type: "partition", PartN: 2, Parent: "vda"}
+	want := devices.Device{Name: "vda2", Path: "/dev/vda2", Major: 254, Minor: 2, Type: "partition", PartN: 2, Parent: "vda"}
 	if d.Name != want.Name || d.Path != want.Path || d.Major != want.Major || d.Minor != want.Minor ||
 		d.Type != want.Type || d.PartN != want.PartN || d.Parent != want.Parent {
 		t.Errorf("blockDevice = %+v, want %+v", d, want)
@@ -30,7 +30,7 @@ func TestBlockDevice(t *testing.T) {
 func TestDiagnose(t *testing.T) {
 	b := newBoot(timeZero)
 	b.cfg = cmdline.Parse("root=LABEL=missing rd.timeout=7")
-	b.reg = mount.NewRegistry(t.TempDir())
+	b.reg = devices.NewRegistry(t.TempDir())
 	b.loader = modload.NewLoader(nil, t.TempDir(), modload.Options{})
 	b.loader.LoadAlias("pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00")
 	b.loader.LoadAlias("cpu:type:x86,ven0000fam0006mod003F:feature:,0000")

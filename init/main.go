@@ -7,7 +7,7 @@
 //  3. open the module index (modload.Open) and start device discovery (uevent.Start): every
 //     MODALIAS goes to the module loader in its own goroutine, every block device to the
 //     mount registry, which probes it and wakes whoever waits for it;
-//  4. wait for the root= device (mount.Registry.Wait) within the command line's timeout;
+//  4. wait for the root= device (devices.Registry.Wait) within the command line's timeout;
 //  5. load the root filesystem's module, mount the root on /newroot;
 //  6. stop discovery, join every goroutine, save the log to /run/initramfs/earlyroot.log;
 //  7. switch_root (switchroot.Switch) into the real init.

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/mount"
 	"github.com/earlyroot/earlyroot/rescue"
@@ -236,7 +237,7 @@ func (b *boot) builtins() map[string]func([]string, io.Writer) error {
 	}
 }
 
-func blkidFields(d mount.Device) string {
+func blkidFields(d devices.Device) string {
 	var f []string
 	add := func(k, v string) {
 		if v != "" {
@@ -252,7 +253,7 @@ func blkidFields(d mount.Device) string {
 }
 
 // describe is a device's type as one word or two ("ext4", "swap (hibernated)").
-func describe(d mount.Device) string {
+func describe(d devices.Device) string {
 	t := d.Info.Type
 	if d.Info.Hibernated {
 		t += " (hibernated)"
