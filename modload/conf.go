@@ -100,37 +100,6 @@ func splitQuoted(s string) []string {
 	return out
 }
 
-// cmdlineModules extracts module options from a kernel command line:
-// "mod.param=val" parameters and the modprobe.blacklist= and
-// module_blacklist= comma lists.
-func cmdlineModules(line string) (params map[string][]string, blacklist []string) {
-	params = map[string][]string{}
-	for _, w := range splitQuoted(line) {
-		if w == "--" {
-			break
-		}
-		key, val, hasVal := strings.Cut(w, "=")
-		if hasVal && (key == "modprobe.blacklist" || key == "module_blacklist") {
-			for _, b := range strings.Split(val, ",") {
-				if b != "" {
-					blacklist = append(blacklist, normName(b))
-				}
-			}
-			continue
-		}
-		mod, param, ok := strings.Cut(key, ".")
-		if !ok || mod == "" || param == "" {
-			continue
-		}
-		p := param
-		if hasVal {
-			p += "=" + val
-		}
-		params[normName(mod)] = append(params[normName(mod)], p)
-	}
-	return params, blacklist
-}
-
 // ReadModprobeDirs reads the *.conf files of modprobe.d directories given
 // in priority order (e.g. /etc/modprobe.d, /run/modprobe.d,
 // /lib/modprobe.d): a file name found in an earlier directory hides the

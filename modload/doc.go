@@ -37,8 +37,9 @@
 //     either handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
 //     /sys/module/compression names that algorithm, or decompressed in Go
 //     and loaded with init_module. Parameters come from [Options.Params]
-//     (kernel command line "mod.param=val" and modprobe.d "options" lines,
-//     see [ParseModprobeConf]). EEXIST counts as already loaded. Each module
+//     ([SystemOptions] gathers them with the blacklist: modprobe.d
+//     "options" and "blacklist" lines, then the kernel command line as
+//     package cmdline parses it). EEXIST counts as already loaded. Each module
 //     is loaded at most once even under concurrent calls: a second caller
 //     waits for the first caller's result. Every outcome is kept as a
 //     [Result] (see [Loader.Results]); a failure never stops other loads.

@@ -119,24 +119,31 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 }
 
 // joinParams makes the kernel parameter string, quoting values with
-// blanks: ["a=1", "b=x y"] -> `a=1 b="x y"`.
+// blanks: ["a=1", "b=x y"] -> `a=1 b="x y"`. A parameter given more than
+// once (names compared with '-' and '_' alike, as the kernel does) keeps
+// the place of its first occurrence and the value of its last, which is
+// the value the kernel would end with: a later source (the command line
+// after modprobe.d, modprobe's own arguments after both) wins.
 func joinParams(ps []string) string {
-	var b strings.Builder
+	var out []string
+	at := map[string]int{} // normalised name -> index in out
 	for _, p := range ps {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
 		k, v, ok := strings.Cut(p, "=")
 		if ok && strings.ContainsAny(v, " \t\n") && !strings.Contains(v, `"`) {
 			p = k + `="` + v + `"`
 		}
-		b.WriteString(p)
+		if i, seen := at[normName(k)]; seen {
+			out[i] = p
+			continue
+		}
+		at[normName(k)] = len(out)
+		out = append(out, p)
 	}
-	return b.String()
+	return strings.Join(out, " ")
 }
 
 // Results returns every recorded outcome so far, in completion order.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/earlyroot/earlyroot/cmdline"
 )
 
 // ModprobeTarget is where the image's /sbin/modprobe points: a symlink to /init that the
@@ -22,37 +24,30 @@ const ModprobeTarget = "/run/earlyroot/modprobe"
 //	modprobe [-q] [-b] [-v] [--] NAME [PARAM=VALUE...]
 //	modprobe -a [-q] [-b] [-v] [--] NAME...
 //
-// NAME is a module name or an alias. Parameters come from the command
-// line, from /proc/cmdline ("NAME.PARAM=VALUE") and from modprobe.d files
-// under the root that holds moddir (<root>/lib/modules/<kver>): etc, run,
-// lib and usr/lib. The blacklist (modprobe.d and modprobe.blacklist=)
-// applies to aliases, and with -b to module names too. -r is not
+// NAME is a module name or an alias. Parameters and the blacklist come
+// from [SystemOptions], as for PID 1: modprobe.d files under the root that
+// holds moddir (<root>/lib/modules/<kver>) and /proc/cmdline as package
+// cmdline parses it ("NAME.PARAM=VALUE", module_blacklist=,
+// modprobe.blacklist=, rd.driver.blacklist=); parameters given to modprobe
+// itself come last. The blacklist applies to aliases, and with -b to
+// module names too. -r is not
 // supported. The exit status is 0 when every module is loaded, built in or
 // already present, else 1.
 func ModprobeMain(args []string, moddir string, stderr io.Writer) int {
-	root := filepath.Clean(filepath.Join(moddir, "..", "..", ".."))
 	return modprobe(args, modprobeEnv{
 		moddir:    moddir,
-		confDirs:  confDirs(root),
+		root:      filepath.Clean(filepath.Join(moddir, "..", "..", "..")),
 		cmdline:   "/proc/cmdline",
 		sysModule: "/sys/module",
 		stderr:    stderr,
 	})
 }
 
-func confDirs(root string) []string {
-	var out []string
-	for _, d := range []string{"etc", "run", "lib", "usr/lib"} {
-		out = append(out, filepath.Join(root, d, "modprobe.d"))
-	}
-	return out
-}
-
 // modprobeEnv holds what ModprobeMain takes from the running system.
 type modprobeEnv struct {
 	moddir    string
-	confDirs  []string
-	cmdline   string
+	root      string // holds the modprobe.d directories (see ConfDirs)
+	cmdline   string // the kernel command line file; "" reads none
 	sysModule string
 	stderr    io.Writer
 	setup     func(*Loader) // tests replace the syscalls here
@@ -183,23 +178,17 @@ func report(rs []Result, name string, env modprobeEnv, f modprobeFlags) bool {
 	return ok
 }
 
-// options gathers parameters and blacklist from modprobe.d and the
-// kernel command line; unreadable files and bad lines are skipped.
+// options gathers parameters and blacklist from modprobe.d and the kernel
+// command line through SystemOptions, the code path PID 1 uses too;
+// unreadable files and bad lines are skipped.
 func (env modprobeEnv) options() Options {
-	params, bl, _ := ReadModprobeDirs(env.confDirs...)
-	opt := Options{Params: params, Blacklist: bl, SysModule: env.sysModule}
+	var cfg cmdline.Config
 	if env.cmdline != "" {
 		if data, err := readFileLimit(env.cmdline, maxLine); err == nil {
-			params, bl := cmdlineModules(string(data))
-			mergeParams(opt.Params, params)
-			opt.Blacklist = append(opt.Blacklist, bl...)
+			cfg = cmdline.Parse(string(data))
 		}
 	}
+	opt, _ := SystemOptions(env.root, cfg)
+	opt.SysModule = env.sysModule
 	return opt
-}
-
-func mergeParams(dst, src map[string][]string) {
-	for k, v := range src {
-		dst[k] = append(dst[k], v...)
-	}
 }

@@ -56,11 +56,11 @@ func runModprobe(t *testing.T, args ...string) modprobeRun {
 	k := newFakeKernel()
 	var stderr bytes.Buffer
 	code := modprobe(args, modprobeEnv{
-		moddir:   dir,
-		confDirs: confDirs(root),
-		cmdline:  filepath.Join(root, "proc", "cmdline"),
-		stderr:   &stderr,
-		setup:    k.install,
+		moddir:  dir,
+		root:    root,
+		cmdline: filepath.Join(root, "proc", "cmdline"),
+		stderr:  &stderr,
+		setup:   k.install,
 	})
 	return modprobeRun{code, stderr.String(), k}
 }
@@ -118,7 +118,7 @@ func TestModprobe(t *testing.T) {
 		k := newFakeKernel()
 		k.errs["xzmod"] = unix.ENOEXEC
 		var stderr bytes.Buffer
-		code := modprobe([]string{"modprobe", "xzmod"}, modprobeEnv{moddir: dir, stderr: &stderr, setup: k.install})
+		code := modprobe([]string{"modprobe", "xzmod"}, modprobeEnv{moddir: dir, root: t.TempDir(), stderr: &stderr, setup: k.install})
 		if code != 1 || !strings.Contains(stderr.String(), "load xzmod: init_module ") || !strings.Contains(stderr.String(), "exec format error") {
 			t.Errorf("exit %d, stderr %q", code, stderr.String())
 		}

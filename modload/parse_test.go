@@ -129,17 +129,19 @@ blacklist a b
 	}
 }
 
-func TestCmdlineModules(t *testing.T) {
-	params, bl := cmdlineModules(`root=/dev/vda ro virtio-blk.queue_depth=64 e1000e.name="a b" mod.flag modprobe.blacklist=a,b-c module_blacklist=d -- x.y=z` + "\n")
-	want := map[string][]string{"virtio_blk": {"queue_depth=64"}, "e1000e": {"name=a b"}, "mod": {"flag"}}
-	if !reflect.DeepEqual(params, want) || !slices.Equal(bl, []string{"a", "b_c", "d"}) {
-		t.Errorf("params %v blacklist %v", params, bl)
-	}
-}
-
 func TestJoinParams(t *testing.T) {
-	if got := joinParams([]string{"a=1", " ", "b=x y", `c="q r"`, "d"}); got != `a=1 b="x y" c="q r" d` {
-		t.Errorf("joinParams = %q", got)
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"a=1", " ", "b=x y", `c="q r"`, "d"}, `a=1 b="x y" c="q r" d`},
+		{[]string{"a=1", "b=2", "a=3"}, "a=3 b=2"},
+		{[]string{"queue_depth=8", "queue-depth=16", "flag", "flag"}, "queue-depth=16 flag"},
+		{nil, ""},
+	} {
+		if got := joinParams(c.in); got != c.want {
+			t.Errorf("joinParams(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }
 
@@ -266,7 +268,6 @@ func FuzzModprobeConf(f *testing.F) {
 				t.Fatalf("bad blacklist entry %q", b)
 			}
 		}
-		cmdlineModules(string(data))
 	})
 }
 
