@@ -58,10 +58,9 @@ type Config struct {
 	Break       string              // "" | "pre-mount" | "pre-switch" (bare rd.break = "pre-switch")
 	Shell       bool                // rd.shell, default true
 	Emergency   string              // rd.emergency=reboot|poweroff|halt, default "reboot"
-	Panic       time.Duration       // panic=N seconds (negative = immediately)
+	Panic       time.Duration       // panic=N seconds, as the kernel means it: 0 = forever, negative = at once (see PanicDelay)
 	PanicSet    bool                // panic= was given (validly)
 	Quiet       bool                // quiet
-	LogLevel    int                 // loglevel= (-1 unset)
 	Debug       bool                // rd.debug
 	LogTarget   string              // earlyroot.log=console|kmsg|both (default both)
 	Problems    []string            // "rootdelay=abc: not a number, using 0s" — malformed known values
@@ -92,6 +91,21 @@ func (c Config) RootTimeout() (d time.Duration, forever bool) {
 	return DefaultTimeout, false
 }
 
+// PanicDelay is how long to wait before the emergency action (rd.emergency=) when the boot
+// fails without a shell, as the kernel reads panic=N after its own panics: N seconds, wait
+// forever for 0, act at once for a negative N. Without panic= it is def.
+func (c Config) PanicDelay(def time.Duration) (d time.Duration, forever bool) {
+	switch {
+	case !c.PanicSet:
+		return def, false
+	case c.Panic == 0:
+		return 0, true
+	case c.Panic < 0:
+		return 0, false
+	}
+	return c.Panic, false
+}
+
 // userNamespaces are dotted prefixes that belong to user space, not to
 // kernel modules; dotted words with these prefixes are never ModParams.
 var userNamespaces = map[string]bool{
@@ -116,7 +130,6 @@ func Parse(line string) Config {
 		Timeout:   DefaultTimeout,
 		Shell:     true,
 		Emergency: "reboot",
-		LogLevel:  -1,
 		LogTarget: "both",
 	}
 	rest := skipSpaces(line)
@@ -235,8 +248,6 @@ func (c *Config) applyValue(p Param, key string) bool {
 		} else {
 			c.problem(p, "not a number of seconds, using %s", c.Panic)
 		}
-	case "loglevel":
-		c.parseLogLevel(p)
 	case "earlyroot.log":
 		c.parseLogTarget(p)
 	default:
@@ -338,19 +349,6 @@ func (c *Config) parseEmergency(p Param) {
 	default:
 		c.problem(p, "not reboot, poweroff or halt, using %s", c.Emergency)
 	}
-}
-
-func (c *Config) parseLogLevel(p Param) {
-	n, err := strconv.Atoi(p.Value)
-	if err != nil || n < 0 || n > 15 {
-		old := "unset"
-		if c.LogLevel >= 0 {
-			old = strconv.Itoa(c.LogLevel)
-		}
-		c.problem(p, "not a log level 0-15, using %s", old)
-		return
-	}
-	c.LogLevel = n
 }
 
 func (c *Config) parseLogTarget(p Param) {

@@ -50,3 +50,26 @@ func FuzzParseFlags(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseOptions(f *testing.F) {
+	for _, s := range []string{
+		"", "defaults,ro,rw,nosuid", "rbind", "remount,ro", `context="a,b",noatime`, "subvol=@,compress=zstd:3", `"`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fl, err := ParseOptions(s)
+		if err != nil || fl.Data == "" {
+			return
+		}
+		words, err := splitOptions(fl.Data)
+		if err != nil {
+			t.Fatalf("%q: data %q does not split: %v", s, fl.Data, err)
+		}
+		for _, w := range words {
+			if _, ok := lookupFlagWord(w); ok || w == "" || isUserspaceWord(w) {
+				t.Fatalf("%q: data %q holds the option word %q", s, fl.Data, w)
+			}
+		}
+	})
+}
