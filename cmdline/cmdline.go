@@ -248,6 +248,12 @@ func (c *Config) applyValue(p Param, key string) bool {
 		} else {
 			c.problem(p, "not a number of seconds, using %s", c.Panic)
 		}
+	case "loglevel":
+		// The kernel's own: it sets console_loglevel, which the boot log reads back from
+		// /proc/sys/kernel/printk. Only checked here, as the kernel drops a bad one silently.
+		if n, err := strconv.Atoi(p.Value); err != nil || n < 0 || n > 15 {
+			c.problem(p, "not a log level 0-15, ignored")
+		}
 	case "earlyroot.log":
 		c.parseLogTarget(p)
 	default:

@@ -118,6 +118,10 @@ func TestParse(t *testing.T) {
 		{"rd.emergency bad", "rd.emergency=explode", func(c *Config) {
 			c.Problems = []string{"rd.emergency=explode: not reboot, poweroff or halt, using reboot"}
 		}},
+		{"loglevel", "loglevel=7", func(c *Config) {}},
+		{"loglevel bad", "loglevel=7 loglevel=99", func(c *Config) {
+			c.Problems = []string{"loglevel=99: not a log level 0-15, ignored"}
+		}},
 		{"panic", "panic=10", func(c *Config) { c.Panic, c.PanicSet = 10*time.Second, true }},
 		{"panic negative", "panic=-1", func(c *Config) { c.Panic, c.PanicSet = -time.Second, true }},
 		{"panic bad", "panic=soon", func(c *Config) {
