@@ -44,7 +44,7 @@ func TestBootSwitches(t *testing.T) {
 	f.coldplug("vda", "ext4")
 	b := run(t, f)
 	if f.switched == nil {
-		t.Fatalf("no switch_root:\n%s", f.out.String())
+		t.Fatalf("no switch_root:\n%s", f.output())
 	}
 	want := f.path("dev/vda") + " " + f.path("newroot") + " ext4 0x401 commit=5" // MS_RDONLY|MS_NOATIME
 	if !reflect.DeepEqual(f.mounts, []string{want}) {
@@ -83,7 +83,7 @@ func TestRootMissingRescueContinue(t *testing.T) {
 		"continue\n",
 	)
 	b := run(t, f)
-	contains(t, f.out.String(),
+	contains(t, f.output(),
 		"boot failed: root device root=UUID="+ext4UUID+" did not appear within 1s",
 		"the boot stopped: root device",
 		"block devices: none seen",
@@ -114,7 +114,7 @@ func TestWorkerPanicDuringMount(t *testing.T) {
 	if f.switched != nil {
 		t.Fatal("switched root after a worker panicked")
 	}
-	contains(t, f.out.String(),
+	contains(t, f.output(),
 		"boot failed: internal error in a worker (recovered panic): boom in a worker",
 		"the boot stopped: internal error in a worker (recovered panic): boom in a worker",
 	)
@@ -142,7 +142,7 @@ func TestWorkerPanicBetweenAttempts(t *testing.T) {
 	)
 	b = New(f.system())
 	b.Run()
-	contains(t, f.out.String(),
+	contains(t, f.output(),
 		"boot failed: mount "+f.path("dev/vda"),
 		"boot failed: internal error in a worker (recovered panic): late boom",
 		"switching to /sbin/init",
@@ -180,7 +180,7 @@ func TestBreak(t *testing.T) {
 			)
 			run(t, f)
 			if ran != tt.shell {
-				t.Errorf("shell ran: %v, want %v\n%s", ran, tt.shell, f.out.String())
+				t.Errorf("shell ran: %v, want %v\n%s", ran, tt.shell, f.output())
 			}
 			if f.switched == nil || len(f.mounts) != 1 {
 				t.Errorf("after continue: switched %v, mounts %q", f.switched != nil, f.mounts)
@@ -211,7 +211,7 @@ func TestNoShell(t *testing.T) {
 			if !reflect.DeepEqual(f.reboots, tt.reboots) || !reflect.DeepEqual(f.sleeps, tt.sleeps) || f.hung != tt.hung {
 				t.Errorf("reboots %#x sleeps %v hung %v; want %#x %v %v", f.reboots, f.sleeps, f.hung, tt.reboots, tt.sleeps, tt.hung)
 			}
-			out := f.out.String()
+			out := f.output()
 			contains(t, out, "the boot stopped: no root= on the kernel command line")
 			if strings.Contains(out, "earlyroot# ") {
 				t.Errorf("a prompt with rd.shell=0:\n%s", out)
@@ -266,7 +266,7 @@ func TestRescueCommands(t *testing.T) {
 				return nil
 			}
 			run(t, f)
-			out := strings.ReplaceAll(f.out.String(), f.path("dev")+"/", "/dev/")
+			out := strings.ReplaceAll(f.output(), f.path("dev")+"/", "/dev/")
 			if len(f.unmounts) > 0 {
 				out += "UNMOUNT " + strings.Join(f.unmounts, " ")
 			}
@@ -352,7 +352,7 @@ func TestDiagnoseDevices(t *testing.T) {
 	f.onMount = func(string, string) error { return unix.EINVAL }
 	f.in.add("poweroff\n")
 	run(t, f)
-	contains(t, f.out.String(), "block devices:", "DEVICE", "SIZE", f.path("dev/vda"), " KiB", "ext4", ext4UUID, "root fs")
+	contains(t, f.output(), "block devices:", "DEVICE", "SIZE", f.path("dev/vda"), " KiB", "ext4", ext4UUID, "root fs")
 }
 
 // A setup cut short by a panic still leaves the rescue path what it needs.
@@ -383,7 +383,7 @@ func TestSetupPanic(t *testing.T) {
 	}
 	f.in.add("continue\n")
 	New(sys).Run()
-	contains(t, f.out.String(), "the boot stopped: internal error (recovered panic): uname broke", "switching to /sbin/init")
+	contains(t, f.output(), "the boot stopped: internal error (recovered panic): uname broke", "switching to /sbin/init")
 	if f.switched == nil {
 		t.Error("no switch after continue")
 	}

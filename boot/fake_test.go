@@ -1,7 +1,6 @@
 package boot
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +23,7 @@ const ext4UUID = "4e8f1c5a-3333-4b5b-9b0e-0123456789ab"
 type fakeSystem struct {
 	t    *testing.T
 	root string
-	out  syncBuffer
+	out  *os.File // the console: a file takes writes from several goroutines whole
 	in   *script
 
 	mu       sync.Mutex
@@ -43,6 +42,10 @@ type fakeSystem struct {
 func newFakeSystem(t *testing.T, cmdline string) *fakeSystem {
 	t.Helper()
 	f := &fakeSystem{t: t, root: t.TempDir(), in: &script{}}
+	out, err := os.Create(filepath.Join(t.TempDir(), "console"))
+	must(t, err)
+	t.Cleanup(func() { out.Close() })
+	f.out = out
 	for _, d := range []string{"proc/sys/kernel", "sys", "dev", "run", "etc/modprobe.d"} {
 		must(t, os.MkdirAll(f.path(d), 0o755))
 	}
@@ -57,6 +60,13 @@ func newFakeSystem(t *testing.T, cmdline string) *fakeSystem {
 
 func (f *fakeSystem) path(p string) string { return filepath.Join(f.root, p) }
 
+// output is everything written to the console so far.
+func (f *fakeSystem) output() string {
+	data, err := os.ReadFile(f.out.Name())
+	must(f.t, err)
+	return string(data)
+}
+
 func (f *fakeSystem) system() System {
 	return System{
 		Paths: Paths{
@@ -65,12 +75,12 @@ func (f *fakeSystem) system() System {
 			ModRoot: f.root, ModprobeLink: f.path("run/earlyroot/modprobe"), Init: "/init",
 		},
 		In:            f.in,
-		Out:           &f.out,
+		Out:           f.out,
 		Now:           time.Now,
 		Sleep:         f.sleep,
 		Hang:          func() { f.mu.Lock(); f.hung = true; f.mu.Unlock() },
 		MountAPI:      func() []error { return nil },
-		OpenKmsg:      func() (io.Writer, error) { return &f.out, nil }, // the kernel echoes it on the console
+		OpenKmsg:      func() (io.Writer, error) { return f.out, nil }, // the kernel echoes it on the console
 		KernelRelease: func() (string, error) { return "6.1.0-test", nil },
 		Reap:          func(*sync.Mutex) {},
 		Discover:      f.discover,
@@ -105,7 +115,7 @@ func (f *fakeSystem) sleep(d time.Duration) {
 	n := len(f.sleeps)
 	f.mu.Unlock()
 	if n > 20 {
-		f.t.Fatalf("the boot keeps sleeping (%v): a script without an end?\n%s", d, f.out.String())
+		f.t.Fatalf("the boot keeps sleeping (%v): a script without an end?\n%s", d, f.output())
 	}
 }
 
@@ -197,24 +207,6 @@ func (s *script) Read(p []byte) (int, error) {
 			v()
 		}
 	}
-}
-
-// syncBuffer is the console: the log and the shell write to it from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func must(t testing.TB, err error) {
