@@ -62,10 +62,9 @@ type Config struct {
 	Break       string              // "" | "pre-mount" | "pre-switch" (bare rd.break = "pre-switch")
 	Shell       bool                // rd.shell, default true
 	Emergency   string              // rd.emergency=reboot|poweroff|halt, default "reboot"
-	Panic       time.Duration       // panic=N seconds (negative = immediately)
+	Panic       time.Duration       // panic=N seconds, as the kernel means it: 0 = forever, negative = at once (see PanicDelay)
 	PanicSet    bool                // panic= was given (validly)
 	Quiet       bool                // quiet
-	LogLevel    int                 // loglevel= (-1 unset)
 	Debug       bool                // rd.debug
 	LogTarget   string              // earlyroot.log=console|kmsg|both (default both)
 	LUKS        LUKS                // rd.luks.*, luks.*, cryptdevice=, cryptkey= (see luks.go)
@@ -97,6 +96,21 @@ func (c Config) RootTimeout() (d time.Duration, forever bool) {
 	return DefaultTimeout, false
 }
 
+// PanicDelay is how long to wait before the emergency action (rd.emergency=) when the boot
+// fails without a shell, as the kernel reads panic=N after its own panics: N seconds, wait
+// forever for 0, act at once for a negative N. Without panic= it is def.
+func (c Config) PanicDelay(def time.Duration) (d time.Duration, forever bool) {
+	switch {
+	case !c.PanicSet:
+		return def, false
+	case c.Panic == 0:
+		return 0, true
+	case c.Panic < 0:
+		return 0, false
+	}
+	return c.Panic, false
+}
+
 // userNamespaces are dotted prefixes that belong to user space, not to
 // kernel modules; dotted words with these prefixes are never ModParams.
 var userNamespaces = map[string]bool{
@@ -121,7 +135,6 @@ func Parse(line string) Config {
 		Timeout:   DefaultTimeout,
 		Shell:     true,
 		Emergency: "reboot",
-		LogLevel:  -1,
 		LogTarget: "both",
 	}
 	rest := skipSpaces(line)
@@ -244,7 +257,11 @@ func (c *Config) applyValue(p Param, key string) bool {
 			c.problem(p, "not a number of seconds, using %s", c.Panic)
 		}
 	case "loglevel":
-		c.parseLogLevel(p)
+		// The kernel's own: it sets console_loglevel, which the boot log reads back from
+		// /proc/sys/kernel/printk. Only checked here, as the kernel drops a bad one silently.
+		if n, err := strconv.Atoi(p.Value); err != nil || n < 0 || n > 15 {
+			c.problem(p, "not a log level 0-15, ignored")
+		}
 	case "earlyroot.log":
 		c.parseLogTarget(p)
 	default:
@@ -346,19 +363,6 @@ func (c *Config) parseEmergency(p Param) {
 	default:
 		c.problem(p, "not reboot, poweroff or halt, using %s", c.Emergency)
 	}
-}
-
-func (c *Config) parseLogLevel(p Param) {
-	n, err := strconv.Atoi(p.Value)
-	if err != nil || n < 0 || n > 15 {
-		old := "unset"
-		if c.LogLevel >= 0 {
-			old = strconv.Itoa(c.LogLevel)
-		}
-		c.problem(p, "not a log level 0-15, using %s", old)
-		return
-	}
-	c.LogLevel = n
 }
 
 func (c *Config) parseLogTarget(p Param) {

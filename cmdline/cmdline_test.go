@@ -118,15 +118,14 @@ func TestParse(t *testing.T) {
 		{"rd.emergency bad", "rd.emergency=explode", func(c *Config) {
 			c.Problems = []string{"rd.emergency=explode: not reboot, poweroff or halt, using reboot"}
 		}},
+		{"loglevel", "loglevel=7", func(c *Config) {}},
+		{"loglevel bad", "loglevel=7 loglevel=99", func(c *Config) {
+			c.Problems = []string{"loglevel=99: not a log level 0-15, ignored"}
+		}},
 		{"panic", "panic=10", func(c *Config) { c.Panic, c.PanicSet = 10*time.Second, true }},
 		{"panic negative", "panic=-1", func(c *Config) { c.Panic, c.PanicSet = -time.Second, true }},
 		{"panic bad", "panic=soon", func(c *Config) {
 			c.Problems = []string{"panic=soon: not a number of seconds, using 0s"}
-		}},
-		{"loglevel", "loglevel=7", func(c *Config) { c.LogLevel = 7 }},
-		{"loglevel bad", "loglevel=7 loglevel=99", func(c *Config) {
-			c.LogLevel = 7
-			c.Problems = []string{"loglevel=99: not a log level 0-15, using 7"}
 		}},
 		{"rd.debug=0", "rd.debug rd.debug=0", func(c *Config) {}},
 		{"earlyroot.log", "earlyroot.log=kmsg", func(c *Config) { c.LogTarget = "kmsg" }},
@@ -167,7 +166,7 @@ func TestParse(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := Parse("")
-	if c.ReadWrite || !c.Shell || c.Emergency != "reboot" || c.LogLevel != -1 ||
+	if c.ReadWrite || !c.Shell || c.Emergency != "reboot" ||
 		c.LogTarget != "both" || c.Timeout != 30*time.Second || c.TimeoutSet {
 		t.Errorf("bad defaults: %+v", c)
 	}
@@ -275,7 +274,7 @@ func FuzzParse(f *testing.F) {
 		default:
 			t.Fatalf("bad LogTarget %q", c.LogTarget)
 		}
-		if c.LogLevel < -1 || c.LogLevel > 15 || c.RootDelay < 0 || c.RootWaitFor < 0 || c.Timeout < 0 {
+		if c.RootDelay < 0 || c.RootWaitFor < 0 || c.Timeout < 0 {
 			t.Fatalf("out of range value: %+v", c)
 		}
 		for mod := range c.ModParams {
@@ -335,5 +334,28 @@ func TestManyItems(t *testing.T) {
 	c := Parse(b.String())
 	if !reflect.DeepEqual(c.ModulesLoad, []string{"a", "b", "c"}) || !reflect.DeepEqual(c.Blacklist, []string{"x_y"}) {
 		t.Errorf("got %q %q", c.ModulesLoad, c.Blacklist)
+	}
+}
+
+func TestPanicDelay(t *testing.T) {
+	const def = 30 * time.Second
+	tests := []struct {
+		line    string
+		want    time.Duration
+		forever bool
+	}{
+		{"", def, false},
+		{"panic=10", 10 * time.Second, false},
+		{"panic=0", 0, true},
+		{"panic=-1", 0, false},
+		{"panic=-30", 0, false},
+		{"panic=soon", def, false},
+		{"panic=5 panic=0", 0, true},
+	}
+	for _, tt := range tests {
+		d, forever := Parse(tt.line).PanicDelay(def)
+		if d != tt.want || forever != tt.forever {
+			t.Errorf("%q: PanicDelay = %v, %v; want %v, %v", tt.line, d, forever, tt.want, tt.forever)
+		}
 	}
 }

@@ -1,23 +1,17 @@
-// Command init is earlyroot's PID 1: the program the kernel runs from the initramfs.
+// Command init is earlyroot's PID 1: the program the kernel runs from the initramfs. The
+// boot itself is package boot; this program only chooses, by the name it was started as,
+// which of the binary's three jobs to do:
 //
-// One boot, in order (each step logs its duration):
+//   - as /init, PID 1: boot.Run on the real system, which mounts the root and hands over
+//     with switch_root, or stops in the rescue shell; it never returns;
+//   - as modprobe (the kernel's request_module helper, /sbin/modprobe → /init while the
+//     boot runs): load modules from the image's index, as modload.ModprobeMain does, and
+//     exit;
+//   - as boot.DeleterName, the child switch_root starts: delete the old initramfs in the
+//     background while the real init starts.
 //
-//  1. mount /proc, /sys, /dev (devtmpfs), /run, /dev/pts and open /dev/kmsg;
-//  2. parse /proc/cmdline (cmdline.Parse);
-//  3. open the module index (modload.Open) and start device discovery (uevent.Start): every
-//     MODALIAS goes to the module loader in its own goroutine, every block device to the
-//     mount registry, which probes it and wakes whoever waits for it;
-//  4. wait for the root= device (mount.Registry.Wait) within the command line's timeout;
-//  5. load the root filesystem's module, mount the root on /newroot;
-//  6. stop discovery, join every goroutine, save the log to /run/initramfs/earlyroot.log;
-//  7. switch_root (switchroot.Switch) into the real init.
-//
-// Any failure, a recovered panic, or rd.break leads to the rescue shell, which first explains
-// what went wrong. PID 1 never returns from main.
-//
-// When started as "modprobe" (the kernel's request_module helper, /sbin/modprobe → /init) the
-// same binary loads modules from the same index and exits. Started as deleterName by
-// switch_root, it deletes the old initramfs in the background while the real init starts.
+// One binary keeps the image small and the three in step: the modprobe personality reads
+// the same module index and options as PID 1.
 package main
 
 import (
@@ -25,16 +19,22 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/boot"
+	"github.com/earlyroot/earlyroot/bootlog"
+	"github.com/earlyroot/earlyroot/internal/host"
 	"github.com/earlyroot/earlyroot/modload"
+	"github.com/earlyroot/earlyroot/switchroot"
 )
 
 func main() {
 	switch filepath.Base(os.Args[0]) {
 	case "modprobe":
-		os.Exit(modload.ModprobeMain(os.Args, moduleDir(), os.Stderr))
-	case deleterName:
+		release, _ := host.KernelRelease()
+		os.Exit(modload.ModprobeMain(os.Args, filepath.Join("/lib/modules", release), os.Stderr))
+	case boot.DeleterName:
 		os.Exit(deleteInitramfs())
 	}
 	if os.Getpid() != 1 {
@@ -44,6 +44,18 @@ func main() {
 	// The runtime's GC target matters little for a process that lives for one second and
 	// allocates a few MB; a higher value saves collections on the boot path.
 	debug.SetGCPercent(400)
-	b := newBoot(time.Now())
-	b.run() // never returns
+	boot.New(boot.Real()).Run() // never returns on the real system
+	select {}
+}
+
+// deleteInitramfs is the main of the deletion child: it runs in the real root, after the
+// chroot, with the old root as fd 3, and logs to the kernel log.
+func deleteInitramfs() int {
+	log := bootlog.New(nil, nil)
+	if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+		defer kmsg.Close()
+		log = bootlog.New(kmsg, nil)
+		log.SetTargets(true, false)
+	}
+	return switchroot.DeleterMain(log.Infof)
 }

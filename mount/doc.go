@@ -1,15 +1,11 @@
-// Package mount finds and mounts the root filesystem for earlyroot.
+// Package mount turns the kernel command line's words about the root into a mount: root=
+// and resume= device specifications (ParseSpec: /dev/NAME, UUID=, LABEL=, PARTUUID=,
+// PARTLABEL=, MAJ:MIN, /dev/disk/by-*/...), rootflags= and ro/rw into mount(2) flags
+// (ParseFlags, the one table of mount option words, also used by the rescue shell's mount),
+// and the mount itself, trying each candidate filesystem type in turn (MountRoot).
 //
-// It contains a block-device prober that recognises filesystems and other
-// on-disk signatures by reading a device's first blocks (no blkid binary is
-// needed), a GPT and MBR partition-table reader, a parser for the kernel's
-// root= specifications, a Registry that collects block devices as they
-// appear and lets the caller wait for the root device, and helpers that turn
-// rootflags= into mount(2) flags and mount the root filesystem.
-//
-// Identifiers (UUID, LABEL, PARTUUID, ...) are formatted the way blkid(8)
-// prints them, so that root=UUID=... copied from blkid output matches.
-//
-// All parsers bound their reads and check every offset: a truncated or
-// hostile image yields an error, never a panic or a large allocation.
+// Finding the device a Spec names is the device registry's job (package devices); knowing
+// what a device holds is package probe's. What is left here is small and pure apart from
+// the mount(2) call, so that the rules for these words have one place and one set of
+// tests.
 package mount

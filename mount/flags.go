@@ -16,44 +16,62 @@ type Flags struct {
 	Data  string  // filesystem-specific options, comma-joined in order
 }
 
-// flagWord describes one rootflags word that maps to MS_* bits.
+// flagWord describes one mount option word that maps to MS_* bits.
 type flagWord struct {
 	word  string
 	set   uintptr // bits set by the word
 	clear uintptr // bits cleared by the word
+	// op marks the words that change what mount(2) does rather than how the filesystem is
+	// mounted (remount, bind, move, propagation): the rescue shell's mount takes them, the
+	// root's rootflags= does not.
+	op bool
 }
 
+// flagWords is the one table of mount(8) option words with MS_* meanings, for rootflags=
+// and the rescue shell's mount alike.
 var flagWords = []flagWord{
-	{"ro", unix.MS_RDONLY, 0},
-	{"rw", 0, unix.MS_RDONLY},
-	{"nosuid", unix.MS_NOSUID, 0},
-	{"suid", 0, unix.MS_NOSUID},
-	{"nodev", unix.MS_NODEV, 0},
-	{"dev", 0, unix.MS_NODEV},
-	{"noexec", unix.MS_NOEXEC, 0},
-	{"exec", 0, unix.MS_NOEXEC},
-	{"sync", unix.MS_SYNCHRONOUS, 0},
-	{"async", 0, unix.MS_SYNCHRONOUS},
-	{"dirsync", unix.MS_DIRSYNC, 0},
-	{"mand", unix.MS_MANDLOCK, 0},
-	{"nomand", 0, unix.MS_MANDLOCK},
-	{"noatime", unix.MS_NOATIME, 0},
-	{"atime", 0, unix.MS_NOATIME},
-	{"nodiratime", unix.MS_NODIRATIME, 0},
-	{"diratime", 0, unix.MS_NODIRATIME},
-	{"relatime", unix.MS_RELATIME, 0},
-	{"norelatime", 0, unix.MS_RELATIME},
-	{"strictatime", unix.MS_STRICTATIME, 0},
-	{"nostrictatime", 0, unix.MS_STRICTATIME},
-	{"lazytime", unix.MS_LAZYTIME, 0},
-	{"nolazytime", 0, unix.MS_LAZYTIME},
-	{"silent", unix.MS_SILENT, 0},
-	{"loud", 0, unix.MS_SILENT},
-	{"iversion", unix.MS_I_VERSION, 0},
-	{"noiversion", 0, unix.MS_I_VERSION},
-	{"nosymfollow", unix.MS_NOSYMFOLLOW, 0},
-	{"symfollow", 0, unix.MS_NOSYMFOLLOW},
-	{"defaults", 0, 0},
+	{"ro", unix.MS_RDONLY, 0, false},
+	{"rw", 0, unix.MS_RDONLY, false},
+	{"nosuid", unix.MS_NOSUID, 0, false},
+	{"suid", 0, unix.MS_NOSUID, false},
+	{"nodev", unix.MS_NODEV, 0, false},
+	{"dev", 0, unix.MS_NODEV, false},
+	{"noexec", unix.MS_NOEXEC, 0, false},
+	{"exec", 0, unix.MS_NOEXEC, false},
+	{"sync", unix.MS_SYNCHRONOUS, 0, false},
+	{"async", 0, unix.MS_SYNCHRONOUS, false},
+	{"dirsync", unix.MS_DIRSYNC, 0, false},
+	{"mand", unix.MS_MANDLOCK, 0, false},
+	{"nomand", 0, unix.MS_MANDLOCK, false},
+	{"noatime", unix.MS_NOATIME, 0, false},
+	{"atime", 0, unix.MS_NOATIME, false},
+	{"nodiratime", unix.MS_NODIRATIME, 0, false},
+	{"diratime", 0, unix.MS_NODIRATIME, false},
+	{"relatime", unix.MS_RELATIME, 0, false},
+	{"norelatime", 0, unix.MS_RELATIME, false},
+	{"strictatime", unix.MS_STRICTATIME, 0, false},
+	{"nostrictatime", 0, unix.MS_STRICTATIME, false},
+	{"lazytime", unix.MS_LAZYTIME, 0, false},
+	{"nolazytime", 0, unix.MS_LAZYTIME, false},
+	{"silent", unix.MS_SILENT, 0, false},
+	{"loud", 0, unix.MS_SILENT, false},
+	{"iversion", unix.MS_I_VERSION, 0, false},
+	{"noiversion", 0, unix.MS_I_VERSION, false},
+	{"nosymfollow", unix.MS_NOSYMFOLLOW, 0, false},
+	{"symfollow", 0, unix.MS_NOSYMFOLLOW, false},
+	{"defaults", 0, 0, false},
+	{"remount", unix.MS_REMOUNT, 0, true},
+	{"bind", unix.MS_BIND, 0, true},
+	{"rbind", unix.MS_BIND | unix.MS_REC, 0, true},
+	{"move", unix.MS_MOVE, 0, true},
+	{"private", unix.MS_PRIVATE, 0, true},
+	{"rprivate", unix.MS_PRIVATE | unix.MS_REC, 0, true},
+	{"shared", unix.MS_SHARED, 0, true},
+	{"rshared", unix.MS_SHARED | unix.MS_REC, 0, true},
+	{"slave", unix.MS_SLAVE, 0, true},
+	{"rslave", unix.MS_SLAVE | unix.MS_REC, 0, true},
+	{"unbindable", unix.MS_UNBINDABLE, 0, true},
+	{"runbindable", unix.MS_UNBINDABLE | unix.MS_REC, 0, true},
 }
 
 // userspaceWords are fstab options that mount(8) consumes itself and never
@@ -65,14 +83,6 @@ var userspaceWords = map[string]bool{
 
 func isUserspaceWord(w string) bool {
 	return userspaceWords[w] || strings.HasPrefix(w, "x-") || strings.HasPrefix(w, "comment=")
-}
-
-// forbiddenWords change what mount(2) does rather than how the filesystem
-// is mounted; they make no sense for the root filesystem.
-var forbiddenWords = map[string]bool{
-	"remount": true, "bind": true, "rbind": true, "move": true,
-	"shared": true, "private": true, "slave": true, "unbindable": true,
-	"rshared": true, "rprivate": true, "rslave": true, "runbindable": true,
 }
 
 // ParseFlags splits rootflags= into MS_* flags and the filesystem data
@@ -92,23 +102,44 @@ func ParseFlags(rootflags string, rw bool) (Flags, error) {
 		return Flags{}, fmt.Errorf("rootflags %q: %w", rootflags, err)
 	}
 	for _, w := range words {
-		if w == "" {
-			continue
-		}
-		if forbiddenWords[w] {
+		if fw, ok := lookupFlagWord(w); ok && fw.op {
 			return Flags{}, fmt.Errorf("rootflags %q: %q is not allowed for the root filesystem", rootflags, w)
 		}
-		if isUserspaceWord(w) {
-			continue
-		}
-		if fw, ok := lookupFlagWord(w); ok {
-			f.Flags = f.Flags&^fw.clear | fw.set
-			continue
-		}
-		data = append(data, w)
+		f, data = f.apply(w, data)
 	}
 	f.Data = strings.Join(data, ",")
 	return f, nil
+}
+
+// ParseOptions splits a mount(8) -o list, as the rescue shell's mount takes it, into MS_*
+// flags and the filesystem data string: every word of the table (remount, bind, move and
+// propagation included) sets or clears its bits, the last one winning; the words only
+// mount(8) understands are dropped; the rest is filesystem data, in order. Commas inside
+// double quotes do not split.
+func ParseOptions(opts string) (Flags, error) {
+	words, err := splitOptions(opts)
+	if err != nil {
+		return Flags{}, fmt.Errorf("mount options %q: %w", opts, err)
+	}
+	var f Flags
+	var data []string
+	for _, w := range words {
+		f, data = f.apply(w, data)
+	}
+	f.Data = strings.Join(data, ",")
+	return f, nil
+}
+
+// apply applies one option word to f, or appends it to data when it is the filesystem's.
+func (f Flags) apply(w string, data []string) (Flags, []string) {
+	switch fw, ok := lookupFlagWord(w); {
+	case w == "" || isUserspaceWord(w):
+	case ok:
+		f.Flags = f.Flags&^fw.clear | fw.set
+	default:
+		data = append(data, w)
+	}
+	return f, data
 }
 
 func lookupFlagWord(w string) (flagWord, bool) {
@@ -164,19 +195,15 @@ func (f Flags) String() string {
 	return strings.Join(words, ",")
 }
 
-// mountFunc is mount(2); replaced in tests.
-type mountFunc func(source, target, fstype string, flags uintptr, data string) error
+// MountFunc has the signature of unix.Mount: the mount(2) system call, or a test's.
+type MountFunc func(source, target, fstype string, flags uintptr, data string) error
 
-// MountRoot mounts dev on target (created if missing), trying each
+// MountRoot mounts dev on target with mount (unix.Mount, or a test's) (created if missing), trying each
 // filesystem type in order, and returns the type that worked. When a
 // read-write mount fails with EACCES or EROFS the type is retried read-only,
 // as the kernel does. The error names the device, target, type, options and
 // errno of every attempt.
-func MountRoot(dev, target string, fstypes []string, f Flags) (string, error) {
-	return mountRoot(unix.Mount, dev, target, fstypes, f)
-}
-
-func mountRoot(mount mountFunc, dev, target string, fstypes []string, f Flags) (string, error) {
+func MountRoot(mount MountFunc, dev, target string, fstypes []string, f Flags) (string, error) {
 	if len(fstypes) == 0 {
 		return "", fmt.Errorf("mount %s on %s: no filesystem type", dev, target)
 	}

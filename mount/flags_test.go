@@ -126,7 +126,7 @@ func TestMountRoot(t *testing.T) {
 				}
 				return tt.errs[fstype]
 			}
-			got, err := mountRoot(fake, "/dev/vda", target, tt.types, tt.flags)
+			got, err := MountRoot(fake, "/dev/vda", target, tt.types, tt.flags)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != strings.ReplaceAll(tt.wantErr, "TARGET", target) {
 					t.Fatalf("error = %v, want %s", err, tt.wantErr)
@@ -135,7 +135,7 @@ func TestMountRoot(t *testing.T) {
 					t.Errorf("errors.Is(%v, %v) = false", err, tt.errs[tt.types[0]])
 				}
 			} else if err != nil || got != tt.want {
-				t.Fatalf("mountRoot = %q, %v; want %q", got, err, tt.want)
+				t.Fatalf("MountRoot = %q, %v; want %q", got, err, tt.want)
 			}
 			if len(calls) != len(tt.calls) {
 				t.Fatalf("calls %+v, want %+v", calls, tt.calls)
@@ -151,5 +151,29 @@ func TestMountRoot(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		opts string
+		want Flags
+	}{
+		{"", Flags{}},
+		{"defaults,ro,rw,nosuid,nodev,,subvol=@,compress=zstd,rbind",
+			Flags{Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_BIND | unix.MS_REC, Data: "subvol=@,compress=zstd"}},
+		{"remount,ro", Flags{Flags: unix.MS_REMOUNT | unix.MS_RDONLY}},
+		{"move", Flags{Flags: unix.MS_MOVE}},
+		{"rprivate,noauto,x-systemd.foo,mode=0755", Flags{Flags: unix.MS_PRIVATE | unix.MS_REC, Data: "mode=0755"}},
+		{`context="a,b",noatime`, Flags{Flags: unix.MS_NOATIME, Data: `context="a,b"`}},
+	}
+	for _, tt := range tests {
+		got, err := ParseOptions(tt.opts)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseOptions(%q) = %#x %q, %v; want %#x %q", tt.opts, got.Flags, got.Data, err, tt.want.Flags, tt.want.Data)
+		}
+	}
+	if _, err := ParseOptions(`context="a`); err == nil {
+		t.Error("ParseOptions accepts an unterminated quote")
 	}
 }

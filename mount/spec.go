@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/earlyroot/earlyroot/probe"
 )
 
 // Spec kinds.
@@ -107,7 +110,7 @@ func valueSpec(kind, v, orig string) (Spec, error) {
 		if base, off, ok := strings.Cut(v, "/"); ok {
 			o, found := strings.CutPrefix(off, "PARTNROFF=")
 			n, err := strconv.Atoi(o)
-			if !found || err != nil || n < -maxPartitions || n > maxPartitions {
+			if !found || err != nil || n < -probe.MaxPartitions || n > probe.MaxPartitions {
 				return Spec{}, fmt.Errorf("device specification %q: bad PARTNROFF", orig)
 			}
 			sp.Value, sp.PartNrOff = base, n
@@ -157,14 +160,14 @@ func escapeUdev(s string) string {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= 0x80 {
-			r, n := decodeRune(s[i:])
+			r, n := utf8.DecodeRuneInString(s[i:])
 			if n > 1 && r != '\uFFFD' {
 				b.WriteString(s[i : i+n])
 				i += n
 				continue
 			}
 		}
-		if isUdevSafe(c) {
+		if UdevSafe(c) {
 			b.WriteByte(c)
 		} else {
 			fmt.Fprintf(&b, `\x%02x`, c)
@@ -174,6 +177,19 @@ func escapeUdev(s string) string {
 	return b.String()
 }
 
-func isUdevSafe(c byte) bool {
+// UdevSafe reports whether udev keeps byte c as it is in a /dev/disk/by-* name: ASCII
+// letters, digits and "#+-.:=@_". Other bytes are escaped (\xHH, see [LinkName]) or, in
+// by-id names made from hardware strings, replaced.
+func UdevSafe(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("#+-.:=@_", c) >= 0
+}
+
+// LinkName is the name udev gives value (a UUID, a label) under /dev/disk/by-*: escaped as
+// udev does, with "." and ".." made harmless. ParseSpec reads such names back.
+func LinkName(value string) string {
+	e := escapeUdev(value)
+	if e == "." || e == ".." {
+		e = strings.ReplaceAll(e, ".", `\x2e`)
+	}
+	return e
 }

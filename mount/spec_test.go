@@ -93,7 +93,7 @@ func TestEscapeUdev(t *testing.T) {
 			t.Errorf("unescapeUdev(escapeUdev(%q)) = %q", tt.in, got)
 		}
 	}
-	if got := linkName(".."); strings.Contains(got, "..") {
-		t.Errorf("linkName(..) = %q", got)
+	if got := LinkName(".."); strings.Contains(got, "..") {
+		t.Errorf("LinkName(..) = %q", got)
 	}
 }

@@ -6,19 +6,21 @@
 // "earlyroot# ". Its own commands are help, ls, cat, echo, dmesg, mount,
 // umount, mkdir, cmdline, sh (runs a real shell when the image has one),
 // continue, reboot, poweroff and exit; the init adds or overrides commands
-// with Env.Builtins (blkid, lsmod, modprobe, log, ...). Run never performs
-// reboot or poweroff itself: it returns an Action and the init acts on it.
+// with Env.Builtins (blkid, lsmod, modprobe, wait, log, ...), which take
+// their arguments as the own commands do: the words after the command name
+// (see [Builtin]). Run never performs reboot or poweroff itself: it returns
+// an Action and the init acts on it.
 //
 // A panic in a command is recovered and reported; the loop goes on.
 //
 // # Why not a POSIX shell interpreter
 //
-// mvdan.cc/sh/v3's interpreter, with these commands as its exec handler, would give pipes,
-// variables and scripts. It was measured and not chosen: a static binary with interp and
-// syntax (v3.14.1) is 3.4 MB against 1.6 MB for a bare fmt program, so it would add ~1.8 MB
-// to the init binary (3.6 MB, budget 4 MB) and to every image, for a prompt used only when
-// a boot has failed. Commands here take words split with quotes ([SplitLine]); a real shell
-// is one `sh` away when the image (-file) or a mounted disk has one.
+// An embedded POSIX shell interpreter (mvdan.cc/sh's, with these commands as
+// its exec handler) would give pipes, variables and scripts, but it would
+// about double the init binary, and every image with it, for a prompt used
+// only when a boot has failed. Commands here take words split with quotes
+// ([SplitLine]); a real shell is one `sh` away when the image (-file) or a
+// mounted disk has one.
 package rescue
 
 import (
@@ -28,6 +30,10 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/mount"
 )
 
 // Action tells the init what to do after Run returns.
@@ -63,11 +69,15 @@ const Prompt = "earlyroot# "
 // MaxLine is the longest accepted input line.
 const MaxLine = 64 << 10
 
-// MountFunc has the signature of unix.Mount.
-type MountFunc func(source, target, fstype string, flags uintptr, data string) error
-
 // UnmountFunc has the signature of unix.Unmount.
 type UnmountFunc func(target string, flags int) error
+
+// Builtin is a command the init adds to the shell. Its args are the words
+// after the command name, as the shell split them ("modprobe a b" calls
+// the "modprobe" builtin with ["a", "b"]), the same convention as the
+// shell's own commands; out is the console. A returned error is printed as
+// "earlyroot: NAME: error"; a panic is recovered and reported the same way.
+type Builtin func(args []string, out io.Writer) error
 
 // Env is the environment of the rescue shell. Only In and Out are needed;
 // every other field has a default.
@@ -78,7 +88,7 @@ type Env struct {
 	// Builtins adds commands supplied by the init (blkid, lsmod, modprobe,
 	// log, ...) or overrides the own ones, except continue, reboot and
 	// poweroff, which always end Run.
-	Builtins map[string]func(args []string, out io.Writer) error
+	Builtins map[string]Builtin
 
 	ProcDir string // "/proc": cmdline, mounts and filesystems are read here
 	DevKmsg string // "/dev/kmsg" for dmesg
@@ -87,8 +97,8 @@ type Env struct {
 	// /bin/sh, /usr/bin/sh, /bin/busybox sh, busybox sh (names without
 	// '/' are looked up in $PATH).
 	Shells  [][]string
-	Mount   MountFunc   // default unix.Mount
-	Unmount UnmountFunc // default unix.Unmount
+	Mount   mount.MountFunc // default unix.Mount
+	Unmount UnmountFunc     // default unix.Unmount
 }
 
 // session is one Run invocation.
@@ -151,10 +161,10 @@ func newSession(env Env) *session {
 		env.Shells = [][]string{{"/bin/sh"}, {"/usr/bin/sh"}, {"/bin/busybox", "sh"}, {"busybox", "sh"}}
 	}
 	if env.Mount == nil {
-		env.Mount = sysMount
+		env.Mount = unix.Mount
 	}
 	if env.Unmount == nil {
-		env.Unmount = sysUnmount
+		env.Unmount = unix.Unmount
 	}
 	return &session{env: env, out: env.Out, in: newLineReader(env.In), own: ownCommands()}
 }

@@ -10,15 +10,9 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/mount"
 )
-
-func sysMount(source, target, fstype string, flags uintptr, data string) error {
-	return unix.Mount(source, target, fstype, flags, data)
-}
-
-func sysUnmount(target string, flags int) error {
-	return unix.Unmount(target, flags)
-}
 
 // maxReads bounds the number of reads of one file (protection against
 // devices that never stop producing data).
@@ -54,53 +48,6 @@ func readNonblock(path string, fn func([]byte) error) error {
 	return nil
 }
 
-// mountOptions maps mount(8) option words to MS_* flags; set reports
-// whether the flag is set or cleared.
-var mountOptions = map[string]struct {
-	flag uintptr
-	set  bool
-}{
-	"ro": {unix.MS_RDONLY, true}, "rw": {unix.MS_RDONLY, false},
-	"nosuid": {unix.MS_NOSUID, true}, "suid": {unix.MS_NOSUID, false},
-	"nodev": {unix.MS_NODEV, true}, "dev": {unix.MS_NODEV, false},
-	"noexec": {unix.MS_NOEXEC, true}, "exec": {unix.MS_NOEXEC, false},
-	"sync": {unix.MS_SYNCHRONOUS, true}, "async": {unix.MS_SYNCHRONOUS, false},
-	"dirsync": {unix.MS_DIRSYNC, true}, "remount": {unix.MS_REMOUNT, true},
-	"bind": {unix.MS_BIND, true}, "rbind": {unix.MS_BIND | unix.MS_REC, true},
-	"move": {unix.MS_MOVE, true}, "noatime": {unix.MS_NOATIME, true},
-	"atime": {unix.MS_NOATIME, false}, "nodiratime": {unix.MS_NODIRATIME, true},
-	"diratime": {unix.MS_NODIRATIME, false}, "relatime": {unix.MS_RELATIME, true},
-	"norelatime": {unix.MS_RELATIME, false}, "strictatime": {unix.MS_STRICTATIME, true},
-	"lazytime": {unix.MS_LAZYTIME, true}, "silent": {unix.MS_SILENT, true},
-	"loud": {unix.MS_SILENT, false}, "defaults": {0, true},
-	"private": {unix.MS_PRIVATE, true}, "rprivate": {unix.MS_PRIVATE | unix.MS_REC, true},
-	"shared": {unix.MS_SHARED, true}, "rshared": {unix.MS_SHARED | unix.MS_REC, true},
-	"slave": {unix.MS_SLAVE, true}, "rslave": {unix.MS_SLAVE | unix.MS_REC, true},
-	"unbindable":  {unix.MS_UNBINDABLE, true},
-	"runbindable": {unix.MS_UNBINDABLE | unix.MS_REC, true},
-}
-
-// ParseMountOptions splits a mount(8) -o list into MS_* flags and the
-// file-system data string.
-func ParseMountOptions(opts string) (flags uintptr, data string) {
-	var rest []string
-	for _, o := range strings.Split(opts, ",") {
-		if o == "" {
-			continue
-		}
-		m, ok := mountOptions[o]
-		switch {
-		case !ok:
-			rest = append(rest, o)
-		case m.set:
-			flags |= m.flag
-		default:
-			flags &^= m.flag
-		}
-	}
-	return flags, strings.Join(rest, ",")
-}
-
 // noTypeFlags are operations that take no file-system type.
 const noTypeFlags = unix.MS_BIND | unix.MS_MOVE | unix.MS_REMOUNT | unix.MS_PRIVATE |
 	unix.MS_SHARED | unix.MS_SLAVE | unix.MS_UNBINDABLE
@@ -128,7 +75,11 @@ func (s *session) mount(args []string) error {
 			pos = append(pos, a)
 		}
 	}
-	flags, data := ParseMountOptions(opts)
+	f, err := mount.ParseOptions(opts)
+	if err != nil {
+		return err
+	}
+	flags, data := f.Flags, f.Data
 	var source, target string
 	switch {
 	case len(pos) == 2:

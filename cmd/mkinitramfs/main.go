@@ -26,7 +26,7 @@ import (
 	"syscall"
 
 	"github.com/earlyroot/earlyroot/initramfs"
-	"golang.org/x/sys/unix"
+	"github.com/earlyroot/earlyroot/internal/host"
 )
 
 func main() {
@@ -141,7 +141,7 @@ func config(o options) (initramfs.Config, error) {
 		return cfg, fmt.Errorf("-modcompress: %w", err)
 	}
 	if cfg.KernelVersion == "" {
-		if cfg.KernelVersion, err = unameRelease(); err != nil {
+		if cfg.KernelVersion, err = host.KernelRelease(); err != nil {
 			return cfg, err
 		}
 	}
@@ -169,14 +169,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func unameRelease() (string, error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "", fmt.Errorf("uname: %w", err)
-	}
-	return unix.ByteSliceToString(u.Release[:]), nil
 }
 
 // defaultInit is the init binary next to this executable (build/init next
@@ -210,20 +202,10 @@ func summary(w io.Writer, o options, res initramfs.Result) {
 	if o.hostonly {
 		mode = "host-only"
 	}
-	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, human(res.ModuleBytes))
+	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, host.Size(res.ModuleBytes))
 	if res.ModCompression != initramfs.None {
-		fmt.Fprintf(w, ", %s as %s", human(res.ModuleImageBytes), res.ModCompression)
+		fmt.Fprintf(w, ", %s as %s", host.Size(res.ModuleImageBytes), res.ModCompression)
 	}
 	fmt.Fprintf(w, "\n%s: %d entries, archive %s, image %s (%s)\n", o.out, len(res.Entries),
-		human(res.ArchiveBytes), human(res.ImageBytes), res.Compression)
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
+		host.Size(res.ArchiveBytes), host.Size(res.ImageBytes), res.Compression)
 }

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/internal/host"
 )
 
 // facts mirrors internal/vm.Facts (same JSON names); kept separate so the
@@ -120,9 +122,8 @@ func extras(e map[string]string) {
 	}
 	e["memfree_kb"] = memFree()
 	e["modules"] = modules()
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		e["kernel"] = unix.ByteSliceToString(u.Release[:])
+	if r, err := host.KernelRelease(); err == nil {
+		e["kernel"] = r
 	}
 	e["hostname"] = readTrim("/etc/hostname")
 	e["env"] = strings.Join(os.Environ(), " ")

@@ -1,17 +1,17 @@
-package mount
+package probe
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	testfixture "github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 // fixture is one image from testdata (see testdata/mkfixtures.sh).
@@ -63,7 +63,7 @@ func readFixtures() ([]fixture, error) {
 	for _, p := range paths {
 		name := strings.TrimSuffix(filepath.Base(p), ".img.gz")
 		f := fixture{name: name}
-		if f.data, err = gunzip(p); err != nil {
+		if f.data, err = testfixture.Gunzip(p); err != nil {
 			return nil, err
 		}
 		if f.blkid, err = readExport("testdata/" + name + ".blkid"); err != nil {
@@ -78,23 +78,6 @@ func readFixtures() ([]fixture, error) {
 		fs = append(fs, f)
 	}
 	return fs, nil
-}
-
-func gunzip(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	b, err := io.ReadAll(io.LimitReader(z, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return b, nil
 }
 
 // readExport parses `blkid -o export` output (values backslash-escaped).
@@ -121,6 +104,9 @@ func readExport(path string) (map[string]string, error) {
 	return m, nil
 }
 
+// layerOf is the Layer expected of each blkid TYPE that is a stacking layer's member.
+var layerOf = map[string]string{"crypto_LUKS": LayerLUKS, "LVM2_member": LayerLVM2, "linux_raid_member": LayerMD}
+
 func TestProbeFixtures(t *testing.T) {
 	for _, f := range loadFixtures(t) {
 		if f.table != nil {
@@ -132,7 +118,7 @@ func TestProbeFixtures(t *testing.T) {
 				t.Fatalf("Probe: %v", err)
 			}
 			for _, c := range []struct{ key, got string }{
-				{"TYPE", got.Type}, {"UUID", got.UUID}, {"LABEL", got.Label},
+				{"TYPE", got.Type}, {"UUID", got.UUID}, {"UUID_SUB", got.SubUUID}, {"LABEL", got.Label},
 				{"VERSION", got.Version}, {"USAGE", got.Usage},
 			} {
 				if want := f.blkid[c.key]; c.got != want {
@@ -141,6 +127,9 @@ func TestProbeFixtures(t *testing.T) {
 			}
 			if want := f.blkid["TYPE"] == "swsuspend"; got.Hibernated != want {
 				t.Errorf("Hibernated = %v, want %v", got.Hibernated, want)
+			}
+			if want := layerOf[f.blkid["TYPE"]]; got.Layer != want {
+				t.Errorf("Layer = %q, want %q", got.Layer, want)
 			}
 		})
 	}

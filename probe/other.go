@@ -1,4 +1,4 @@
-package mount
+package probe
 
 import (
 	"bytes"
@@ -88,7 +88,7 @@ func probeLUKS(d *reader) (Info, bool, error) {
 		}
 	}
 	v := be16(h, 6)
-	info := Info{Type: "crypto_LUKS", Usage: UsageCrypto, Version: fmt.Sprint(v), UUID: cstring(h[168:208])}
+	info := Info{Type: "crypto_LUKS", Usage: UsageCrypto, Layer: LayerLUKS, Version: fmt.Sprint(v), UUID: cstring(h[168:208])}
 	switch v {
 	case 1:
 	case 2:
@@ -121,7 +121,7 @@ func probeLVM2(d *reader) (Info, bool, error) {
 		}
 		u := l[off : off+32]
 		return Info{
-			Type: "LVM2_member", Usage: UsageRaid, Version: "LVM2 001",
+			Type: "LVM2_member", Usage: UsageRaid, Layer: LayerLVM2, Version: "LVM2 001",
 			UUID: fmt.Sprintf("%s-%s-%s-%s-%s-%s-%s", u[0:6], u[6:10], u[10:14], u[14:18], u[18:22], u[22:26], u[26:32]),
 		}, true, nil
 	}
@@ -169,8 +169,8 @@ func probeMD1(d *reader, off int64, minor int) (Info, bool, error) {
 		return Info{}, false, nil
 	}
 	return Info{
-		Type: "linux_raid_member", Usage: UsageRaid, Version: fmt.Sprintf("1.%d", minor),
-		UUID: uuidString(sb[16:32]), Label: cstring(sb[32:64]),
+		Type: "linux_raid_member", Usage: UsageRaid, Layer: LayerMD, Version: fmt.Sprintf("1.%d", minor),
+		UUID: uuidString(sb[16:32]), SubUUID: uuidString(sb[168:184]), Label: cstring(sb[32:64]),
 	}, true, nil
 }
 
@@ -217,7 +217,7 @@ func probeMD090(d *reader) (Info, bool, error) {
 		u = binary.BigEndian.AppendUint32(u, word(sb, off))
 	}
 	return Info{
-		Type: "linux_raid_member", Usage: UsageRaid,
+		Type: "linux_raid_member", Usage: UsageRaid, Layer: LayerMD,
 		Version: fmt.Sprintf("%d.%d.%d", major, minor, patch), UUID: uuidString(u),
 	}, true, nil
 }

@@ -1,34 +1,49 @@
-package main
+package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/devices"
+	"github.com/earlyroot/earlyroot/internal/host"
 	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/mount"
 	"github.com/earlyroot/earlyroot/rescue"
 )
 
+const (
+	// eofPause is how long an unattended machine (no console input) waits before the next
+	// attempt, so that it does not spin.
+	eofPause = 5 * time.Second
+	// defaultPanic is the emergency action's delay when panic= is not given.
+	defaultPanic = 30 * time.Second
+	// waitLimit bounds the rescue shell's wait command.
+	waitLimit = 10 * time.Second
+)
+
 // failed handles a failed boot attempt: the rescue shell, or with rd.shell=0 the emergency
-// action. It returns when the user asks to try again.
-func (b *boot) failed(err error) {
+// action. It reports whether the boot is over (a fake system's Reboot or Hang returned);
+// otherwise the user asked to try again.
+func (b *Boot) failed(err error) (over bool) {
 	b.log.Errorf("boot failed: %v", err)
-	b.shell(err.Error(), false)
+	return b.shell(err.Error(), false)
 }
 
 // stopped readies the initramfs for a stopped boot, diagnosis and shell alike: the
 // modprobe helper link back (a failed switch_root removed it), and the drivers of the
 // devices put off once the root was found loaded, so that every device is seen and usable.
-func (b *boot) stopped() {
-	if err := enableModprobe(); err != nil {
+func (b *Boot) stopped() {
+	if err := b.enableModprobe(); err != nil {
 		b.log.Warnf("%v", err)
 	}
 	if n := b.loader.LoadDeferred(); n > 0 {
@@ -37,74 +52,83 @@ func (b *boot) stopped() {
 }
 
 // shell runs the rescue shell with a diagnosis headed by reason, or with rd.shell=0 the
-// emergency action. It returns on `continue` (or end of input); reboot and poweroff do not
-// return.
-func (b *boot) shell(reason string, isBreak bool) {
+// emergency action. It returns on `continue` (or end of input) with over false; after
+// reboot or poweroff, which the real system never returns from, with over true.
+func (b *Boot) shell(reason string, isBreak bool) (over bool) {
 	if !b.cfg.Shell && isBreak {
 		b.log.Warnf("%s, but rd.shell=0: going on", reason)
-		return
+		return false
 	}
 	b.stopped()
 	if !b.cfg.Shell {
-		b.emergency(fmt.Errorf("%s", reason))
-		return
+		b.emergency(reason)
+		return true
 	}
 	b.saveLog()
-	reaper.mu.Lock() // the shell waits for its own children
+	b.reap.Lock() // the shell waits for its own children
 	action := rescue.Run(rescue.Env{
-		In:        os.Stdin,
-		Out:       os.Stdout,
+		In:        b.sys.In,
+		Out:       b.sys.Out,
 		Diagnosis: func(w io.Writer) { b.diagnose(w, reason) },
 		Builtins:  b.builtins(),
+		ProcDir:   b.sys.Proc,
+		DevKmsg:   filepath.Join(b.sys.Dev, "kmsg"),
+		Mount:     b.sys.Mount,
+		Unmount:   b.sys.Unmount,
 	})
-	reaper.mu.Unlock()
+	b.reap.Unlock()
 	switch action {
 	case rescue.ActionReboot:
-		powerOff(unix.LINUX_REBOOT_CMD_RESTART)
+		b.powerOff(unix.LINUX_REBOOT_CMD_RESTART)
+		return true
 	case rescue.ActionPoweroff:
-		powerOff(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		b.powerOff(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		return true
 	case rescue.ActionEOF:
-		// No console input to read: wait a little so that an unattended machine does not spin.
-		time.Sleep(5 * time.Second)
+		b.sys.Sleep(eofPause)
 	}
 	b.log.Infof("rescue shell: continuing the boot")
+	return false
 }
 
 // emergency is what rd.shell=0 does instead of a shell: print the diagnosis, then reboot,
-// power off or halt as rd.emergency= says, after panic= seconds (default 30).
-func (b *boot) emergency(err error) {
-	b.diagnose(os.Stdout, err.Error())
+// power off or halt as rd.emergency= says, after panic= seconds as the kernel means them
+// (0 waits forever, a negative value acts at once; unset, 30 s).
+func (b *Boot) emergency(reason string) {
+	b.diagnose(b.sys.Out, reason)
 	b.saveLog()
-	delay := b.cfg.Panic
-	if delay <= 0 {
-		delay = 30 * time.Second
-	}
+	delay, forever := b.cfg.PanicDelay(defaultPanic)
 	action := b.cfg.Emergency
 	if action == "" {
 		action = "reboot"
 	}
+	if forever {
+		b.log.Errorf("rd.shell=0 and panic=0: no rescue shell; waiting forever")
+		b.sys.Hang()
+		return
+	}
 	b.log.Errorf("rd.shell=0: no rescue shell; %s in %v", action, delay)
-	time.Sleep(delay)
+	if delay > 0 {
+		b.sys.Sleep(delay)
+	}
 	switch action {
 	case "poweroff":
-		powerOff(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		b.powerOff(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	case "halt":
-		powerOff(unix.LINUX_REBOOT_CMD_HALT)
+		b.powerOff(unix.LINUX_REBOOT_CMD_HALT)
 	default:
-		powerOff(unix.LINUX_REBOOT_CMD_RESTART)
+		b.powerOff(unix.LINUX_REBOOT_CMD_RESTART)
 	}
 }
 
-func powerOff(cmd int) {
-	unix.Sync()
-	if err := unix.Reboot(cmd); err != nil {
-		fmt.Fprintf(os.Stderr, "earlyroot: reboot(2): %v\n", err)
+func (b *Boot) powerOff(cmd int) {
+	if err := b.sys.Reboot(cmd); err != nil {
+		b.log.Errorf("reboot(2): %v", err)
 	}
-	select {} // PID 1 must not return
 }
 
 // diagnose writes why the boot failed and everything that was seen.
-func (b *boot) diagnose(w io.Writer, reason string) {
+func (b *Boot) diagnose(w io.Writer, reason string) {
 	fmt.Fprintf(w, "\nearlyroot: the boot stopped: %s\n\n", reason)
 	timeout, forever := b.cfg.RootTimeout()
 	wait := timeout.String()
@@ -126,7 +150,7 @@ func roRW(rw bool) string {
 }
 
 // listDevices prints the block devices as blkid would, with sizes.
-func (b *boot) listDevices(w io.Writer) {
+func (b *Boot) listDevices(w io.Writer) {
 	devs := b.reg.Devices()
 	if len(devs) == 0 {
 		fmt.Fprintln(w, "block devices: none seen")
@@ -136,14 +160,14 @@ func (b *boot) listDevices(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  DEVICE\tSIZE\tTYPE\tUUID\tLABEL\tPARTUUID\tPARTLABEL")
 	for _, d := range devs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, humanSize(d.Size), orDash(describe(d)),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, host.Size(d.Size), orDash(describe(d)),
 			orDash(d.Info.UUID), orDash(d.Info.Label), orDash(d.PartUUID), orDash(d.PartLabel))
 	}
 	tw.Flush()
 }
 
 // listModules prints the loaded and failed modules, and the modaliases nothing drives.
-func (b *boot) listModules(w io.Writer) {
+func (b *Boot) listModules(w io.Writer) {
 	var loaded, failed, unknown []string
 	for _, r := range b.loader.Results() {
 		switch r.Status {
@@ -181,96 +205,89 @@ func storageBus(alias string) bool {
 	return false
 }
 
-// builtins are the rescue shell commands that need the init's state.
-func (b *boot) builtins() map[string]func([]string, io.Writer) error {
-	return map[string]func([]string, io.Writer) error{
-		"blkid": func(_ []string, w io.Writer) error {
-			for _, d := range b.reg.Devices() {
-				fmt.Fprintf(w, "%s:%s\n", d.Path, blkidFields(d))
-			}
-			return nil
-		},
-		"lsmod": func(_ []string, w io.Writer) error {
-			data, err := os.ReadFile(procDir + "/modules")
-			if err != nil {
-				return err
-			}
-			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-				if f := strings.Fields(line); len(f) >= 2 {
-					fmt.Fprintf(w, "%-24s %s\n", f[0], f[1])
-				}
-			}
-			return nil
-		},
-		"modprobe": func(args []string, w io.Writer) error {
-			for _, name := range args[1:] {
-				r := b.loader.Load(name)
-				fmt.Fprintf(w, "%s: %s\n", name, r.Status)
-				if r.Err != nil {
-					fmt.Fprintf(w, "  %v\n", r.Err)
-				}
-			}
-			return nil
-		},
+// builtins are the rescue shell commands that need the boot's state. Each takes the words
+// after its name (rescue.Builtin).
+func (b *Boot) builtins() map[string]rescue.Builtin {
+	return map[string]rescue.Builtin{
+		"blkid":    b.blkid,
+		"lsmod":    b.lsmod,
+		"modprobe": b.modprobe,
 		"log": func(_ []string, w io.Writer) error {
 			_, err := w.Write(b.log.History())
 			return err
 		},
-		"wait": func(args []string, w io.Writer) error {
-			if len(args) < 2 {
-				return fmt.Errorf("usage: wait SPEC (UUID=…, LABEL=…, /dev/…)")
-			}
-			spec, err := mount.ParseSpec(args[1])
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			d, err := b.reg.Wait(ctx, spec)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "%s: %s\n", d.Path, blkidFields(d))
-			return nil
-		},
+		"wait": b.wait,
 	}
 }
 
-func blkidFields(d mount.Device) string {
-	var f []string
-	add := func(k, v string) {
-		if v != "" {
-			f = append(f, fmt.Sprintf(" %s=%q", k, v))
+func (b *Boot) blkid(_ []string, w io.Writer) error {
+	for _, d := range b.reg.Devices() {
+		fmt.Fprintln(w, d)
+	}
+	return nil
+}
+
+func (b *Boot) lsmod(_ []string, w io.Writer) error {
+	data, err := os.ReadFile(filepath.Join(b.sys.Proc, "modules"))
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			fmt.Fprintf(w, "%-24s %s\n", f[0], f[1])
 		}
 	}
-	add("UUID", d.Info.UUID)
-	add("LABEL", d.Info.Label)
-	add("TYPE", d.Info.Type)
-	add("PARTLABEL", d.PartLabel)
-	add("PARTUUID", d.PartUUID)
-	return strings.Join(f, "")
+	return nil
+}
+
+// modprobe NAME... loads modules by name or alias, with their dependencies.
+func (b *Boot) modprobe(args []string, w io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: modprobe NAME…")
+	}
+	var failed []string
+	for _, name := range args {
+		r := b.loader.Load(name)
+		fmt.Fprintf(w, "%s: %s\n", name, r.Status)
+		if r.Err != nil {
+			fmt.Fprintf(w, "  %v\n", r.Err)
+		}
+		if !r.Status.OK() {
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("not loaded: %s", strings.Join(failed, " "))
+	}
+	return nil
+}
+
+// wait SPEC waits (a while) for a device as root= names it and prints it as blkid does.
+func (b *Boot) wait(args []string, w io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: wait SPEC (UUID=…, LABEL=…, /dev/…)")
+	}
+	spec, err := mount.ParseSpec(args[0])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	d, err := b.reg.Wait(ctx, spec)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, d)
+	return nil
 }
 
 // describe is a device's type as one word or two ("ext4", "swap (hibernated)").
-func describe(d mount.Device) string {
+func describe(d devices.Device) string {
 	t := d.Info.Type
 	if d.Info.Hibernated {
 		t += " (hibernated)"
 	}
 	return t
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%c", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func orDash(s string) string {
@@ -281,12 +298,6 @@ func orDash(s string) string {
 }
 
 func uniqSorted(s []string) []string {
-	sort.Strings(s)
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
+	slices.Sort(s)
+	return slices.Compact(s)
 }

@@ -1,4 +1,4 @@
-package mount
+package probe
 
 import (
 	"errors"
@@ -9,13 +9,27 @@ import (
 
 // Info describes what a device contains, as blkid would report it.
 type Info struct {
-	Type       string // blkid TYPE: "ext4", "vfat", "swap", "crypto_LUKS", ...
-	UUID       string // blkid UUID
+	Type string // blkid TYPE: "ext4", "vfat", "swap", "crypto_LUKS", ...
+	// UUID is blkid's UUID: the filesystem's; for a layer member, the UUID that names what
+	// it belongs to (the MD array's, the LUKS volume's, the LVM2 PV's).
+	UUID       string
+	SubUUID    string // blkid UUID_SUB: the member's own UUID (MD 1.x device UUID)
 	Label      string // blkid LABEL
 	Version    string // blkid VERSION where cheap to obtain ("1.0", "FAT32", ...)
 	Usage      string // "filesystem", "crypto", "raid" or "other"
 	Hibernated bool   // swap area holding a hibernation image
+	// Layer names the stacking layer the device is a member of (LayerLUKS, LayerLVM2,
+	// LayerMD), empty for anything else. A layer member is never a root candidate itself:
+	// the layer makes a new block device of it.
+	Layer string
 }
+
+// Layer values: the signatures that make a device a member of a stacked block device.
+const (
+	LayerLUKS = "luks" // a LUKS1/LUKS2 volume, opened with dm-crypt
+	LayerLVM2 = "lvm2" // an LVM2 physical volume
+	LayerMD   = "md"   // a member of an MD RAID array (metadata 0.90 or 1.x)
+)
 
 // Usage values.
 const (

@@ -1,4 +1,4 @@
-package mount
+package probe
 
 import (
 	"bytes"
@@ -95,7 +95,9 @@ func probeBtrfs(d *reader) (Info, bool, error) {
 		Type:  "btrfs",
 		Usage: UsageFilesystem,
 		UUID:  uuidString(sb[32:48]),
-		Label: cstring(sb[299 : 299+256]),
+		// dev_item (at 0xc9) holds this device's own UUID after 66 bytes of numbers.
+		SubUUID: uuidString(sb[0xc9+66 : 0xc9+82]),
+		Label:   cstring(sb[299 : 299+256]),
 	}, true, nil
 }
 

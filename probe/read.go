@@ -1,4 +1,4 @@
-package mount
+package probe
 
 import (
 	"encoding/binary"
@@ -109,5 +109,3 @@ func utf16String(b []byte, big bool) string {
 }
 
 func isRange(err error) bool { return errors.Is(err, errRange) }
-
-func decodeRune(s string) (rune, int) { return utf8.DecodeRuneInString(s) }

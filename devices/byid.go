@@ -1,4 +1,4 @@
-package mount
+package devices
 
 // /dev/disk/by-path and /dev/disk/by-id names, derived from sysfs the way
 // udev's 60-persistent-storage.rules, path_id, ata_id and scsi_id derive
@@ -43,6 +43,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/earlyroot/earlyroot/mount"
 )
 
 // maxAttr bounds every sysfs read (VPD pages are at most 64 KiB + header).
@@ -617,7 +619,7 @@ func sanitizeID(s string) string {
 				continue
 			}
 		}
-		if isUdevSafe(c) {
+		if mount.UdevSafe(c) {
 			b.WriteByte(c)
 		} else {
 			b.WriteByte('_')

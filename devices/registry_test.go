@@ -1,4 +1,4 @@
-package mount
+package devices
 
 import (
 	"context"
@@ -8,22 +8,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
+	"github.com/earlyroot/earlyroot/mount"
+	"github.com/earlyroot/earlyroot/probe"
 )
 
 // devTree writes fixture images into a temporary directory named like
 // device nodes and returns it.
 func devTree(t *testing.T, files map[string]string) string {
 	t.Helper()
-	fixtures := map[string][]byte{}
-	for _, f := range loadFixtures(t) {
-		fixtures[f.name] = f.data
-	}
 	dir := t.TempDir()
 	for dev, fx := range files {
-		data, ok := fixtures[fx]
-		if !ok {
-			t.Fatalf("no fixture %s", fx)
-		}
+		data := fixture.DiskImage(t, fx)
 		if err := os.WriteFile(filepath.Join(dir, dev), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +98,7 @@ func TestRegistry(t *testing.T) {
 		{`/dev/disk/by-label/root\x20fs`, "vda1"},
 	}
 	for _, tt := range tests {
-		s, err := ParseSpec(tt.spec)
+		s, err := mount.ParseSpec(tt.spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,21 +108,21 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	for _, spec := range []string{"UUID=ffffffff-3333-4b5b-9b0e-0123456789ab", "LABEL=ROOT FS", "PARTUUID=11111111-2222-4333-8444-555555555555/PARTNROFF=2", "/dev/vdc", "1:1"} {
-		s, _ := ParseSpec(spec)
+		s, _ := mount.ParseSpec(spec)
 		if d, ok := r.Find(s); ok {
 			t.Errorf("Find(%s) = %q, want none", spec, d.Name)
 		}
 	}
 
-	d, _ := r.Find(Spec{Kind: KindPath, Value: "/dev/vda"})
+	d, _ := r.Find(mount.Spec{Kind: mount.KindPath, Value: "/dev/vda"})
 	if d.PTType != "gpt" || d.PTUUID != "0e8f1c5a-0000-4b5b-9b0e-0123456789ab" || d.ProbeErr != nil {
 		t.Errorf("vda = %+v", d)
 	}
-	d, _ = r.Find(Spec{Kind: KindPath, Value: "/dev/vda4"})
+	d, _ = r.Find(mount.Spec{Kind: mount.KindPath, Value: "/dev/vda4"})
 	if d.Parent != "vda" || d.PartN != 4 || d.Info.Type != "swap" || d.Size != 4096 || d.Path != filepath.Join(dir, "vda4") {
 		t.Errorf("vda4 = %+v", d)
 	}
-	d, _ = r.Find(Spec{Kind: KindPath, Value: "/dev/nvme0n1p2"})
+	d, _ = r.Find(mount.Spec{Kind: mount.KindPath, Value: "/dev/nvme0n1p2"})
 	if d.Parent != "nvme0n1" || d.PartN != 2 || d.PartLabel != "root x86-64" {
 		t.Errorf("nvme0n1p2 = %+v", d)
 	}
@@ -141,7 +138,7 @@ func TestRegistrySymlinkPath(t *testing.T) {
 	}
 	r := NewRegistry(dir)
 	r.Add(Device{Name: "vda", Type: "disk"})
-	s, _ := ParseSpec("/dev/disk/by-id/virtio-root")
+	s, _ := mount.ParseSpec("/dev/disk/by-id/virtio-root")
 	if d, ok := r.Find(s); !ok || d.Name != "vda" {
 		t.Errorf("Find(by-id) = %q, %v", d.Name, ok)
 	}
@@ -150,7 +147,7 @@ func TestRegistrySymlinkPath(t *testing.T) {
 func TestRegistryWait(t *testing.T) {
 	dir := devTree(t, testTree)
 	r := NewRegistry(dir)
-	s, _ := ParseSpec("PARTUUID=11111111-2222-4333-8444-555555555555/PARTNROFF=1")
+	s, _ := mount.ParseSpec("PARTUUID=11111111-2222-4333-8444-555555555555/PARTNROFF=1")
 	type result struct {
 		d   Device
 		err error
@@ -178,14 +175,14 @@ func TestRegistryWait(t *testing.T) {
 	}
 
 	// Already present: immediate.
-	d, err := r.Wait(context.Background(), Spec{Kind: KindLabel, Value: "root fs"})
+	d, err := r.Wait(context.Background(), mount.Spec{Kind: mount.KindLabel, Value: "root fs"})
 	if err != nil || d.Name != "vda1" {
 		t.Fatalf("Wait(present) = %q, %v", d.Name, err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err = r.Wait(ctx, Spec{Kind: KindLabel, Value: "nope"})
+	_, err = r.Wait(ctx, mount.Spec{Kind: mount.KindLabel, Value: "nope"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait(missing) error = %v", err)
 	}
@@ -198,7 +195,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	specs := []string{"LABEL=root fs", "PARTLABEL=root x86-64", "PARTUUID=12345678-06", "UUID=6e8f1c5a-6666-4b5b-9b0e-0123456789ab"}
 	errs := make(chan error, len(specs))
 	for _, sp := range specs {
-		s, _ := ParseSpec(sp)
+		s, _ := mount.ParseSpec(sp)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -233,7 +230,7 @@ func TestRegistryConcurrent(t *testing.T) {
 		t.Errorf("%d devices, want %d", n, len(testTree))
 	}
 	r.Remove("vda4")
-	if _, ok := r.Find(Spec{Kind: KindPath, Value: "/dev/vda4"}); ok {
+	if _, ok := r.Find(mount.Spec{Kind: mount.KindPath, Value: "/dev/vda4"}); ok {
 		t.Error("vda4 still there after Remove")
 	}
 }
@@ -246,12 +243,12 @@ func TestRegistryTableCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Add(Device{Name: "vda2", Type: "partition"})
-	d, _ := r.Find(Spec{Kind: KindPath, Value: "vda2"})
+	d, _ := r.Find(mount.Spec{Kind: mount.KindPath, Value: "vda2"})
 	if d.PartLabel != "root dätä" || d.ProbeErr != nil {
 		t.Errorf("vda2 = %+v (parent table not cached?)", d)
 	}
 	r.Add(Device{Name: "vda3", Type: "partition"}) // no node
-	d, _ = r.Find(Spec{Kind: KindPath, Value: "vda3"})
+	d, _ = r.Find(mount.Spec{Kind: mount.KindPath, Value: "vda3"})
 	if d.ProbeErr == nil {
 		t.Errorf("vda3: no ProbeErr")
 	}
@@ -282,7 +279,7 @@ func TestLinks(t *testing.T) {
 		}
 	}
 	// Replacing: the label moves to another device.
-	d, _ := r.Find(Spec{Kind: KindPath, Value: "vda4"})
+	d, _ := r.Find(mount.Spec{Kind: mount.KindPath, Value: "vda4"})
 	d.Info.Label = "root fs"
 	if err := r.Links(d); err != nil {
 		t.Fatal(err)
@@ -317,7 +314,7 @@ func TestNaturalCompare(t *testing.T) {
 }
 
 func TestDeviceString(t *testing.T) {
-	d := Device{Path: "/dev/vda1", Info: Info{Type: "ext4", UUID: "u", Label: `a "b"`}, PartUUID: "p"}
+	d := Device{Path: "/dev/vda1", Info: probe.Info{Type: "ext4", UUID: "u", Label: `a "b"`}, PartUUID: "p"}
 	want := `/dev/vda1: LABEL="a \"b\"" UUID="u" TYPE="ext4" PARTUUID="p"`
 	if got := d.String(); got != want {
 		t.Errorf("String() = %s, want %s", got, want)
@@ -332,7 +329,7 @@ func TestRegistryTableRetry(t *testing.T) {
 	}
 	r := NewRegistry(dir)
 	r.Add(Device{Name: "vda1", Type: "partition"})
-	d, _ := r.Find(Spec{Kind: KindPath, Value: "vda1"})
+	d, _ := r.Find(mount.Spec{Kind: mount.KindPath, Value: "vda1"})
 	if d.PartUUID != "" || d.ProbeErr == nil || d.Info.Type != "ext4" {
 		t.Fatalf("vda1 without its disk = %+v", d)
 	}
@@ -340,7 +337,7 @@ func TestRegistryTableRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Add(Device{Name: "vda1", Type: "partition"}) // e.g. a change event
-	d, _ = r.Find(Spec{Kind: KindPath, Value: "vda1"})
+	d, _ = r.Find(mount.Spec{Kind: mount.KindPath, Value: "vda1"})
 	if d.PartUUID != "11111111-2222-4333-8444-555555555555" || d.ProbeErr != nil {
 		t.Fatalf("vda1 after its disk appeared = %+v", d)
 	}
@@ -352,7 +349,7 @@ func TestRegistryWaitForLink(t *testing.T) {
 	r := NewRegistry(dir)
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Wait(context.Background(), Spec{Kind: KindPath, Value: "/dev/disk/by-id/virtio-root"})
+		_, err := r.Wait(context.Background(), mount.Spec{Kind: mount.KindPath, Value: "/dev/disk/by-id/virtio-root"})
 		done <- err
 	}()
 	r.Add(Device{Name: "vda", Type: "disk"})
@@ -367,7 +364,7 @@ func TestRegistryWaitForLink(t *testing.T) {
 	if err := os.Symlink("../../vda", filepath.Join(dir, "disk/by-id/virtio-root")); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := r.Find(Spec{Kind: KindPath, Value: "/dev/vda"})
+	d, _ := r.Find(mount.Spec{Kind: mount.KindPath, Value: "/dev/vda"})
 	if err := r.Links(d); err != nil { // any link update wakes the waiters
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package mount
+package probe
 
 import (
 	"errors"
@@ -30,8 +30,11 @@ var ErrNoTable = errors.New("no partition table")
 const (
 	maxGPTEntriesBytes = 1 << 20 // the partition entry array
 	maxLogical         = 128     // length of the EBR chain
-	maxPartitions      = 256     // DISK_MAX_PARTS
 )
+
+// MaxPartitions is the kernel's limit on the partitions of one disk (DISK_MAX_PARTS); no
+// table read here numbers a partition above it.
+const MaxPartitions = 256
 
 // ProbeTable reads the partition table of a device of the given size whose
 // logical sector size is sectorSize (512 when 0). A protective MBR leads to
@@ -188,7 +191,7 @@ func probeDOS(d *reader, mbr []byte, ss int64) (Table, error) {
 func readEBRChain(d *reader, ss int64, base uint64, next int, add func(int, uint64, uint64, byte)) (int, error) {
 	cur := base
 	seen := map[uint64]bool{}
-	for n := 0; n < maxLogical && !seen[cur] && next <= maxPartitions; n++ {
+	for n := 0; n < maxLogical && !seen[cur] && next <= MaxPartitions; n++ {
 		seen[cur] = true
 		if cur > uint64(d.size)/uint64(ss) {
 			break
@@ -216,7 +219,7 @@ func readEBRChain(d *reader, ss int64, base uint64, next int, add func(int, uint
 				}
 				continue
 			}
-			if next > maxPartitions {
+			if next > MaxPartitions {
 				break
 			}
 			add(next, cur+start, size, typ)

@@ -1,22 +1,23 @@
-package main
+package boot
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/earlyroot/earlyroot/mount"
 )
 
-// resumeWait bounds how long the init waits for a resume= device once the root is there:
+// resumeWait bounds how long the boot waits for a resume= device once the root is there:
 // both are usually on the same disk, and a missing swap must not hold the boot.
 const resumeWait = 3 * time.Second
 
 // resume implements resume=: when the swap device holds a hibernation image, its MAJ:MIN is
 // written to /sys/power/resume before the root is mounted, and the kernel restores the image
 // (the write does not return then). Without an image the boot goes on.
-func (b *boot) resume() {
+func (b *Boot) resume(ctx context.Context) {
 	if b.cfg.Resume == "" {
 		return
 	}
@@ -25,7 +26,7 @@ func (b *boot) resume() {
 		b.log.Warnf("resume=%s: %v; not resuming", b.cfg.Resume, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resumeWait)
+	ctx, cancel := context.WithTimeout(ctx, resumeWait)
 	defer cancel()
 	dev, err := b.reg.Wait(ctx, spec)
 	if err != nil {
@@ -38,7 +39,7 @@ func (b *boot) resume() {
 	}
 	b.log.Infof("resume=%s: hibernation image on %s, resuming", b.cfg.Resume, dev.Path)
 	devnum := fmt.Sprintf("%d:%d", dev.Major, dev.Minor)
-	if err := os.WriteFile(sysDir+"/power/resume", []byte(devnum), 0o200); err != nil {
+	if err := os.WriteFile(filepath.Join(b.sys.Sys, "power/resume"), []byte(devnum), 0o200); err != nil {
 		b.log.Errorf("resume from %s (%s): %v; normal boot", dev.Path, devnum, err)
 	}
 }

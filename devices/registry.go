@@ -1,4 +1,4 @@
-package mount
+package devices
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/mount"
+	"github.com/earlyroot/earlyroot/probe"
 )
 
 // Device is a block device known to the Registry.
@@ -20,16 +23,16 @@ type Device struct {
 	Name         string // "vda1" (relative to the device directory)
 	Path         string // "/dev/vda1" (devDir/Name unless set by the caller)
 	Major, Minor int
-	Type         string // "disk" or "partition"
-	PartN        int    // partition number, for partitions
-	Parent       string // "vda" for partitions
-	Size         int64  // bytes
-	Info         Info   // probed contents
-	PartUUID     string // from the parent's partition table
-	PartLabel    string // from the parent's GPT
-	PTType       string // for disks: partition table kind ("gpt", "dos"), if any
-	PTUUID       string // for disks: partition table UUID, if any
-	ProbeErr     error  // why Info is empty (ErrUnknown, I/O error, ...)
+	Type         string     // "disk" or "partition"
+	PartN        int        // partition number, for partitions
+	Parent       string     // "vda" for partitions
+	Size         int64      // bytes
+	Info         probe.Info // probed contents
+	PartUUID     string     // from the parent's partition table
+	PartLabel    string     // from the parent's GPT
+	PTType       string     // for disks: partition table kind ("gpt", "dos"), if any
+	PTUUID       string     // for disks: partition table UUID, if any
+	ProbeErr     error      // why Info is empty (probe.ErrUnknown, I/O error, ...)
 }
 
 // Registry collects block devices as they appear. It is safe for
@@ -49,7 +52,7 @@ type Registry struct {
 type tableEntry struct {
 	mu   sync.Mutex
 	done bool
-	t    Table
+	t    probe.Table
 	err  error
 }
 
@@ -138,7 +141,7 @@ func (r *Registry) probe(d Device) Device {
 	if d.Major == 0 && d.Minor == 0 && geo.block {
 		d.Major, d.Minor = int(unix.Major(geo.rdev)), int(unix.Minor(geo.rdev))
 	}
-	d.Info, err = Probe(f, geo.size)
+	d.Info, err = probe.Probe(f, geo.size)
 	if err != nil {
 		d.ProbeErr = fmt.Errorf("probe %s: %w", d.Name, err)
 	}
@@ -159,7 +162,7 @@ func (r *Registry) probe(d Device) Device {
 	default:
 		if t, err := probeTableGeo(f, geo); err == nil {
 			d.PTType, d.PTUUID = t.Kind, t.UUID
-			if errors.Is(d.ProbeErr, ErrUnknown) {
+			if errors.Is(d.ProbeErr, probe.ErrUnknown) {
 				d.ProbeErr = nil // a partitioned disk carries no filesystem
 			}
 		}
@@ -168,7 +171,7 @@ func (r *Registry) probe(d Device) Device {
 }
 
 // table returns the (cached) partition table of the disk named name.
-func (r *Registry) table(name string) (Table, error) {
+func (r *Registry) table(name string) (probe.Table, error) {
 	r.mu.Lock()
 	e := r.tables[name]
 	if e == nil {
@@ -182,11 +185,11 @@ func (r *Registry) table(name string) (Table, error) {
 		return e.t, e.err
 	}
 	if !filepath.IsLocal(name) {
-		return Table{}, fmt.Errorf("bad device name %q", name)
+		return probe.Table{}, fmt.Errorf("bad device name %q", name)
 	}
 	f, geo, err := openDevice(filepath.Join(r.devDir, name))
 	if err != nil {
-		return Table{}, err
+		return probe.Table{}, err
 	}
 	defer f.Close()
 	e.t, e.err = probeTableGeo(f, geo)
@@ -212,13 +215,13 @@ type geometry struct {
 
 // probeTableGeo reads a partition table with the device's sector size. For
 // image files, whose sector size is unknown, 512 is tried first, then 4096.
-func probeTableGeo(f *os.File, geo geometry) (Table, error) {
+func probeTableGeo(f *os.File, geo geometry) (probe.Table, error) {
 	if geo.sectorSize != 0 {
-		return ProbeTable(f, geo.size, geo.sectorSize)
+		return probe.ProbeTable(f, geo.size, geo.sectorSize)
 	}
-	t, err := ProbeTable(f, geo.size, 512)
-	if err != nil && !errors.Is(err, ErrNoTable) {
-		if t4, err4 := ProbeTable(f, geo.size, 4096); err4 == nil {
+	t, err := probe.ProbeTable(f, geo.size, 512)
+	if err != nil && !errors.Is(err, probe.ErrNoTable) {
+		if t4, err4 := probe.ProbeTable(f, geo.size, 4096); err4 == nil {
 			return t4, nil
 		}
 	}
@@ -293,7 +296,7 @@ func splitPartName(name string) (string, int) {
 
 // Find returns the device matching s among those added so far. When several
 // match, the first in Devices order wins.
-func (r *Registry) Find(s Spec) (Device, bool) {
+func (r *Registry) Find(s mount.Spec) (Device, bool) {
 	alias := r.resolvePath(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -302,7 +305,7 @@ func (r *Registry) Find(s Spec) (Device, bool) {
 
 // Wait blocks until a device matching s has been added (or was already
 // there) and returns it, or returns ctx's error.
-func (r *Registry) Wait(ctx context.Context, s Spec) (Device, error) {
+func (r *Registry) Wait(ctx context.Context, s mount.Spec) (Device, error) {
 	for {
 		alias := r.resolvePath(s)
 		r.mu.Lock()
@@ -320,7 +323,7 @@ func (r *Registry) Wait(ctx context.Context, s Spec) (Device, error) {
 	}
 }
 
-// pathAlias is what a KindPath spec resolves to on disk: the device name a
+// pathAlias is what a mount.KindPath spec resolves to on disk: the device name a
 // symlink points to, or the device number of a device node.
 type pathAlias struct {
 	name         string
@@ -328,10 +331,10 @@ type pathAlias struct {
 	node         bool
 }
 
-// resolvePath resolves a KindPath spec through symlinks under devDir (e.g.
+// resolvePath resolves a mount.KindPath spec through symlinks under devDir (e.g.
 // /dev/disk/by-id/...) without holding the lock.
-func (r *Registry) resolvePath(s Spec) pathAlias {
-	if s.Kind != KindPath {
+func (r *Registry) resolvePath(s mount.Spec) pathAlias {
+	if s.Kind != mount.KindPath {
 		return pathAlias{}
 	}
 	p := s.Value
@@ -353,10 +356,10 @@ func (r *Registry) resolvePath(s Spec) pathAlias {
 	return a
 }
 
-func (r *Registry) findLocked(s Spec, alias pathAlias) (Device, bool) {
+func (r *Registry) findLocked(s mount.Spec, alias pathAlias) (Device, bool) {
 	for _, d := range r.sortedLocked() {
 		if matches(d, s, alias) {
-			if s.Kind == KindPartUUID && s.PartNrOff != 0 {
+			if s.Kind == mount.KindPartUUID && s.PartNrOff != 0 {
 				return r.siblingLocked(d, d.PartN+s.PartNrOff)
 			}
 			return d, true
@@ -378,21 +381,21 @@ func (r *Registry) siblingLocked(d Device, n int) (Device, bool) {
 	return Device{}, false
 }
 
-func matches(d Device, s Spec, alias pathAlias) bool {
+func matches(d Device, s mount.Spec, alias pathAlias) bool {
 	switch s.Kind {
-	case KindPath:
+	case mount.KindPath:
 		name := strings.TrimPrefix(s.Value, "/dev/")
 		return d.Name == name || d.Path == s.Value || (alias.name != "" && d.Name == alias.name) ||
 			(alias.node && d.Major == alias.major && d.Minor == alias.minor)
-	case KindUUID:
+	case mount.KindUUID:
 		return d.Info.UUID != "" && strings.EqualFold(d.Info.UUID, s.Value)
-	case KindLabel:
+	case mount.KindLabel:
 		return d.Info.Label != "" && d.Info.Label == s.Value
-	case KindPartUUID:
+	case mount.KindPartUUID:
 		return d.PartUUID != "" && strings.EqualFold(d.PartUUID, s.Value)
-	case KindPartLabel:
+	case mount.KindPartLabel:
 		return d.PartLabel != "" && d.PartLabel == s.Value
-	case KindDevNum:
+	case mount.KindDevNum:
 		return (d.Major != 0 || d.Minor != 0) && d.Major == s.Major && d.Minor == s.Minor
 	}
 	return false
@@ -467,20 +470,11 @@ func (r *Registry) Links(d Device) error {
 		if l.value == "" {
 			continue
 		}
-		if err := replaceSymlink(filepath.Join(r.devDir, "disk", l.dir), linkName(l.value), target); err != nil {
+		if err := replaceSymlink(filepath.Join(r.devDir, "disk", l.dir), mount.LinkName(l.value), target); err != nil {
 			errs = append(errs, fmt.Errorf("links for %s: %w", d.Name, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// linkName escapes a value for use as a by-* link name.
-func linkName(v string) string {
-	e := escapeUdev(v)
-	if e == "." || e == ".." {
-		e = strings.ReplaceAll(e, ".", `\x2e`)
-	}
-	return e
 }
 
 // replaceSymlink makes dir/name a symlink to target, replacing any

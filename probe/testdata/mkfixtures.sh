@@ -1,5 +1,5 @@
 #!/bin/sh
-# mkfixtures.sh builds the block-device fixtures for the mount package tests.
+# mkfixtures.sh builds the block-device fixtures for the probe package tests (and the device registry's).
 #
 # For every fixture NAME it writes:
 #   NAME.img.gz       the first blocks of a real image (gzip -n)
