@@ -220,6 +220,9 @@ func (p *planner) sectors(extents uint64) uint64 { return extents * p.vg.ExtentS
 
 func (p *planner) segment(lv *LV, seg *Segment, d *Device) (target, error) {
 	t := target{start: p.sectors(seg.StartExtent), length: p.sectors(seg.ExtentCount)}
+	if err := typeFlags(seg); err != nil {
+		return t, err
+	}
 	switch {
 	case seg.Type == "striped":
 		return p.striped(seg, d, t)
@@ -297,6 +300,9 @@ func (p *planner) pool(lv *LV, public bool) (string, error) {
 	}
 	if seg.PendingMessages > 0 {
 		return "", fmt.Errorf("%w: thin pool %s has %d unfinished lvm transaction(s); activate it once with lvm", ErrUnsupported, lv.Name, seg.PendingMessages)
+	}
+	if err := typeFlags(seg); err != nil {
+		return "", err
 	}
 	layer := p.device(lv, "tpool")
 	if !p.seen[layer.Name] {
@@ -466,4 +472,16 @@ func appendNew(s []string, v string) []string {
 		return s
 	}
 	return append(s, v)
+}
+
+// typeFlags refuses segments whose type carries a flag that changes the
+// mapping (a raid reshape in progress, …). CROP_METADATA only limits how
+// much of a thin pool's metadata LV the kernel uses beyond 15.8 GiB.
+func typeFlags(seg *Segment) error {
+	for _, f := range seg.TypeFlags {
+		if f != "CROP_METADATA" {
+			return fmt.Errorf("%w: segment type %s with flag %s", ErrUnsupported, seg.Type, f)
+		}
+	}
+	return nil
 }

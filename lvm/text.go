@@ -196,6 +196,12 @@ func (p *parser) number() (Value, error) {
 		p.pos++
 	}
 	tok := p.s[start:p.pos]
+	for p.pos < len(p.s) && isIdent(p.s[p.pos]) {
+		p.pos++ // "1x" is one bad token, not "1" then "x"
+	}
+	if p.pos > start+len(tok) {
+		return Value{}, p.errf("bad number %q", p.s[start:p.pos])
+	}
 	if i, err := strconv.ParseInt(tok, 10, 64); err == nil {
 		return Value{Kind: Int, Int: i}, nil
 	}

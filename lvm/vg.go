@@ -58,6 +58,7 @@ func (lv *LV) Extents() uint64 {
 type Segment struct {
 	StartExtent, ExtentCount uint64
 	Type                     string
+	TypeFlags                []string // after '+' in the type: RESHAPE, CROP_METADATA, …
 
 	// striped: Stripes (PV or LV name and first extent), StripeSize
 	// in sectors. raid4/5/6 use StripeSize too.
@@ -232,9 +233,13 @@ func newSegment(s *Section) (*Segment, error) {
 	if seg.StartExtent > 1<<48 || seg.ExtentCount > 1<<48 {
 		return nil, errors.New("extents out of range")
 	}
-	if seg.Type, err = s.Str("type"); err != nil {
+	typ, err := s.Str("type")
+	if err != nil {
 		return nil, err
 	}
+	// lvm appends segment-type flags: "thin-pool+CROP_METADATA".
+	parts := strings.Split(typ, "+")
+	seg.Type, seg.TypeFlags = parts[0], parts[1:]
 	switch {
 	case seg.Type == "striped":
 		if seg.Stripes, err = areaRefs(s, "stripes"); err != nil {
