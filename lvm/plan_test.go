@@ -219,7 +219,7 @@ logical_volumes {
 		"c": `unsupported segment type "cache"`, "w": `unsupported segment type "writecache"`,
 		"v": `unsupported segment type "vdo"`, "i": `unsupported segment type "integrity"`,
 		"r": "raid5 with flag RESHAPE", "r10": `unsupported segment type "raid10"`,
-		"m": `unsupported segment type "mirror"`,
+		"m":    `unsupported segment type "mirror"`,
 		"orig": "old-style snapshot", "snap": "old-style snapshot", "snapshot0": "old-style snapshot",
 		"loop": "nest too deep", "nope": `no LV "nope"`,
 	} {
