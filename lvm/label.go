@@ -224,3 +224,31 @@ func orEOF(err error) error {
 	}
 	return err
 }
+
+// ReadPV reads a PV's label and the volume group described by each of its
+// metadata areas. A PV without metadata areas (pvcreate
+// --metadatacopies 0) returns its label and no VG: another PV of the VG
+// carries the metadata.
+func ReadPV(r io.ReaderAt, size int64) (*Label, []*VG, error) {
+	l, err := ReadLabel(r, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	mds, err := ReadMetadata(r, size, l)
+	if err != nil {
+		return l, nil, err
+	}
+	var vgs []*VG
+	for _, md := range mds {
+		root, err := ParseText(md.Text)
+		if err != nil {
+			return l, nil, fmt.Errorf("lvm pv %s: metadata area at %d: %w", l.PVUUID, md.Area.Offset, err)
+		}
+		vg, err := NewVG(root)
+		if err != nil {
+			return l, nil, fmt.Errorf("lvm pv %s: metadata area at %d: %w", l.PVUUID, md.Area.Offset, err)
+		}
+		vgs = append(vgs, vg)
+	}
+	return l, vgs, nil
+}

@@ -112,10 +112,16 @@ func TestReadMetadata(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	img := plain.build()
+	l, vgs, err := ReadPV(bytes.NewReader(img), int64(len(img)))
+	if err != nil || l.PVUUID != "p8z38Q-OUc9-UJyz-PZHd-ly7U-JE4j-q5wYSu" || len(vgs) != 1 || vgs[0].Seqno != 4 {
+		t.Errorf("ReadPV: %v %+v %v", err, l, vgs)
+	}
+
 	ignored := testPV(t)
 	ignored.rlocnFlags = 1
-	img := ignored.build()
-	l, _ := ReadLabel(bytes.NewReader(img), int64(len(img)))
+	img = ignored.build()
+	l, _ = ReadLabel(bytes.NewReader(img), int64(len(img)))
 	if mds, err := ReadMetadata(bytes.NewReader(img), int64(len(img)), l); err != nil || len(mds) != 0 {
 		t.Errorf("ignored area: %v, %d areas", err, len(mds))
 	}

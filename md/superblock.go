@@ -103,6 +103,14 @@ type Superblock struct {
 // hex digits joined by ':' (the form of /dev/disk/by-id/md-uuid-…).
 func (sb *Superblock) UUIDString() string { return UUIDString(sb.UUID) }
 
+// BlkidUUID formats the array UUID as blkid reports it for a member
+// (TYPE="linux_raid_member" UUID=…): 8-4-4-4-12 lower-case hex of the same
+// bytes UUIDString prints.
+func (sb *Superblock) BlkidUUID() string {
+	u := sb.UUID
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
 // UUIDString formats an array UUID as mdadm does.
 func UUIDString(u [16]byte) string {
 	return fmt.Sprintf("%x:%x:%x:%x", u[0:4], u[4:8], u[8:12], u[12:16])

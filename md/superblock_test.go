@@ -46,6 +46,9 @@ func TestReadV1(t *testing.T) {
 		if got := sb.UUIDString(); got != "3b0b5b13:8f3f3a1f:01020304:a0b0c0d0" {
 			t.Errorf("UUIDString = %s", got)
 		}
+		if got := sb.BlkidUUID(); got != "3b0b5b13-8f3f-3a1f-0102-0304a0b0c0d0" {
+			t.Errorf("BlkidUUID = %s", got)
+		}
 		if err := sb.Unsupported(); err != nil {
 			t.Errorf("Unsupported: %v", err)
 		}
@@ -85,6 +88,10 @@ func TestRead090(t *testing.T) {
 		}
 		if got := sb.UUIDString(); got != "11223344:55667788:99aabbcc:ddeeff00" {
 			t.Errorf("UUIDString = %s", got)
+		}
+		// blkid reads the 0.90 UUID words as numbers, as mdadm does.
+		if got := sb.BlkidUUID(); got != "11223344-5566-7788-99aa-bbccddeeff00" {
+			t.Errorf("BlkidUUID = %s", got)
 		}
 		if err := sb.Unsupported(); (err != nil) != sb.ForeignEndian {
 			t.Errorf("%v: Unsupported = %v", order, err)
