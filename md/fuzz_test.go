@@ -76,3 +76,14 @@ func Fuzz090(f *testing.F) {
 		}
 	})
 }
+
+// FuzzConf fuzzes the mdadm.conf reader.
+func FuzzConf(f *testing.F) {
+	f.Add("HOMEHOST <system>\nARRAY /dev/md/0 metadata=1.2 UUID=3b0b5b13:8f3f3a1f:01020304:a0b0c0d0\n  name=h:0\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := ParseConf(text)
+		if err == nil {
+			_ = c.Wants(&Superblock{Name: "h:0"})
+		}
+	})
+}
