@@ -38,7 +38,10 @@ type Device struct {
 	LV   string // "VG/LV" the device belongs to
 	// Deps are the dm names of the planned devices its table refers
 	// to; they come earlier in the plan.
-	Deps    []string
+	Deps []string
+	// ReadOnly: the LV lacks the WRITE permission; create the dm
+	// device read-only, as lvm does.
+	ReadOnly bool
 	targets []target
 }
 
@@ -99,7 +102,9 @@ func (vg *VG) Missing(present map[string]string) []*PV {
 }
 
 // Wanted returns the names of the VG's LVs a boot asks for: each "VG/LV"
-// in lvs that names this VG, and every visible LV when vgs names it.
+// in lvs that names this VG, and, when vgs names the VG, every visible LV
+// that vgchange -ay would activate (not those flagged ACTIVATION_SKIP,
+// such as thin snapshots made with -k y).
 func (vg *VG) Wanted(lvs, vgs []string) []string {
 	var out []string
 	add := func(n string) {
@@ -114,7 +119,7 @@ func (vg *VG) Wanted(lvs, vgs []string) []string {
 	}
 	if slices.Contains(vgs, vg.Name) {
 		for _, lv := range vg.LVs {
-			if lv.Visible() {
+			if lv.Visible() && !slices.Contains(lv.Flags, "ACTIVATION_SKIP") {
 				add(lv.Name)
 			}
 		}
@@ -125,6 +130,9 @@ func (vg *VG) Wanted(lvs, vgs []string) []string {
 // Plan returns the dm devices that make the named LVs, dependencies
 // first, each once.
 func (vg *VG) Plan(lvs []string, o Options) ([]*Device, error) {
+	if slices.Contains(vg.Status, "EXPORTED") {
+		return nil, fmt.Errorf("lvm vg %s is exported (vgimport it first)", vg.Name)
+	}
 	if missing := vg.Missing(o.PVs); len(missing) > 0 && o.Mode == Complete {
 		names := make([]string, len(missing))
 		for i, pv := range missing {
@@ -160,9 +168,10 @@ func (p *planner) add(d *Device) {
 
 func (p *planner) device(lv *LV, layer string) *Device {
 	return &Device{
-		Name: DMName(p.vg.Name, lv.Name, layer),
-		UUID: DMUUID(p.vg.UUID, lv.UUID, layer),
-		LV:   p.vg.Name + "/" + lv.Name,
+		Name:     DMName(p.vg.Name, lv.Name, layer),
+		UUID:     DMUUID(p.vg.UUID, lv.UUID, layer),
+		LV:       p.vg.Name + "/" + lv.Name,
+		ReadOnly: !slices.Contains(lv.Status, "WRITE") && !slices.Contains(lv.Flags, "WRITE_LOCKED"),
 	}
 }
 
@@ -401,8 +410,10 @@ func one(int) int { return 1 }
 func two(int) int { return 2 }
 
 // raid maps a raid segment through dm-raid:
-// "raid <type> <#params> <chunk> region_size <n> <#legs> <meta> <data>…",
-// with "- -" for a leg whose sub-LVs sit on missing PVs.
+// "raid <type> <#params> <chunk> [nosync] [rebuild <leg>]… [region_size <n>]
+// <#legs> <meta> <data>…", with "- -" for a leg whose sub-LVs sit on
+// missing PVs, "nosync" for an LV created with --nosync and "rebuild" for
+// legs lvm marked to be resynchronised (lib/raid/raid.c).
 func (p *planner) raid(lv *LV, seg *Segment, d *Device, t target) (target, error) {
 	rt, ok := raidTypes[seg.Type]
 	if !ok {
@@ -410,11 +421,18 @@ func (p *planner) raid(lv *LV, seg *Segment, d *Device, t target) (target, error
 	}
 	legs := len(seg.Raids) / 2
 	var devs []arg
+	var opts []string // optional parameters, in dm-raid's documented order
+	if slices.Contains(lv.Status, "NOTSYNCED") {
+		opts = append(opts, "nosync")
+	}
 	lost := 0
 	for i := 0; i < legs; i++ {
 		meta, data := p.vg.LV(seg.Raids[2*i]), p.vg.LV(seg.Raids[2*i+1])
 		if meta == nil || data == nil {
 			return t, fmt.Errorf("raid leg %d: sub-LV %q or %q not in the VG", i, seg.Raids[2*i], seg.Raids[2*i+1])
+		}
+		if slices.Contains(data.Status, "REBUILD") {
+			opts = append(opts, "rebuild", fmt.Sprint(i))
 		}
 		if p.onMissing(meta) || p.onMissing(data) {
 			if p.o.Mode == Complete {
@@ -442,11 +460,12 @@ func (p *planner) raid(lv *LV, seg *Segment, d *Device, t target) (target, error
 	if seg.Type == "raid1" {
 		chunk = 0
 	}
-	params := []arg{{lit: rt.dm}}
 	if seg.RegionSize > 0 {
-		params = append(params, arg{lit: "3"}, arg{lit: fmt.Sprint(chunk)}, arg{lit: "region_size"}, arg{lit: fmt.Sprint(seg.RegionSize)})
-	} else {
-		params = append(params, arg{lit: "1"}, arg{lit: fmt.Sprint(chunk)})
+		opts = append(opts, "region_size", fmt.Sprint(seg.RegionSize))
+	}
+	params := []arg{{lit: rt.dm}, {lit: fmt.Sprint(1 + len(opts))}, {lit: fmt.Sprint(chunk)}}
+	for _, o := range opts {
+		params = append(params, arg{lit: o})
 	}
 	params = append(params, arg{lit: fmt.Sprint(legs)})
 	t.typ, t.args = "raid", append(params, devs...)

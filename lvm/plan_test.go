@@ -262,3 +262,33 @@ func TestNames(t *testing.T) {
 		t.Error("SplitDMName")
 	}
 }
+
+func TestPlanFlags(t *testing.T) {
+	vg := loadVG(t, "raid1.vg")
+	pvs := map[string]string{"aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLs": "254:16", "QF58fU-rNpe-Hpov-lSTI-OfkY-oXdS-bv0u6q": "254:32"}
+	lv := vg.LV("mirrored")
+	lv.Status = []string{"READ", "VISIBLE", "NOTSYNCED"}
+	vg.LV("mirrored_rimage_1").Status = append(vg.LV("mirrored_rimage_1").Status, "REBUILD")
+	ds, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(t, ds)
+	if p := got[4].Table[0].Params; p != "raid1 6 0 nosync rebuild 1 region_size 4096 2 dm(vgr-mirrored_rmeta_0) dm(vgr-mirrored_rimage_0) dm(vgr-mirrored_rmeta_1) dm(vgr-mirrored_rimage_1)" {
+		t.Errorf("raid params %q", p)
+	}
+	if !ds[4].ReadOnly || ds[0].ReadOnly {
+		t.Errorf("read-only: lv %v, rmeta %v", ds[4].ReadOnly, ds[0].ReadOnly)
+	}
+	lv.Flags = []string{"ACTIVATION_SKIP"}
+	if w := vg.Wanted([]string{"vgr/mirrored"}, []string{"vgr"}); !reflect.DeepEqual(w, []string{"mirrored"}) {
+		t.Errorf("named LV with ACTIVATION_SKIP: %v", w)
+	}
+	if w := vg.Wanted(nil, []string{"vgr"}); len(w) != 0 {
+		t.Errorf("rd.lvm.vg activates an ACTIVATION_SKIP LV: %v", w)
+	}
+	vg.Status = append(vg.Status, "EXPORTED")
+	if _, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs}); err == nil || !strings.Contains(err.Error(), "exported") {
+		t.Errorf("exported VG: %v", err)
+	}
+}
