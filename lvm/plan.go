@@ -42,7 +42,7 @@ type Device struct {
 	// ReadOnly: the LV lacks the WRITE permission; create the dm
 	// device read-only, as lvm does.
 	ReadOnly bool
-	targets []target
+	targets  []target
 }
 
 // Table returns the device's table, asking lookup for the "MAJ:MIN" of
