@@ -170,6 +170,37 @@ func (a *Array) raid10Runnable() error {
 	}
 }
 
+// Expected returns the slots the newest superblock gives to a device: the
+// array as it last ran. A slot whose device had already failed is not
+// expected, so an array that was degraded before the boot need not wait
+// for a member that will never come.
+func (a *Array) Expected() []int {
+	var out []int
+	seen := make([]bool, len(a.Slots))
+	for _, r := range a.SB.Roles {
+		if int(r) < len(a.Slots) && !seen[r] {
+			seen[r] = true
+			out = append(out, int(r))
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Ready says every expected slot has its member: waiting longer would not
+// bring more, so the array can start as it last ran.
+func (a *Array) Ready() bool {
+	if len(a.Slots) == 0 {
+		return false
+	}
+	for _, s := range a.Expected() {
+		if a.Slots[s] == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Degraded says the array would start with members missing.
 func (a *Array) Degraded() bool { return !a.Complete() }
 

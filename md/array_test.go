@@ -65,6 +65,9 @@ func TestGroup(t *testing.T) {
 // slots builds an array of level over n slots with the given ones present.
 func slots(level int, layout uint32, n int, present ...int) *Array {
 	a := &Array{SB: &Superblock{Level: level, Layout: layout, RaidDisks: n, Clean: true}, Slots: make([]*Member, n)}
+	for i := range n {
+		a.SB.Roles = append(a.SB.Roles, uint16(i)) // every slot in use when it last ran
+	}
 	for _, p := range present {
 		a.Slots[p] = &Member{Device: fmt.Sprint(p)}
 	}
@@ -177,5 +180,27 @@ func TestKernelName(t *testing.T) {
 		if got, err := KernelName(&tt.sb, u); got != tt.want || err != nil {
 			t.Errorf("%+v: %q %v, want %q", tt.sb, got, err, tt.want)
 		}
+	}
+}
+
+func TestReady(t *testing.T) {
+	// A raid1 that lost slot 1 before the boot: its newest superblock
+	// gives slot 1 to nobody, so the array is ready with slot 0 alone.
+	a := slots(1, 0, 2, 0)
+	a.SB.Roles = []uint16{0, RoleFaulty, RoleSpare}
+	if !reflect.DeepEqual(a.Expected(), []int{0}) || !a.Ready() || a.Complete() {
+		t.Errorf("expected %v ready %v complete %v", a.Expected(), a.Ready(), a.Complete())
+	}
+	// Both slots in use when it last ran: not ready with one.
+	a.SB.Roles = []uint16{0, 1}
+	if a.Ready() {
+		t.Error("ready with a member missing")
+	}
+	a.Slots[1] = &Member{Device: "x"}
+	if !a.Ready() || !a.Complete() {
+		t.Error("not ready when complete")
+	}
+	if (&Array{SB: &Superblock{}}).Ready() {
+		t.Error("an array without slots is ready")
 	}
 }

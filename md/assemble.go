@@ -53,10 +53,12 @@ type Started struct {
 	Members  []string // devices added, slot order, then spares
 }
 
-// Start assembles a and runs it auto-read-only. A degraded array is
-// started only when allowDegraded is set and its level can run without
-// the missing members; the caller decides when waiting for them has gone
-// on long enough. On failure the half-built array is stopped again.
+// Start assembles a and runs it auto-read-only. An array missing members
+// its newest superblock expects (not Ready) is started only when
+// allowDegraded is set and its level can run without them; the caller
+// decides when waiting has gone on long enough. An array that was already
+// degraded when it last ran starts at once, with Started.Degraded set.
+// On failure the half-built array is stopped again.
 //
 // The sequence, for 0.90 and 1.x metadata (Documentation/admin-guide/md.rst):
 //
@@ -82,7 +84,7 @@ func (as *Assembler) Start(a *Array, allowDegraded bool) (Started, error) {
 		}
 	}
 	st.Degraded = len(st.Missing) > 0
-	if st.Degraded && !allowDegraded {
+	if !a.Ready() && !allowDegraded {
 		return st, fmt.Errorf("md %s: %d of %d members present, not starting degraded yet", sb.UUIDString(), a.Present(), len(a.Slots))
 	}
 	name, err := as.create(sb)

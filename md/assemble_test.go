@@ -80,6 +80,13 @@ func TestStartDegraded(t *testing.T) {
 	if err != nil || !st.Degraded || !reflect.DeepEqual(st.Missing, []int{0}) {
 		t.Fatalf("degraded start: %+v %v", st, err)
 	}
+	// Degraded before the boot: starts without permission.
+	was := raid1(0)
+	was.SB.Roles = []uint16{0, RoleFaulty}
+	st, err = (&Assembler{Sys: sys}).Start(was, false)
+	if err != nil || !st.Degraded {
+		t.Errorf("array degraded before the boot: %+v %v", st, err)
+	}
 	none := raid1()
 	if _, err := (&Assembler{Sys: sys}).Start(none, true); err == nil {
 		t.Error("raid1 without members started")
