@@ -22,8 +22,8 @@
 //     and lvm's layer suffixes ("-tpool" for an active thin pool).
 //
 // Supported segment types: striped (and linear, a one-stripe striped),
-// thin-pool, thin, raid1, raid4, raid5 and raid6 (dm-raid), error and
-// zero. Other types (cache, writecache, vdo, integrity, old-style
-// mirror, snapshots) are refused with a clear error rather than mapped
-// wrongly.
+// thin-pool, thin, raid1, raid4, raid5 and raid6 (dm-raid), error, zero,
+// and old-style (COW) snapshots with their origin. Other types (cache,
+// writecache, vdo, integrity, raid10, old-style mirror) are refused with
+// a clear error rather than mapped wrongly.
 package lvm

@@ -43,7 +43,7 @@ func FuzzLabel(f *testing.F) {
 
 // FuzzText fuzzes the metadata text parser, the VG model and the planner.
 func FuzzText(f *testing.F) {
-	for _, name := range []string{"linear.vg", "striped.vg", "thin.vg", "raid1.vg"} {
+	for _, name := range []string{"linear.vg", "striped.vg", "thin.vg", "raid1.vg", "snapshot.vg"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)

@@ -119,7 +119,8 @@ func (vg *VG) Wanted(lvs, vgs []string) []string {
 	}
 	if slices.Contains(vgs, vg.Name) {
 		for _, lv := range vg.LVs {
-			if lv.Visible() && !slices.Contains(lv.Flags, "ACTIVATION_SKIP") {
+			internal := len(lv.Segments) > 0 && lv.Segments[0].Type == "snapshot"
+			if lv.Visible() && !internal && !slices.Contains(lv.Flags, "ACTIVATION_SKIP") {
 				add(lv.Name)
 			}
 		}
@@ -184,11 +185,22 @@ func (p *planner) lv(lv *LV, public bool) (string, error) {
 	}
 	p.depth++
 	defer func() { p.depth-- }()
-	if err := p.snapshotCheck(lv); err != nil {
-		return "", err
-	}
 	if len(lv.Segments) == 0 {
 		return "", errors.New("no segments")
+	}
+	if origin, hidden := p.snapshotRole(lv); origin != nil || hidden {
+		switch {
+		case hidden && origin != nil:
+			return "", fmt.Errorf("%s is lvm's internal snapshot volume; activate %s or its snapshot instead", lv.Name, origin.Name)
+		case origin == nil:
+			return "", fmt.Errorf("%s: snapshot of an LV not in the VG", lv.Name)
+		case !public:
+			return "", fmt.Errorf("%w: %s, part of an old-style snapshot, used by another LV", ErrUnsupported, lv.Name)
+		}
+		if err := p.family(origin); err != nil {
+			return "", err
+		}
+		return DMName(p.vg.Name, lv.Name, ""), nil
 	}
 	if lv.Segments[0].Type == "thin-pool" {
 		return p.pool(lv, public)
@@ -197,30 +209,110 @@ func (p *planner) lv(lv *LV, public bool) (string, error) {
 	if p.seen[d.Name] {
 		return d.Name, nil
 	}
-	for _, seg := range lv.Segments {
-		t, err := p.segment(lv, seg, d)
-		if err != nil {
-			return "", fmt.Errorf("%s: segment at extent %d: %w", lv.Name, seg.StartExtent, err)
-		}
-		d.targets = append(d.targets, t)
+	if err := p.segments(lv, d); err != nil {
+		return "", err
 	}
 	p.add(d)
 	return d.Name, nil
 }
 
-// snapshotCheck refuses old-style (COW) snapshots and their origins:
-// their origin needs a "-real" layer and the snapshot a "-cow" one,
-// which this package does not build yet.
-func (p *planner) snapshotCheck(lv *LV) error {
-	for _, other := range p.vg.LVs {
-		for _, s := range other.Segments {
+// snapshot is an old-style (COW) snapshot: lvm's hidden LV with the
+// snapshot segment, and the visible LV that stores the COW data and gives
+// the snapshot its name.
+type snapshot struct {
+	seg *Segment
+	cow *LV
+}
+
+// snapshotsOf returns the old-style snapshots of origin.
+func (p *planner) snapshotsOf(origin *LV) []snapshot {
+	var out []snapshot
+	for _, h := range p.vg.LVs {
+		for _, s := range h.Segments {
+			if s.Type == "snapshot" && s.Origin == origin.Name {
+				out = append(out, snapshot{s, p.vg.LV(s.CowStore)})
+			}
+		}
+	}
+	return out
+}
+
+// snapshotRole finds whether lv takes part in an old-style snapshot: as
+// its origin, as the COW store (the snapshot users see), or as lvm's
+// hidden snapshot LV. It returns the origin.
+func (p *planner) snapshotRole(lv *LV) (origin *LV, hidden bool) {
+	for _, h := range p.vg.LVs {
+		for _, s := range h.Segments {
 			if s.Type != "snapshot" {
 				continue
 			}
-			if s.Origin == lv.Name || s.CowStore == lv.Name || other == lv {
-				return fmt.Errorf("%w: %s is part of the old-style snapshot %s (origin %s); remove or merge the snapshot, or use thin snapshots", ErrUnsupported, lv.Name, other.Name, s.Origin)
+			switch {
+			case h == lv:
+				return p.vg.LV(s.Origin), true
+			case s.Origin == lv.Name:
+				return lv, false
+			case s.CowStore == lv.Name:
+				return p.vg.LV(s.Origin), false
 			}
 		}
+	}
+	return nil, false
+}
+
+// family plans an origin with all its old-style snapshots, as lvm
+// activates them together (a write to the origin must reach every
+// snapshot's COW first):
+//
+//	VG-origin-real   the origin's own segments
+//	VG-snap-cow      each snapshot's COW store
+//	VG-snap          snapshot <real> <cow> P <chunk>
+//	VG-origin        snapshot-origin <real>   (last: no write goes
+//	                                           around a snapshot)
+func (p *planner) family(origin *LV) error {
+	if p.seen[DMName(p.vg.Name, origin.Name, "")] {
+		return nil
+	}
+	real := p.device(origin, "real")
+	if err := p.segments(origin, real); err != nil {
+		return err
+	}
+	p.add(real)
+	size := p.sectors(origin.Extents())
+	for _, sn := range p.snapshotsOf(origin) {
+		if sn.cow == nil {
+			return fmt.Errorf("snapshot of %s: COW LV %q not in the VG", origin.Name, sn.seg.CowStore)
+		}
+		if sn.seg.Merge != "" {
+			return fmt.Errorf("%w: snapshot %s is being merged into %s (let lvm finish the merge)", ErrUnsupported, sn.cow.Name, origin.Name)
+		}
+		if sn.seg.ChunkSize == 0 {
+			return fmt.Errorf("snapshot %s: chunk_size 0", sn.cow.Name)
+		}
+		cow := p.device(sn.cow, "cow")
+		if err := p.segments(sn.cow, cow); err != nil {
+			return err
+		}
+		p.add(cow)
+		d := p.device(sn.cow, "")
+		d.Deps = []string{real.Name, cow.Name}
+		d.targets = []target{{0, size, "snapshot", []arg{{dm: real.Name}, {dm: cow.Name}, {lit: "P"}, {lit: fmt.Sprint(sn.seg.ChunkSize)}}}}
+		p.add(d)
+	}
+	d := p.device(origin, "")
+	d.Deps = []string{real.Name}
+	d.targets = []target{{0, size, "snapshot-origin", []arg{{dm: real.Name}}}}
+	p.add(d)
+	return nil
+}
+
+// segments maps each of lv's segments into d.
+func (p *planner) segments(lv *LV, d *Device) error {
+	for _, seg := range lv.Segments {
+		t, err := p.segment(lv, seg, d)
+		if err != nil {
+			return fmt.Errorf("%s: segment at extent %d: %w", lv.Name, seg.StartExtent, err)
+		}
+		d.targets = append(d.targets, t)
 	}
 	return nil
 }
@@ -244,6 +336,8 @@ func (p *planner) segment(lv *LV, seg *Segment, d *Device) (target, error) {
 		return p.raid(lv, seg, d, t)
 	case seg.Type == "thin-pool":
 		return t, errors.New("a thin-pool segment must be the LV's only segment")
+	case seg.Type == "snapshot":
+		return t, errors.New("a snapshot segment inside another LV")
 	}
 	return t, fmt.Errorf("%w segment type %q", ErrUnsupported, seg.Type)
 }

@@ -203,7 +203,8 @@ logical_volumes {
   m { id = "M" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "mirror" mirrors = ["a", 0, "b", 0] } }
   orig { id = "O" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
   snap { id = "S" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 1] } }
-  snapshot0 { id = "S0" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "snapshot" origin = "orig" cow_store = "snap" chunk_size = 8 } }
+  snapshot0 { id = "S0" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "snapshot" origin = "orig" merging_store = "snap" chunk_size = 8 } }
+  user { id = "U" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["snap", 0] } }
   loop { id = "L" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["loop", 0] } }
 } }`
 	root, err := ParseText([]byte(text))
@@ -220,7 +221,8 @@ logical_volumes {
 		"v": `unsupported segment type "vdo"`, "i": `unsupported segment type "integrity"`,
 		"r": "raid5 with flag RESHAPE", "r10": `unsupported segment type "raid10"`,
 		"m":    `unsupported segment type "mirror"`,
-		"orig": "old-style snapshot", "snap": "old-style snapshot", "snapshot0": "old-style snapshot",
+		"orig": "being merged", "snap": "being merged", "snapshot0": "internal snapshot volume",
+		"user": "used by another LV",
 		"loop": "nest too deep", "nope": `no LV "nope"`,
 	} {
 		_, err := vg.Plan([]string{lv}, o)
@@ -290,5 +292,31 @@ func TestPlanFlags(t *testing.T) {
 	vg.Status = append(vg.Status, "EXPORTED")
 	if _, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs}); err == nil || !strings.Contains(err.Error(), "exported") {
 		t.Errorf("exported VG: %v", err)
+	}
+}
+
+func TestPlanSnapshot(t *testing.T) {
+	vg := loadVG(t, "snapshot.vg")
+	pvs := map[string]string{"aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLa": "254:16"}
+	u := func(lv, layer string) string { return DMUUID(vg.UUID, vg.LV(lv).UUID, layer) }
+	want := []planned{
+		{"vgs-data-real", u("data", "real"), []Target{{0, 100 * 8192, "linear", "254:16 2048"}}},
+		{"vgs-before-cow", u("before", "cow"), []Target{{0, 10 * 8192, "linear", fmt.Sprintf("254:16 %d", 2048+100*8192)}}},
+		{"vgs-before", u("before", ""), []Target{{0, 100 * 8192, "snapshot", "dm(vgs-data-real) dm(vgs-before-cow) P 8"}}},
+		{"vgs-data", u("data", ""), []Target{{0, 100 * 8192, "snapshot-origin", "dm(vgs-data-real)"}}},
+	}
+	// Asking for the origin, the snapshot or both gives the same family.
+	for _, lvs := range [][]string{{"data"}, {"before"}, {"before", "data"}, vg.Wanted(nil, []string{"vgs"})} {
+		ds, err := vg.Plan(lvs, Options{PVs: pvs})
+		if err != nil {
+			t.Fatalf("%v: %v", lvs, err)
+		}
+		checkPlan(t, fmt.Sprint(lvs), render(t, ds), want)
+		if !ds[2].ReadOnly || ds[3].ReadOnly {
+			t.Errorf("%v: read-only snapshot %v, origin %v", lvs, ds[2].ReadOnly, ds[3].ReadOnly)
+		}
+	}
+	if w := vg.Wanted(nil, []string{"vgs"}); !reflect.DeepEqual(w, []string{"data", "before"}) {
+		t.Errorf("Wanted = %v (the internal snapshot LV is never wanted)", w)
 	}
 }

@@ -78,7 +78,7 @@ type Segment struct {
 	DeviceID       uint64
 	Origin         string // thin snapshot origin, or snapshot origin
 	ExternalOrigin string
-	Merge          string
+	Merge          string // thin: snapshot merging into this LV; snapshot: the COW being merged
 
 	// raid*: Raids lists rmeta/rimage LV pairs; mirror: Mirrors.
 	Raids       []string
@@ -328,7 +328,11 @@ func newSegment(s *Section) (*Segment, error) {
 		if seg.Origin, err = s.Str("origin"); err != nil {
 			return nil, err
 		}
-		if seg.CowStore, err = s.Str("cow_store"); err != nil {
+		// A snapshot being merged into its origin names its COW
+		// "merging_store" instead of "cow_store".
+		if m, err := s.Str("merging_store"); err == nil {
+			seg.CowStore, seg.Merge = m, m
+		} else if seg.CowStore, err = s.Str("cow_store"); err != nil {
 			return nil, err
 		}
 		if seg.ChunkSize, err = s.Uint("chunk_size"); err != nil {
