@@ -32,6 +32,7 @@ build:
 	@mkdir -p $(BUILD)
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./init
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/testinit ./cmd/testinit
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/dmcheck ./cmd/dmcheck
 	$(GO) build -trimpath -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs
 	$(GO) build -trimpath -o $(BUILD)/bootvm ./cmd/bootvm
 
@@ -63,7 +64,7 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
 boot: build kernel
-	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
+	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
 test: deps kernel build unit fuzz-short boot
 
