@@ -17,9 +17,10 @@
 //     highest seqno found on any PV.
 //   - VG.Plan computes the dm devices one or more LVs need, in activation
 //     order (the devices a table refers to come first), with lvm's own dm
-//     names and UUIDs so that the real root's lvm recognises them as its
-//     own: "VG-LV" with '-' in names doubled, "LVM-<vg uuid><lv uuid>",
-//     and lvm's layer suffixes ("-tpool" for an active thin pool).
+//     names and UUIDs (dm.LVMName, dm.LVMUUID) so that the real root's lvm
+//     recognises them as its own: "VG-LV" with '-' in names doubled,
+//     "LVM-<vg uuid><lv uuid>", and lvm's layer suffixes ("-tpool" for an
+//     active thin pool, "-real" and "-cow" for old-style snapshots).
 //
 // Supported segment types: striped (and linear, a one-stripe striped),
 // thin-pool, thin, raid1, raid4, raid5 and raid6 (dm-raid), error, zero,

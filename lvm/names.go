@@ -4,30 +4,11 @@ import (
 	"strings"
 )
 
-// quote doubles every '-' in a VG or LV name, as lvm does in dm names.
-func quote(s string) string { return strings.ReplaceAll(s, "-", "--") }
+// The dm names and UUIDs themselves come from package dm (dm.LVMName,
+// dm.LVMUUID); this file reads them back.
 
-// DMName is the device-mapper name lvm gives an LV ("VG-LV", '-' inside a
-// name doubled) or one of its layers ("VG-LV-tpool").
-func DMName(vg, lv, layer string) string {
-	n := quote(vg) + "-" + quote(lv)
-	if layer != "" {
-		n += "-" + quote(layer)
-	}
-	return n
-}
-
-// DMUUID is the device-mapper UUID lvm gives an LV: "LVM-", the VG and LV
-// UUIDs without dashes, and "-layer" for a layer.
-func DMUUID(vgUUID, lvUUID, layer string) string {
-	u := "LVM-" + strings.ReplaceAll(vgUUID, "-", "") + strings.ReplaceAll(lvUUID, "-", "")
-	if layer != "" {
-		u += "-" + layer
-	}
-	return u
-}
-
-// SplitDMName splits an lvm dm name back into VG, LV and layer. A single
+// SplitDMName splits an lvm dm name (dm.LVMName) back into VG, LV and
+// layer. A single
 // '-' separates them; "--" is a '-' inside a name.
 func SplitDMName(name string) (vg, lv, layer string, ok bool) {
 	var parts []string

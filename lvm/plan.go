@@ -5,18 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/earlyroot/earlyroot/dm"
 )
 
 // ErrUnsupported is wrapped by errors about LVs this package will not map.
 var ErrUnsupported = errors.New("unsupported")
-
-// Target is one line of a device-mapper table: Start and Length in
-// 512-byte sectors, the target type and its parameters (the same shape
-// as dm.Target).
-type Target struct {
-	Start, Length uint64
-	Type, Params  string
-}
 
 // arg is a table parameter: literal text, or the dm device of another
 // planned device, known only once that device exists.
@@ -32,9 +26,12 @@ type target struct {
 }
 
 // Device is one dm device to create.
+//
+// To create it: tbl, _ := d.Table(lookup); dm.Control.Create(d.Name,
+// d.UUID, d.ReadOnly, tbl).
 type Device struct {
-	Name string // dm name, e.g. vg-root or vg-pool-tpool
-	UUID string // dm UUID, e.g. LVM-<vg><lv> or LVM-<vg><lv>-tpool
+	Name string // dm name (dm.LVMName), e.g. vg-root or vg-pool-tpool
+	UUID string // dm UUID (dm.LVMUUID), e.g. LVM-<vg><lv> or LVM-<vg><lv>-tpool
 	LV   string // "VG/LV" the device belongs to
 	// Deps are the dm names of the planned devices its table refers
 	// to; they come earlier in the plan.
@@ -46,9 +43,10 @@ type Device struct {
 }
 
 // Table returns the device's table, asking lookup for the "MAJ:MIN" of
-// each dm device it refers to.
-func (d *Device) Table(lookup func(dmName string) (string, error)) ([]Target, error) {
-	out := make([]Target, 0, len(d.targets))
+// each dm device it refers to (dm.Device.DevNum of the devices created
+// before it).
+func (d *Device) Table(lookup func(dmName string) (string, error)) ([]dm.Target, error) {
+	out := make([]dm.Target, 0, len(d.targets))
 	for _, t := range d.targets {
 		words := make([]string, len(t.args))
 		for i, a := range t.args {
@@ -62,7 +60,7 @@ func (d *Device) Table(lookup func(dmName string) (string, error)) ([]Target, er
 			}
 			words[i] = dev
 		}
-		out = append(out, Target{Start: t.start, Length: t.length, Type: t.typ, Params: strings.Join(words, " ")})
+		out = append(out, dm.Target{Start: t.start, Length: t.length, Type: t.typ, Params: strings.Join(words, " ")})
 	}
 	return out, nil
 }
@@ -151,6 +149,9 @@ func (vg *VG) Plan(lvs []string, o Options) ([]*Device, error) {
 			return nil, fmt.Errorf("lvm %s/%s: %w", vg.Name, name, err)
 		}
 	}
+	if p.err != nil {
+		return nil, fmt.Errorf("lvm vg %s: %w", vg.Name, p.err)
+	}
 	return p.out, nil
 }
 
@@ -160,6 +161,7 @@ type planner struct {
 	seen  map[string]bool
 	out   []*Device
 	depth int
+	err   error // the first bad LV UUID met
 }
 
 func (p *planner) add(d *Device) {
@@ -168,9 +170,13 @@ func (p *planner) add(d *Device) {
 }
 
 func (p *planner) device(lv *LV, layer string) *Device {
+	u, err := dm.LVMUUID(p.vg.UUID, lv.UUID, layer)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("lv %s: %w", lv.Name, err)
+	}
 	return &Device{
-		Name:     DMName(p.vg.Name, lv.Name, layer),
-		UUID:     DMUUID(p.vg.UUID, lv.UUID, layer),
+		Name:     dm.LVMName(p.vg.Name, lv.Name, layer),
+		UUID:     u,
 		LV:       p.vg.Name + "/" + lv.Name,
 		ReadOnly: !slices.Contains(lv.Status, "WRITE") && !slices.Contains(lv.Flags, "WRITE_LOCKED"),
 	}
@@ -200,7 +206,7 @@ func (p *planner) lv(lv *LV, public bool) (string, error) {
 		if err := p.family(origin); err != nil {
 			return "", err
 		}
-		return DMName(p.vg.Name, lv.Name, ""), nil
+		return dm.LVMName(p.vg.Name, lv.Name, ""), nil
 	}
 	if lv.Segments[0].Type == "thin-pool" {
 		return p.pool(lv, public)
@@ -269,7 +275,7 @@ func (p *planner) snapshotRole(lv *LV) (origin *LV, hidden bool) {
 //	VG-origin        snapshot-origin <real>   (last: no write goes
 //	                                           around a snapshot)
 func (p *planner) family(origin *LV) error {
-	if p.seen[DMName(p.vg.Name, origin.Name, "")] {
+	if p.seen[dm.LVMName(p.vg.Name, origin.Name, "")] {
 		return nil
 	}
 	real := p.device(origin, "real")

@@ -6,7 +6,17 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/earlyroot/earlyroot/dm"
 )
+
+type Target = dm.Target
+
+// tg builds a table line without the unkeyed literal vet refuses for
+// another package's struct.
+func tg(start, length uint64, typ, params string) Target {
+	return Target{Start: start, Length: length, Type: typ, Params: params}
+}
 
 // planned is a plan rendered for comparison: per device its name, UUID
 // and table, dm devices resolved to "dm(NAME)".
@@ -67,11 +77,11 @@ func TestPlanLinear(t *testing.T) {
 	}
 	checkPlan(t, "linear", render(t, ds), []planned{
 		{"debian--vg-root", "LVM-" + debianVG + "EC9HPqQwWl1rnA3VMLm3ZunBN0Tpf7zd", []Target{
-			{0, 4000 * 8192, "linear", "254:5 2048"},
-			{4000 * 8192, 600 * 8192, "linear", fmt.Sprintf("254:5 %d", 2048+4250*8192)},
+			tg(0, 4000*8192, "linear", "254:5 2048"),
+			tg(4000*8192, 600*8192, "linear", fmt.Sprintf("254:5 %d", 2048+4250*8192)),
 		}},
 		{"debian--vg-swap_1", "LVM-" + debianVG + "ZfxZn3h4OhcLCRzyzV8gGjWmkal6WABO", []Target{
-			{0, 250 * 8192, "linear", fmt.Sprintf("254:5 %d", 2048+4000*8192)},
+			tg(0, 250*8192, "linear", fmt.Sprintf("254:5 %d", 2048+4000*8192)),
 		}},
 	})
 }
@@ -85,7 +95,7 @@ func TestPlanStriped(t *testing.T) {
 	}
 	checkPlan(t, "striped", render(t, ds), []planned{
 		{"vg1-data", "LVM-hl03Mm1tLhuE3Kcjg4LJWv1DAxH8pvKY4ZtMdeukQcnC1ZLAAxr3VRlZBaXZzeDk", []Target{
-			{0, 256 * 8192, "striped", "2 128 254:16 2048 254:32 2048"},
+			tg(0, 256*8192, "striped", "2 128 254:16 2048 254:32 2048"),
 		}},
 	})
 	// One PV missing: refused, unless partial.
@@ -100,7 +110,7 @@ func TestPlanStriped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := render(t, ds)[0].Table; !reflect.DeepEqual(got, []Target{{0, 256 * 8192, "error", ""}}) {
+	if got := render(t, ds)[0].Table; !reflect.DeepEqual(got, []Target{tg(0, 256*8192, "error", "")}) {
 		t.Errorf("partial: %+v", got)
 	}
 }
@@ -112,16 +122,22 @@ func TestPlanThin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := func(lv, layer string) string { return DMUUID(vg.UUID, vg.LV(lv).UUID, layer) }
-	tmeta := planned{"vg0-pool_tmeta", u("pool_tmeta", ""), []Target{{0, 2 * 8192, "linear", fmt.Sprintf("254:16 %d", 2048+2002*8192)}}}
-	tdata := planned{"vg0-pool_tdata", u("pool_tdata", ""), []Target{{0, 2000 * 8192, "linear", "254:16 18432"}}}
+	u := func(lv, layer string) string {
+		s, err := dm.LVMUUID(vg.UUID, vg.LV(lv).UUID, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tmeta := planned{"vg0-pool_tmeta", u("pool_tmeta", ""), []Target{tg(0, 2*8192, "linear", fmt.Sprintf("254:16 %d", 2048+2002*8192))}}
+	tdata := planned{"vg0-pool_tdata", u("pool_tdata", ""), []Target{tg(0, 2000*8192, "linear", "254:16 18432")}}
 	tpool := planned{"vg0-pool-tpool", "LVM-" + thinVG + "R1tyQMXeTF1SpO7rZ3Ly3cyghmmYyBQq-tpool", []Target{
-		{0, 2000 * 8192, "thin-pool", "dm(vg0-pool_tmeta) dm(vg0-pool_tdata) 128 0 0"},
+		tg(0, 2000*8192, "thin-pool", "dm(vg0-pool_tmeta) dm(vg0-pool_tdata) 128 0 0"),
 	}}
 	checkPlan(t, "thin", render(t, ds), []planned{
 		tmeta, tdata, tpool,
-		{"vg0-root", u("root", ""), []Target{{0, 1000 * 8192, "thin", "dm(vg0-pool-tpool) 1"}}},
-		{"vg0-home", u("home", ""), []Target{{0, 500 * 8192, "thin", "dm(vg0-pool-tpool) 2"}}},
+		{"vg0-root", u("root", ""), []Target{tg(0, 1000*8192, "thin", "dm(vg0-pool-tpool) 1")}},
+		{"vg0-home", u("home", ""), []Target{tg(0, 500*8192, "thin", "dm(vg0-pool-tpool) 2")}},
 	})
 
 	// The pool itself, asked for by rd.lvm.vg: lvm's public pool
@@ -135,7 +151,7 @@ func TestPlanThin(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := render(t, ds)
-	if len(got) != 6 || got[3].Name != "vg0-pool" || !reflect.DeepEqual(got[3].Table, []Target{{0, 2000 * 8192, "linear", "dm(vg0-pool-tpool) 0"}}) {
+	if len(got) != 6 || got[3].Name != "vg0-pool" || !reflect.DeepEqual(got[3].Table, []Target{tg(0, 2000*8192, "linear", "dm(vg0-pool-tpool) 0")}) {
 		t.Errorf("pool plan: %+v", got)
 	}
 
@@ -167,11 +183,11 @@ func TestPlanRAID1(t *testing.T) {
 	if !reflect.DeepEqual(names, []string{"vgr-mirrored_rmeta_0", "vgr-mirrored_rimage_0", "vgr-mirrored_rmeta_1", "vgr-mirrored_rimage_1", "vgr-mirrored"}) {
 		t.Errorf("order %v", names)
 	}
-	if tbl := got[4].Table; !reflect.DeepEqual(tbl, []Target{{0, 100 * 8192, "raid",
-		"raid1 3 0 region_size 4096 2 dm(vgr-mirrored_rmeta_0) dm(vgr-mirrored_rimage_0) dm(vgr-mirrored_rmeta_1) dm(vgr-mirrored_rimage_1)"}}) {
+	if tbl := got[4].Table; !reflect.DeepEqual(tbl, []Target{tg(0, 100*8192, "raid",
+		"raid1 3 0 region_size 4096 2 dm(vgr-mirrored_rmeta_0) dm(vgr-mirrored_rimage_0) dm(vgr-mirrored_rmeta_1) dm(vgr-mirrored_rimage_1)")}) {
 		t.Errorf("raid table %+v", tbl)
 	}
-	if tbl := got[1].Table; !reflect.DeepEqual(tbl, []Target{{0, 100 * 8192, "linear", "254:16 10240"}}) {
+	if tbl := got[1].Table; !reflect.DeepEqual(tbl, []Target{tg(0, 100*8192, "linear", "254:16 10240")}) {
 		t.Errorf("rimage_0 table %+v", tbl)
 	}
 
@@ -205,6 +221,7 @@ logical_volumes {
   snap { id = "S" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 1] } }
   snapshot0 { id = "S0" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "snapshot" origin = "orig" merging_store = "snap" chunk_size = 8 } }
   user { id = "U" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["snap", 0] } }
+  short { id = "SH" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 2] } }
   loop { id = "L" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["loop", 0] } }
 } }`
 	root, err := ParseText([]byte(text))
@@ -223,7 +240,7 @@ logical_volumes {
 		"m":    `unsupported segment type "mirror"`,
 		"orig": "being merged", "snap": "being merged", "snapshot0": "internal snapshot volume",
 		"user": "used by another LV",
-		"loop": "nest too deep", "nope": `no LV "nope"`,
+		"loop": "nest too deep", "short": "want 32 characters", "nope": `no LV "nope"`,
 	} {
 		_, err := vg.Plan([]string{lv}, o)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -233,15 +250,6 @@ logical_volumes {
 }
 
 func TestNames(t *testing.T) {
-	if got := DMName("my-vg", "root", ""); got != "my--vg-root" {
-		t.Error(got)
-	}
-	if got := DMName("vg", "po-ol", "tpool"); got != "vg-po--ol-tpool" {
-		t.Error(got)
-	}
-	if got := DMUUID("ab-cd", "ef-gh", "tpool"); got != "LVM-abcdefgh-tpool" {
-		t.Error(got)
-	}
 	for _, tt := range []struct {
 		in, vg, lv string
 		ok         bool
@@ -260,8 +268,11 @@ func TestNames(t *testing.T) {
 			t.Errorf("ParseLVPath(%q) = %q %q %v", tt.in, vg, lv, ok)
 		}
 	}
-	if vg, lv, layer, ok := SplitDMName("a--b-c-tpool"); vg != "a-b" || lv != "c" || layer != "tpool" || !ok {
-		t.Error("SplitDMName")
+	for _, n := range [][3]string{{"a-b", "c", "tpool"}, {"vg", "a--b", ""}, {"v", "_x-", "cow"}} {
+		vg, lv, layer, ok := SplitDMName(dm.LVMName(n[0], n[1], n[2]))
+		if vg != n[0] || lv != n[1] || layer != n[2] || !ok {
+			t.Errorf("SplitDMName(LVMName(%q)) = %q %q %q %v", n, vg, lv, layer, ok)
+		}
 	}
 }
 
@@ -298,12 +309,18 @@ func TestPlanFlags(t *testing.T) {
 func TestPlanSnapshot(t *testing.T) {
 	vg := loadVG(t, "snapshot.vg")
 	pvs := map[string]string{"aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLa": "254:16"}
-	u := func(lv, layer string) string { return DMUUID(vg.UUID, vg.LV(lv).UUID, layer) }
+	u := func(lv, layer string) string {
+		s, err := dm.LVMUUID(vg.UUID, vg.LV(lv).UUID, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	want := []planned{
-		{"vgs-data-real", u("data", "real"), []Target{{0, 100 * 8192, "linear", "254:16 2048"}}},
-		{"vgs-before-cow", u("before", "cow"), []Target{{0, 10 * 8192, "linear", fmt.Sprintf("254:16 %d", 2048+100*8192)}}},
-		{"vgs-before", u("before", ""), []Target{{0, 100 * 8192, "snapshot", "dm(vgs-data-real) dm(vgs-before-cow) P 8"}}},
-		{"vgs-data", u("data", ""), []Target{{0, 100 * 8192, "snapshot-origin", "dm(vgs-data-real)"}}},
+		{"vgs-data-real", u("data", "real"), []Target{tg(0, 100*8192, "linear", "254:16 2048")}},
+		{"vgs-before-cow", u("before", "cow"), []Target{tg(0, 10*8192, "linear", fmt.Sprintf("254:16 %d", 2048+100*8192))}},
+		{"vgs-before", u("before", ""), []Target{tg(0, 100*8192, "snapshot", "dm(vgs-data-real) dm(vgs-before-cow) P 8")}},
+		{"vgs-data", u("data", ""), []Target{tg(0, 100*8192, "snapshot-origin", "dm(vgs-data-real)")}},
 	}
 	// Asking for the origin, the snapshot or both gives the same family.
 	for _, lvs := range [][]string{{"data"}, {"before"}, {"before", "data"}, vg.Wanted(nil, []string{"vgs"})} {
