@@ -420,7 +420,7 @@ func read090(d sbReader) (*Superblock, error) {
 		Layout:         w(64),
 		ChunkBytes:     w(65),
 		DataSize:       uint64(w(8)) * 2,
-		ForeignEndian:  order != binary.NativeEndian,
+		ForeignEndian:  (order == binary.BigEndian) != bigEndianHost,
 	}
 	if w(33)&(1<<8) != 0 { // MD_SB_BITMAP_PRESENT
 		sb.FeatureMap |= FeatureBitmap
@@ -441,6 +441,11 @@ func read090(d sbReader) (*Superblock, error) {
 	}
 	return sb, nil
 }
+
+// bigEndianHost says the kernel here writes 0.90 superblocks big-endian.
+// (binary.NativeEndian is a type of its own: it never compares equal to
+// binary.LittleEndian, whatever the host.)
+var bigEndianHost = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 
 func role090(order binary.ByteOrder, desc []byte) uint16 {
 	raidDisk, state := order.Uint32(desc[12:]), order.Uint32(desc[16:])
