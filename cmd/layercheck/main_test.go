@@ -1,0 +1,164 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
+	"github.com/earlyroot/earlyroot/internal/sparse"
+	"github.com/earlyroot/earlyroot/internal/vm"
+	"github.com/earlyroot/earlyroot/modload"
+)
+
+// guestModules: the disks' driver, md with the personalities the disks
+// use, device-mapper with the targets lvm's plans use. The guest has no
+// modprobe to answer the kernel's own requests, so all are loaded first.
+var guestModules = []string{"virtio_pci", "virtio_blk", "md_mod", "raid1", "raid456",
+	"dm_mod", "dm_thin_pool", "dm_raid", "dm_snapshot"}
+
+// guestSets are the builder's disk sets attached to the guest.
+var guestSets = []struct {
+	recipe string
+	disks  []string
+}{
+	{"md-raid1-0.90", []string{"m0", "m1"}},
+	{"md-raid1-1.2", []string{"m0", "m1"}},
+	{"md-raid5", []string{"m0", "m1", "m2"}},
+	{"lvm-on-md", []string{"m0", "m1"}},
+	{"lvm-raid1", []string{"pv0", "pv1"}},
+	{"lvm-snapshot", []string{"pv0"}},
+	{"lvm-thin", []string{"pv0"}},
+}
+
+// want are lines the guest must print: each array and LV with the ext4
+// filesystem the builder put in it (ROOT_LABEL/ROOT_UUID of the recipe).
+var want = []*regexp.Regexp{
+	regexp.MustCompile(`^LAYERCHECK md 5eedd000:00004000:80000000:00000008 md0 0\.90 raid1 members=2 state=read-auto: ext4 label=root08 uuid=5eedf500-0000-4000-8000-000000000008$`),
+	regexp.MustCompile(`^LAYERCHECK md 5eedd000:00004000:80000000:00000007 md12\d 1\.2 raid1 members=2 state=read-auto: ext4 label=root07 uuid=5eedf500-0000-4000-8000-000000000007$`),
+	regexp.MustCompile(`^LAYERCHECK md 5eedd000:00004000:80000000:0000000b md12\d 1\.2 raid5 members=3 state=read-auto: ext4 label=root11 uuid=5eedf500-0000-4000-8000-00000000000b$`),
+	regexp.MustCompile(`^LAYERCHECK md 5eedd000:00004000:80000000:00000013 md12\d 1\.2 raid1 members=2 state=read-auto: no ext4$`),
+	regexp.MustCompile(`^LAYERCHECK lvm earlyvg19-root \S+ ro=false linear: ext4 `),
+	regexp.MustCompile(`^LAYERCHECK lvm earlyvg15-root \S+ ro=false raid: ext4 `),
+	regexp.MustCompile(`^LAYERCHECK lvm earlyvg16-snap \S+ ro=false snapshot: ext4 `),
+	regexp.MustCompile(`^LAYERCHECK lvm earlyvg16-root \S+ ro=false snapshot-origin: ext4 `),
+	regexp.MustCompile(`^LAYERCHECK lvm earlyvg14-root \S+ ro=false thin: ext4 `),
+}
+
+const guestInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /run
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /modules.list); do insmod /lib/modules/$m || echo "LAYERCHECK insmod $m failed"; done
+i=0
+while [ $(ls /sys/class/block | grep -c '^vd') -lt $(cat /disks.count) ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
+/bin/layercheck
+dmesg | grep -e ' md' -e 'device-mapper' -e raid | sed 's/^/LAYERCHECK dmesg: /'
+poweroff -f
+`
+
+// TestGuest boots the test kernel with md and device-mapper modules,
+// copies of the builder's md and lvm disks, and layercheck as the init's
+// worker: the sysfs assembly and the dm plans against the real kernel.
+func TestGuest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping VM boot in -short mode")
+	}
+	k := vm.NeedKernel(t)
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("skipping: busybox not installed")
+	}
+	dir := t.TempDir()
+	var drives []vm.Drive
+	for _, set := range guestSets {
+		for _, d := range set.disks {
+			src, err := sparse.BuilderImage(fixture.CacheDir(), set.recipe, d)
+			if err != nil {
+				t.Skipf("skipping: the builder's disks are not built (%v)", err)
+			}
+			// A copy: md and dm may write to what they run, the
+			// builder's cache stays as built.
+			dst := filepath.Join(dir, set.recipe+"-"+d+".img")
+			if out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v: %s", err, out)
+			}
+			drives = append(drives, vm.Drive{Path: dst, Serial: set.recipe + "-" + d})
+		}
+	}
+	ix, err := modload.Build(k.ModDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	seen := map[string]bool{}
+	for _, name := range guestModules {
+		m, ok := ix.Module(name)
+		if !ok {
+			t.Fatalf("module %s not in %s", name, k.ModDir)
+		}
+		for _, dep := range append(m.Deps, name) {
+			if seen[dep] {
+				continue
+			}
+			seen[dep] = true
+			dm, ok := ix.Module(dep)
+			if !ok {
+				t.Fatalf("dependency %s of %s missing", dep, name)
+			}
+			order = append(order, dm.Path)
+		}
+	}
+	bin := filepath.Join(dir, "layercheck")
+	if err := vm.BuildStatic("./cmd/layercheck", bin); err != nil {
+		t.Fatal(err)
+	}
+	files := []vm.InitramfsFile{
+		{Name: "bin/busybox", Src: bb, Mode: 0o755},
+		{Name: "bin/layercheck", Src: bin, Mode: 0o755},
+		{Name: "init", Data: []byte(guestInit), Mode: 0o755},
+		{Name: "modules.list", Data: []byte(strings.Join(order, "\n") + "\n")},
+		{Name: "disks.count", Data: []byte(strconv.Itoa(len(drives)) + "\n")},
+	}
+	for _, p := range order {
+		files = append(files, vm.InitramfsFile{Name: "lib/modules/" + p, Src: filepath.Join(k.ModDir, p)})
+	}
+	initrd := filepath.Join(dir, "guest.cpio")
+	if err := vm.WriteInitramfs(initrd, files); err != nil {
+		t.Fatal(err)
+	}
+	v := vm.Boot(t, vm.Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet", Drives: drives})
+	line, err := v.Expect(regexp.MustCompile(`^LAYERCHECK (PASS|FAIL)`), 6*time.Minute)
+	var got []string
+	for _, l := range strings.Split(v.Output(), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "LAYERCHECK") {
+			t.Log(l)
+			got = append(got, l)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "LAYERCHECK PASS") {
+		t.Fatalf("layercheck: %s", line)
+	}
+	for _, re := range want {
+		found := false
+		for _, l := range got {
+			found = found || re.MatchString(l)
+		}
+		if !found {
+			t.Errorf("no line matches %s", re)
+		}
+	}
+	if err := v.WaitTimeout(time.Minute); err != nil {
+		t.Error(err)
+	}
+}
