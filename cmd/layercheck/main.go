@@ -3,20 +3,22 @@
 // matter) with md, the raid personalities and the device-mapper targets
 // loaded, and disks made by mdadm and lvm attached:
 //
-//	layercheck
+//	layercheck [-degraded]
 //
 // It reads every block device for MD superblocks, groups the members and
 // starts each array through sysfs (auto-read-only), then reads every
 // block device, arrays included, for LVM PVs and activates every LV of
 // every VG complete on them. For each array and each LV it prints a
 // "LAYERCHECK" line with the ext4 filesystem found inside (label and
-// UUID), then "LAYERCHECK PASS" or "LAYERCHECK FAIL: <reason>". Build it
-// static (CGO_ENABLED=0) to put it into an initramfs.
+// UUID), then "LAYERCHECK PASS" or "LAYERCHECK FAIL: <reason>". With
+// -degraded, arrays missing members start degraded when their level
+// allows. Build it static (CGO_ENABLED=0) to put it into an initramfs.
 package main
 
 import (
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,7 +34,9 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	degraded := flag.Bool("degraded", false, "start arrays missing members when their level allows")
+	flag.Parse()
+	if err := run(*degraded); err != nil {
 		fmt.Printf("LAYERCHECK FAIL: %v\n", err)
 		os.Exit(1)
 	}
@@ -110,7 +114,7 @@ func ext4(path string) string {
 	return fmt.Sprintf("ext4 label=%s uuid=%x-%x-%x-%x-%x", label, u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
-func run() error {
+func run(degraded bool) error {
 	disks, err := scan("vd")
 	if err != nil {
 		return err
@@ -137,9 +141,12 @@ func run() error {
 		for _, l := range a.Left {
 			fmt.Printf("LAYERCHECK md %s: left out %s: %s\n", a.SB.UUIDString(), l.Member.Device, l.Reason)
 		}
-		st, err := as.Start(a, false)
+		st, err := as.Start(a, degraded)
 		if err != nil {
 			return err
+		}
+		if st.Degraded {
+			fmt.Printf("LAYERCHECK md %s %s started degraded, missing slots %v\n", a.SB.UUIDString(), st.Name, st.Missing)
 		}
 		state, err := os.ReadFile("/sys/block/" + st.Name + "/md/array_state")
 		if err != nil {
