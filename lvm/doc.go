@@ -21,6 +21,16 @@
 //     recognises them as its own: "VG-LV" with '-' in names doubled,
 //     "LVM-<vg uuid><lv uuid>", and lvm's layer suffixes ("-tpool" for an
 //     active thin pool, "-real" and "-cow" for old-style snapshots).
+//     VG.Wanted picks the LVs a boot asks for (root, resume=, rd.lvm.lv=,
+//     rd.lvm.vg=); VG.Missing says which PVs are still to come.
+//   - Activate creates a plan's devices through package dm, reusing
+//     devices made earlier and removing its own when one fails.
+//
+// A VG is planned only when all its PVs are present unless the caller
+// asks for Degraded (raid legs may be missing, as lvm's default
+// activation mode) or Partial (extents on missing PVs become error
+// targets). Tables refer to PVs and to other dm devices by "MAJ:MIN",
+// never by path, so nothing depends on /dev/mapper links existing.
 //
 // Supported segment types: striped (and linear, a one-stripe striped),
 // thin-pool, thin, raid1, raid4, raid5 and raid6 (dm-raid), error, zero,

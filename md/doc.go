@@ -21,6 +21,14 @@
 //     from it, so nothing else needs writing. Arrays start auto-read-only
 //     ("read-auto"): the members stay bit-identical until the first write.
 //
+// ParseConf reads the ARRAY and HOMEHOST lines of mdadm.conf for
+// host-only images; DevName and Links give the /dev/md/NAME and
+// /dev/disk/by-id names mdadm and udev would.
+//
+// The md_mod module must be loaded before Start (new_array lives in its
+// parameters); the kernel itself asks for the personality ("md-level-1",
+// …) through the modprobe helper when the array runs.
+//
 // Nothing here writes a superblock: metadata the kernel would update on
 // the first write is the kernel's business, and a read-only boot leaves
 // every member unchanged.
