@@ -15,6 +15,14 @@ type fakeDM struct {
 	removed []string
 	tables  map[string][]dm.Target
 	fail    string
+	status  string // the thin pool's status line; "" = no Status method
+}
+
+// statusDM is a fakeDM that can also read statuses.
+type statusDM struct{ *fakeDM }
+
+func (f statusDM) Status(name string) ([]dm.Target, error) {
+	return []dm.Target{{Type: "thin-pool", Params: f.status}}, nil
 }
 
 func (f *fakeDM) Create(name, uuid string, ro bool, tbl []dm.Target) (dm.Device, error) {
@@ -70,5 +78,33 @@ func TestActivate(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.removed, []string{"vg0-pool-tpool", "vg0-pool_tdata", "vg0-pool_tmeta"}) {
 		t.Errorf("removed %v", f.removed)
+	}
+}
+
+func TestActivateThinPoolCheck(t *testing.T) {
+	vg := loadVG(t, "thin.vg") // pool transaction_id 2
+	pvs := map[string]string{"0igb0Q-VtlM-ld3h-6xGI-017u-JVjD-dN6NWQ": "254:16"}
+	for _, tt := range []struct{ status, want string }{
+		{"2 10/1024 0/16000 - rw discard_passdown queue_if_no_space - 1024", ""},
+		{"1 10/1024 0/16000 - rw discard_passdown queue_if_no_space - 1024", "transaction_id is 1, the lvm metadata expects 2"},
+		{"2 10/1024 0/16000 - rw discard_passdown queue_if_no_space needs_check 1024", "needs checking"},
+		{"Fail", "failed"},
+		{"x", "invalid syntax"},
+	} {
+		plan, _ := vg.Plan([]string{"root"}, Options{PVs: pvs})
+		f := &fakeDM{tables: map[string][]dm.Target{}, status: tt.status}
+		_, err := Activate(statusDM{f}, plan, nil)
+		if tt.want == "" {
+			if err != nil || len(f.created) != 4 {
+				t.Errorf("%q: %v, created %v", tt.status, err, f.created)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.status, err, tt.want)
+		}
+		if len(f.created) != 3 || len(f.removed) != 3 {
+			t.Errorf("%q: created %v removed %v", tt.status, f.created, f.removed)
+		}
 	}
 }

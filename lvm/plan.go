@@ -39,6 +39,9 @@ type Device struct {
 	// ReadOnly: the LV lacks the WRITE permission; create the dm
 	// device read-only, as lvm does.
 	ReadOnly bool
+	// ThinPool is set on a "-tpool" device: the transaction id the
+	// metadata expects the pool to report once loaded (CheckThinPool).
+	ThinPool *ThinPoolCheck
 	targets  []target
 }
 
@@ -449,6 +452,7 @@ func (p *planner) pool(lv *LV, public bool) (string, error) {
 			args = append(args, arg{lit: f})
 		}
 		layer.Deps = []string{m, dd}
+		layer.ThinPool = &ThinPoolCheck{TransactionID: seg.TransactionID}
 		layer.targets = []target{{start: 0, length: p.sectors(seg.ExtentCount), typ: "thin-pool", args: args}}
 		p.add(layer)
 	}

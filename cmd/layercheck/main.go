@@ -10,7 +10,9 @@
 // block device, arrays included, for LVM PVs and activates every LV of
 // every VG complete on them. For each array and each LV it prints a
 // "LAYERCHECK" line with the ext4 filesystem found inside (label and
-// UUID), then "LAYERCHECK PASS" or "LAYERCHECK FAIL: <reason>". With
+// UUID); each LV's table must read back from the kernel as planned, and
+// each thin pool must report the metadata's transaction id. It ends with
+// "LAYERCHECK PASS" or "LAYERCHECK FAIL: <reason>". With
 // -degraded, arrays missing members start degraded when their level
 // allows. Build it static (CGO_ENABLED=0) to put it into an initramfs.
 package main
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -203,28 +206,35 @@ func run(degraded bool) error {
 		if err != nil {
 			return err
 		}
-		made := map[string]string{}
+		// *dm.Control reads statuses too: Activate checks each
+		// thin pool's transaction id against the metadata.
+		devs, err := lvm.Activate(c, plan, nil)
+		if err != nil {
+			return err
+		}
 		for _, d := range plan {
-			tbl, err := d.Table(func(n string) (string, error) {
-				if dev, ok := made[n]; ok {
-					return dev, nil
-				}
-				return "", fmt.Errorf("not created")
-			})
+			tbl, err := c.Table(d.Name)
 			if err != nil {
 				return err
 			}
-			dev, err := c.Create(d.Name, d.UUID, d.ReadOnly, tbl)
+			planned, err := d.Table(func(n string) (string, error) { return devs[n], nil })
 			if err != nil {
-				return fmt.Errorf("%s: %w", d.Name, err)
+				return err
 			}
-			made[d.Name] = dev.DevNum()
-			node := "/dev/dm-" + fmt.Sprint(dev.Minor)
+			// The kernel prints tables back in its canonical form
+			// (a thin-pool line without features ends in a space).
+			for i := range tbl {
+				tbl[i].Params = strings.TrimSpace(tbl[i].Params)
+			}
+			if !slices.Equal(tbl, planned) {
+				return fmt.Errorf("%s: the kernel reads back %v for %v", d.Name, tbl, planned)
+			}
+			_, minor, _ := strings.Cut(devs[d.Name], ":")
 			what := "layer"
 			if _, lv, layer, ok := lvm.SplitDMName(d.Name); ok && layer == "" && !strings.Contains(lv, "_") {
-				what = ext4(waitNode(node))
+				what = ext4(waitNode("/dev/dm-" + minor))
 			}
-			fmt.Printf("LAYERCHECK lvm %s %s ro=%v %s: %s\n", d.Name, dev.DevNum(), d.ReadOnly, tbl[0].Type, what)
+			fmt.Printf("LAYERCHECK lvm %s %s ro=%v %s: %s\n", d.Name, devs[d.Name], d.ReadOnly, tbl[0].Type, what)
 		}
 	}
 	return nil
