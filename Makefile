@@ -77,7 +77,7 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
 boot: build kernel
-	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./luks/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
+	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
 test: deps kernel build disks unit fuzz-short boot
 

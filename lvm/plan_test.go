@@ -1,0 +1,341 @@
+package lvm
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/earlyroot/earlyroot/dm"
+)
+
+type Target = dm.Target
+
+// tg builds a table line without the unkeyed literal vet refuses for
+// another package's struct.
+func tg(start, length uint64, typ, params string) Target {
+	return Target{Start: start, Length: length, Type: typ, Params: params}
+}
+
+// planned is a plan rendered for comparison: per device its name, UUID
+// and table, dm devices resolved to "dm(NAME)".
+type planned struct {
+	Name, UUID string
+	Table      []Target
+}
+
+func render(t *testing.T, ds []*Device) []planned {
+	t.Helper()
+	made := map[string]bool{}
+	var out []planned
+	for _, d := range ds {
+		for _, dep := range d.Deps {
+			if !made[dep] {
+				t.Errorf("%s depends on %s, which comes later", d.Name, dep)
+			}
+		}
+		tbl, err := d.Table(func(n string) (string, error) {
+			if !made[n] {
+				return "", fmt.Errorf("not created yet")
+			}
+			return "dm(" + n + ")", nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made[d.Name] = true
+		out = append(out, planned{d.Name, d.UUID, tbl})
+	}
+	return out
+}
+
+func checkPlan(t *testing.T, name string, got, want []planned) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		var g, w strings.Builder
+		for _, p := range got {
+			fmt.Fprintf(&g, "  %+v\n", p)
+		}
+		for _, p := range want {
+			fmt.Fprintf(&w, "  %+v\n", p)
+		}
+		t.Errorf("%s: plan\n%swant\n%s", name, g.String(), w.String())
+	}
+}
+
+const (
+	debianVG = "xqPjZnibNJJyGh7W1foQLqgTwPkESHYK"
+	thinVG   = "nbMdjrmsB5x6x0cYAVJzMbstsSw8yzus"
+)
+
+func TestPlanLinear(t *testing.T) {
+	vg := loadVG(t, "linear.vg")
+	ds, err := vg.Plan([]string{"root", "swap_1"}, Options{PVs: map[string]string{"p8z38Q-OUc9-UJyz-PZHd-ly7U-JE4j-q5wYSu": "254:5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, "linear", render(t, ds), []planned{
+		{"debian--vg-root", "LVM-" + debianVG + "EC9HPqQwWl1rnA3VMLm3ZunBN0Tpf7zd", []Target{
+			tg(0, 4000*8192, "linear", "254:5 2048"),
+			tg(4000*8192, 600*8192, "linear", fmt.Sprintf("254:5 %d", 2048+4250*8192)),
+		}},
+		{"debian--vg-swap_1", "LVM-" + debianVG + "ZfxZn3h4OhcLCRzyzV8gGjWmkal6WABO", []Target{
+			tg(0, 250*8192, "linear", fmt.Sprintf("254:5 %d", 2048+4000*8192)),
+		}},
+	})
+}
+
+func TestPlanStriped(t *testing.T) {
+	vg := loadVG(t, "striped.vg")
+	pvs := map[string]string{"ZBQpbc-gZ9H-7Wd3-RyjP-UWkP-k3aX-q5INjR": "254:16", "gGpu4y-5yEf-eyZg-AaPi-3KUv-BpQv-ezqxEs": "254:32"}
+	ds, err := vg.Plan([]string{"data"}, Options{PVs: pvs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, "striped", render(t, ds), []planned{
+		{"vg1-data", "LVM-hl03Mm1tLhuE3Kcjg4LJWv1DAxH8pvKY4ZtMdeukQcnC1ZLAAxr3VRlZBaXZzeDk", []Target{
+			tg(0, 256*8192, "striped", "2 128 254:16 2048 254:32 2048"),
+		}},
+	})
+	// One PV missing: refused, unless partial.
+	delete(pvs, "gGpu4y-5yEf-eyZg-AaPi-3KUv-BpQv-ezqxEs")
+	if _, err := vg.Plan([]string{"data"}, Options{PVs: pvs}); err == nil || !strings.Contains(err.Error(), "1 PV(s) missing (gGpu4y") {
+		t.Errorf("incomplete VG: %v", err)
+	}
+	if _, err := vg.Plan([]string{"data"}, Options{PVs: pvs, Mode: Degraded}); err == nil || !strings.Contains(err.Error(), "stripe 1 is on missing pv pv1") {
+		t.Errorf("degraded striped: %v", err)
+	}
+	ds, err = vg.Plan([]string{"data"}, Options{PVs: pvs, Mode: Partial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(t, ds)[0].Table; !reflect.DeepEqual(got, []Target{tg(0, 256*8192, "error", "")}) {
+		t.Errorf("partial: %+v", got)
+	}
+}
+
+func TestPlanThin(t *testing.T) {
+	vg := loadVG(t, "thin.vg")
+	pvs := map[string]string{"0igb0Q-VtlM-ld3h-6xGI-017u-JVjD-dN6NWQ": "254:16"}
+	ds, err := vg.Plan([]string{"root", "home"}, Options{PVs: pvs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(lv, layer string) string {
+		s, err := dm.LVMUUID(vg.UUID, vg.LV(lv).UUID, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tmeta := planned{"vg0-pool_tmeta", u("pool_tmeta", ""), []Target{tg(0, 2*8192, "linear", fmt.Sprintf("254:16 %d", 2048+2002*8192))}}
+	tdata := planned{"vg0-pool_tdata", u("pool_tdata", ""), []Target{tg(0, 2000*8192, "linear", "254:16 18432")}}
+	tpool := planned{"vg0-pool-tpool", "LVM-" + thinVG + "R1tyQMXeTF1SpO7rZ3Ly3cyghmmYyBQq-tpool", []Target{
+		tg(0, 2000*8192, "thin-pool", "dm(vg0-pool_tmeta) dm(vg0-pool_tdata) 128 0 0"),
+	}}
+	checkPlan(t, "thin", render(t, ds), []planned{
+		tmeta, tdata, tpool,
+		{"vg0-root", u("root", ""), []Target{tg(0, 1000*8192, "thin", "dm(vg0-pool-tpool) 1")}},
+		{"vg0-home", u("home", ""), []Target{tg(0, 500*8192, "thin", "dm(vg0-pool-tpool) 2")}},
+	})
+
+	// The pool itself, asked for by rd.lvm.vg: lvm's public pool
+	// device is a linear map of the -tpool layer.
+	want := vg.Wanted(nil, []string{"vg0"})
+	if !reflect.DeepEqual(want, []string{"pool", "root", "home"}) {
+		t.Errorf("Wanted = %v", want)
+	}
+	ds, err = vg.Plan(want, Options{PVs: pvs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(t, ds)
+	if len(got) != 6 || got[3].Name != "vg0-pool" || !reflect.DeepEqual(got[3].Table, []Target{tg(0, 2000*8192, "linear", "dm(vg0-pool-tpool) 0")}) {
+		t.Errorf("pool plan: %+v", got)
+	}
+
+	// Pool options: no zeroing, discards not passed down.
+	seg := vg.LV("pool").Segments[0]
+	seg.ZeroNewBlocks, seg.Discards = false, "nopassdown"
+	ds, _ = vg.Plan([]string{"root"}, Options{PVs: pvs})
+	if got := render(t, ds)[2].Table[0].Params; got != "dm(vg0-pool_tmeta) dm(vg0-pool_tdata) 128 0 2 skip_block_zeroing no_discard_passdown" {
+		t.Errorf("pool params %q", got)
+	}
+	seg.PendingMessages = 1
+	if _, err := vg.Plan([]string{"root"}, Options{PVs: pvs}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("pending messages: %v", err)
+	}
+}
+
+func TestPlanRAID1(t *testing.T) {
+	vg := loadVG(t, "raid1.vg")
+	pvs := map[string]string{"aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLs": "254:16", "QF58fU-rNpe-Hpov-lSTI-OfkY-oXdS-bv0u6q": "254:32"}
+	ds, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(t, ds)
+	var names []string
+	for _, p := range got {
+		names = append(names, p.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"vgr-mirrored_rmeta_0", "vgr-mirrored_rimage_0", "vgr-mirrored_rmeta_1", "vgr-mirrored_rimage_1", "vgr-mirrored"}) {
+		t.Errorf("order %v", names)
+	}
+	if tbl := got[4].Table; !reflect.DeepEqual(tbl, []Target{tg(0, 100*8192, "raid",
+		"raid1 3 0 region_size 4096 2 dm(vgr-mirrored_rmeta_0) dm(vgr-mirrored_rimage_0) dm(vgr-mirrored_rmeta_1) dm(vgr-mirrored_rimage_1)")}) {
+		t.Errorf("raid table %+v", tbl)
+	}
+	if tbl := got[1].Table; !reflect.DeepEqual(tbl, []Target{tg(0, 100*8192, "linear", "254:16 10240")}) {
+		t.Errorf("rimage_0 table %+v", tbl)
+	}
+
+	// A leg missing: degraded mode runs the other one.
+	delete(pvs, "aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLs")
+	ds, err = vg.Plan([]string{"mirrored"}, Options{PVs: pvs, Mode: Degraded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = render(t, ds)
+	if len(got) != 3 || got[2].Table[0].Params != "raid1 3 0 region_size 4096 2 - - dm(vgr-mirrored_rmeta_1) dm(vgr-mirrored_rimage_1)" {
+		t.Errorf("degraded raid1: %+v", got)
+	}
+	delete(pvs, "QF58fU-rNpe-Hpov-lSTI-OfkY-oXdS-bv0u6q")
+	if _, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs, Mode: Partial}); err == nil || !strings.Contains(err.Error(), "2 of 2 legs") {
+		t.Errorf("raid1 without legs: %v", err)
+	}
+}
+
+func TestPlanRefused(t *testing.T) {
+	text := `vg { id = "V" seqno = 1 extent_size = 8 physical_volumes { pv0 { id = "P" pe_start = 0 pe_count = 100 } }
+logical_volumes {
+  c { id = "C" status = ["VISIBLE"] segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "cache" cache_pool = "x" origin = "y" } }
+  w { id = "W" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "writecache" } }
+  v { id = "VD" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "vdo" } }
+  i { id = "I" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "integrity" } }
+  r { id = "R" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "raid5+RESHAPE" raids = ["a", "b"] } }
+  r10 { id = "R10" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "raid10" raids = ["a", "b"] } }
+  m { id = "M" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "mirror" mirrors = ["a", 0, "b", 0] } }
+  orig { id = "O" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
+  snap { id = "S" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 1] } }
+  snapshot0 { id = "S0" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "snapshot" origin = "orig" merging_store = "snap" chunk_size = 8 } }
+  user { id = "U" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["snap", 0] } }
+  short { id = "SH" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 2] } }
+  loop { id = "L" segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["loop", 0] } }
+} }`
+	root, err := ParseText([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vg, err := NewVG(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{PVs: map[string]string{"P": "8:0"}}
+	for lv, want := range map[string]string{
+		"c": `unsupported segment type "cache"`, "w": `unsupported segment type "writecache"`,
+		"v": `unsupported segment type "vdo"`, "i": `unsupported segment type "integrity"`,
+		"r": "raid5 with flag RESHAPE", "r10": `unsupported segment type "raid10"`,
+		"m":    `unsupported segment type "mirror"`,
+		"orig": "being merged", "snap": "being merged", "snapshot0": "internal snapshot volume",
+		"user": "used by another LV",
+		"loop": "nest too deep", "short": "want 32 characters", "nope": `no LV "nope"`,
+	} {
+		_, err := vg.Plan([]string{lv}, o)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", lv, err, want)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, tt := range []struct {
+		in, vg, lv string
+		ok         bool
+	}{
+		{"/dev/mapper/my--vg-root", "my-vg", "root", true},
+		{"/dev/mapper/vg-a--b", "vg", "a-b", true},
+		{"/dev/mapper/vg-pool-tpool", "", "", false},
+		{"/dev/mapper/vgroot", "", "", false},
+		{"/dev/my-vg/root", "my-vg", "root", true},
+		{"my-vg/root", "my-vg", "root", true},
+		{"/dev/sda1", "", "", false},
+		{"vg/", "", "", false},
+	} {
+		vg, lv, ok := ParseLVPath(tt.in)
+		if vg != tt.vg || lv != tt.lv || ok != tt.ok {
+			t.Errorf("ParseLVPath(%q) = %q %q %v", tt.in, vg, lv, ok)
+		}
+	}
+	for _, n := range [][3]string{{"a-b", "c", "tpool"}, {"vg", "a--b", ""}, {"v", "_x-", "cow"}} {
+		vg, lv, layer, ok := SplitDMName(dm.LVMName(n[0], n[1], n[2]))
+		if vg != n[0] || lv != n[1] || layer != n[2] || !ok {
+			t.Errorf("SplitDMName(LVMName(%q)) = %q %q %q %v", n, vg, lv, layer, ok)
+		}
+	}
+}
+
+func TestPlanFlags(t *testing.T) {
+	vg := loadVG(t, "raid1.vg")
+	pvs := map[string]string{"aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLs": "254:16", "QF58fU-rNpe-Hpov-lSTI-OfkY-oXdS-bv0u6q": "254:32"}
+	lv := vg.LV("mirrored")
+	lv.Status = []string{"READ", "VISIBLE", "NOTSYNCED"}
+	vg.LV("mirrored_rimage_1").Status = append(vg.LV("mirrored_rimage_1").Status, "REBUILD")
+	ds, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(t, ds)
+	if p := got[4].Table[0].Params; p != "raid1 6 0 nosync rebuild 1 region_size 4096 2 dm(vgr-mirrored_rmeta_0) dm(vgr-mirrored_rimage_0) dm(vgr-mirrored_rmeta_1) dm(vgr-mirrored_rimage_1)" {
+		t.Errorf("raid params %q", p)
+	}
+	if !ds[4].ReadOnly || ds[0].ReadOnly {
+		t.Errorf("read-only: lv %v, rmeta %v", ds[4].ReadOnly, ds[0].ReadOnly)
+	}
+	lv.Flags = []string{"ACTIVATION_SKIP"}
+	if w := vg.Wanted([]string{"vgr/mirrored"}, []string{"vgr"}); !reflect.DeepEqual(w, []string{"mirrored"}) {
+		t.Errorf("named LV with ACTIVATION_SKIP: %v", w)
+	}
+	if w := vg.Wanted(nil, []string{"vgr"}); len(w) != 0 {
+		t.Errorf("rd.lvm.vg activates an ACTIVATION_SKIP LV: %v", w)
+	}
+	vg.Status = append(vg.Status, "EXPORTED")
+	if _, err := vg.Plan([]string{"mirrored"}, Options{PVs: pvs}); err == nil || !strings.Contains(err.Error(), "exported") {
+		t.Errorf("exported VG: %v", err)
+	}
+}
+
+func TestPlanSnapshot(t *testing.T) {
+	vg := loadVG(t, "snapshot.vg")
+	pvs := map[string]string{"aMqdcd-SnLU-JYce-MERo-4tGc-mKwO-8YBuLa": "254:16"}
+	u := func(lv, layer string) string {
+		s, err := dm.LVMUUID(vg.UUID, vg.LV(lv).UUID, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	want := []planned{
+		{"vgs-data-real", u("data", "real"), []Target{tg(0, 100*8192, "linear", "254:16 2048")}},
+		{"vgs-before-cow", u("before", "cow"), []Target{tg(0, 10*8192, "linear", fmt.Sprintf("254:16 %d", 2048+100*8192))}},
+		{"vgs-before", u("before", ""), []Target{tg(0, 100*8192, "snapshot", "dm(vgs-data-real) dm(vgs-before-cow) P 8")}},
+		{"vgs-data", u("data", ""), []Target{tg(0, 100*8192, "snapshot-origin", "dm(vgs-data-real)")}},
+	}
+	// Asking for the origin, the snapshot or both gives the same family.
+	for _, lvs := range [][]string{{"data"}, {"before"}, {"before", "data"}, vg.Wanted(nil, []string{"vgs"})} {
+		ds, err := vg.Plan(lvs, Options{PVs: pvs})
+		if err != nil {
+			t.Fatalf("%v: %v", lvs, err)
+		}
+		checkPlan(t, fmt.Sprint(lvs), render(t, ds), want)
+		if !ds[2].ReadOnly || ds[3].ReadOnly {
+			t.Errorf("%v: read-only snapshot %v, origin %v", lvs, ds[2].ReadOnly, ds[3].ReadOnly)
+		}
+	}
+	// As lvm writes it, the COW LV is not VISIBLE and the internal
+	// snapshot0 is: rd.lvm.vg gets the origin, which brings the family.
+	if w := vg.Wanted(nil, []string{"vgs"}); !reflect.DeepEqual(w, []string{"data"}) {
+		t.Errorf("Wanted = %v (the internal snapshot LV is never wanted)", w)
+	}
+}
