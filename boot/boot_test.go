@@ -22,7 +22,21 @@ func run(t *testing.T, f *fakeSystem) *Boot {
 	t.Helper()
 	b := New(f.system())
 	b.Run()
+	// A fake Reboot or Switch returns where the real one would not: join the workers
+	// (probes, links, module loads) still writing into the test's tree.
+	b.work.Wait()
 	return b
+}
+
+// waitForFile waits up to 5 s for path to exist.
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err := os.Lstat(path); err == nil {
+			return
+		}
+	}
+	t.Errorf("%s did not appear", path)
 }
 
 // contains checks that text holds every want, in order.
@@ -257,7 +271,11 @@ func TestRescueCommands(t *testing.T) {
 			f := newFakeSystem(t, "root=/dev/vda rd.timeout=9")
 			f.coldplug("vda", "ext4")
 			fix := strings.NewReplacer("PROC", f.path("proc"), "ROOT", f.root)
-			f.in.add(fix.Replace(tt.in)+"\n", "poweroff\n")
+			// The links are made just after the probe that wakes the root's wait: let the
+			// worker finish them before the first command, as the seconds before a real
+			// prompt do.
+			link := f.path("dev/disk/by-uuid/" + ext4UUID)
+			f.in.add(func() { waitForFile(t, link) }, fix.Replace(tt.in)+"\n", "poweroff\n")
 			f.onMount = func(source, target string) error {
 				if target == f.path("newroot") {
 					return unix.EINVAL
