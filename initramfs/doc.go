@@ -6,6 +6,17 @@
 //
 // # Image layout
 //
+// With Config.Microcode, and when update files are found, the image starts
+// with an early archive that is never compressed (the kernel's x86
+// microcode loader looks for it before anything is unpacked):
+//
+//	kernel/x86/microcode/GenuineIntel.bin   intel-ucode/FF-MM-SS concatenated
+//	kernel/x86/microcode/AuthenticAMD.bin   amd-ucode/microcode_amd*.bin concatenated
+//
+// padded with NUL bytes to a multiple of 4, then the main archive follows,
+// compressed with Config.Compression. The kernel unpacks both into the same
+// rootfs. The main archive holds:
+//
 //	/init                               the init binary (Config.Init)
 //	/sbin/modprobe -> /run/earlyroot/modprobe
 //	                                    the kernel's request_module helper: the
@@ -23,6 +34,11 @@
 //	                                    modload's compact index of exactly
 //	                                    the selected modules, built-in
 //	                                    modules and their aliases included
+//	/lib/firmware/...                   with Config.Firmware: the files the
+//	                                    modules name in their .modinfo, kept
+//	                                    .xz/.zst when the kernel's .config
+//	                                    says it loads them so, else
+//	                                    decompressed
 //	extra files (Config.Files)
 //
 // # Selection

@@ -206,6 +206,9 @@ func hostExcluded(modPath string) bool {
 // and writes it as IndexFile. It returns the files that go to the image.
 func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []string, stage string) (staged, error) {
 	var st staged
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return st, fmt.Errorf("stage module tree: %w", err)
+	}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
