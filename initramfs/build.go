@@ -268,8 +268,9 @@ func (cfg Config) withDefaults() (Config, error) {
 }
 
 // WriteFile builds the image and writes it to out atomically: a temporary
-// file in out's directory is renamed over out only when everything
-// succeeded, so a failed run never leaves a partial image.
+// file in out's directory is synced and renamed over out only when
+// everything succeeded, so a failed run leaves the previous image (if any)
+// untouched and never a partial one.
 func WriteFile(cfg Config, out string) (Result, error) {
 	return WriteFileContext(context.Background(), cfg, out)
 }
@@ -302,6 +303,11 @@ func WriteFileContext(ctx context.Context, cfg Config, out string) (Result, erro
 	if err := tmp.Chmod(0o644); err != nil {
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
+	// The data reaches the disk before the rename makes it the image, so a
+	// crash never leaves a renamed but empty or partial file.
+	if err := tmp.Sync(); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
@@ -309,7 +315,23 @@ func WriteFileContext(ctx context.Context, cfg Config, out string) (Result, erro
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
 	ok = true
+	// And the rename itself: sync the directory that holds the new entry.
+	if err := syncDir(filepath.Dir(out)); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
 	return res, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ctxWriter fails writes once its context is done.
