@@ -115,16 +115,21 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	names, warnings, err := selectModules(cfg, mods)
-	res.Warnings = warnings
-	if err != nil {
-		return res, err
-	}
 	stage, err := os.MkdirTemp(cfg.TempDir, "mkinitramfs-stage-")
 	if err != nil {
 		return res, fmt.Errorf("stage module tree: %w", err)
 	}
 	defer os.RemoveAll(stage)
+	if cfg.Index == nil {
+		if cfg.Index, err = treeIndex(ctx, cfg.ModDir, cfg.KernelVersion, stage); err != nil {
+			return res, err
+		}
+	}
+	names, warnings, err := selectModules(cfg, mods)
+	res.Warnings = warnings
+	if err != nil {
+		return res, err
+	}
 	st, err := stageModules(ctx, cfg, mods, names, filepath.Join(stage, "modules"))
 	if err != nil {
 		return res, err

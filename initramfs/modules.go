@@ -227,6 +227,8 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 			rel += suffix
 		}
 		jobs = append(jobs, stageJob{
+			name:     m.Name,
+			rel:      rel,
 			src:      filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path)),
 			dst:      filepath.Join(stage, filepath.FromSlash(rel)),
 			compress: rel != m.Path,
@@ -257,12 +259,14 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 			st.files = append(st.files, stagedFile{rel: f.name, src: dst})
 		}
 	}
-	ix, err := modload.Build(stage)
-	if err != nil {
-		return st, fmt.Errorf("index of the selected modules: %w", err)
-	}
-	if p := ix.Problems(); len(p) > 0 {
-		return st, fmt.Errorf("index of the selected modules: %w", errors.Join(p...))
+	ix := subsetIndex(cfg.Index, names, jobs)
+	if ix == nil {
+		if ix, err = modload.Build(stage); err != nil {
+			return st, fmt.Errorf("index of the selected modules: %w", err)
+		}
+		if p := ix.Problems(); len(p) > 0 {
+			return st, fmt.Errorf("index of the selected modules: %w", errors.Join(p...))
+		}
 	}
 	idx := filepath.Join(stage, IndexFile)
 	if err := ix.WriteFile(idx); err != nil {
@@ -272,8 +276,26 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 	return st, nil
 }
 
+// subsetIndex returns the tree's index narrowed to the staged modules when
+// every staged module is at the path the index gives it (no suffix changed
+// by compression), saving a second read of each module's .modinfo; else
+// nil, and the caller indexes the staged tree.
+func subsetIndex(ix *modload.Index, names []string, jobs []stageJob) *modload.Index {
+	if ix == nil || len(jobs) != len(names) {
+		return nil
+	}
+	for _, j := range jobs {
+		if m, ok := ix.Module(j.name); !ok || m.Path != j.rel {
+			return nil
+		}
+	}
+	return ix.Subset(names)
+}
+
 // stageJob stages one module file.
 type stageJob struct {
+	name     string // module name
+	rel      string // staged path, relative to the module dir
 	src, dst string
 	compress bool
 	size     int64 // staged size, set by runStageJobs

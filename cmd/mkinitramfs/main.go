@@ -310,7 +310,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 		mode = "host-only"
 	}
 	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, human(res.ModuleBytes))
-	if res.ModCompression != initramfs.None {
+	if res.ModCompression != initramfs.None && res.ModuleImageBytes != res.ModuleBytes { // (a tree of .ko.xz stays as it is)
 		fmt.Fprintf(w, ", %s as %s", human(res.ModuleImageBytes), res.ModCompression)
 	}
 	fmt.Fprintf(w, "\n")
