@@ -50,6 +50,20 @@
 // from the mount table and the device-mapper/MD modules under the root
 // device.
 //
+// # Module facts
+//
+// modload's index of the tree drives the selection. It comes from depmod's
+// modules.dep and modules.alias when the tree has them (an installed
+// kernel, once its package ran depmod). A tree of .ko.xz modules without
+// them (a distribution's kernel package as shipped) would have every
+// module decompressed by a Go xz decoder to read its .modinfo; when kmod's
+// depmod is installed it is run instead on a shadow of the tree (links to
+// its entries, so the tree is never written), which is many times faster.
+// The image's own index is the tree's narrowed to the kept modules
+// (modload.Index.Subset) when they keep their paths, else modload's index
+// of the staged modules. The firmware names are read from each kept
+// module's .modinfo by modload.
+//
 // # Reproducibility
 //
 // Entries are sorted by name, owned by 0:0, share one mtime
