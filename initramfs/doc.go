@@ -64,6 +64,12 @@
 // of the staged modules. The firmware names are read from each kept
 // module's .modinfo by modload.
 //
+// A module already compressed in the tree (.ko.xz) goes in as it is when
+// the kernel's .config says finit_module decompresses that format
+// (CONFIG_MODULE_DECOMPRESS) or when the .config is unknown; else it is
+// recompressed with Config.ModCompression, so that the init does not
+// decompress xz in Go at boot.
+//
 // # Reproducibility
 //
 // Entries are sorted by name, owned by 0:0, share one mtime

@@ -2,7 +2,6 @@ package initramfs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 
 	"github.com/earlyroot/earlyroot/modload"
 )
@@ -236,30 +232,9 @@ func decompressFirmware(f firmwareFile) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r io.Reader
-	switch f.suffix {
-	case ".xz":
-		xr, err := xz.NewReader(bytes.NewReader(z))
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", f.src, err)
-		}
-		r = xr
-	case ".zst":
-		zr, err := zstd.NewReader(bytes.NewReader(z), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxFirmware))
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", f.src, err)
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		return nil, fmt.Errorf("decompress %s: unknown suffix %q", f.src, f.suffix)
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxFirmware+1))
+	data, err := decompressBytes(z, f.suffix, maxFirmware)
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s: %w", f.src, err)
-	}
-	if len(data) > maxFirmware {
-		return nil, fmt.Errorf("decompress %s: larger than %d bytes", f.src, maxFirmware)
 	}
 	return data, nil
 }
