@@ -57,6 +57,16 @@ type Config struct {
 	SysFS    string // sysfs root for HostOnly; default "/sys"
 	Mounts   string // /proc/mounts for HostOnly; default "/proc/mounts"
 
+	// Microcode prepends the early microcode archive (see FindMicrocode):
+	// every update file below FirmwareDir for a generic image, the running
+	// CPU's (read from CPUInfo) for a host-only one.
+	Microcode bool
+	// Firmware adds the firmware files the included modules name.
+	Firmware     bool
+	FirmwareDir  string // firmware root; default "/lib/firmware"
+	CPUInfo      string // /proc/cpuinfo for host-only microcode; default "/proc/cpuinfo"
+	KernelConfig string // the kernel's .config (compressed firmware support); default: found by kernelConfigPath, none means no support
+
 	Modules []string // extra modules (names or aliases such as "fs-ext4")
 	Omit    []string // modules to leave out, with every module that depends on them
 	Files   []File   // extra files
@@ -76,8 +86,12 @@ type Result struct {
 	Modules          []string // selected module names, sorted
 	ModuleBytes      int64    // their size in the module tree
 	ModuleImageBytes int64    // their size in the image (after ModCompression)
-	ArchiveBytes     int64    // uncompressed cpio size
-	ImageBytes       int64    // bytes written (after Compression)
+	ArchiveBytes     int64    // uncompressed size of the main cpio archive
+	ImageBytes       int64    // bytes written (early archive, then the main one after Compression)
+	EarlyBytes       int64    // size of the early microcode archive, 0 when there is none
+	Microcode        []string // microcode files in the early archive, relative to FirmwareDir
+	CPU              *CPU     // the CPU host-only microcode was chosen for
+	Firmware         []string // firmware files in the image, relative to /lib/firmware
 	Compression      Compression
 	ModCompression   Compression
 	Entries          []Entry  // every archive entry, in archive order
@@ -101,28 +115,103 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	names, warnings, err := selectModules(cfg, mods)
-	res.Warnings = warnings
-	if err != nil {
-		return res, err
-	}
 	stage, err := os.MkdirTemp(cfg.TempDir, "mkinitramfs-stage-")
 	if err != nil {
 		return res, fmt.Errorf("stage module tree: %w", err)
 	}
 	defer os.RemoveAll(stage)
-	st, err := stageModules(ctx, cfg, mods, names, stage)
+	if cfg.Index == nil {
+		if cfg.Index, err = treeIndex(ctx, cfg.ModDir, cfg.KernelVersion, stage); err != nil {
+			return res, err
+		}
+	}
+	names, warnings, err := selectModules(cfg, mods)
+	res.Warnings = warnings
 	if err != nil {
 		return res, err
 	}
-	a, err := layout(cfg, st)
+	st, err := stageModules(ctx, cfg, mods, names, filepath.Join(stage, "modules"))
+	if err != nil {
+		return res, err
+	}
+	fw, err := firmwareFor(ctx, cfg, mods, names, filepath.Join(stage, "firmware"))
+	if err != nil {
+		return res, err
+	}
+	res.Warnings = append(res.Warnings, fw.warnings...)
+	early, err := microcodeFor(cfg, &res, filepath.Join(stage, "microcode"))
+	if err != nil {
+		return res, err
+	}
+	a, err := layout(cfg, st, fw)
 	if err != nil {
 		return res, err
 	}
 	res.Modules, res.ModuleBytes, res.ModuleImageBytes = names, st.srcBytes, st.imgBytes
+	for _, f := range fw.files {
+		res.Firmware = append(res.Firmware, f.rel)
+	}
 	res.Entries = a.Entries()
-	res.ArchiveBytes, res.ImageBytes, err = writeCompressed(a, ctxWriter{ctx, w}, cfg.Compression)
+	cw := ctxWriter{ctx, w}
+	if early != nil {
+		if res.EarlyBytes, err = writeEarly(early, cw); err != nil {
+			return res, err
+		}
+	}
+	res.ArchiveBytes, res.ImageBytes, err = writeCompressed(a, cw, cfg.Compression)
+	res.ImageBytes += res.EarlyBytes
 	return res, err
+}
+
+// firmwareFor stages the firmware of the selected modules when cfg asks for it.
+func firmwareFor(ctx context.Context, cfg Config, mods []ModuleFile, names []string, stage string) (stagedFirmware, error) {
+	if !cfg.Firmware {
+		return stagedFirmware{}, nil
+	}
+	var fl FirmwareLoading
+	if cfg.KernelConfig != "" {
+		var err error
+		if fl, err = ReadKernelConfig(cfg.KernelConfig); err != nil {
+			return stagedFirmware{}, err
+		}
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var modNames, paths []string
+	for _, m := range mods {
+		if want[m.Name] {
+			modNames = append(modNames, m.Name)
+			paths = append(paths, filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path)))
+		}
+	}
+	return stageFirmware(ctx, cfg.FirmwareDir, cfg.KernelVersion, fl, modNames, paths, stage)
+}
+
+// microcodeFor builds the early microcode archive when cfg asks for it and
+// microcode is found; it records what went in in res.
+func microcodeFor(cfg Config, res *Result, stage string) (*Archive, error) {
+	if !cfg.Microcode {
+		return nil, nil
+	}
+	var cpu *CPU
+	if cfg.HostOnly {
+		c, err := ReadCPU(cfg.CPUInfo)
+		if err != nil {
+			return nil, fmt.Errorf("host-only microcode: %w", err)
+		}
+		cpu, res.CPU = &c, &c
+	}
+	m, err := FindMicrocode(cfg.FirmwareDir, cpu)
+	if err != nil {
+		return nil, err
+	}
+	res.Microcode = m.Files()
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return nil, fmt.Errorf("stage microcode: %w", err)
+	}
+	return earlyArchive(cfg.FirmwareDir, m, stage, cfg.MTime)
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -166,6 +255,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Version == "" {
 		cfg.Version = DefaultVersion
 	}
+	if cfg.FirmwareDir == "" {
+		cfg.FirmwareDir = "/lib/firmware"
+	}
+	if cfg.CPUInfo == "" {
+		cfg.CPUInfo = "/proc/cpuinfo"
+	}
+	if cfg.KernelConfig == "" {
+		cfg.KernelConfig = kernelConfigPath(cfg.ModDir, cfg.KernelVersion)
+	}
 	for _, f := range cfg.Files {
 		if f.Src == "" || f.Dst == "" {
 			return cfg, fmt.Errorf("extra file %q→%q: empty path", f.Src, f.Dst)
@@ -175,8 +273,9 @@ func (cfg Config) withDefaults() (Config, error) {
 }
 
 // WriteFile builds the image and writes it to out atomically: a temporary
-// file in out's directory is renamed over out only when everything
-// succeeded, so a failed run never leaves a partial image.
+// file in out's directory is synced and renamed over out only when
+// everything succeeded, so a failed run leaves the previous image (if any)
+// untouched and never a partial one.
 func WriteFile(cfg Config, out string) (Result, error) {
 	return WriteFileContext(context.Background(), cfg, out)
 }
@@ -209,6 +308,11 @@ func WriteFileContext(ctx context.Context, cfg Config, out string) (Result, erro
 	if err := tmp.Chmod(0o644); err != nil {
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
+	// The data reaches the disk before the rename makes it the image, so a
+	// crash never leaves a renamed but empty or partial file.
+	if err := tmp.Sync(); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
@@ -216,7 +320,23 @@ func WriteFileContext(ctx context.Context, cfg Config, out string) (Result, erro
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
 	ok = true
+	// And the rename itself: sync the directory that holds the new entry.
+	if err := syncDir(filepath.Dir(out)); err != nil {
+		return res, fmt.Errorf("output %s: %w", out, err)
+	}
 	return res, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ctxWriter fails writes once its context is done.
@@ -251,7 +371,7 @@ func writeCompressed(a *Archive, w io.Writer, c Compression) (int64, int64, erro
 }
 
 // layout puts everything but the compression together.
-func layout(cfg Config, st staged) (*Archive, error) {
+func layout(cfg Config, st staged, fw stagedFirmware) (*Archive, error) {
 	a := NewArchive()
 	a.MTime = cfg.MTime
 	for _, d := range []string{"proc", "sys", "dev", "run", "newroot", "etc", "lib", "sbin"} {
@@ -279,6 +399,11 @@ func layout(cfg Config, st staged) (*Archive, error) {
 	}
 	for _, f := range st.files {
 		if err := a.AddFile(path.Join(modRoot, f.rel), 0o644, f.src); err != nil {
+			return nil, fmt.Errorf("image layout: %w", err)
+		}
+	}
+	for _, f := range fw.files {
+		if err := a.AddFile(path.Join(firmwareImageDir, f.rel), 0o644, f.src); err != nil {
 			return nil, fmt.Errorf("image layout: %w", err)
 		}
 	}

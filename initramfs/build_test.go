@@ -279,6 +279,50 @@ func TestBuildModCompression(t *testing.T) {
 	}
 }
 
+// A failed build leaves the previous image as it was: same bytes, same
+// file (inode), nothing beside it.
+func TestWriteFileKeepsPreviousOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "initrd.img")
+	old := []byte("the previous image")
+	if err := os.WriteFile(out, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(out)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, run := range map[string]func() error{
+		"unknown module": func() error {
+			cfg := hostConfig(t)
+			cfg.Modules = []string{"no_such_module"}
+			_, err := WriteFile(cfg, out)
+			return err
+		},
+		"missing extra file": func() error {
+			cfg := hostConfig(t)
+			cfg.Files = []File{{Src: "/nonexistent/x", Dst: "/x"}}
+			_, err := WriteFile(cfg, out)
+			return err
+		},
+		"interrupted": func() error {
+			_, err := WriteFileContext(ctx, hostConfig(t), out)
+			return err
+		},
+	} {
+		if err := run(); err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		got, err := os.ReadFile(out)
+		after, _ := os.Stat(out)
+		if err != nil || !bytes.Equal(got, old) || !os.SameFile(before, after) || after.Mode().Perm() != 0o600 {
+			t.Errorf("%s: the previous image changed: %q, %v", name, got, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("%s: directory holds %d files", name, len(ents))
+		}
+	}
+}
+
 func TestWriteFileErrors(t *testing.T) {
 	good := hostConfig(t)
 	cases := []struct {

@@ -6,6 +6,17 @@
 //
 // # Image layout
 //
+// With Config.Microcode, and when update files are found, the image starts
+// with an early archive that is never compressed (the kernel's x86
+// microcode loader looks for it before anything is unpacked):
+//
+//	kernel/x86/microcode/GenuineIntel.bin   intel-ucode/FF-MM-SS concatenated
+//	kernel/x86/microcode/AuthenticAMD.bin   amd-ucode/microcode_amd*.bin concatenated
+//
+// padded with NUL bytes to a multiple of 4, then the main archive follows,
+// compressed with Config.Compression. The kernel unpacks both into the same
+// rootfs. The main archive holds:
+//
 //	/init                               the init binary (Config.Init)
 //	/sbin/modprobe -> /run/earlyroot/modprobe
 //	                                    the kernel's request_module helper: the
@@ -23,6 +34,11 @@
 //	                                    modload's compact index of exactly
 //	                                    the selected modules, built-in
 //	                                    modules and their aliases included
+//	/lib/firmware/...                   with Config.Firmware: the files the
+//	                                    modules name in their .modinfo, kept
+//	                                    .xz/.zst when the kernel's .config
+//	                                    says it loads them so, else
+//	                                    decompressed
 //	extra files (Config.Files)
 //
 // # Selection
@@ -33,6 +49,26 @@
 // modalias in sysfs (minus [HostExclude]), the root filesystem's module
 // from the mount table and the device-mapper/MD modules under the root
 // device.
+//
+// # Module facts
+//
+// modload's index of the tree drives the selection. It comes from depmod's
+// modules.dep and modules.alias when the tree has them (an installed
+// kernel, once its package ran depmod). A tree of .ko.xz modules without
+// them (a distribution's kernel package as shipped) would have every
+// module decompressed by a Go xz decoder to read its .modinfo; when kmod's
+// depmod is installed it is run instead on a shadow of the tree (links to
+// its entries, so the tree is never written), which is many times faster.
+// The image's own index is the tree's narrowed to the kept modules
+// (modload.Index.Subset) when they keep their paths, else modload's index
+// of the staged modules. The firmware names are read from each kept
+// module's .modinfo by modload.
+//
+// A module already compressed in the tree (.ko.xz) goes in as it is when
+// the kernel's .config says finit_module decompresses that format
+// (CONFIG_MODULE_DECOMPRESS) or when the .config is unknown; else it is
+// recompressed with Config.ModCompression, so that the init does not
+// decompress xz in Go at boot.
 //
 // # Reproducibility
 //

@@ -206,6 +206,9 @@ func hostExcluded(modPath string) bool {
 // and writes it as IndexFile. It returns the files that go to the image.
 func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []string, stage string) (staged, error) {
 	var st staged
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return st, fmt.Errorf("stage module tree: %w", err)
+	}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
@@ -214,22 +217,32 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 	if err != nil {
 		return st, err
 	}
+	var loading moduleLoading
+	if cfg.KernelConfig != "" {
+		k, err := ReadModuleDecompress(cfg.KernelConfig)
+		if err != nil {
+			return st, err
+		}
+		loading = moduleLoading{known: true, kernel: k}
+	}
 	var jobs []stageJob
 	for _, m := range mods {
 		if !want[m.Name] {
 			continue
 		}
-		rel := m.Path
-		if suffix != "" && strings.HasSuffix(rel, ".ko") {
-			rel += suffix
+		j := stageJob{name: m.Name, rel: m.Path, src: filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path))}
+		switch src := compressedSuffix(m.Path); {
+		case src == "":
+			j.rel += suffix
+			j.compress = suffix != ""
+		case !loading.keep(src, suffix):
+			j.rel = strings.TrimSuffix(m.Path, src) + suffix
+			j.decompress, j.compress = src, suffix != ""
 		}
-		jobs = append(jobs, stageJob{
-			src:      filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path)),
-			dst:      filepath.Join(stage, filepath.FromSlash(rel)),
-			compress: rel != m.Path,
-		})
+		j.dst = filepath.Join(stage, filepath.FromSlash(j.rel))
+		jobs = append(jobs, j)
 		st.srcBytes += m.Size
-		st.files = append(st.files, stagedFile{rel: rel, src: jobs[len(jobs)-1].dst})
+		st.files = append(st.files, stagedFile{rel: j.rel, src: j.dst})
 	}
 	if err := runStageJobs(ctx, jobs, cfg.ModCompression); err != nil {
 		return st, err
@@ -254,12 +267,14 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 			st.files = append(st.files, stagedFile{rel: f.name, src: dst})
 		}
 	}
-	ix, err := modload.Build(stage)
-	if err != nil {
-		return st, fmt.Errorf("index of the selected modules: %w", err)
-	}
-	if p := ix.Problems(); len(p) > 0 {
-		return st, fmt.Errorf("index of the selected modules: %w", errors.Join(p...))
+	ix := subsetIndex(cfg.Index, names, jobs)
+	if ix == nil {
+		if ix, err = modload.Build(stage); err != nil {
+			return st, fmt.Errorf("index of the selected modules: %w", err)
+		}
+		if p := ix.Problems(); len(p) > 0 {
+			return st, fmt.Errorf("index of the selected modules: %w", errors.Join(p...))
+		}
 	}
 	idx := filepath.Join(stage, IndexFile)
 	if err := ix.WriteFile(idx); err != nil {
@@ -269,11 +284,33 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 	return st, nil
 }
 
+// subsetIndex returns the tree's index narrowed to the staged modules when
+// every staged module is at the path the index gives it (no suffix changed
+// by compression), saving a second read of each module's .modinfo; else
+// nil, and the caller indexes the staged tree.
+func subsetIndex(ix *modload.Index, names []string, jobs []stageJob) *modload.Index {
+	if ix == nil || len(jobs) != len(names) {
+		return nil
+	}
+	for _, j := range jobs {
+		if m, ok := ix.Module(j.name); !ok || m.Path != j.rel {
+			return nil
+		}
+	}
+	return ix.Subset(names)
+}
+
+// maxModuleFile bounds one decompressed module.
+const maxModuleFile = 256 << 20
+
 // stageJob stages one module file.
 type stageJob struct {
-	src, dst string
-	compress bool
-	size     int64 // staged size, set by runStageJobs
+	name       string // module name
+	rel        string // staged path, relative to the module dir
+	src, dst   string
+	decompress string // the source's compression suffix to undo, or ""
+	compress   bool   // compress with the image's module compression
+	size       int64  // staged size, set by runStageJobs
 }
 
 // runStageJobs stages the modules with a few workers (compressing modules
@@ -290,7 +327,7 @@ func runStageJobs(ctx context.Context, jobs []stageJob, c Compression) error {
 				if errs[i] = ctx.Err(); errs[i] != nil {
 					continue
 				}
-				jobs[i].size, errs[i] = stageModule(jobs[i].src, jobs[i].dst, c, jobs[i].compress)
+				jobs[i].size, errs[i] = stageModule(jobs[i], c)
 			}
 		})
 	}
@@ -305,13 +342,15 @@ func runStageJobs(ctx context.Context, jobs []stageJob, c Compression) error {
 	return errors.Join(errs...)
 }
 
-// stageModule puts one module at dst, compressed with c when compress is
-// set, else as a hard link or copy. It returns the staged size.
-func stageModule(src, dst string, c Compression, compress bool) (int64, error) {
+// stageModule puts one module at j.dst: decompressed and (when j.compress)
+// compressed with c, else as a hard link or copy. It returns the staged
+// size.
+func stageModule(j stageJob, c Compression) (int64, error) {
+	src, dst := j.src, j.dst
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return 0, fmt.Errorf("stage module: %w", err)
 	}
-	if !compress {
+	if !j.compress && j.decompress == "" {
 		if err := os.Link(src, dst); err != nil {
 			if err := copyFile(src, dst); err != nil {
 				return 0, fmt.Errorf("stage module %s: %w", path.Base(src), err)
@@ -327,9 +366,16 @@ func stageModule(src, dst string, c Compression, compress bool) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stage module: %w", err)
 	}
-	z, err := CompressModule(data, c)
-	if err != nil {
-		return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
+	if j.decompress != "" {
+		if data, err = decompressBytes(data, j.decompress, maxModuleFile); err != nil {
+			return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
+		}
+	}
+	z := data
+	if j.compress {
+		if z, err = CompressModule(data, c); err != nil {
+			return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
+		}
 	}
 	if err := os.WriteFile(dst, z, 0o644); err != nil {
 		return 0, fmt.Errorf("stage module: %w", err)

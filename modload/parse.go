@@ -199,10 +199,11 @@ func parseBuiltinModinfo(data []byte) (builtinInfo, error) {
 
 // modinfo is what a module's .modinfo section says.
 type modinfo struct {
-	Name    string
-	Aliases []string // normalised patterns
-	Depends []string // normalised module names
-	Soft    softdep
+	Name     string
+	Aliases  []string // normalised patterns
+	Depends  []string // normalised module names
+	Soft     softdep
+	Firmware []string // firmware file names, in section order
 }
 
 // parseModinfo parses the NUL-separated key=value strings of a .modinfo
@@ -238,6 +239,10 @@ func parseModinfo(data []byte) (modinfo, error) {
 			}
 		case "softdep":
 			addSoftdep(&mi.Soft, strings.Fields(val))
+		case "firmware":
+			if val != "" {
+				mi.Firmware = append(mi.Firmware, val)
+			}
 		}
 	}
 	return mi, nil

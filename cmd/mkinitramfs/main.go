@@ -1,15 +1,23 @@
 // Command mkinitramfs builds an earlyroot initramfs image.
 //
-//	mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-compress zstd|gzip|xz|lz4|none]
-//	            [-hostonly] [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
-//	            [-init PATH] [-modcompress none|xz|zst|gz] [-v]
+//	mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
+//	            [-compress ...] [-modcompress ...] [-hostonly] [-modules a,b] [-omit a,b]
+//	            [-file SRC[:DST]]... [-microcode=false] [-firmware=false] [-v] ...
 //
-// By default the image holds every module a root device could need (the
-// generic set, see initramfs.GenericSelection); -hostonly narrows it to the
-// drivers of this machine's devices and its root filesystem. The image is
-// reproducible: the same inputs give the same bytes (entry mtimes are 0, or
-// SOURCE_DATE_EPOCH when set). The output is written to a temporary file
-// next to OUT and renamed, so a failed run leaves no partial image.
+// (mkinitramfs -h lists every flag.) By default the image holds every
+// module a root device could need (the generic set, see
+// initramfs.GenericSelection); -hostonly narrows it to the drivers of this
+// machine's devices and its root filesystem. An early microcode archive
+// goes in front, and the firmware the modules name goes in.
+//
+// Settings come from built-in defaults, then /etc/earlyroot/earlyroot.conf
+// and earlyroot.conf.d/*.conf (see config.go and README.md's
+// Configuration), then the flags, which win.
+//
+// The image is reproducible: the same inputs give the same bytes (entry
+// mtimes are 0, or SOURCE_DATE_EPOCH when set). The output is written to a
+// temporary file next to OUT, synced and renamed, so a failed run leaves
+// the previous image untouched.
 package main
 
 import (
@@ -36,10 +44,55 @@ func main() {
 	os.Exit(code)
 }
 
-// fileList collects repeated -file flags.
+// synopsis is the first part of the usage text; README.md shows the same.
+const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
+                   [-compress zstd|gzip|xz|lz4|none] [-modcompress none|xz|zst|gz]
+                   [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE]
+                   [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
+                   [-microcode=false] [-firmware=false] [-firmwaredir DIR] [-kconfig FILE]
+                   [-keymap NAME] [-font NAME] [-v]
+
+Settings come from the built-in defaults, then DIR/earlyroot.conf and
+DIR/earlyroot.conf.d/*.conf (-config, default /etc/earlyroot), then the flags:
+a flag replaces a value, or appends to a list (-modules, -omit, -file).
+
+`
+
+// confFlag is a flag that sets a configuration key. Its values are kept
+// in command-line order and applied after the configuration files.
+type confFlag struct {
+	key    string
+	isBool bool
+	given  *[]keyValue
+}
+
+type keyValue struct{ key, value string }
+
+func (f confFlag) String() string {
+	if f.key == "" {
+		return ""
+	}
+	k, _ := findKey(f.key)
+	return k.show(defaultSettings())
+}
+
+// Set checks v at once (so that a bad value is a usage error) and records it.
+func (f confFlag) Set(v string) error {
+	k, _ := findKey(f.key)
+	scratch := defaultSettings()
+	if err := k.set(&scratch, v); err != nil {
+		return err
+	}
+	*f.given = append(*f.given, keyValue{f.key, v})
+	return nil
+}
+
+func (f confFlag) IsBoolFlag() bool { return f.isBool }
+
+// fileList collects repeated -file flags (a relative SRC is allowed here).
 type fileList []initramfs.File
 
-func (l *fileList) String() string { return fmt.Sprint(*l) }
+func (l *fileList) String() string { return "" }
 
 func (l *fileList) Set(s string) error {
 	f, err := initramfs.ParseFile(s)
@@ -51,43 +104,87 @@ func (l *fileList) Set(s string) error {
 }
 
 type options struct {
-	out, kver, moddir, compress, modcompress, init string
-	sysfs, mounts                                  string
-	hostonly, verbose                              bool
-	modules, omit                                  string
-	files                                          fileList
+	out, kver, moddir, init       string
+	sysfs, mounts, cpuinfo        string
+	firmwareDir, kconfig, confDir string
+	verbose, printConfig          bool
+	given                         []keyValue // configuration flags, in order
+	files                         fileList
+}
+
+// flagDocs are the usage lines of the flags that set a configuration key.
+var flagDocs = map[string]string{
+	"modules":     "extra `modules`, comma separated (names or aliases)",
+	"omit":        "`modules` to leave out, comma separated, with every module that depends on them",
+	"compress":    "archive compression `method`: zstd, gzip, xz, lz4 or none",
+	"modcompress": "compression `method` of each module file: none, xz, zst or gz",
+	"hostonly":    "only the modules this machine needs",
+	"microcode":   "prepend the early CPU microcode archive (host-only: this CPU's only)",
+	"firmware":    "add the firmware files the included modules name",
+	"keymap":      "console keymap `name` (not yet put in the image)",
+	"font":        "console font `name` (not yet put in the image)",
+}
+
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("mkinitramfs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), synopsis)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.out, "o", "", "output image `file` (required unless -print-config)")
+	fs.StringVar(&o.kver, "kver", "", "kernel `version` (default: uname -r)")
+	fs.StringVar(&o.moddir, "moddir", "", "module `dir` (default: /lib/modules/<kver>)")
+	fs.StringVar(&o.init, "init", "", "init `binary` (default: init next to this executable)")
+	fs.StringVar(&o.confDir, "config", "/etc/earlyroot", "configuration `dir`: earlyroot.conf and earlyroot.conf.d/*.conf")
+	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
+	fs.BoolVar(&o.verbose, "v", false, "list every file in the image")
+	fs.StringVar(&o.sysfs, "sysfs", "/sys", "sysfs root `dir` for -hostonly")
+	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table `file` for -hostonly")
+	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
+	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
+	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
+	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
+	for _, k := range confKeys {
+		if k.name == "files" {
+			continue // -file above
+		}
+		b := k.show(defaultSettings())
+		fs.Var(confFlag{key: k.name, isBool: b == "yes" || b == "no", given: &o.given}, k.name, flagDocs[k.name])
+	}
+	return fs
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("mkinitramfs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.out, "o", "", "output image `file` (required)")
-	fs.StringVar(&o.kver, "kver", "", "kernel `version` (default: uname -r)")
-	fs.StringVar(&o.moddir, "moddir", "", "module `dir` (default: /lib/modules/<kver>)")
-	// The defaults are the layout that boots fastest (make bench): an uncompressed archive,
-	// which the kernel unpacks with a copy, holding zstd-compressed modules, of which the
-	// init decompresses only the few it loads.
-	fs.StringVar(&o.compress, "compress", "none", "archive compression: zstd, gzip, xz, lz4 or none")
-	fs.StringVar(&o.modcompress, "modcompress", "zst", "compression of each module file: none, xz, zst or gz")
-	fs.BoolVar(&o.hostonly, "hostonly", false, "only the modules this machine needs")
-	fs.StringVar(&o.modules, "modules", "", "extra modules, comma separated (names or aliases)")
-	fs.StringVar(&o.omit, "omit", "", "modules to leave out, comma separated")
-	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
-	fs.StringVar(&o.init, "init", "", "init `binary` (default: init next to this executable)")
-	fs.BoolVar(&o.verbose, "v", false, "list every file in the image")
-	fs.StringVar(&o.sysfs, "sysfs", "/sys", "sysfs root for -hostonly")
-	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table for -hostonly")
+	fs := newFlagSet(&o, stderr)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.out == "" {
+	if o.out == "" && !o.printConfig {
 		return o, errors.New("-o OUT is required")
 	}
 	return o, nil
+}
+
+// effective returns the settings: defaults, configuration files, flags.
+func effective(o options) (settings, []string, error) {
+	s := defaultSettings()
+	files, err := loadConf(o.confDir, &s)
+	if err != nil {
+		return s, nil, err
+	}
+	for _, g := range o.given {
+		k, _ := findKey(g.key)
+		if err := k.set(&s, g.value); err != nil {
+			return s, nil, fmt.Errorf("-%s: %w", g.key, err)
+		}
+	}
+	s.files = append(s.files, o.files...)
+	return s, files, nil
 }
 
 // run is the whole command; an interrupt (ctx done) stops the build and
@@ -101,7 +198,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mkinitramfs: %v\n", err)
 		return 2
 	}
-	cfg, err := config(o)
+	s, confs, err := effective(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "mkinitramfs: %v\n", err)
+		return 2
+	}
+	if o.printConfig {
+		printConf(stdout, s, confs)
+		return 0
+	}
+	cfg, err := config(o, s)
 	if err != nil {
 		fmt.Fprintf(stderr, "mkinitramfs: %v\n", err)
 		return 2
@@ -114,32 +220,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "mkinitramfs: warning: %s\n", w)
 	}
-	summary(stdout, o, res)
+	summary(stdout, o, s, res)
 	return 0
 }
 
-func config(o options) (initramfs.Config, error) {
+func config(o options, s settings) (initramfs.Config, error) {
 	cfg := initramfs.Config{
-		KernelVersion: o.kver,
-		ModDir:        o.moddir,
-		Init:          o.init,
-		HostOnly:      o.hostonly,
-		SysFS:         o.sysfs,
-		Mounts:        o.mounts,
-		Modules:       splitList(o.modules),
-		Omit:          splitList(o.omit),
-		Files:         o.files,
+		KernelVersion:  o.kver,
+		ModDir:         o.moddir,
+		Init:           o.init,
+		Compression:    s.compress,
+		ModCompression: s.modcompress,
+		HostOnly:       s.hostonly,
+		SysFS:          o.sysfs,
+		Mounts:         o.mounts,
+		Microcode:      s.microcode,
+		Firmware:       s.firmware,
+		FirmwareDir:    o.firmwareDir,
+		CPUInfo:        o.cpuinfo,
+		KernelConfig:   o.kconfig,
+		Modules:        s.modules,
+		Omit:           s.omit,
+		Files:          s.files,
 	}
 	var err error
-	if cfg.Compression, err = initramfs.ParseCompression(o.compress); err != nil {
-		return cfg, fmt.Errorf("-compress: %w", err)
-	}
-	if cfg.ModCompression, err = initramfs.ParseCompression(o.modcompress); err != nil {
-		return cfg, fmt.Errorf("-modcompress: %w", err)
-	}
-	if _, err := cfg.ModCompression.ModuleSuffix(); err != nil {
-		return cfg, fmt.Errorf("-modcompress: %w", err)
-	}
 	if cfg.KernelVersion == "" {
 		if cfg.KernelVersion, err = host.KernelRelease(); err != nil {
 			return cfg, err
@@ -161,14 +265,9 @@ func config(o options) (initramfs.Config, error) {
 	return cfg, nil
 }
 
+// splitList splits a list of module names at commas and blanks.
 func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
 
 // defaultInit is the init binary next to this executable (build/init next
@@ -185,7 +284,7 @@ func defaultInit() (string, error) {
 	return p, nil
 }
 
-func summary(w io.Writer, o options, res initramfs.Result) {
+func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	if o.verbose {
 		for _, e := range res.Entries {
 			switch {
@@ -199,13 +298,30 @@ func summary(w io.Writer, o options, res initramfs.Result) {
 		}
 	}
 	mode := "generic"
-	if o.hostonly {
+	if s.hostonly {
 		mode = "host-only"
 	}
 	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, host.Size(res.ModuleBytes))
-	if res.ModCompression != initramfs.None {
+	if res.ModCompression != initramfs.None && res.ModuleImageBytes != res.ModuleBytes { // (a tree of .ko.xz stays as it is)
 		fmt.Fprintf(w, ", %s as %s", host.Size(res.ModuleImageBytes), res.ModCompression)
 	}
-	fmt.Fprintf(w, "\n%s: %d entries, archive %s, image %s (%s)\n", o.out, len(res.Entries),
+	fmt.Fprintf(w, "\n")
+	switch {
+	case !s.microcode:
+	case len(res.Microcode) == 0 && res.CPU != nil:
+		fmt.Fprintf(w, "microcode: none for %s in %s\n", res.CPU, o.firmwareDir)
+	case len(res.Microcode) == 0:
+		fmt.Fprintf(w, "microcode: none in %s\n", o.firmwareDir)
+	default:
+		fmt.Fprintf(w, "microcode: %s (early archive %s)\n", strings.Join(res.Microcode, " "), host.Size(res.EarlyBytes))
+	}
+	if s.firmware {
+		list := strings.Join(res.Firmware, " ")
+		if list == "" {
+			list = "none"
+		}
+		fmt.Fprintf(w, "firmware: %s\n", list)
+	}
+	fmt.Fprintf(w, "%s: %d entries, archive %s, image %s (%s)\n", o.out, len(res.Entries),
 		host.Size(res.ArchiveBytes), host.Size(res.ImageBytes), res.Compression)
 }

@@ -48,7 +48,8 @@ func fixture(t *testing.T) []string {
 	}
 	return []string{"-kver", kver, "-moddir", modDir(t), "-init", filepath.Join(dir, "init"),
 		"-hostonly", "-sysfs", filepath.Join(dir, "sys"), "-mounts", filepath.Join(dir, "mounts"),
-		"-file", filepath.Join(dir, "extra") + ":/bin/busybox"}
+		"-file", filepath.Join(dir, "extra") + ":/bin/busybox",
+		"-config", filepath.Join(dir, "etc"), "-firmwaredir", filepath.Join(dir, "firmware")}
 }
 
 func runCmd(args ...string) (int, string, string) {
@@ -57,16 +58,19 @@ func runCmd(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func records(t *testing.T, img []byte) map[string]cpio.Record {
+// records reads the first archive of img, zstd-compressed or not.
+func records(t *testing.T, img []byte, compressed bool) map[string]cpio.Record {
 	t.Helper()
-	d, err := zstd.NewReader(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	archive, err := d.DecodeAll(img, nil)
-	if err != nil {
-		t.Fatalf("image is not zstd: %v", err)
+	archive := img
+	if compressed {
+		d, err := zstd.NewReader(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if archive, err = d.DecodeAll(img, nil); err != nil {
+			t.Fatalf("image is not zstd: %v", err)
+		}
 	}
 	recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(archive))})
 	if err != nil {
@@ -97,7 +101,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := records(t, img1)
+	recs := records(t, img1, true)
 	for _, name := range []string{"init", "bin/busybox", "lib/modules/" + kver + "/modules.earlyroot"} {
 		r, ok := recs[name]
 		if !ok {
@@ -220,5 +224,51 @@ func TestDefaultLayout(t *testing.T) {
 	}
 	if !bytes.Contains(img, []byte("/kernel/drivers/block/virtio_blk.ko.zst\x00")) {
 		t.Errorf("default image holds no zstd-compressed virtio_blk module")
+	}
+}
+
+func TestRunMicrocodeFirmware(t *testing.T) {
+	dir := t.TempDir()
+	fw := filepath.Join(dir, "firmware")
+	for p, c := range map[string]string{
+		"firmware/intel-ucode/06-8e-0a": "intel update",
+		"firmware/intel-ucode/06-9e-0d": "other cpu",
+		"firmware/qlogic/12160.bin":     "qla firmware",
+		"cpuinfo":                       "vendor_id : GenuineIntel\ncpu family : 6\nmodel : 142\nstepping : 10\n",
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags := append(fixture(t), "-firmwaredir", fw, "-cpuinfo", filepath.Join(dir, "cpuinfo"), "-modules", "qla1280")
+	out := filepath.Join(dir, "initrd.img")
+	code, stdout, stderr := runCmd(append(flags, "-o", out)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"\nmicrocode: intel-ucode/06-8e-0a (early archive ", "\nfirmware: qlogic/12160.bin\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if n := strings.Count(stderr, "warning: firmware of qla1280 not found in "+fw+": qlogic/1280.bin, qlogic/1040.bin\n"); n != 1 {
+		t.Errorf("want one firmware warning line, stderr:\n%s", stderr)
+	}
+	img, _ := os.ReadFile(out)
+	if _, ok := records(t, img, false)["kernel/x86/microcode/GenuineIntel.bin"]; !ok {
+		t.Error("the image does not start with the microcode archive")
+	}
+
+	code, stdout, stderr = runCmd(append(flags, "-o", out, "-microcode=false", "-firmware=false")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "microcode") || strings.Contains(stdout, "firmware") || strings.Contains(stderr, "firmware") {
+		t.Errorf("microcode and firmware off, output:\n%s%s", stdout, stderr)
+	}
+	img, _ = os.ReadFile(out)
+	if _, ok := records(t, img, false)["init"]; !ok {
+		t.Error("-microcode=false: the image does not start with the main archive")
 	}
 }

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/earlyroot/earlyroot/initramfs"
+)
+
+// The configuration files, below the -config directory (default
+// /etc/earlyroot): earlyroot.conf, then every earlyroot.conf.d/*.conf in
+// lexical order. Each line is "key = value", blank, or a comment starting
+// with '#' (a whole line only: '#' inside a value is part of it). A scalar
+// key set again replaces the earlier value; a list key appends to it. Flags
+// given on the command line win over every file: a scalar flag replaces the
+// value, a list flag appends to it.
+const (
+	confFile = "earlyroot.conf"
+	confDir  = "earlyroot.conf.d"
+	// maxConfFile bounds one configuration file.
+	maxConfFile = 1 << 20
+)
+
+// settings are the configurable parts of an image: every key of the
+// configuration files, each also a flag of the same name.
+type settings struct {
+	modules, omit         []string         // module names or aliases
+	files                 []initramfs.File // extra files
+	compress, modcompress initramfs.Compression
+	hostonly              bool
+	microcode, firmware   bool
+	// keymap and font are the console keymap and font (as vconsole.conf's
+	// KEYMAP and FONT name them), parsed and shown by -print-config; the
+	// image does not use them yet.
+	keymap, font string
+}
+
+// defaultSettings are the built-in defaults: the layout `make bench`
+// measured fastest (an uncompressed archive, which the kernel unpacks with
+// a copy, of zstd-compressed modules, of which the init decompresses only
+// the few it loads), microcode and firmware included.
+func defaultSettings() settings {
+	return settings{compress: initramfs.None, modcompress: initramfs.Zstd, microcode: true, firmware: true}
+}
+
+// confKey is one key of the configuration format.
+type confKey struct {
+	name, doc string
+	set       func(s *settings, value string) error
+	show      func(s settings) string
+}
+
+// confKeys lists the keys in the order -print-config shows them.
+var confKeys = []confKey{
+	{"modules", "extra modules (names or aliases), comma or space separated; list",
+		func(s *settings, v string) error { s.modules = append(s.modules, splitList(v)...); return nil },
+		func(s settings) string { return strings.Join(s.modules, ", ") }},
+	{"omit", "modules to leave out, with every module that depends on them; list",
+		func(s *settings, v string) error { s.omit = append(s.omit, splitList(v)...); return nil },
+		func(s settings) string { return strings.Join(s.omit, ", ") }},
+	{"files", "extra files SRC[:DST], SRC absolute, space separated; list",
+		func(s *settings, v string) error {
+			for _, w := range strings.Fields(v) {
+				if !strings.HasPrefix(w, "/") {
+					return fmt.Errorf("file %q: source is not an absolute path", w)
+				}
+				f, err := initramfs.ParseFile(w)
+				if err != nil {
+					return err
+				}
+				s.files = append(s.files, f)
+			}
+			return nil
+		},
+		func(s settings) string {
+			var w []string
+			for _, f := range s.files {
+				w = append(w, f.Src+":"+f.Dst)
+			}
+			return strings.Join(w, " ")
+		}},
+	{"compress", "archive compression: zstd, gzip, xz, lz4 or none",
+		func(s *settings, v string) (err error) { s.compress, err = initramfs.ParseCompression(v); return err },
+		func(s settings) string { return string(s.compress) }},
+	{"modcompress", "compression of each module file: none, xz, zst or gz",
+		func(s *settings, v string) error {
+			c, err := initramfs.ParseCompression(v)
+			if err == nil {
+				_, err = c.ModuleSuffix()
+			}
+			if err == nil {
+				s.modcompress = c
+			}
+			return err
+		},
+		func(s settings) string { return string(s.modcompress) }},
+	{"hostonly", "yes: only the modules this machine needs; no: the generic set",
+		func(s *settings, v string) (err error) { s.hostonly, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.hostonly) }},
+	{"microcode", "yes: prepend the early CPU microcode archive",
+		func(s *settings, v string) (err error) { s.microcode, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.microcode) }},
+	{"firmware", "yes: add the firmware files the modules name",
+		func(s *settings, v string) (err error) { s.firmware, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.firmware) }},
+	{"keymap", "console keymap name (not yet put in the image)",
+		func(s *settings, v string) error { s.keymap = v; return checkWord(v) },
+		func(s settings) string { return s.keymap }},
+	{"font", "console font name (not yet put in the image)",
+		func(s *settings, v string) error { s.font = v; return checkWord(v) },
+		func(s settings) string { return s.font }},
+}
+
+func findKey(name string) (confKey, bool) {
+	i := slices.IndexFunc(confKeys, func(k confKey) bool { return k.name == name })
+	if i < 0 {
+		return confKey{}, false
+	}
+	return confKeys[i], true
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "yes", "true", "on", "1":
+		return true, nil
+	case "no", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", v)
+}
+
+func showBool(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// checkWord accepts a name without blanks ("" unsets it).
+func checkWord(v string) error {
+	if strings.ContainsAny(v, " \t") {
+		return fmt.Errorf("%q: a name has no blanks", v)
+	}
+	return nil
+}
+
+// parseConf applies the lines of one configuration file (named name in
+// errors) to s.
+func parseConf(name string, r io.Reader, s *settings) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	for no := 1; sc.Scan(); no++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if !ok {
+			return fmt.Errorf("%s:%d: %q is not key = value", name, no, truncate(line))
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		k, ok := findKey(key)
+		if !ok {
+			return fmt.Errorf("%s:%d: unknown key %q", name, no, truncate(key))
+		}
+		if err := k.set(s, val); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", name, no, key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// confFiles lists the configuration files below dir that exist, in the
+// order they apply.
+func confFiles(dir string) ([]string, error) {
+	var out []string
+	main := filepath.Join(dir, confFile)
+	if _, err := os.Stat(main); err == nil {
+		out = append(out, main)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, confDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	for _, e := range ents { // ReadDir sorts by name
+		if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+			out = append(out, filepath.Join(dir, confDir, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// loadConf applies every configuration file below dir to s and returns
+// the files read.
+func loadConf(dir string, s *settings) ([]string, error) {
+	files, err := confFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range files {
+		if err := loadConfFile(p, s); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+func loadConfFile(p string, s *settings) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfFile+1))
+	if err != nil {
+		return fmt.Errorf("configuration %s: %w", p, err)
+	}
+	if len(data) > maxConfFile {
+		return fmt.Errorf("configuration %s: larger than %d bytes", p, maxConfFile)
+	}
+	return parseConf(p, strings.NewReader(string(data)), s)
+}
+
+// printConf writes s in the configuration format (so that it can be read
+// back), after a comment naming the files it came from.
+func printConf(w io.Writer, s settings, files []string) {
+	fmt.Fprintln(w, "# effective configuration: built-in defaults, then")
+	for _, f := range files {
+		fmt.Fprintf(w, "#   %s\n", f)
+	}
+	fmt.Fprintln(w, "#   then the command line's flags")
+	for _, k := range confKeys {
+		fmt.Fprintf(w, "%s = %s\n", k.name, k.show(s))
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/earlyroot/earlyroot/initramfs"
+)
+
+func TestParseConf(t *testing.T) {
+	def := defaultSettings()
+	with := func(f func(*settings)) settings { s := defaultSettings(); f(&s); return s }
+	cases := []struct {
+		name, in string
+		want     settings
+		err      string
+	}{
+		{"empty", "", def, ""},
+		{"comments and blanks", "# a comment\n\n   # indented\n\t\n", def, ""},
+		{"every key", `modules = xfs, btrfs
+omit=floppy
+files = /usr/bin/busybox:/bin/busybox /etc/hosts
+compress = zstd
+modcompress = none
+hostonly = yes
+microcode = no
+firmware = off
+keymap = de-latin1
+font = eurlatgr
+`, settings{
+			modules: []string{"xfs", "btrfs"}, omit: []string{"floppy"},
+			files:    []initramfs.File{{Src: "/usr/bin/busybox", Dst: "/bin/busybox"}, {Src: "/etc/hosts", Dst: "/etc/hosts"}},
+			compress: initramfs.Zstd, modcompress: initramfs.None, hostonly: true,
+			keymap: "de-latin1", font: "eurlatgr",
+		}, ""},
+		{"lists append, scalars replace", "modules = a b\nmodules = c\ncompress = xz\ncompress = gz\n",
+			with(func(s *settings) { s.modules = []string{"a", "b", "c"}; s.compress = initramfs.Gzip }), ""},
+		{"empty values", "modules =\nkeymap =\nfiles=\n", def, ""},
+		{"# inside a value", "keymap = us#x\n", with(func(s *settings) { s.keymap = "us#x" }), ""},
+		{"unknown key", "# c\ncompress = xz\nmodulez = a\n", settings{}, `test.conf:3: unknown key "modulez"`},
+		{"no =", "hostonly\n", settings{}, `test.conf:1: "hostonly" is not key = value`},
+		{"bad bool", "\nmicrocode = maybe\n", settings{}, `test.conf:2: microcode: "maybe" is not yes or no`},
+		{"bad compression", "compress = bzip2\n", settings{}, `test.conf:1: compress: unknown compression "bzip2"`},
+		{"lz4 modules", "modcompress = lz4\n", settings{}, "test.conf:1: modcompress: compression lz4 is not supported"},
+		{"empty compression", "compress =\n", def, ""},
+		{"relative file", "files = busybox\n", settings{}, `test.conf:1: files: file "busybox": source is not an absolute path`},
+		{"blank in keymap", "keymap = de latin1\n", settings{}, "test.conf:1: keymap"},
+		{"empty key", "= x\n", settings{}, `test.conf:1: unknown key ""`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := defaultSettings()
+			err := parseConf("test.conf", strings.NewReader(c.in), &s)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s, c.want) {
+				t.Errorf("got %+v\nwant %+v", s, c.want)
+			}
+		})
+	}
+}
+
+// A compress key with an empty value means none, like the flag's "".
+func TestParseConfEmptyCompress(t *testing.T) {
+	s := defaultSettings()
+	s.compress = initramfs.Zstd
+	if err := parseConf("x", strings.NewReader("compress =\n"), &s); err != nil || s.compress != initramfs.None {
+		t.Errorf("compress %q, %v", s.compress, err)
+	}
+}
+
+func FuzzParseConf(f *testing.F) {
+	f.Add("modules = a, b\n# c\ncompress = zstd\nhostonly = yes\n")
+	f.Add("files = /a:/b /c\nkeymap = de\n")
+	f.Add("x\n=\n\x00")
+	f.Fuzz(func(t *testing.T, in string) {
+		s := defaultSettings()
+		if err := parseConf("fuzz.conf", strings.NewReader(in), &s); err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.conf") {
+				t.Errorf("error does not name the file: %v", err)
+			}
+			return
+		}
+		// What parses prints back to the same settings.
+		var buf bytes.Buffer
+		printConf(&buf, s, nil)
+		again := defaultSettings()
+		if err := parseConf("printed", &buf, &again); err != nil {
+			t.Fatalf("printed configuration does not parse: %v\n%s", err, buf.String())
+		}
+		if !reflect.DeepEqual(normal(s), normal(again)) {
+			t.Errorf("round trip: %+v became %+v", s, again)
+		}
+	})
+}
+
+// normal makes empty lists nil, as a round trip through the text does.
+func normal(s settings) settings {
+	for _, l := range []*[]string{&s.modules, &s.omit} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	if len(s.files) == 0 {
+		s.files = nil
+	}
+	return s
+}
+
+// confTree writes a configuration directory: earlyroot.conf and snippets.
+func confTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadConfOrder(t *testing.T) {
+	dir := confTree(t, map[string]string{
+		"earlyroot.conf":                  "modules = a\ncompress = xz\nkeymap = us\n",
+		"earlyroot.conf.d/20-b.conf":      "modules = c\ncompress = lz4\n",
+		"earlyroot.conf.d/10-a.conf":      "modules = b\ncompress = gzip\nkeymap = de\n",
+		"earlyroot.conf.d/30-x.conf.dpkg": "unknown = ignored, not a .conf\n",
+		"earlyroot.conf.d/README":         "ignored\n",
+	})
+	s := defaultSettings()
+	files, err := loadConf(dir, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFiles := []string{filepath.Join(dir, "earlyroot.conf"), filepath.Join(dir, "earlyroot.conf.d/10-a.conf"), filepath.Join(dir, "earlyroot.conf.d/20-b.conf")}
+	if !reflect.DeepEqual(files, wantFiles) {
+		t.Errorf("files %q, want %q", files, wantFiles)
+	}
+	if strings.Join(s.modules, ",") != "a,b,c" || s.compress != initramfs.LZ4 || s.keymap != "de" {
+		t.Errorf("settings %+v", s)
+	}
+
+	// No configuration at all is the defaults.
+	s = defaultSettings()
+	if files, err := loadConf(filepath.Join(t.TempDir(), "none"), &s); err != nil || len(files) != 0 || !reflect.DeepEqual(s, defaultSettings()) {
+		t.Errorf("missing dir: %q %+v %v", files, s, err)
+	}
+}
+
+func TestPrintConfigFlagsWin(t *testing.T) {
+	dir := confTree(t, map[string]string{
+		"earlyroot.conf":             "modules = xfs\ncompress = xz\nhostonly = yes\nmicrocode = no\n",
+		"earlyroot.conf.d/50-a.conf": "omit = floppy\nfiles = /etc/hosts\n",
+	})
+	code, stdout, stderr := runCmd("-config", dir, "-print-config", "-compress", "zstd", "-hostonly=false",
+		"-modules", "btrfs", "-file", "/etc/passwd:/x", "-firmware=false", "-keymap", "de")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"#   " + filepath.Join(dir, "earlyroot.conf") + "\n",
+		"#   " + filepath.Join(dir, "earlyroot.conf.d/50-a.conf") + "\n",
+		"\nmodules = xfs, btrfs\n", "\nomit = floppy\n", "\nfiles = /etc/hosts:/etc/hosts /etc/passwd:/x\n",
+		"\ncompress = zstd\n", "\nmodcompress = zstd\n", "\nhostonly = no\n", "\nmicrocode = no\n",
+		"\nfirmware = no\n", "\nkeymap = de\n", "\nfont = \n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The output is itself a valid configuration.
+	s := defaultSettings()
+	if err := parseConf("printed", strings.NewReader(stdout), &s); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRunConfigErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		args  []string
+		want  string
+	}{
+		{"unknown key", map[string]string{"earlyroot.conf.d/10-x.conf": "\nhostonyl = yes\n"}, nil, "earlyroot.conf.d/10-x.conf:2: unknown key \"hostonyl\""},
+		{"bad value", map[string]string{"earlyroot.conf": "firmware = perhaps\n"}, nil, "earlyroot.conf:1: firmware"},
+		{"bad flag", nil, []string{"-microcode=perhaps"}, "-microcode"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := confTree(t, c.files)
+			out := filepath.Join(t.TempDir(), "initrd.img")
+			code, _, stderr := runCmd(append([]string{"-config", dir, "-o", out}, c.args...)...)
+			if code != 2 || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stderr %q lacks %q", code, stderr, c.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("an image was written")
+			}
+		})
+	}
+}
+
+// The usage text, the synopsis and README.md name every flag, and the
+// README's Configuration section every key.
+func TestUsageAndReadme(t *testing.T) {
+	var o options
+	fs := newFlagSet(&o, io.Discard)
+	var usage bytes.Buffer
+	fs.SetOutput(&usage)
+	fs.Usage()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conf, ok := strings.Cut(string(readme), "\n## Configuration\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Configuration" section`)
+	}
+	conf, _, _ = strings.Cut(conf, "\n## ")
+	i := strings.Index(string(readme), "\nmkinitramfs -o OUT")
+	if i < 0 {
+		t.Fatal("README.md has no mkinitramfs synopsis")
+	}
+	readmeSynopsis, _, _ := strings.Cut(string(readme)[i:], "```")
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(usage.String(), "\n  -"+f.Name) {
+			t.Errorf("usage lacks -%s", f.Name)
+		}
+		if !containsFlag(synopsis, f.Name) {
+			t.Errorf("the synopsis lacks -%s", f.Name)
+		}
+		if !containsFlag(readmeSynopsis, f.Name) {
+			t.Errorf("README.md's mkinitramfs synopsis lacks -%s", f.Name)
+		}
+	})
+	for _, k := range confKeys {
+		if !strings.Contains(conf, "`"+k.name+"`") {
+			t.Errorf("README.md's Configuration section lacks the key %s", k.name)
+		}
+	}
+}
+
+func containsFlag(text, name string) bool {
+	for _, end := range []string{" ", "]", "=", "\n"} {
+		if strings.Contains(text, "-"+name+end) {
+			return true
+		}
+	}
+	return false
+}
