@@ -171,7 +171,7 @@ func damaged(t *testing.T, uuid string, off int64, data []byte) string {
 // loader meets them at boot.
 func brokenModulesImage(t *testing.T) string {
 	t.Helper()
-	src := tb.image(t, "plain-uncompressed", "-compress", "none", "-modcompress", "none")
+	src := tb.image(t, "plain-uncompressed", "-compress", "none", "-modcompress", "none", "-microcode=false")
 	img, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +190,7 @@ func brokenModulesImage(t *testing.T) string {
 // cpioData returns the data of the newc archive entry whose name ends in suffix, as a slice
 // of archive (so that writing to it patches the archive). The archive is read with u-root's
 // reader, the library initramfs.Archive writes with.
+// cpioData finds a file's data in an archive (one archive: no early microcode in front).
 func cpioData(t *testing.T, archive []byte, suffix string) []byte {
 	t.Helper()
 	rr := cpio.Newc.Reader(bytes.NewReader(archive))
