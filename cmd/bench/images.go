@@ -184,8 +184,13 @@ func summaryTail(out string) string {
 
 func (e *benchEnv) mkinitramfs(name, desc string, extra ...string) (image, string, error) {
 	p := e.path("images", name+".img")
+	// An empty configuration directory: the host's /etc/earlyroot does not change the images.
+	noConfig := e.path("no-config")
+	if err := os.MkdirAll(noConfig, 0o755); err != nil {
+		return image{}, "", err
+	}
 	args := append([]string{"-o", p, "-kver", e.k.release, "-moddir", e.k.moddir,
-		"-init", filepath.Join(e.opt.build, "init")}, extra...)
+		"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig}, extra...)
 	out, err := runTool(filepath.Join(e.opt.build, "mkinitramfs"), args...)
 	if err != nil {
 		return image{}, out, err
