@@ -28,7 +28,7 @@ BOOT_PARALLEL ?= 2
 # Builder VMs (cmd/mkdisks) run at the same time by make disks.
 DISKS_JOBS ?= 2
 
-.PHONY: all build deps kernel disks lint unit boot test demo bench fuzz fuzz-short clean
+.PHONY: install deb all build deps kernel disks lint unit boot test demo bench fuzz fuzz-short clean
 
 all: build
 
@@ -93,3 +93,28 @@ bench: deps kernel build
 
 clean:
 	rm -rf $(BUILD)
+
+# install puts the binaries and the kernel hooks under DESTDIR: /usr/lib/earlyroot/{init,mkinitramfs}
+# (the generator finds the init beside itself), /usr/sbin/earlyroot-mkinitramfs, Debian's
+# /etc/kernel/post{inst,rm}.d hooks and the kernel-install plugin.
+DESTDIR ?=
+LIBDIR  := /usr/lib/earlyroot
+install: build
+	install -D -m 755 $(BUILD)/init $(DESTDIR)$(LIBDIR)/init
+	install -D -m 755 $(BUILD)/mkinitramfs $(DESTDIR)$(LIBDIR)/mkinitramfs
+	install -d $(DESTDIR)/usr/sbin
+	ln -sf ../lib/earlyroot/mkinitramfs $(DESTDIR)/usr/sbin/earlyroot-mkinitramfs
+	install -D -m 755 packaging/kernel/postinst.d/zz-earlyroot $(DESTDIR)/etc/kernel/postinst.d/zz-earlyroot
+	install -D -m 755 packaging/kernel/postrm.d/zz-earlyroot $(DESTDIR)/etc/kernel/postrm.d/zz-earlyroot
+	install -D -m 755 packaging/kernel-install/50-earlyroot.install $(DESTDIR)/usr/lib/kernel/install.d/50-earlyroot.install
+	install -d $(DESTDIR)/etc/earlyroot/earlyroot.conf.d
+
+# deb builds build/earlyroot_VERSION_amd64.deb with dpkg-deb (VERSION from the commit).
+DEB_VERSION ?= 0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+deb: build
+	rm -rf $(BUILD)/deb && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb
+	install -d $(BUILD)/deb/DEBIAN
+	sed 's/@VERSION@/$(DEB_VERSION)/' packaging/debian/control.in >$(BUILD)/deb/DEBIAN/control
+	install -m 755 packaging/debian/postinst $(BUILD)/deb/DEBIAN/postinst
+	printf '%s\n' /etc/kernel/postinst.d/zz-earlyroot /etc/kernel/postrm.d/zz-earlyroot >$(BUILD)/deb/DEBIAN/conffiles
+	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/earlyroot_$(DEB_VERSION)_amd64.deb
