@@ -266,7 +266,7 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	var devs []string
 	for i, d := range r.Disks {
 		p := filepath.Join(dir, d.Name+".img")
-		if err := sparse(p, int64(d.SizeMiB)<<20); err != nil {
+		if err := vm.CreateSparse(p, int64(d.SizeMiB)<<20); err != nil {
 			return err
 		}
 		drives = append(drives, vm.Drive{Path: p, Serial: d.Name})
@@ -362,18 +362,6 @@ func envScript(r Recipe, devs []string, rootDev string) []byte {
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func sparse(path string, size int64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // keepEnds copies the first HeadBytes and the last TailBytes of img to head and tail.

@@ -53,7 +53,7 @@ func (fs FS) sizeMB() int {
 // MakeFS creates (or overwrites) a filesystem image at path, populated
 // from fs.SrcDir, using only userspace tools (no loop devices, no mount).
 func MakeFS(path string, fs FS) error {
-	if err := createSparse(path, int64(fs.sizeMB())<<20); err != nil {
+	if err := CreateSparse(path, int64(fs.sizeMB())<<20); err != nil {
 		return fmt.Errorf("make %s image %s: %w", fs.Type, path, err)
 	}
 	var err error
@@ -77,7 +77,8 @@ func MakeFS(path string, fs FS) error {
 	return nil
 }
 
-func createSparse(path string, size int64) error {
+// CreateSparse makes path an empty (sparse) file of size bytes: a blank disk image.
+func CreateSparse(path string, size int64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

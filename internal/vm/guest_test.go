@@ -152,7 +152,7 @@ func poweredOff(t *testing.T, v *VM, within time.Duration) {
 func emptyImage(t *testing.T, mb int) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("empty%d.img", mb))
-	if err := createSparse(p, int64(mb)<<20); err != nil {
+	if err := CreateSparse(p, int64(mb)<<20); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -88,7 +88,7 @@ func MakeDisk(path string, d Disk) error {
 	if err != nil {
 		return fmt.Errorf("make disk %s: %w", path, err)
 	}
-	if err := createSparse(path, total*sector); err != nil {
+	if err := CreateSparse(path, total*sector); err != nil {
 		return fmt.Errorf("make disk %s: %w", path, err)
 	}
 	if err := runSfdisk(path, script); err != nil {
