@@ -185,6 +185,12 @@ func (e *benchEnv) report(results []ImageResult) error {
 		md.WriteString("\nPeer images were built on this host from Debian's initramfs-tools, dracut and tiny-initramfs packages (the busybox script from busybox-static), with the test " +
 			"kernel's modules copied to /lib/modules/" + e.k.release + " and depmod run for the bench.\n")
 	}
+	if len(e.kdf) > 0 {
+		md.WriteString("\n## LUKS unlock (key derivation + keyslot decryption)\n\n" +
+			"luks's BenchmarkUnlock: earlyroot's luks package and `cryptsetup open --test-passphrase` on the same " +
+			"header made by cryptsetup, each a fresh process per unlock, on this host (raw output in kdf.txt).\n\n")
+		md.WriteString(KDFTable(e.kdf))
+	}
 	md.WriteString("\n![median init stage](init-stage.svg)\n")
 	if err := os.WriteFile(e.path("results.md"), []byte(md.String()), 0o644); err != nil {
 		return err

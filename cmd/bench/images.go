@@ -41,6 +41,7 @@ type benchEnv struct {
 	k     kernel
 	log   io.Writer
 	disks []string // one root disk per parallel VM (QEMU locks images)
+	kdf   []KDFResult
 }
 
 // image is one initramfs to boot.

@@ -35,6 +35,7 @@ type options struct {
 	only, extraAppend     string
 	compareInit           string
 	smp                   string
+	kdf                   int
 	timeout               time.Duration
 }
 
@@ -51,6 +52,7 @@ func main() {
 	flag.StringVar(&o.extraAppend, "append", "", "extra kernel command line for every boot (e.g. rd.debug, for a look at one image)")
 	flag.StringVar(&o.compareInit, "compare-init", "", "also boot the generic image built with this init binary (\"generic-compare\"), e.g. an earlier commit's, to compare two inits in one run")
 	flag.StringVar(&o.smp, "smp", "1", "vCPU counts, comma separated: every image is booted at each (\"1,2\" adds a column of NAME@smp2 rows)")
+	flag.IntVar(&o.kdf, "kdf", 3, "unlocks per LUKS format in the KDF comparison with cryptsetup (luks's BenchmarkUnlock; 0 skips it)")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
 	flag.Parse()
@@ -105,6 +107,17 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "bench: %d images × %d boots, %d VM(s) at a time, kernel %s (QEMU TCG, vCPUs %s, 512 MiB)\n",
 		len(imgs), o.n, o.parallel, k.release, o.smp)
 	results := env.bootAll(ctx, imgs)
+	if o.kdf > 0 {
+		fmt.Fprintf(stdout, "bench: LUKS unlock against cryptsetup, %d per format\n", o.kdf)
+		kdf, out, err := runKDF(ctx, o.kdf)
+		if err != nil {
+			return err
+		}
+		env.kdf = kdf
+		if err := os.WriteFile(env.path("kdf.txt"), []byte(out), 0o644); err != nil {
+			return err
+		}
+	}
 	return env.report(results)
 }
 

@@ -203,3 +203,26 @@ func FuzzReadRunsCSV(f *testing.F) {
 		}
 	})
 }
+
+func TestParseKDF(t *testing.T) {
+	out := `goos: linux
+BenchmarkUnlock/argon2id-64M-t4-p1/earlyroot-2         	       3	 910617757 ns/op	       557.0 cpu-ms/op
+BenchmarkUnlock/argon2id-64M-t4-p1/cryptsetup-2        	       3	 728295339 ns/op	       485.0 cpu-ms/op
+BenchmarkUnlock/pbkdf2-sha256-1M/earlyroot-2           	       3	1000000000 ns/op	       484.0 cpu-ms/op
+BenchmarkUnlock/pbkdf2-sha256-1M/cryptsetup-2          	       3	1250000000 ns/op	       581.0 cpu-ms/op
+PASS`
+	rs := ParseKDF(out)
+	if len(rs) != 2 || rs[0].Format != "argon2id-64M-t4-p1" || math.Abs(rs[1].OursWall-1.0) > 1e-9 || rs[1].TheirsCPUms != 581 {
+		t.Fatalf("ParseKDF = %+v", rs)
+	}
+	table := KDFTable(rs)
+	for _, want := range []string{"| argon2id-64M-t4-p1 | 0.911 | 0.728 | 1.25× | 557 | 485 | 1.15× | ≤ 1.2× (FAIL) |",
+		"| pbkdf2-sha256-1M | 1.000 | 1.250 | 0.80× |", "(pass) |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if rs := ParseKDF("BenchmarkUnlock/x/earlyroot-2 1 5 ns/op 1 cpu-ms/op"); len(rs) != 1 || !math.IsNaN(rs[0].TheirsWall) || !strings.Contains(KDFTable(rs), "(FAIL)") {
+		t.Errorf("a format without cryptsetup's side: %+v", rs)
+	}
+}
