@@ -354,9 +354,6 @@ func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, se
 	prompt := askpass.Prompt(d.Path, set.Name, askpass.DefaultKeymap)
 	tries := set.Options.MaxTries()
 	if err := asker.Ask(ctx, prompt, tries, check); err != nil {
-		if errors.Is(err, luks.ErrNoKeyslotMatched) && tries > 0 {
-			return nil, 0, fmt.Errorf("%w (%d tries)", err, tries)
-		}
 		return nil, 0, err
 	}
 	return vk, slot, nil
