@@ -42,6 +42,16 @@ type cryptState struct {
 	vols  map[string]*cryptVolume // by the member's device name
 	ask   sync.Mutex
 	cache askpass.Cache
+	// unlock recovers the volume key with a passphrase or key file: Header.Unlock, or a
+	// test's (the host that runs the tests may have no AF_ALG).
+	unlock func(h *luks.Header, pass []byte) (*luks.VolumeKey, int, error)
+}
+
+func (c *cryptState) unlockKey(h *luks.Header, pass []byte) (*luks.VolumeKey, int, error) {
+	if c.unlock != nil {
+		return c.unlock(h, pass)
+	}
+	return h.Unlock(pass)
 }
 
 // cryptVolume is one LUKS member device and what became of it.
@@ -245,7 +255,7 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 
 	c := dm.Crypt{
 		Cipher:   seg.Cipher,
-		Key:      dm.KeyRef{Size: vk.Len(), Type: "logon", Description: h.KeyDescription()},
+		Key:      dm.KeyRef{Size: seg.KeySize, Type: "logon", Description: h.KeyDescription()},
 		IVOffset: seg.IVTweak,
 		Device:   dm.DevNum(uint32(d.Major), uint32(d.Minor)),
 		Offset:   seg.Offset,
@@ -309,7 +319,7 @@ func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, se
 	if !set.Key.IsZero() {
 		key, err := b.readKey(ctx, set.Key, set.Options)
 		if err == nil {
-			vk, slot, err := h.Unlock(key)
+			vk, slot, err := b.crypt.unlockKey(h, key)
 			clear(key)
 			if err == nil {
 				b.log.Infof("luks %s: unlocked with the key file %s", d.Path, set.Key)
@@ -330,7 +340,7 @@ func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, se
 	var vk *luks.VolumeKey
 	var slot int
 	check := func(pass []byte) error {
-		k, s, err := h.Unlock(pass)
+		k, s, err := b.crypt.unlockKey(h, pass)
 		if err != nil {
 			if errors.Is(err, luks.ErrNoKeyslotMatched) {
 				return luks.ErrNoKeyslotMatched
