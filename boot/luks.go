@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/earlyroot/earlyroot/askpass"
 	"github.com/earlyroot/earlyroot/cmdline"
 	"github.com/earlyroot/earlyroot/cryptopt"
+	"github.com/earlyroot/earlyroot/crypttab"
 	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/luks"
@@ -42,6 +45,10 @@ type cryptState struct {
 	vols  map[string]*cryptVolume // by the member's device name
 	ask   sync.Mutex
 	cache askpass.Cache
+
+	tabOnce sync.Once
+	tab     []crypttab.Entry // the image's /etc/crypttab
+
 	// unlock recovers the volume key with a passphrase or key file: Header.Unlock, or a
 	// test's (the host that runs the tests may have no AF_ALG).
 	unlock func(h *luks.Header, pass []byte) (*luks.VolumeKey, int, error)
@@ -132,9 +139,12 @@ func (b *Boot) luksMember(d devices.Device) {
 	})
 }
 
-// luksSettings are the command line's settings for d, and whether it allows opening d.
+// luksSettings are the settings for d, and whether the command line allows opening d: the
+// command line's, completed by the image's /etc/crypttab line for d (its name, key and
+// options where the command line gives none). A device crypttab names counts as listed: it is
+// opened as soon as it appears.
 func (b *Boot) luksSettings(d devices.Device) (cmdline.LUKSDevice, bool) {
-	return b.cfg.LUKS.Lookup(d.Info.UUID, func(spec string) bool {
+	set, allowed := b.cfg.LUKS.Lookup(d.Info.UUID, func(spec string) bool {
 		s, err := mount.ParseSpec(spec)
 		if err != nil {
 			return false
@@ -142,6 +152,54 @@ func (b *Boot) luksSettings(d devices.Device) (cmdline.LUKSDevice, bool) {
 		got, ok := b.reg.Find(s)
 		return ok && got.Name == d.Name
 	})
+	e, ok := b.crypttabEntry(d)
+	if !ok || !allowed {
+		return set, allowed
+	}
+	if set.Name == "luks-"+set.UUID {
+		set.Name = e.Name
+	}
+	if set.Key.IsZero() {
+		set.Key = e.Key
+	}
+	if !set.OptionsSet && reflect.DeepEqual(b.cfg.LUKS.Options, cryptopt.Options{}) {
+		discard := set.Options.Discard
+		set.Options = e.Options
+		set.Options.Discard = set.Options.Discard || discard
+	}
+	set.Listed = true
+	b.log.Debugf("luks %s: crypttab line %d: %s", d.Path, e.Line, e.Name)
+	return set, allowed
+}
+
+// crypttabEntry returns the line of the image's /etc/crypttab that names d, unless
+// rd.luks.crypttab=0.
+func (b *Boot) crypttabEntry(d devices.Device) (crypttab.Entry, bool) {
+	if b.cfg.LUKS.NoCrypttab {
+		return crypttab.Entry{}, false
+	}
+	b.crypt.tabOnce.Do(func() {
+		entries, err := crypttab.ReadFile(filepath.Join(b.sys.ModRoot, "etc/crypttab"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			b.log.Warnf("%v", err)
+		}
+		b.crypt.tab = entries
+	})
+	names := []string{d.Path, "/dev/" + d.Name}
+	for _, n := range []struct{ prefix, v string }{
+		{"", d.Info.UUID}, {"UUID=", d.Info.UUID}, {"LABEL=", d.Info.Label},
+		{"PARTUUID=", d.PartUUID}, {"PARTLABEL=", d.PartLabel},
+	} {
+		if n.v != "" {
+			names = append(names, n.prefix+n.v)
+		}
+	}
+	for _, e := range b.crypt.tab {
+		if e.Matches(names...) {
+			return e, true
+		}
+	}
+	return crypttab.Entry{}, false
 }
 
 // rootPresent returns the root device if it is there already (and is not itself a layer

@@ -192,3 +192,24 @@ func TestLUKSNotAllowed(t *testing.T) {
 		})
 	}
 }
+
+// The image's /etc/crypttab names the device: its mapping name and key file apply, and it is
+// opened at once; rd.luks.crypttab=0 ignores it (the default name, the passphrase).
+func TestLUKSCrypttab(t *testing.T) {
+	for _, tc := range []struct{ cmdline, want string }{
+		{"", "opened as /dev/mapper/cryptroot (dm-0)"},
+		{"rd.luks.crypttab=0", "opened as /dev/mapper/luks-" + luksUUID + " (dm-0)"},
+	} {
+		t.Run("cmdline="+tc.cmdline, func(t *testing.T) {
+			f, _, sys := luksSystem(t, "root=UUID="+ext4UUID+" "+tc.cmdline)
+			write(t, f.path("etc/crypttab"), "# test\ncryptroot UUID="+luksUUID+" /etc/keys/root.key luks,discard\n")
+			write(t, f.path("etc/keys/root.key"), luksPass)
+			f.in.add(luksPass + "\n")
+			runSys(sys)
+			contains(t, f.output(), tc.want, "switching to /sbin/init")
+			if asked := strings.Contains(f.output(), "Passphrase for"); asked != (tc.cmdline != "") {
+				t.Errorf("asked for the passphrase: %v", asked)
+			}
+		})
+	}
+}

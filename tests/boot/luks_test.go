@@ -23,7 +23,7 @@ func TestLUKS(t *testing.T) {
 		recipe string
 		append string // after root=UUID=<the filesystem inside> unless it has a root=
 		typed  []string
-		expect []string // console lines expected on the way, in order
+		expect []string // console lines expected on the way
 	}{
 		{name: "luks2-argon2id", recipe: "luks2-argon2id", typed: []string{builder.Passphrase},
 			expect: []string{`keyslot 0 opened`, `opened as /dev/mapper/luks-`}},
@@ -47,10 +47,12 @@ func TestLUKS(t *testing.T) {
 				expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
 				send(t, v, pass)
 			}
-			for _, re := range tc.expect {
-				expect(t, v, re, unlockWait)
-			}
 			bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+			for _, re := range tc.expect {
+				if !regexp.MustCompile(re).MatchString(v.Output()) {
+					t.Errorf("the console lacks %q", re)
+				}
+			}
 		})
 	}
 }
