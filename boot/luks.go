@@ -64,7 +64,6 @@ func (c *cryptState) unlockKey(h *luks.Header, pass []byte) (*luks.VolumeKey, in
 // cryptVolume is one LUKS member device and what became of it.
 type cryptVolume struct {
 	dev    devices.Device
-	name   string // mapping name
 	state  string
 	err    error  // why it failed, or was left closed
 	mapped string // dm-N once open
