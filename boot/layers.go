@@ -106,8 +106,32 @@ func (b *Boot) waitRootDevice(ctx context.Context, spec mount.Spec, timeout time
 		if cause := context.Cause(ctx); cause != nil {
 			return dev, cause
 		}
+		return dev, err
 	}
-	return dev, err
+	b.waitLayersIdle(ctx)
+	return dev, nil
+}
+
+// waitLayersIdle waits, once the root is there, for the layers still at work: a device the
+// command line or crypttab lists is opened before the real system starts (the prompts for
+// the others went away when the root appeared).
+func (b *Boot) waitLayersIdle(ctx context.Context) {
+	logged := false
+	for {
+		changed, busy, _ := b.layer.snapshot()
+		if busy == 0 {
+			return
+		}
+		if !logged {
+			b.log.Infof("waiting for the encrypted devices being opened")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 func (b *Boot) watchRootWait(ctx context.Context, cancel context.CancelCauseFunc, timeout time.Duration, forever bool) {

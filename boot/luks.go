@@ -265,9 +265,9 @@ func (b *Boot) activate(ctx context.Context, v *cryptVolume, set cmdline.LUKSDev
 		b.crypt.settle(v, volClosed, "", err)
 		return nil
 	}
+	b.crypt.settle(v, volFailed, "", err)
 	err = fmt.Errorf("luks %s: %w", d.Path, err)
 	b.log.Errorf("%v", err)
-	b.crypt.settle(v, volFailed, "", err)
 	return err
 }
 

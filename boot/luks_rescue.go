@@ -103,9 +103,8 @@ func (b *Boot) unlock(args []string, w io.Writer) error {
 	}
 	m, err := b.openLUKS(context.Background(), d, set, b.terminal())
 	if err != nil {
-		err = fmt.Errorf("luks %s: %w", d.Path, err)
 		b.crypt.settle(v, volFailed, "", err)
-		return err
+		return fmt.Errorf("luks %s: %w", d.Path, err)
 	}
 	b.crypt.settle(v, volOpen, m.name(), nil)
 	fmt.Fprintf(w, "%s opened as /dev/mapper/%s (/dev/%s)\n", d.Path, set.Name, m.name())

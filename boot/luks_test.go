@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -152,7 +153,7 @@ func TestLUKSRescueUnlock(t *testing.T) {
 		"no keyslot matched the passphrase; 1 of 3 tries left",
 		"boot failed: waiting for root=UUID="+ext4UUID+": luks "+f.path("dev/vda")+": no keyslot matched the passphrase (3 tries)",
 		"encrypted devices (LUKS):",
-		f.path("dev/vda")+" UUID="+luksUUID+": failed: luks ",
+		f.path("dev/vda")+" UUID="+luksUUID+": failed: no keyslot matched the passphrase (3 tries)",
 		"earlyroot# ",
 		"Passphrase for "+f.path("dev/vda")+" (cryptroot)",
 		f.path("dev/vda")+" opened as /dev/mapper/cryptroot (/dev/dm-0)",
@@ -211,5 +212,22 @@ func TestLUKSCrypttab(t *testing.T) {
 				t.Errorf("asked for the passphrase: %v", asked)
 			}
 		})
+	}
+}
+
+// A LUKS device that does not stand between the boot and the root is not opened: the prompt
+// shown while the root was missing goes away when the root appears on another disk.
+func TestLUKSPromptWithdrawnWhenRootAppears(t *testing.T) {
+	f, fd, sys := luksSystem(t, "root=UUID="+ext4UUID)
+	f.in.add(func() {
+		f.plug("vdb", "ext4")
+		for i := 0; i < 500 && !strings.Contains(f.output(), "no longer asking"); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	runSys(sys)
+	contains(t, f.output(), "Passphrase for "+f.path("dev/vda"), "appeared on "+f.path("dev/vdb")+": no longer asking", "switching to /sbin/init")
+	if len(fd.created) != 0 || len(f.mounts) != 1 || !strings.HasPrefix(f.mounts[0], f.path("dev/vdb")+" ") {
+		t.Errorf("created %q, mounts %q", fd.created, f.mounts)
 	}
 }

@@ -69,7 +69,7 @@ func TestLUKSRescueUnlock(t *testing.T) {
 		send(t, v, "wrong-"+string(rune('a'+i)))
 	}
 	expect(t, v, `the boot stopped: .*no keyslot matched the passphrase \(3 tries\)`, unlockWait)
-	expect(t, v, `/dev/vda UUID=`+s.Recipe.LUKSUUID+`: failed`, 20*time.Second)
+	expect(t, v, `/dev/vda UUID=`+s.Recipe.LUKSUUID+`: failed: no keyslot matched`, 20*time.Second)
 	expect(t, v, `earlyroot# `, 20*time.Second)
 	send(t, v, "unlock /dev/vda cryptroot")
 	expect(t, v, `Passphrase for /dev/vda \(cryptroot\)`, 20*time.Second)
