@@ -358,6 +358,9 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 	if err != nil {
 		return mapping{}, err
 	}
+	if b.sys.DMCreate == nil {
+		return mapping{}, errors.New("no device-mapper in this system")
+	}
 	uuid := h.DMUUID(set.Name)
 	dev, err := b.sys.DMCreate(set.Name, uuid, set.Options.ReadOnly, []dm.Target{t}, h.KeyDescription(), vk.Bytes())
 	vk.Wipe()
