@@ -40,6 +40,14 @@ func (b *Boot) layers(d devices.Device) {
 	}
 }
 
+// worthProbing reports whether a block event's device has anything to probe yet: a
+// device-mapper device announced before its table is live has no size, and the event that
+// makes it live follows. Skipping it here, in event order, keeps a probe of the empty device
+// from landing in the registry after the probe of the live one.
+func (b *Boot) worthProbing(d devices.Device) bool {
+	return !strings.HasPrefix(d.Name, "dm-") || d.Size > 0
+}
+
 // dmLive reports whether a device-mapper device has been resumed and read: the kernel
 // announces dm-N ("add") before its table is loaded, when reading it fails, and again
 // ("change") once it is live. Only then does it get its /dev/mapper name, so that
@@ -49,7 +57,7 @@ func (b *Boot) dmLive(d devices.Device) bool {
 	if err == nil && strings.TrimSpace(string(raw)) == "1" {
 		return false
 	}
-	return d.ProbeErr == nil || errors.Is(d.ProbeErr, probe.ErrUnknown)
+	return d.Size > 0 && (d.ProbeErr == nil || errors.Is(d.ProbeErr, probe.ErrUnknown))
 }
 
 // layerState is what the wait for the root needs to know of the layers: whether one is
