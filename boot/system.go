@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/internal/host"
 	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/switchroot"
@@ -75,6 +76,9 @@ type System struct {
 	Reboot func(cmd int) error
 	// Environ is the environment the real init gets (the kernel's to PID 1).
 	Environ func() []string
+	// DMCreate makes a device-mapper device (dm.Control.Create); with keyDesc set, key is
+	// in the thread keyring as a logon key so described for the table load only.
+	DMCreate func(name, uuid string, readOnly bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error)
 }
 
 // Real returns the system of PID 1 in the initramfs.
@@ -103,6 +107,9 @@ func Real() System {
 		Switch:      switchroot.Switch,
 		Reboot:      reboot,
 		Environ:     os.Environ,
+		DMCreate: func(name, uuid string, ro bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error) {
+			return dmCreate(dm.ControlPath, name, uuid, ro, table, keyDesc, key)
+		},
 	}
 }
 
