@@ -382,6 +382,12 @@ func (r *Registry) siblingLocked(d Device, n int) (Device, bool) {
 }
 
 func matches(d Device, s mount.Spec, alias pathAlias) bool {
+	if (d.Info.Layer == probe.LayerMD || d.Info.Layer == probe.LayerLVM2) && (s.Kind == mount.KindUUID || s.Kind == mount.KindLabel) {
+		// An MD member or a PV is never what a UUID= or LABEL= names: its UUID and label
+		// are the array's or the PV's, which only the layer reads. (A LUKS volume is
+		// named by its UUID, as crypttab and rd.luks.uuid= do.)
+		return false
+	}
 	switch s.Kind {
 	case mount.KindPath:
 		name := strings.TrimPrefix(s.Value, "/dev/")
