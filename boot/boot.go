@@ -49,6 +49,7 @@ type Boot struct {
 	work  sync.WaitGroup // module loads and probes in flight
 	reap  sync.Mutex     // held while the rescue shell waits for its own children
 	fault faults
+	stack stack // the storage layers: md, lvm, btrfs (stack.go)
 
 	mounted bool // the root is mounted on NewRoot
 	tries   int  // attempts to find and mount the root
@@ -295,6 +296,7 @@ func (b *Boot) stopDiscovery() {
 	if b.src == nil {
 		return
 	}
+	b.stopLayers()
 	if err := b.src.Stop(); err != nil {
 		b.log.Warnf("stop discovery: %v", err)
 	}
@@ -381,6 +383,7 @@ func (b *Boot) addBlock(d devices.Device, devpath string) {
 	if err := b.reg.LinkIDs(b.sys.Sys, devpath, got); err != nil {
 		b.log.Debugf("by-id/by-path links for %s: %v", got.Path, err)
 	}
+	b.addLayer(got)
 }
 
 // errStopped ends Run: a fake system's Reboot, Hang or Switch returned.
@@ -458,9 +461,12 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 		b.log.Infof("waiting for root=%s (no timeout)", b.cfg.Root)
 	}
 	dev, err := b.reg.Wait(ctx, spec)
+	if err == nil {
+		err = b.waitBtrfs(ctx, dev)
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return dev, fmt.Errorf("root device root=%s did not appear within %v", b.cfg.Root, timeout)
+			return dev, fmt.Errorf("root device root=%s did not appear within %v%s", b.cfg.Root, timeout, b.layersWaiting())
 		}
 		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
 	}

@@ -75,6 +75,9 @@ type System struct {
 	Reboot func(cmd int) error
 	// Environ is the environment the real init gets (the kernel's to PID 1).
 	Environ func() []string
+	// Layers are the kernel interfaces of md, lvm and btrfs (stack.go); the zero value
+	// uses the real ones.
+	Layers Layers
 }
 
 // Real returns the system of PID 1 in the initramfs.
