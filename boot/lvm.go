@@ -18,7 +18,7 @@ import (
 
 // lvmLayer collects PVs and activates the LVs the boot needs once their VG is complete.
 type lvmLayer struct {
-	mu     sync.Mutex        // held while a VG is planned and activated
+	mu     sync.Mutex             // held while a VG is planned and activated
 	found  map[string][]lvm.Found // device name → the metadata read from it
 	pvs    map[string]string      // PV UUID → "MAJ:MIN"
 	active map[string]string      // dm name → "MAJ:MIN", every device made

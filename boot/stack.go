@@ -15,7 +15,7 @@ import (
 // into new ones: md's sysfs, device-mapper's control node and btrfs's device scan. A nil
 // field means the real one under System.Paths, so that only a test sets them.
 type Layers struct {
-	MD        md.System                // md's sysfs attributes
+	MD        md.System                 // md's sysfs attributes
 	OpenDM    func() (DMControl, error) // device-mapper, once dm_mod is loaded
 	BtrfsScan func(dev string) error    // BTRFS_IOC_SCAN_DEV of dev on /dev/btrfs-control
 }
