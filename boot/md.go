@@ -21,7 +21,6 @@ type mdLayer struct {
 	mu      sync.Mutex
 	members map[[16]byte]map[string]md.Member // array UUID → device name → member
 	arrays  map[[16]byte]*mdArray
-	confErr error
 	conf    *md.Conf // the image's mdadm.conf (host-only images), nil without one
 	confSet bool
 }
@@ -29,7 +28,6 @@ type mdLayer struct {
 // mdArray is the boot's state of one array.
 type mdArray struct {
 	started  bool        // started, or being started
-	name     string      // mdN, once started
 	last     time.Time   // when its last member arrived
 	deadline *time.Timer // the degraded start, while one is waiting
 }
