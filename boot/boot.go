@@ -45,6 +45,8 @@ type Boot struct {
 	loader *modload.Loader
 	reg    *devices.Registry
 	src    Discovery
+	layer  layerState // busy and failed layers, for the wait for the root (layers.go)
+	crypt  cryptState // the LUKS layer (luks.go)
 
 	work  sync.WaitGroup // module loads and probes in flight
 	reap  sync.Mutex     // held while the rescue shell waits for its own children
@@ -383,7 +385,7 @@ func (b *Boot) addBlock(d devices.Device, devpath string) {
 	if err := b.reg.LinkIDs(b.sys.Sys, devpath, got); err != nil {
 		b.log.Debugf("by-id/by-path links for %s: %v", got.Path, err)
 	}
-	b.addLayer(got)
+	b.layers(got)
 }
 
 // errStopped ends Run: a fake system's Reboot, Hang or Switch returned.
@@ -453,17 +455,11 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 	defer done()
 	timeout, forever := b.cfg.RootTimeout()
 	if !forever {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
 		b.log.Infof("waiting up to %v for root=%s", timeout, b.cfg.Root)
 	} else {
 		b.log.Infof("waiting for root=%s (no timeout)", b.cfg.Root)
 	}
-	dev, err := b.reg.Wait(ctx, spec)
-	if err == nil {
-		err = b.waitBtrfs(ctx, dev)
-	}
+	dev, err := b.waitRootDevice(ctx, spec, timeout, forever)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return dev, fmt.Errorf("root device root=%s did not appear within %v%s", b.cfg.Root, timeout, b.layersWaiting())
@@ -538,6 +534,7 @@ func (b *Boot) switchRoot(ctx context.Context, dev devices.Device, fstype string
 	if err := ctx.Err(); err != nil {
 		return err // a worker panicked while joined
 	}
+	b.layersDone()
 	opt := b.switchOptions()
 	initPath, err := b.sys.CheckSwitch(opt)
 	if err != nil {

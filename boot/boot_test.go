@@ -236,7 +236,7 @@ func TestRescueCommands(t *testing.T) {
 		{"wait", []string{"earlyroot: wait: usage: wait SPEC"}},
 		{"wait a=b/c", []string{"earlyroot: wait: device specification \"a=b/c\": not understood"}},
 		{"log", []string{"earlyroot starting (kernel 6.1.0-test)", "boot failed: mount /dev/vda"}},
-		{"help", []string{"cat file...", "continue", "from init: blkid log lsmod modprobe wait"}},
+		{"help", []string{"cat file...", "continue", "from init: blkid dmtable log lsmod modprobe unlock wait"}},
 		{"echo -n a b", []string{"earlyroot# a bearlyroot# "}},
 		{"cmdline", []string{"root=/dev/vda rd.timeout=9\n"}},
 		{"cat PROC/filesystems", []string{"nodev\tproc\n\text4\n"}},

@@ -185,8 +185,8 @@ func (b *Boot) loadTargets(plan []*lvm.Device) {
 	}
 }
 
-// dmMade gives a new LV device its names, as lvm's udev rules would: /dev/mapper/NAME
-// and, for a visible LV, /dev/VG/LV; and the udev record that lets the real system's udev
+// dmMade gives a new visible LV its /dev/VG/LV name, as lvm's udev rules would
+// (/dev/mapper/NAME comes with its uevent, devices.Registry.LinkDM), and the udev record that lets the real system's udev
 // treat it as activated properly (dm.WriteUdevRecord).
 func (b *Boot) dmMade(vg *lvm.VG, d *lvm.Device, devnum string) {
 	maj, min, _ := strings.Cut(devnum, ":")
@@ -197,7 +197,7 @@ func (b *Boot) dmMade(vg *lvm.VG, d *lvm.Device, devnum string) {
 		return
 	}
 	node := "dm-" + min
-	errs := []error{b.reg.AddLink("mapper/"+d.Name, node)}
+	var errs []error
 	if _, lvName, layer, ok := lvm.SplitDMName(d.Name); ok && layer == "" {
 		if lv := vg.LV(lvName); lv != nil && lv.Visible() {
 			errs = append(errs, b.reg.AddLink(vg.Name+"/"+lvName, node))

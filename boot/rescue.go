@@ -138,6 +138,7 @@ func (b *Boot) diagnose(w io.Writer, reason string) {
 	fmt.Fprintf(w, "root=%q rootfstype=%q rootflags=%q %s init=%q (waited %s)\n\n",
 		b.cfg.Root, strings.Join(b.cfg.RootFSTypes, ","), b.cfg.RootFlags, roRW(b.cfg.ReadWrite), b.cfg.Init, wait)
 	b.listDevices(w)
+	b.listLayers(w)
 	b.listModules(w)
 	fmt.Fprintln(w, "\nType `help` for commands, `continue` to try again, `reboot` or `poweroff`.")
 }
@@ -216,7 +217,9 @@ func (b *Boot) builtins() map[string]rescue.Builtin {
 			_, err := w.Write(b.log.History())
 			return err
 		},
-		"wait": b.wait,
+		"wait":    b.wait,
+		"unlock":  b.unlock,
+		"dmtable": b.dmtable,
 	}
 }
 

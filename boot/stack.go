@@ -4,11 +4,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/lvm"
 	"github.com/earlyroot/earlyroot/md"
-	"github.com/earlyroot/earlyroot/probe"
 )
 
 // Layers are the kernel interfaces of the storage layers that turn probed block devices
@@ -40,19 +38,6 @@ type stack struct {
 	dmMu  sync.Mutex // held while dm_mod loads and the control node opens
 	dm    DMControl
 	dmErr error
-}
-
-// addLayer hands a probed device to the layer its signature names. It runs in the device's
-// probe worker, after the device is in the registry.
-func (b *Boot) addLayer(d devices.Device) {
-	switch {
-	case d.Info.Layer == probe.LayerMD:
-		b.addMD(d)
-	case d.Info.Layer == probe.LayerLVM2:
-		b.addLVM(d)
-	case d.Info.Type == "btrfs":
-		b.addBtrfs(d)
-	}
 }
 
 // stopLayers makes the layers start nothing more (a degraded start still waiting): the

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/internal/host"
 	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/switchroot"
@@ -75,6 +76,9 @@ type System struct {
 	Reboot func(cmd int) error
 	// Environ is the environment the real init gets (the kernel's to PID 1).
 	Environ func() []string
+	// DMCreate makes a device-mapper device (dm.Control.Create); with keyDesc set, key is
+	// in the thread keyring as a logon key so described for the table load only.
+	DMCreate func(name, uuid string, readOnly bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error)
 	// Layers are the kernel interfaces of md, lvm and btrfs (stack.go); the zero value
 	// uses the real ones.
 	Layers Layers
@@ -106,6 +110,9 @@ func Real() System {
 		Switch:      switchroot.Switch,
 		Reboot:      reboot,
 		Environ:     os.Environ,
+		DMCreate: func(name, uuid string, ro bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error) {
+			return dmCreate(dm.ControlPath, name, uuid, ro, table, keyDesc, key)
+		},
 	}
 }
 

@@ -152,7 +152,12 @@ func stackDM(sysfs, dev string, set map[string]bool, depth int) {
 	if uuid, err := readAttr(filepath.Join(blk, "dm", "uuid")); err == nil {
 		switch {
 		case strings.HasPrefix(uuid, "CRYPT-"):
-			set["dm_crypt"] = true
+			// dm-crypt, the AF_ALG sockets the init decrypts keyslots through, and the
+			// usual ciphers and hashes (the volume's own cipher is in its header, which
+			// is not read here; the kernel asks for it by crypto-* alias).
+			for _, m := range cryptModules {
+				set[m] = true
+			}
 		case strings.HasPrefix(uuid, "LVM-"):
 			set["dm_mod"] = true
 		}
@@ -167,6 +172,10 @@ func stackDM(sysfs, dev string, set map[string]bool, depth int) {
 		}
 	}
 }
+
+// cryptModules are what a host-only image needs for a LUKS device, by name or alias.
+var cryptModules = []string{"dm_crypt", "af_alg", "algif_skcipher", "xts", "cbc", "ecb", "essiv",
+	"crypto-aes", "crypto-sha1", "crypto-sha256", "crypto-sha512"}
 
 func stackMD(sysfs, dev string, set map[string]bool) {
 	set["md_mod"] = true

@@ -136,6 +136,7 @@ func GenericSelection() Selection {
 			"arch/x86/crypto/sha256",
 			"arch/x86/crypto/sha512",
 			"arch/x86/crypto/blake2",
+			"arch/x86/crypto/serpent", "arch/x86/crypto/twofish", "arch/x86/crypto/sha1",
 			"lib/raid6/",
 		},
 		Exclude: []string{
@@ -171,6 +172,10 @@ func GenericSelection() Selection {
 			"xxhash_generic", "blake2b_generic", "sha256_generic", "sha512_generic",
 			"aes_generic", "aesni_intel", "xts", "essiv", "cbc", "ecb", "ctr", "gcm",
 			"hmac", "authenc", "dm_crypt", "dm_mod", "dm_raid", "md_mod",
+			// LUKS: keyslots are decrypted through AF_ALG, and the volume ciphers the
+			// kernel requests as crypto-* when a table or keyslot names them.
+			"af_alg", "algif_skcipher", "sha1_generic", "serpent_generic",
+			"twofish_generic", "twofish_common",
 			"raid0", "raid1", "raid10", "raid456", "linear", "loop",
 			"zstd_decompress", "lz4_decompress", "lzo_decompress", "zlib_inflate",
 			"efivarfs", "vfat",

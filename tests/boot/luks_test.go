@@ -1,0 +1,102 @@
+package boot
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earlyroot/earlyroot/internal/builder"
+	"github.com/earlyroot/earlyroot/internal/vm"
+)
+
+// unlockWait is how long a passphrase prompt may take to appear, and a key derivation under
+// TCG to finish.
+const unlockWait = 120 * time.Second
+
+// A LUKS root made by cryptsetup opens through the generic image: the passphrase typed at
+// the console (or a key file on another disk), dm-crypt with the key in the keyring, and the
+// root found inside by its filesystem UUID or its /dev/mapper name.
+func TestLUKS(t *testing.T) {
+	cases := []struct {
+		name   string
+		recipe string
+		append string // after root=UUID=<the filesystem inside> unless it has a root=
+		typed  []string
+		expect []string // console lines expected on the way
+	}{
+		{name: "luks2-argon2id", recipe: "luks2-argon2id", typed: []string{builder.Passphrase},
+			expect: []string{`keyslot 0 opened`, `opened as /dev/mapper/luks-`}},
+		{name: "wrong-then-right", recipe: "luks2-pbkdf2", typed: []string{"not-the-passphrase", builder.Passphrase},
+			expect: []string{`no keyslot matched the passphrase; 2 of 3 tries left`, `keyslot 0 opened`}},
+		{name: "luks1", recipe: "luks1", typed: []string{builder.Passphrase}},
+		{name: "keyslot3", recipe: "luks2-keyslot3", typed: []string{builder.Passphrase},
+			expect: []string{`keyslot 3 opened`}},
+		{name: "serpent", recipe: "luks2-serpent", typed: []string{builder.Passphrase}},
+		{name: "keyfile-on-disk", recipe: "luks2-keyfile", append: "rd.luks.key=" + builder.KeyfileName + ":UUID={KEY_UUID}",
+			expect: []string{`unlocked with the key file`, `keyslot 0 opened`}},
+		{name: "mapper-name", recipe: "luks2-pbkdf2", append: "rd.luks.name={LUKS_UUID}=cryptroot root=/dev/mapper/cryptroot",
+			typed: []string{builder.Passphrase}, expect: []string{`opened as /dev/mapper/cryptroot`, `root=/dev/mapper/cryptroot is /dev/dm-0`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := builder.Disk(t, tc.recipe)
+			v := bootVM(t, vm.Config{Drives: s.Drives(t), Append: luksAppend(s.Recipe, tc.append)})
+			for _, pass := range tc.typed {
+				expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+				send(t, v, pass)
+			}
+			bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+			for _, re := range tc.expect {
+				if !regexp.MustCompile(re).MatchString(v.Output()) {
+					t.Errorf("the console lacks %q", re)
+				}
+			}
+		})
+	}
+}
+
+// Three wrong passphrases end in the rescue shell with the reason; `unlock` there opens the
+// device, whose table holds the keyring reference and the discard flag but no key, and
+// `continue` boots.
+func TestLUKSRescueUnlock(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-pbkdf2")
+	v := bootVM(t, vm.Config{Drives: s.Drives(t), Append: luksAppend(s.Recipe, "rd.luks.options=discard")})
+	for i := 0; i < 3; i++ {
+		expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+		send(t, v, "wrong-"+string(rune('a'+i)))
+	}
+	expect(t, v, `the boot stopped: .*no keyslot matched the passphrase \(3 tries\)`, unlockWait)
+	expect(t, v, `/dev/vda UUID=`+s.Recipe.LUKSUUID+`: failed: no keyslot matched`, 20*time.Second)
+	expect(t, v, `earlyroot# `, 20*time.Second)
+	send(t, v, "unlock /dev/vda cryptroot")
+	expect(t, v, `Passphrase for /dev/vda \(cryptroot\)`, 20*time.Second)
+	send(t, v, builder.Passphrase)
+	expect(t, v, `(^|# )/dev/vda opened as /dev/mapper/cryptroot \(/dev/dm-0\)`, unlockWait)
+
+	send(t, v, "dmtable")
+	line := expect(t, v, `(^|# )cryptroot: 0 \d+ crypt `, 20*time.Second)
+	key := regexp.MustCompile(`crypt aes-xts-plain64 :64:logon:cryptsetup:` + s.Recipe.LUKSUUID + `-d0 0 \d+:\d+ \d+ \d+ (.* )?allow_discards`)
+	if !key.MatchString(line) {
+		t.Errorf("table %q: want the keyring reference and allow_discards (%s)", line, key)
+	}
+	if regexp.MustCompile(`[0-9a-f]{64}`).MatchString(line) {
+		t.Errorf("table %q holds something like a key", line)
+	}
+	send(t, v, "cat /sys/block/dm-0/queue/discard_max_bytes")
+	expect(t, v, `(^|# )[1-9]\d*\s*$`, 20*time.Second)
+	send(t, v, "continue")
+	bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+}
+
+// luksAppend is the command line of a boot of recipe r: root=UUID= of the filesystem inside
+// unless extra names a root, with {LUKS_UUID} and {KEY_UUID} filled in.
+func luksAppend(r builder.Recipe, extra string) string {
+	extra = strings.NewReplacer("{LUKS_UUID}", r.LUKSUUID, "{KEY_UUID}", r.KeyUUID).Replace(extra)
+	if strings.Contains(extra, "root=") {
+		return extra
+	}
+	return strings.TrimSpace("root=UUID=" + r.RootUUID + " " + extra)
+}
