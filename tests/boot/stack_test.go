@@ -116,3 +116,19 @@ func TestBtrfsRAID1(t *testing.T) {
 		t.Errorf("the second member was not registered before the mount:\n%s", v.Output())
 	}
 }
+
+// LUKS on an MD raid1: the array starts, its device is probed, found to be a LUKS volume
+// and unlocked with the passphrase typed at the prompt; the root is the dm-crypt device.
+func TestLUKSOnMD(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks-on-md")
+	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro", Drives: s.Drives(t)})
+	expect(t, v, `Passphrase for /dev/md\d+ \(`, unlockWait)
+	send(t, v, builder.Passphrase)
+	f := facts(t, v)
+	bootedOn(t, f, "", "ext4")
+	if !regexp.MustCompile(`^/dev/dm-\d+$`).MatchString(f.RootSource) {
+		t.Errorf("root source %q, want the dm-crypt device", f.RootSource)
+	}
+	exited(t, v, factsTimeout)
+}
