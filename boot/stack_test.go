@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earlyroot/earlyroot/cmdline"
 	"github.com/earlyroot/earlyroot/internal/sparse"
+	"github.com/earlyroot/earlyroot/lvm"
 	"github.com/earlyroot/earlyroot/md"
 	"github.com/earlyroot/earlyroot/uevent"
 )
@@ -183,5 +185,39 @@ func TestMDLayerAdd(t *testing.T) {
 	}
 	if _, ok := c.due([16]byte{1}, t0.Add(time.Hour), time.Second); ok {
 		t.Errorf("a started array is due for a degraded start")
+	}
+}
+
+// The LVs a boot activates: those root=, resume= and rd.lvm.lv= name, every LV of
+// rd.lvm.vg=, and every LV when root= names a filesystem that could be in any of them.
+func TestWantedLVs(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "lvm", "testdata", "thin.vg"))
+	must(t, err)
+	root, err := lvm.ParseText(text)
+	must(t, err)
+	vg, err := lvm.NewVG(root)
+	must(t, err)
+	all := vg.Wanted(nil, []string{"vg0"})
+	for _, tc := range []struct {
+		cmdline string
+		want    []string
+	}{
+		{"root=/dev/vg0/root", []string{"root"}},
+		{"root=/dev/mapper/vg0-root resume=/dev/vg0/home", []string{"root", "home"}},
+		{"root=/dev/vg1/root", nil},
+		{"root=UUID=5eedf500-0000-4000-8000-000000000014", all},
+		{"root=LABEL=root", all},
+		{"root=/dev/disk/by-uuid/5eedf500-0000-4000-8000-000000000014", all},
+		{"root=/dev/vda1", nil},
+		{"root=UUID=5eedf500-0000-4000-8000-000000000014 rd.lvm.lv=vg0/home", []string{"home"}},
+		{"root=/dev/vda1 rd.lvm.vg=vg0", all},
+	} {
+		b := &Boot{cfg: cmdline.Parse(tc.cmdline)}
+		if got := b.wantedLVs(vg); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: LVs %q, want %q", tc.cmdline, got, tc.want)
+		}
+	}
+	if len(all) < 2 {
+		t.Fatalf("thin.vg has %q: the test needs several LVs", all)
 	}
 }
