@@ -9,7 +9,6 @@ import (
 
 	"bytes"
 	"fmt"
-	"hash/crc32"
 )
 
 // swapPageSizes are the page sizes whose last 10 bytes may hold a swap
@@ -103,8 +102,6 @@ func probeLUKS(d *reader) (Info, bool, error) {
 	}
 	return info, true, nil
 }
-
-var ieee = crc32.IEEETable
 
 func probeLVM2(d *reader) (Info, bool, error) {
 	rec := &recorder{r: d.r}
