@@ -40,6 +40,7 @@ const (
 	mdStart                    // every expected member is there: start now
 	mdDegraded                 // runnable degraded: start unless a member arrives in time
 	mdLate                     // the array already runs: the member is left out
+	mdKnown                    // the array already runs with this member (a change event)
 )
 
 // add records a member that arrived at now and says what to do about its array.
@@ -56,6 +57,9 @@ func (l *mdLayer) add(name string, m md.Member, now time.Time) (*md.Array, mdAct
 		l.arrays[u] = &mdArray{}
 	}
 	st := l.arrays[u]
+	if _, known := l.members[u][name]; known && st.started {
+		return nil, mdKnown
+	}
 	if st.started {
 		return nil, mdLate
 	}
@@ -166,6 +170,8 @@ func (b *Boot) addMD(d devices.Device) {
 	m := md.Member{Device: d.Path, Dev: fmt.Sprintf("%d:%d", d.Major, d.Minor), SB: sb}
 	a, action := b.stack.md.add(d.Name, m, b.sys.Now())
 	switch action {
+	case mdKnown:
+		b.log.Debugf("md: %s changed; its array %s runs already", d.Path, uuid)
 	case mdLate:
 		b.log.Warnf("md: %s arrived after its array %s was started; it is left out (mdadm --add it)", d.Path, uuid)
 	case mdStart:

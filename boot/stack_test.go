@@ -176,6 +176,7 @@ func TestMDLayerAdd(t *testing.T) {
 		t.Errorf("degraded start not due 10 s after the last member")
 	}
 	step("vdc", 2, 12*time.Second, mdLate)
+	step("vda", 0, 13*time.Second, mdKnown)
 
 	var c mdLayer
 	c.add("vda", md.Member{Device: "/dev/vda", SB: sb(0, 5)}, t0)
