@@ -326,6 +326,9 @@ func (b *Boot) handle(ev uevent.Event) {
 	switch ev.Action {
 	case "add", "change":
 		dev := b.blockDevice(ev)
+		if !b.worthProbing(dev) {
+			return
+		}
 		b.goSafe(func() { b.addBlock(dev, ev.DevPath) })
 	case "remove":
 		b.reg.Remove(filepath.Base(ev.DevName()))

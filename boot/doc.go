@@ -19,8 +19,11 @@
 //     line (modload.SystemOptions), and start device discovery: every MODALIAS goes to the
 //     module loader in its own goroutine, every block device to the registry
 //     (devices.Registry), which probes it, links it under /dev/disk and wakes whoever
-//     waits for it;
-//  4. wait for the root= device within the command line's timeout;
+//     waits for it; a device that is a member of a stacking layer (probe.Info.Layer: an
+//     encrypted LUKS volume, …) goes to that layer (layers.go, luks.go), which makes a new
+//     block device of it (dm-N) that arrives as a uevent and takes the same path;
+//  4. wait for the root= device within the command line's timeout (which stops while a
+//     layer asks for a passphrase; a layer's final failure ends the wait);
 //  5. load the root filesystem's module, mount the root on /newroot (mount.MountRoot);
 //  6. stop discovery, join every goroutine, save the log to /run/initramfs/earlyroot.log;
 //  7. switch_root (switchroot.Switch) into the real init.

@@ -2,7 +2,10 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +26,7 @@ import (
 // layers hands a probed device to the layer it is a member of, after giving a
 // device-mapper device its /dev/mapper and by-id names.
 func (b *Boot) layers(d devices.Device) {
-	if strings.HasPrefix(d.Name, "dm-") {
+	if strings.HasPrefix(d.Name, "dm-") && b.dmLive(d) {
 		if _, err := b.reg.LinkDM(b.sys.Sys, d); err != nil {
 			b.log.Debugf("%v", err)
 		}
@@ -42,6 +45,26 @@ func (b *Boot) layers(d devices.Device) {
 	default:
 		b.log.Debugf("%s: %s member: this layer is not handled yet", d.Path, d.Info.Layer)
 	}
+}
+
+// worthProbing reports whether a block event's device has anything to probe yet: a
+// device-mapper device announced before its table is live has no size, and the event that
+// makes it live follows. Skipping it here, in event order, keeps a probe of the empty device
+// from landing in the registry after the probe of the live one.
+func (b *Boot) worthProbing(d devices.Device) bool {
+	return !strings.HasPrefix(d.Name, "dm-") || d.Size > 0
+}
+
+// dmLive reports whether a device-mapper device has been resumed and read: the kernel
+// announces dm-N ("add") before its table is loaded, when reading it fails, and again
+// ("change") once it is live. Only then does it get its /dev/mapper name, so that
+// root=/dev/mapper/NAME never finds a device whose contents were not seen yet.
+func (b *Boot) dmLive(d devices.Device) bool {
+	raw, err := os.ReadFile(filepath.Join(b.sys.Sys, "block", d.Name, "dm/suspended"))
+	if err == nil && strings.TrimSpace(string(raw)) == "1" {
+		return false
+	}
+	return d.Size > 0 && (d.ProbeErr == nil || errors.Is(d.ProbeErr, probe.ErrUnknown))
 }
 
 // layerState is what the wait for the root needs to know of the layers: whether one is

@@ -36,6 +36,7 @@ const (
 	volOpen    = "open"
 	volFailed  = "failed"
 	volClosed  = "closed"
+	volPending = "waiting for the next attempt"
 )
 
 // cryptState is the LUKS layer's: the volumes seen, one passphrase prompt at a time, and
@@ -122,6 +123,16 @@ func (b *Boot) luksMember(d devices.Device) {
 			return
 		}
 	}
+	if !b.attempting() {
+		// The rescue shell has the console: the next attempt asks (unlock opens it now).
+		b.crypt.mu.Lock()
+		if v.state == volClosed || v.state == volFailed {
+			v.state = volPending
+		}
+		b.crypt.mu.Unlock()
+		b.log.Infof("luks %s: appeared between boot attempts: opened at the next one (or with unlock)", d.Path)
+		return
+	}
 	if !b.crypt.claim(v) {
 		return
 	}
@@ -201,6 +212,14 @@ func (b *Boot) crypttabEntry(d devices.Device) (crypttab.Entry, bool) {
 	return crypttab.Entry{}, false
 }
 
+// attempting reports whether a boot attempt runs (not the setup, nor the rescue shell,
+// which owns the console).
+func (b *Boot) attempting() bool {
+	b.fault.mu.Lock()
+	defer b.fault.mu.Unlock()
+	return b.fault.cancel != nil
+}
+
 // rootPresent returns the root device if it is there already (and is not itself a layer
 // member, which is no root).
 func (b *Boot) rootPresent() (devices.Device, bool) {
@@ -237,12 +256,13 @@ func (b *Boot) cancelWhenRoot(ctx context.Context, cancel func(), d devices.Devi
 	}
 }
 
-// retryLUKS tries again, at a new attempt, the volumes whose opening failed.
+// retryLUKS tries again, at a new attempt, the volumes whose opening failed or that
+// appeared between attempts.
 func (b *Boot) retryLUKS() {
 	b.crypt.mu.Lock()
 	var again []devices.Device
 	for _, v := range b.crypt.vols {
-		if v.state == volFailed {
+		if v.state == volFailed || v.state == volPending {
 			again = append(again, v.dev)
 		}
 	}
@@ -337,6 +357,9 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 	t, err := c.Target(0, length)
 	if err != nil {
 		return mapping{}, err
+	}
+	if b.sys.DMCreate == nil {
+		return mapping{}, errors.New("no device-mapper in this system")
 	}
 	uuid := h.DMUUID(set.Name)
 	dev, err := b.sys.DMCreate(set.Name, uuid, set.Options.ReadOnly, []dm.Target{t}, h.KeyDescription(), vk.Bytes())

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/cryptopt"
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/luks"
@@ -229,5 +230,36 @@ func TestLUKSPromptWithdrawnWhenRootAppears(t *testing.T) {
 	contains(t, f.output(), "Passphrase for "+f.path("dev/vda"), "appeared on "+f.path("dev/vdb")+": no longer asking", "switching to /sbin/init")
 	if len(fd.created) != 0 || len(f.mounts) != 1 || !strings.HasPrefix(f.mounts[0], f.path("dev/vdb")+" ") {
 		t.Errorf("created %q, mounts %q", fd.created, f.mounts)
+	}
+}
+
+func TestReadKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	write(t, path, "0123456789")
+	for _, tc := range []struct {
+		offset, size int64
+		want, err    string
+	}{
+		{want: "0123456789"},
+		{offset: 2, want: "23456789"},
+		{offset: 2, size: 3, want: "234"},
+		{offset: 8, size: 3, err: "2 bytes, want 3"},
+	} {
+		got, err := readKeyFile(path, cryptopt.Key{File: path, Offset: tc.offset, Size: tc.size})
+		if string(got) != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("offset %d size %d: %q, %v; want %q, %q", tc.offset, tc.size, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// LUKS2 persistent flags and the options' table words both set the dm-crypt options.
+func TestCryptFlag(t *testing.T) {
+	var c dm.Crypt
+	for _, f := range []string{"allow-discards", "same_cpu_crypt", "no-read-workqueue", "no_write_workqueue", "submit-from-crypt-cpus", "unknown"} {
+		cryptFlag(&c, f)
+	}
+	want := dm.Crypt{AllowDiscards: true, SameCPUCrypt: true, NoReadWorkqueue: true, NoWriteWorkqueue: true, SubmitFromCryptCPUs: true}
+	if c != want {
+		t.Errorf("got %+v, want %+v", c, want)
 	}
 }

@@ -24,6 +24,7 @@ func TestLUKS(t *testing.T) {
 		append string // after root=UUID=<the filesystem inside> unless it has a root=
 		typed  []string
 		expect []string // console lines expected on the way
+		module string   // a module the kernel asked for on demand
 	}{
 		{name: "luks2-argon2id", recipe: "luks2-argon2id", typed: []string{builder.Passphrase},
 			expect: []string{`keyslot 0 opened`, `opened as /dev/mapper/luks-`}},
@@ -32,7 +33,7 @@ func TestLUKS(t *testing.T) {
 		{name: "luks1", recipe: "luks1", typed: []string{builder.Passphrase}},
 		{name: "keyslot3", recipe: "luks2-keyslot3", typed: []string{builder.Passphrase},
 			expect: []string{`keyslot 3 opened`}},
-		{name: "serpent", recipe: "luks2-serpent", typed: []string{builder.Passphrase}},
+		{name: "serpent", recipe: "luks2-serpent", typed: []string{builder.Passphrase}, module: "serpent_generic"},
 		{name: "keyfile-on-disk", recipe: "luks2-keyfile", append: "rd.luks.key=" + builder.KeyfileName + ":UUID={KEY_UUID}",
 			expect: []string{`unlocked with the key file`, `keyslot 0 opened`}},
 		{name: "mapper-name", recipe: "luks2-pbkdf2", append: "rd.luks.name={LUKS_UUID}=cryptroot root=/dev/mapper/cryptroot",
@@ -47,7 +48,11 @@ func TestLUKS(t *testing.T) {
 				expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
 				send(t, v, pass)
 			}
-			bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+			f := facts(t, v)
+			bootedOn(t, f, "/dev/dm-0", "ext4")
+			if tc.module != "" && !hasOption(f.Extra["modules"], tc.module) {
+				t.Errorf("modules loaded %q lack %s", f.Extra["modules"], tc.module)
+			}
 			for _, re := range tc.expect {
 				if !regexp.MustCompile(re).MatchString(v.Output()) {
 					t.Errorf("the console lacks %q", re)
