@@ -51,8 +51,11 @@ func (b *Boot) layers(d devices.Device) {
 // device-mapper device announced before its table is live has no size, and the event that
 // makes it live follows. Skipping it here, in event order, keeps a probe of the empty device
 // from landing in the registry after the probe of the live one.
+//
+// An md array is announced the same way: "add" when it is created, empty, and "change" once
+// it runs.
 func (b *Boot) worthProbing(d devices.Device) bool {
-	return !strings.HasPrefix(d.Name, "dm-") || d.Size > 0
+	return !(strings.HasPrefix(d.Name, "dm-") || strings.HasPrefix(d.Name, "md")) || d.Size > 0
 }
 
 // dmLive reports whether a device-mapper device has been resumed and read: the kernel
