@@ -159,7 +159,7 @@ func (b *Boot) waitLayersIdle(ctx context.Context) {
 			return
 		}
 		if !logged {
-			b.log.Infof("waiting for the encrypted devices being opened")
+			b.log.Debugf("waiting for the encrypted devices being opened")
 			logged = true
 		}
 		select {

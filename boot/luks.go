@@ -516,6 +516,8 @@ func readKeyFile(path string, k cryptopt.Key) ([]byte, error) {
 	limit := int64(maxKey)
 	if k.Size > 0 {
 		limit = k.Size
+	} else if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size()-k.Offset < limit {
+		limit = max(st.Size()-k.Offset, 0) // one buffer of the right size: no copies of the key left behind
 	}
 	buf := make([]byte, limit+1)
 	n, err := io.ReadFull(r, buf)

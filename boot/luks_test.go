@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,5 +262,35 @@ func TestCryptFlag(t *testing.T) {
 	want := dm.Crypt{AllowDiscards: true, SameCPUCrypt: true, NoReadWorkqueue: true, NoWriteWorkqueue: true, SubmitFromCryptCPUs: true}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
+	}
+}
+
+// A key file on another device: the device is waited for, mounted read-only on a temporary
+// directory, the file read, and the device unmounted again.
+func TestLUKSKeyFileOnDevice(t *testing.T) {
+	const keyUUID = "2e8f1c5a-1111-4b5b-9b0e-0123456789ab" // probe/testdata/ext2.img.gz
+	f, fd, sys := luksSystem(t, "root=UUID="+ext4UUID+" rd.luks.key=/keys/root.key:UUID="+keyUUID)
+	var keyMount string
+	f.onMount = func(source, target string) error {
+		if source == f.path("dev/vdb") {
+			keyMount = target
+			write(t, filepath.Join(target, "keys/root.key"), luksPass)
+		}
+		return nil
+	}
+	sys.Mount = f.mount
+	disc := sys.Discover
+	sys.Discover = func(sysDir string, handle func(uevent.Event)) (Discovery, error) {
+		d, err := disc(sysDir, handle)
+		f.plug("vdb", "ext2")
+		return d, err
+	}
+	runSys(sys)
+	contains(t, f.output(), "unlocked with the key file /keys/root.key on UUID="+keyUUID, "switching to /sbin/init")
+	if len(fd.created) != 1 || keyMount == "" || !strings.Contains(strings.Join(f.mounts, "\n"), f.path("dev/vdb")+" "+keyMount+" ext2 0xf ") {
+		t.Errorf("created %q; mounts %q", fd.created, f.mounts)
+	}
+	if !slices.Contains(f.unmounts, keyMount) {
+		t.Errorf("the key device stays mounted on %s: unmounts %q", keyMount, f.unmounts)
 	}
 }
