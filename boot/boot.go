@@ -51,6 +51,7 @@ type Boot struct {
 	work  sync.WaitGroup // module loads and probes in flight
 	reap  sync.Mutex     // held while the rescue shell waits for its own children
 	fault faults
+	stack stack // the storage layers: md, lvm, btrfs (stack.go)
 
 	mounted bool // the root is mounted on NewRoot
 	tries   int  // attempts to find and mount the root
@@ -297,6 +298,7 @@ func (b *Boot) stopDiscovery() {
 	if b.src == nil {
 		return
 	}
+	b.stopLayers()
 	if err := b.src.Stop(); err != nil {
 		b.log.Warnf("stop discovery: %v", err)
 	}
@@ -463,7 +465,7 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 	dev, err := b.waitRootDevice(ctx, spec, timeout, forever)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return dev, fmt.Errorf("root device root=%s did not appear within %v", b.cfg.Root, timeout)
+			return dev, fmt.Errorf("root device root=%s did not appear within %v%s", b.cfg.Root, timeout, b.layersWaiting())
 		}
 		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
 	}

@@ -37,6 +37,9 @@ type fakeSystem struct {
 	present  [][2]string // devices there at discovery: name, probe fixture image
 	// onMount, when set, runs inside Mount before it succeeds or fails with its error.
 	onMount func(source, target string) error
+	// onDiscover, when set, runs when discovery starts, after the coldplugged devices.
+	onDiscover func()
+	layers     Layers // the storage layers' kernel interfaces (stack_test.go)
 }
 
 func newFakeSystem(t *testing.T, cmdline string) *fakeSystem {
@@ -105,6 +108,7 @@ func (f *fakeSystem) system() System {
 			return nil
 		},
 		Environ: func() []string { return []string{"TERM=linux"} },
+		Layers:  f.layers,
 	}
 }
 
@@ -132,6 +136,9 @@ func (f *fakeSystem) discover(sysDir string, handle func(uevent.Event)) (Discove
 	f.mu.Unlock()
 	for _, d := range f.present {
 		f.plug(d[0], d[1])
+	}
+	if f.onDiscover != nil {
+		f.onDiscover()
 	}
 	return stopper{}, nil
 }

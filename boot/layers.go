@@ -33,8 +33,15 @@ func (b *Boot) layers(d devices.Device) {
 	}
 	switch d.Info.Layer {
 	case "":
+		if d.Info.Type == "btrfs" {
+			b.addBtrfs(d) // a member of a multi-device btrfs is registered (btrfs.go)
+		}
 	case probe.LayerLUKS:
 		b.luksMember(d)
+	case probe.LayerMD:
+		b.addMD(d) // md.go
+	case probe.LayerLVM2:
+		b.addLVM(d) // lvm.go
 	default:
 		b.log.Debugf("%s: %s member: this layer is not handled yet", d.Path, d.Info.Layer)
 	}
@@ -44,8 +51,11 @@ func (b *Boot) layers(d devices.Device) {
 // device-mapper device announced before its table is live has no size, and the event that
 // makes it live follows. Skipping it here, in event order, keeps a probe of the empty device
 // from landing in the registry after the probe of the live one.
+//
+// An md array is announced the same way: "add" when it is created, empty, and "change" once
+// it runs.
 func (b *Boot) worthProbing(d devices.Device) bool {
-	return !strings.HasPrefix(d.Name, "dm-") || d.Size > 0
+	return !(strings.HasPrefix(d.Name, "dm-") || strings.HasPrefix(d.Name, "md")) || d.Size > 0
 }
 
 // dmLive reports whether a device-mapper device has been resumed and read: the kernel
@@ -125,6 +135,9 @@ func (b *Boot) waitRootDevice(ctx context.Context, spec mount.Spec, timeout time
 	defer cancel(nil)
 	go b.watchRootWait(ctx, cancel, timeout, forever)
 	dev, err := b.reg.Wait(ctx, spec)
+	if err == nil {
+		err = b.waitBtrfs(ctx, dev) // every member of a multi-device btrfs (btrfs.go)
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			return dev, cause

@@ -79,6 +79,9 @@ type System struct {
 	// DMCreate makes a device-mapper device (dm.Control.Create); with keyDesc set, key is
 	// in the thread keyring as a logon key so described for the table load only.
 	DMCreate func(name, uuid string, readOnly bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error)
+	// Layers are the kernel interfaces of md, lvm and btrfs (stack.go); the zero value
+	// uses the real ones.
+	Layers Layers
 }
 
 // Real returns the system of PID 1 in the initramfs.

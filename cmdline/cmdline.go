@@ -68,6 +68,8 @@ type Config struct {
 	Debug       bool                // rd.debug
 	LogTarget   string              // earlyroot.log=console|kmsg|both (default both)
 	LUKS        LUKS                // rd.luks.*, luks.*, cryptdevice=, cryptkey= (see luks.go)
+	MD          MD                  // rd.md, rd.md.uuid=, rd.retry= (see md.go)
+	LVM         LVM                 // rd.lvm, rd.lvm.vg=, rd.lvm.lv= (see lvm.go)
 	Problems    []string            // "rootdelay=abc: not a number, using 0s" — malformed known values
 }
 
@@ -164,7 +166,7 @@ func (c *Config) problem(p Param, format string, args ...any) {
 // apply records one parameter.
 func (c *Config) apply(p Param) {
 	key := normKey(p.Name)
-	if c.applyLUKS(p, key) {
+	if c.applyLUKS(p, key) || c.applyMD(p, key) || c.applyLVM(p, key) {
 		return
 	}
 	if !p.HasValue {

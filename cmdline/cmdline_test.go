@@ -95,7 +95,7 @@ func TestParse(t *testing.T) {
 		{"modparams quoted word", `"ext4.foo=a b"`, func(c *Config) {
 			c.ModParams = map[string][]string{"ext4": {`foo="a b"`}}
 		}},
-		{"namespaces not modparams", "systemd.unit=x rd.lvm.lv=a udev.log_level=3 earlyroot.foo=1 modprobe.x=y vconsole.keymap=us", func(c *Config) {}},
+		{"namespaces not modparams", "systemd.unit=x rd.lvm.lv=a udev.log_level=3 earlyroot.foo=1 modprobe.x=y vconsole.keymap=us", func(c *Config) { c.LVM.LVs = []string{"a"} }},
 		{"bad module names ignored", `.x=1 x.=1 a/b.c=1 "a b".c=1`, func(c *Config) {}},
 		{"resume", "resume=UUID=1 resume=/dev/sda2", func(c *Config) { c.Resume = "/dev/sda2" }},
 		{"rd.break values", "rd.break=pre-mount", func(c *Config) { c.Break = "pre-mount" }},
@@ -145,6 +145,7 @@ func TestParse(t *testing.T) {
 		{"real fedora", realLines[1], func(c *Config) {
 			c.Root, c.Quiet = "/dev/mapper/fedora-root", true
 			c.InitArgs = []string{"rhgb"}
+			c.LVM.LVs = []string{"fedora/root"}
 		}},
 		{"real combined", realLines[4], func(c *Config) {
 			c.Root, c.RootFlags, c.ReadWrite = "LABEL=my root", "subvol=@,compress=zstd", true

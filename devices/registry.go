@@ -300,16 +300,17 @@ func (r *Registry) Find(s mount.Spec) (Device, bool) {
 	alias := r.resolvePath(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.findLocked(s, alias)
+	return r.findLocked(s, alias, false)
 }
 
 // Wait blocks until a device matching s has been added (or was already
-// there) and returns it, or returns ctx's error.
+// there) and returns it, or returns ctx's error. A device of size 0 is
+// not returned until it has contents (a "change" event adds it again).
 func (r *Registry) Wait(ctx context.Context, s mount.Spec) (Device, error) {
 	for {
 		alias := r.resolvePath(s)
 		r.mu.Lock()
-		d, ok := r.findLocked(s, alias)
+		d, ok := r.findLocked(s, alias, true)
 		ch := r.changed
 		r.mu.Unlock()
 		if ok {
@@ -356,8 +357,14 @@ func (r *Registry) resolvePath(s mount.Spec) pathAlias {
 	return a
 }
 
-func (r *Registry) findLocked(s mount.Spec, alias pathAlias) (Device, bool) {
+// findLocked finds the device s names; with ready, only one with contents (size > 0).
+func (r *Registry) findLocked(s mount.Spec, alias pathAlias, ready bool) (Device, bool) {
 	for _, d := range r.sortedLocked() {
+		if d.Size == 0 && ready {
+			// Nothing to mount yet: a device-mapper device before its table is loaded,
+			// an md array before it runs. Its "change" event brings it back.
+			continue
+		}
 		if matches(d, s, alias) {
 			if s.Kind == mount.KindPartUUID && s.PartNrOff != 0 {
 				return r.siblingLocked(d, d.PartN+s.PartNrOff)
@@ -382,6 +389,12 @@ func (r *Registry) siblingLocked(d Device, n int) (Device, bool) {
 }
 
 func matches(d Device, s mount.Spec, alias pathAlias) bool {
+	if (d.Info.Layer == probe.LayerMD || d.Info.Layer == probe.LayerLVM2) && (s.Kind == mount.KindUUID || s.Kind == mount.KindLabel) {
+		// An MD member or a PV is never what a UUID= or LABEL= names: its UUID and label
+		// are the array's or the PV's, which only the layer reads. (A LUKS volume is
+		// named by its UUID, as crypttab and rd.luks.uuid= do.)
+		return false
+	}
 	switch s.Kind {
 	case mount.KindPath:
 		name := strings.TrimPrefix(s.Value, "/dev/")

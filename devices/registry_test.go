@@ -107,7 +107,9 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("Find(%s) = %q, %v; want %q", tt.spec, d.Name, ok, tt.want)
 		}
 	}
-	for _, spec := range []string{"UUID=ffffffff-3333-4b5b-9b0e-0123456789ab", "LABEL=ROOT FS", "PARTUUID=11111111-2222-4333-8444-555555555555/PARTNROFF=2", "/dev/vdc", "1:1"} {
+	for _, spec := range []string{"UUID=ffffffff-3333-4b5b-9b0e-0123456789ab", "LABEL=ROOT FS", "PARTUUID=11111111-2222-4333-8444-555555555555/PARTNROFF=2", "/dev/vdc", "1:1",
+		"UUID=Xy1AbC-dEfG-hIjK-lMnO-pQrS-tUvW-xYz012", // sda6's PV UUID: a layer member is never a root
+	} {
 		s, _ := mount.ParseSpec(spec)
 		if d, ok := r.Find(s); ok {
 			t.Errorf("Find(%s) = %q, want none", spec, d.Name)

@@ -72,6 +72,8 @@ type Superblock struct {
 	Name string
 	// PreferredMinor is the 0.90 md_minor (the array was /dev/mdN).
 	PreferredMinor int
+	// Patch is the 0.90 patch_version (blkid's VERSION is 0.90.Patch).
+	Patch int
 
 	Level      int
 	Layout     uint32
@@ -410,6 +412,7 @@ func read090(d sbReader) (*Superblock, error) {
 	}
 	sb := &Superblock{
 		Version:        "0.90",
+		Patch:          int(w(3)),
 		Offset:         off,
 		PreferredMinor: int(w(11)),
 		Level:          int(int32(w(7))),

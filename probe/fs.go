@@ -98,6 +98,7 @@ func probeBtrfs(d *reader) (Info, bool, error) {
 		// dev_item (at 0xc9) holds this device's own UUID after 66 bytes of numbers.
 		SubUUID: uuidString(sb[0xc9+66 : 0xc9+82]),
 		Label:   cstring(sb[299 : 299+256]),
+		Devices: int(min(le64(sb, 0x88), 1<<16)), // num_devices
 	}, true, nil
 }
 

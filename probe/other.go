@@ -1,10 +1,14 @@
 package probe
 
 import (
+	"errors"
+	"io"
+
+	"github.com/earlyroot/earlyroot/lvm"
+	"github.com/earlyroot/earlyroot/md"
+
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 )
 
 // swapPageSizes are the page sizes whose last 10 bytes may hold a swap
@@ -99,125 +103,60 @@ func probeLUKS(d *reader) (Info, bool, error) {
 	return info, true, nil
 }
 
-var ieee = crc32.IEEETable
-
 func probeLVM2(d *reader) (Info, bool, error) {
-	for sector := int64(0); sector < 4; sector++ {
-		l, err := d.read(sector*512, 512)
-		if err != nil {
-			return Info{}, false, err
-		}
-		if string(l[0:8]) != "LABELONE" || string(l[24:32]) != "LVM2 001" || le64(l, 8) != uint64(sector) {
-			continue
-		}
-		// CRC (LVM's variant: IEEE polynomial, seed 0xf597a6cf, no final xor)
-		// over the label from offset_xl to the end of the sector.
-		if ^crc32.Update(^uint32(0xf597a6cf), ieee, l[20:]) != le32(l, 16) {
-			continue
-		}
-		off := uint64(le32(l, 20))
-		if off < 32 || off > 512-32 {
-			continue
-		}
-		u := l[off : off+32]
-		return Info{
-			Type: "LVM2_member", Usage: UsageRaid, Layer: LayerLVM2, Version: "LVM2 001",
-			UUID: fmt.Sprintf("%s-%s-%s-%s-%s-%s-%s", u[0:6], u[6:10], u[10:14], u[14:18], u[18:22], u[22:26], u[26:32]),
-		}, true, nil
+	rec := &recorder{r: d.r}
+	l, err := lvm.ReadLabel(rec, d.size)
+	if rec.err != nil {
+		return Info{}, false, rec.err
 	}
-	return Info{}, false, nil
+	if err != nil {
+		return Info{}, false, nil // no label, or a damaged one: not a PV
+	}
+	return Info{
+		Type: "LVM2_member", Usage: UsageRaid, Layer: LayerLVM2, Version: "LVM2 001", UUID: l.PVUUID,
+	}, true, nil
 }
-
-const mdMagic = 0xa92b4efc
 
 func probeMD(d *reader) (Info, bool, error) {
-	// Version 1.x superblocks: 1.0 near the end, 1.1 at 0, 1.2 at 4 KiB.
-	type loc struct {
-		off   int64
-		minor int
+	rec := &recorder{r: d.r}
+	sb, err := md.Read(rec, d.size)
+	if rec.err != nil {
+		return Info{}, false, rec.err
 	}
-	locs := []loc{{0, 1}, {0x1000, 2}}
-	if d.size >= 16*512 {
-		locs = append([]loc{{((d.size/512 - 16) &^ 7) * 512, 0}}, locs...)
-	}
-	for _, l := range locs {
-		info, ok, err := probeMD1(d, l.off, l.minor)
-		if ok || (err != nil && !isRange(err)) {
-			return info, ok, err
-		}
-	}
-	return probeMD090(d)
-}
-
-func probeMD1(d *reader, off int64, minor int) (Info, bool, error) {
-	sb, err := d.read(off, 256)
-	if err != nil {
-		return Info{}, false, err
-	}
-	if le32(sb, 0) != mdMagic || le32(sb, 4) != 1 || le64(sb, 144) != uint64(off/512) {
-		return Info{}, false, nil
-	}
-	maxDev := le32(sb, 220)
-	if maxDev > (4096-256)/2 {
-		return Info{}, false, nil
-	}
-	full, err := d.read(off, 256+int(maxDev)*2)
-	if err != nil {
-		return Info{}, false, err
-	}
-	if mdCsum1(full) != le32(full, 216) {
-		return Info{}, false, nil
-	}
-	return Info{
-		Type: "linux_raid_member", Usage: UsageRaid, Layer: LayerMD, Version: fmt.Sprintf("1.%d", minor),
-		UUID: uuidString(sb[16:32]), SubUUID: uuidString(sb[168:184]), Label: cstring(sb[32:64]),
-	}, true, nil
-}
-
-// mdCsum1 computes the 1.x superblock checksum (sb_csum taken as zero).
-func mdCsum1(sb []byte) uint32 {
-	var sum uint64
-	i := 0
-	for ; i+4 <= len(sb); i += 4 {
-		if i != 216 {
-			sum += uint64(le32(sb, i))
-		}
-	}
-	if len(sb)-i == 2 {
-		sum += uint64(le16(sb, i))
-	}
-	return uint32(sum&0xffffffff) + uint32(sum>>32)
-}
-
-func probeMD090(d *reader) (Info, bool, error) {
-	if d.size < 0x20000 {
-		return Info{}, false, nil
-	}
-	off := (d.size &^ (0x10000 - 1)) - 0x10000
-	sb, err := d.read(off, 64)
-	if err != nil {
-		return Info{}, false, err
-	}
-	word := le32
 	switch {
-	case le32(sb, 0) == mdMagic:
-	case be32(sb, 0) == mdMagic:
-		word = be32
-	default:
+	case errors.Is(err, md.ErrNotFound) || errors.Is(err, md.ErrUnsupported):
+		// No superblock, or an IMSM/DDF container, which blkid names otherwise.
 		return Info{}, false, nil
+	case err != nil:
+		// A superblock md refuses (bad checksum, unknown version): still an MD member,
+		// never the filesystem its data may show; md's error says why it is not used.
+		return Info{Type: "linux_raid_member", Usage: UsageRaid, Layer: LayerMD}, true, nil
 	}
-	major, minor, patch := word(sb, 4), word(sb, 8), word(sb, 12)
-	if major != 0 {
-		return Info{}, false, nil
+	info := Info{Type: "linux_raid_member", Usage: UsageRaid, Layer: LayerMD, UUID: sb.BlkidUUID(), Label: sb.Name}
+	if sb.Version == "0.90" {
+		info.Version = fmt.Sprintf("0.90.%d", sb.Patch)
+	} else {
+		info.Version = sb.Version
+		info.SubUUID = uuidString(sb.DeviceUUID[:])
 	}
-	// The UUID words are stored in the writer's byte order; blkid prints
-	// their values.
-	u := binary.BigEndian.AppendUint32(nil, word(sb, 20))
-	for _, off := range []int{52, 56, 60} {
-		u = binary.BigEndian.AppendUint32(u, word(sb, off))
+	return info, true, nil
+}
+
+// recorder keeps the first I/O error of a parser from another package, which tells
+// "not this signature" from "the device could not be read" only in its error text.
+type recorder struct {
+	r   io.ReaderAt
+	err error
+}
+
+func (c *recorder) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	if n < len(p) && c.err == nil {
+		// The parsers read only inside the device's size: a short read is an error.
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		c.err = fmt.Errorf("read %d bytes at %d: %w", len(p), off, err)
 	}
-	return Info{
-		Type: "linux_raid_member", Usage: UsageRaid, Layer: LayerMD,
-		Version: fmt.Sprintf("%d.%d.%d", major, minor, patch), UUID: uuidString(u),
-	}, true, nil
+	return n, err
 }

@@ -18,6 +18,10 @@ type Info struct {
 	Version    string // blkid VERSION where cheap to obtain ("1.0", "FAT32", ...)
 	Usage      string // "filesystem", "crypto", "raid" or "other"
 	Hibernated bool   // swap area holding a hibernation image
+	// Devices is how many devices a multi-device filesystem spans (btrfs num_devices): the
+	// filesystem can be mounted once that many members with its UUID are known to the
+	// kernel. 0 for everything else.
+	Devices int
 	// Layer names the stacking layer the device is a member of (LayerLUKS, LayerLVM2,
 	// LayerMD), empty for anything else. A layer member is never a root candidate itself:
 	// the layer makes a new block device of it.

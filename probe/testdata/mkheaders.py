@@ -74,6 +74,12 @@ def md090(f, size):
     sb[20:24] = u[0:4]
     struct.pack_into("<IiIIIII", sb, 24, 1700000000, 1, 512, 2, 2, 0, 0)
     sb[52:64] = u[4:16]
+    # sb_csum (word 38): the 32-bit sum of the 4096-byte superblock's words, carry folded
+    # in, taken with the checksum itself zero; the kernel and mdadm refuse a wrong one.
+    total = 0
+    for i in range(0, len(sb), 4):
+        total += struct.unpack_from("<I", sb, i)[0]
+    struct.pack_into("<I", sb, 38 * 4, ((total & 0xFFFFFFFF) + (total >> 32)) & 0xFFFFFFFF)
     f.seek(off)
     f.write(sb)
 

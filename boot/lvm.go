@@ -1,0 +1,211 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/earlyroot/earlyroot/devices"
+	"github.com/earlyroot/earlyroot/dm"
+	"github.com/earlyroot/earlyroot/lvm"
+	"github.com/earlyroot/earlyroot/mount"
+)
+
+// lvmLayer collects PVs and activates the LVs the boot needs once their VG is complete.
+type lvmLayer struct {
+	mu     sync.Mutex             // held while a VG is planned and activated
+	found  map[string][]lvm.Found // device name → the metadata read from it
+	pvs    map[string]string      // PV UUID → "MAJ:MIN"
+	active map[string]string      // dm name → "MAJ:MIN", every device made
+}
+
+// targetModules are the modules of the dm targets an LVM plan may use beyond dm_mod's own
+// (linear, striped, error).
+var targetModules = map[string]string{
+	"thin-pool": "dm_thin_pool", "thin": "dm_thin_pool",
+	"raid": "dm_raid", "mirror": "dm_mirror",
+	"snapshot": "dm_snapshot", "snapshot-origin": "dm_snapshot", "snapshot-merge": "dm_snapshot",
+}
+
+// addLVM reads a probed PV and activates what the boot needs of each VG it completes.
+func (b *Boot) addLVM(d devices.Device) {
+	if b.cfg.LVM.Disabled {
+		b.log.Debugf("lvm: %s is a PV; rd.lvm=0: not activating", d.Path)
+		return
+	}
+	label, vgs, err := readPV(d)
+	if err != nil {
+		b.log.Warnf("lvm: %s: %v", d.Path, err)
+		if label == nil {
+			return
+		}
+	}
+	l := &b.stack.lvm
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.found == nil {
+		l.found, l.pvs, l.active = map[string][]lvm.Found{}, map[string]string{}, map[string]string{}
+	}
+	l.pvs[label.PVUUID] = fmt.Sprintf("%d:%d", d.Major, d.Minor)
+	var fs []lvm.Found
+	for _, vg := range vgs {
+		fs = append(fs, lvm.Found{PVUUID: label.PVUUID, VG: vg})
+	}
+	l.found[d.Name] = fs
+	var all []lvm.Found
+	for _, f := range l.found {
+		all = append(all, f...)
+	}
+	newest, _ := lvm.Newest(all)
+	for _, vg := range newest {
+		if !slices.ContainsFunc(fs, func(f lvm.Found) bool { return f.VG.UUID == vg.UUID }) && !vgHasPV(vg, label.PVUUID) {
+			continue // this PV changes nothing for that VG
+		}
+		if missing := vg.Missing(l.pvs); len(missing) > 0 {
+			b.log.Infof("lvm: vg %s: %d of %d PVs present; waiting for the others", vg.Name, len(vg.PVs)-len(missing), len(vg.PVs))
+			continue
+		}
+		if err := b.activateVG(vg); err != nil {
+			b.log.Errorf("%v", err)
+		}
+	}
+}
+
+func vgHasPV(vg *lvm.VG, uuid string) bool {
+	return slices.ContainsFunc(vg.PVs, func(pv *lvm.PV) bool { return pv.UUID == uuid })
+}
+
+// readPV reads a PV's label and metadata.
+func readPV(d devices.Device) (*lvm.Label, []*lvm.VG, error) {
+	f, err := os.Open(d.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	size := d.Size
+	if size == 0 {
+		if size, err = f.Seek(0, 2); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lvm.ReadPV(f, size)
+}
+
+// wantedLVs are the LVs of vg the boot activates (see cmdline.LVM): those root=, resume=
+// and rd.lvm.lv= name, every LV of an rd.lvm.vg= VG, and, when root= names a filesystem
+// that could be in any LV (UUID=, LABEL=, …) and rd.lvm.* lists nothing, every LV.
+func (b *Boot) wantedLVs(vg *lvm.VG) []string {
+	lvs := slices.Clone(b.cfg.LVM.LVs)
+	vgs := slices.Clone(b.cfg.LVM.VGs)
+	named := false
+	for _, p := range []string{b.cfg.Root, b.cfg.Resume} {
+		if v, l, ok := lvm.ParseLVPath(p); ok {
+			lvs = append(lvs, v+"/"+l)
+			named = named || p == b.cfg.Root
+		}
+	}
+	if !named && !b.cfg.LVM.Restricted() && !rootIsDevice(b.cfg.Root) {
+		vgs = append(vgs, vg.Name)
+	}
+	return vg.Wanted(lvs, vgs)
+}
+
+// rootIsDevice says root= names a device outside LVM by its node (/dev/vda1, /dev/md0,
+// 8:1): no LV can be it.
+func rootIsDevice(root string) bool {
+	s, err := mount.ParseSpec(root)
+	if err != nil {
+		return false
+	}
+	switch s.Kind {
+	case mount.KindDevNum, mount.KindPartUUID, mount.KindPartLabel:
+		return true
+	case mount.KindPath:
+		return !strings.HasPrefix(s.Value, "/dev/disk/") && !strings.HasPrefix(s.Value, "/dev/mapper/") && !strings.HasPrefix(s.Value, "/dev/dm-")
+	}
+	return false
+}
+
+// activateVG plans and activates the wanted LVs of a complete VG. Called with the layer's
+// lock held.
+func (b *Boot) activateVG(vg *lvm.VG) error {
+	l := &b.stack.lvm
+	want := b.wantedLVs(vg)
+	if len(want) == 0 {
+		b.log.Infof("lvm: vg %s is complete; the boot needs none of its LVs", vg.Name)
+		return nil
+	}
+	plan, err := vg.Plan(want, lvm.Options{PVs: l.pvs})
+	if err != nil {
+		return err
+	}
+	todo := slices.DeleteFunc(slices.Clone(plan), func(d *lvm.Device) bool { _, ok := l.active[d.Name]; return ok })
+	if len(todo) == 0 {
+		return nil
+	}
+	c, err := b.dmControl()
+	if err != nil {
+		return fmt.Errorf("lvm vg %s: device-mapper: %w", vg.Name, err)
+	}
+	b.loadTargets(todo)
+	devs, err := lvm.Activate(c, plan, l.active)
+	if err != nil {
+		return err
+	}
+	for _, d := range todo {
+		l.active[d.Name] = devs[d.Name]
+		b.dmMade(vg, d, devs[d.Name])
+	}
+	b.log.Infof("lvm: vg %s: activated %s", vg.Name, strings.Join(want, ", "))
+	return nil
+}
+
+// loadTargets loads the modules of the dm targets a plan uses.
+func (b *Boot) loadTargets(plan []*lvm.Device) {
+	none := func(string) (string, error) { return "0:0", nil }
+	loaded := map[string]bool{}
+	for _, d := range plan {
+		tbl, err := d.Table(none)
+		if err != nil {
+			continue
+		}
+		for _, t := range tbl {
+			if m := targetModules[t.Type]; m != "" && !loaded[m] {
+				loaded[m] = true
+				if r := b.loader.Load(m); r.Err != nil {
+					b.log.Warnf("lvm: target %s: %v", t.Type, r.Err)
+				}
+			}
+		}
+	}
+}
+
+// dmMade gives a new visible LV its /dev/VG/LV name, as lvm's udev rules would
+// (/dev/mapper/NAME comes with its uevent, devices.Registry.LinkDM), and the udev record that lets the real system's udev
+// treat it as activated properly (dm.WriteUdevRecord).
+func (b *Boot) dmMade(vg *lvm.VG, d *lvm.Device, devnum string) {
+	maj, min, _ := strings.Cut(devnum, ":")
+	major, err1 := strconv.ParseUint(maj, 10, 32)
+	minor, err2 := strconv.ParseUint(min, 10, 32)
+	if err1 != nil || err2 != nil {
+		b.log.Warnf("lvm: %s: device %q", d.Name, devnum)
+		return
+	}
+	node := "dm-" + min
+	var errs []error
+	if _, lvName, layer, ok := lvm.SplitDMName(d.Name); ok && layer == "" {
+		if lv := vg.LV(lvName); lv != nil && lv.Visible() {
+			errs = append(errs, b.reg.AddLink(vg.Name+"/"+lvName, node))
+		}
+	}
+	dev := dm.Device{Name: d.Name, UUID: d.UUID, Major: uint32(major), Minor: uint32(minor)}
+	errs = append(errs, dm.WriteUdevRecord(filepath.Join(b.sys.Run, "udev/data"), dev))
+	if err := errors.Join(errs...); err != nil {
+		b.log.Warnf("lvm: %v", err)
+	}
+}

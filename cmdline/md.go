@@ -1,0 +1,96 @@
+package cmdline
+
+import (
+	"strings"
+	"time"
+)
+
+// DefaultRetry is how long the boot waits, after the last member of an incomplete MD array
+// arrived, before it starts the array degraded (rd.retry=). dracut waits two thirds of its
+// 180 s root timeout; that keeps an unattended server with a dead disk from booting for two
+// minutes. A disk that is merely slow is announced within a few seconds of its siblings on
+// the same controller (they are probed in one scan), and the wait restarts with every member
+// that arrives, so ten seconds of silence means the member is not coming. It stays well
+// inside the 30 s root timeout (DefaultTimeout), so the degraded array still has time to
+// show its filesystem.
+const DefaultRetry = 10 * time.Second
+
+// MD is what the command line says about MD RAID arrays (dracut's names):
+//
+//	rd.md=0               assemble no array
+//	rd.md.uuid=UUID       assemble only the arrays listed (repeatable; mdadm's
+//	                      8:8:8:8 hex form or any form with the same 32 digits)
+//	rd.retry=N            start an incomplete array degraded after N seconds
+//	                      without a new member (default DefaultRetry)
+type MD struct {
+	Disabled bool     // rd.md=0
+	UUIDs    []string // rd.md.uuid=, 32 lower-case hex digits each
+	Retry    time.Duration
+}
+
+// RetryOrDefault is rd.retry=, or DefaultRetry when it was not given.
+func (m MD) RetryOrDefault() time.Duration {
+	if m.Retry <= 0 {
+		return DefaultRetry
+	}
+	return m.Retry
+}
+
+// Wants says whether the command line lets the boot assemble the array with this UUID (in
+// any spelling: hex digits are compared, separators ignored).
+func (m MD) Wants(uuid string) bool {
+	if m.Disabled {
+		return false
+	}
+	if len(m.UUIDs) == 0 {
+		return true
+	}
+	h := hexDigits(uuid)
+	for _, u := range m.UUIDs {
+		if u == h {
+			return true
+		}
+	}
+	return false
+}
+
+// hexDigits keeps the hex digits of s, lower-cased: mdadm writes array UUIDs as
+// 8:8:8:8, blkid as 8-4-4-4-12.
+func hexDigits(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= '0' && r <= '9' || r >= 'a' && r <= 'f' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// applyMD records an MD parameter and reports whether key was one.
+func (c *Config) applyMD(p Param, key string) bool {
+	switch key {
+	case "rd.md":
+		c.MD.Disabled = !c.boolean(p, !c.MD.Disabled)
+	case "rd.md.uuid":
+		h := hexDigits(p.Value)
+		if len(h) != 32 || len(strings.Trim(strings.ToLower(p.Value), "0123456789abcdef:-")) != 0 {
+			c.problem(p, "not an MD array UUID, ignored")
+			return true
+		}
+		c.MD.UUIDs = append(c.MD.UUIDs, h)
+	case "rd.retry":
+		if !p.HasValue {
+			c.problem(p, "missing value, ignored")
+			return true
+		}
+		d, ok := parseSeconds(p.Value, false)
+		if !ok || d == 0 {
+			c.problem(p, "not a positive number of seconds, using %v", c.MD.RetryOrDefault())
+			return true
+		}
+		c.MD.Retry = d
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,134 @@
+package boot
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/earlyroot/earlyroot/internal/builder"
+	"github.com/earlyroot/earlyroot/internal/vm"
+)
+
+// stackBoot boots the builder's disk set name (writable copies, in recipe order) with the
+// command line cmdline, waits for the real init's facts and checks that the root is a
+// device matching source (the array or LV, never a member) with the recipe's filesystem.
+// With unchanged set, every copy must come out of the read-only boot bit-identical.
+func stackBoot(t *testing.T, name, cmdline string, source *regexp.Regexp, unchanged bool) (*vm.VM, vm.Facts) {
+	t.Helper()
+	s := builder.Disk(t, name)
+	drives := s.Drives(t)
+	v := bootVM(t, vm.Config{Append: cmdline, Drives: drives})
+	f := facts(t, v)
+	bootedOn(t, f, "", s.Recipe.FSType)
+	if !source.MatchString(f.RootSource) {
+		t.Errorf("root source %q, want %s", f.RootSource, source)
+	}
+	exited(t, v, factsTimeout)
+	if unchanged {
+		var paths []string
+		for _, d := range drives {
+			paths = append(paths, d.Path)
+		}
+		if err := s.Unchanged(paths); err != nil {
+			t.Errorf("after a read-only boot: %v", err)
+		}
+	}
+	return v, f
+}
+
+// mdSource is an md array, never one of its members (/dev/vdX).
+var mdSource = regexp.MustCompile(`^/dev/md\d+$`)
+
+// RAID1 over two disks, every superblock version, by root=UUID= of the filesystem inside:
+// with 0.90 and 1.0 each member also shows that filesystem at its start, and only the array
+// may be mounted. md starts arrays auto-read-only, so the members stay unchanged.
+func TestMDRAID1(t *testing.T) {
+	for _, name := range []string{"md-raid1-1.2", "md-raid1-0.90", "md-raid1-1.0", "md-raid1-1.1"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r, _ := builder.Lookup(name)
+			v, _ := stackBoot(t, name, "root=UUID="+r.RootUUID+" ro", mdSource, true)
+			if out := v.Output(); regexp.MustCompile(`DEGRADED`).MatchString(out) {
+				t.Errorf("a complete array started degraded:\n%s", out)
+			}
+		})
+	}
+}
+
+// RAID5 over three disks.
+func TestMDRAID5(t *testing.T) {
+	t.Parallel()
+	r, _ := builder.Lookup("md-raid5")
+	stackBoot(t, "md-raid5", "root=UUID="+r.RootUUID+" ro", mdSource, true)
+}
+
+// A RAID1 with one of its two disks missing starts degraded once rd.retry= seconds pass
+// without the other, with a warning, and boots; the remaining member is left unchanged.
+func TestMDDegraded(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "md-raid1-1.2")
+	drives := s.Drives(t)[1:]
+	before := fileSum(t, s.Disks[1])
+	start := time.Now()
+	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro rd.retry=3", Drives: drives})
+	expect(t, v, `STARTED DEGRADED as /dev/md\d+`, factsTimeout)
+	f := facts(t, v)
+	bootedOn(t, f, "", "ext4")
+	if !mdSource.MatchString(f.RootSource) {
+		t.Errorf("root source %q, want an md array", f.RootSource)
+	}
+	t.Logf("degraded boot to the facts line in %v", time.Since(start).Round(time.Second))
+	exited(t, v, factsTimeout)
+	if fileSum(t, drives[0].Path) != before {
+		t.Errorf("the member changed during a read-only degraded boot")
+	}
+}
+
+// LVM: the root LV by /dev/VG/LV (linear, striped over two PVs, thin), and an LV inside
+// an MD array by UUID= of its filesystem (every LV of the complete VG is activated).
+func TestLVM(t *testing.T) {
+	dmSource := regexp.MustCompile(`^/dev/dm-\d+$`)
+	for _, tc := range []struct{ name, root string }{
+		{"lvm-linear", ""},
+		{"lvm-striped", ""},
+		{"lvm-thin", ""},
+		{"lvm-on-md", "uuid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, _ := builder.Lookup(tc.name)
+			root := "/dev/" + r.VG + "/" + r.LV
+			if tc.root == "uuid" {
+				root = "UUID=" + r.RootUUID
+			}
+			stackBoot(t, tc.name, "root="+root+" ro", dmSource, false)
+		})
+	}
+}
+
+// btrfs raid1 over two disks, by the filesystem's UUID: mounted once both members are
+// registered with the kernel.
+func TestBtrfsRAID1(t *testing.T) {
+	t.Parallel()
+	r, _ := builder.Lookup("btrfs-raid1")
+	v, _ := stackBoot(t, "btrfs-raid1", "root=UUID="+r.RootUUID+" ro", regexp.MustCompile(`^/dev/vd[ab]$`), false)
+	if !regexp.MustCompile(`btrfs: /dev/vd[ab] is device 2 of 2`).MatchString(v.Output()) {
+		t.Errorf("the second member was not registered before the mount:\n%s", v.Output())
+	}
+}
+
+// LUKS on an MD raid1: the array starts, its device is probed, found to be a LUKS volume
+// and unlocked with the passphrase typed at the prompt; the root is the dm-crypt device.
+func TestLUKSOnMD(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks-on-md")
+	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro", Drives: s.Drives(t)})
+	expect(t, v, `Passphrase for /dev/md\d+ \(`, unlockWait)
+	send(t, v, builder.Passphrase)
+	f := facts(t, v)
+	bootedOn(t, f, "", "ext4")
+	if !regexp.MustCompile(`^/dev/dm-\d+$`).MatchString(f.RootSource) {
+		t.Errorf("root source %q, want the dm-crypt device", f.RootSource)
+	}
+	exited(t, v, factsTimeout)
+}
