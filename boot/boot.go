@@ -52,6 +52,9 @@ type Boot struct {
 
 	mounted bool // the root is mounted on NewRoot
 	tries   int  // attempts to find and mount the root
+
+	timing timeline  // when each step happened, for the breakdown line
+	gate   *loadGate // holds back second-class device loads (order.go)
 }
 
 // faults carries a worker's recovered panic to the attempt it happened in: the attempt's
@@ -281,11 +284,15 @@ func (b *Boot) startDiscovery() error {
 	}
 	done := b.log.Phase("discovery start")
 	defer done()
+	b.gate = newLoadGate()
 	src, err := b.sys.Discover(b.sys.Sys, b.handle)
 	if err != nil {
+		b.openGate()
 		return fmt.Errorf("device discovery: %w", err)
 	}
 	b.src = src
+	b.timing.mark("discovery", b.since())
+	b.watchColdplug(src)
 	return nil
 }
 
@@ -314,7 +321,7 @@ func (b *Boot) handle(ev uevent.Event) {
 		b.log.Debugf("uevent %s %s", ev.Action, ev.DevName())
 	}
 	if alias := ev.Modalias(); alias != "" && ev.Action == "add" {
-		b.goSafe(func() { b.loader.LoadAlias(alias) })
+		b.loadDevice(alias)
 	}
 	if !ev.IsBlock() || ev.DevName() == "" {
 		return
@@ -322,7 +329,8 @@ func (b *Boot) handle(ev uevent.Event) {
 	switch ev.Action {
 	case "add", "change":
 		dev := b.blockDevice(ev)
-		b.goSafe(func() { b.addBlock(dev, ev.DevPath) })
+		at := b.since()
+		b.goSafe(func() { b.addBlock(dev, ev.DevPath, at) })
 	case "remove":
 		b.reg.Remove(filepath.Base(ev.DevName()))
 	}
@@ -368,10 +376,12 @@ func (b *Boot) blockDevice(ev uevent.Event) devices.Device {
 
 // addBlock probes a block device into the registry (waking a wait for the root) and gives
 // it its /dev/disk/by-* links.
-func (b *Boot) addBlock(d devices.Device, devpath string) {
+// at is when its uevent arrived.
+func (b *Boot) addBlock(d devices.Device, devpath string, at time.Duration) {
 	start := time.Now()
 	got := b.reg.Add(d)
-	b.log.Debugf("probed %s in %v: %s", got.Path, time.Since(start).Round(time.Microsecond), orDash(describe(got)))
+	took := time.Since(start)
+	b.log.Debugf("probed %s in %v: %s", got.Path, took.Round(time.Microsecond), orDash(describe(got)))
 	if got.ProbeErr != nil {
 		b.log.Debugf("probe %s: %v", got.Path, got.ProbeErr)
 	}
@@ -381,6 +391,7 @@ func (b *Boot) addBlock(d devices.Device, devpath string) {
 	if err := b.reg.LinkIDs(b.sys.Sys, devpath, got); err != nil {
 		b.log.Debugf("by-id/by-path links for %s: %v", got.Path, err)
 	}
+	b.timing.device(got.Name, at, took)
 }
 
 // errStopped ends Run: a fake system's Reboot, Hang or Switch returned.
@@ -464,6 +475,8 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 		}
 		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
 	}
+	b.timing.mark("found", b.since())
+	b.openGate() // held-back loads go now, to be deferred
 	b.log.Infof("root=%s is %s (%s)", b.cfg.Root, dev.Path, describe(dev))
 	return dev, nil
 }
@@ -485,9 +498,11 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 		}
 		types = []string{dev.Info.Type}
 	}
+	fsStart := b.since()
 	for _, t := range types {
 		b.loadFilesystem(t)
 	}
+	b.timing.span("fs", b.since()-fsStart)
 	flags, err := mount.ParseFlags(b.cfg.RootFlags, b.cfg.ReadWrite)
 	if err != nil {
 		return "", fmt.Errorf("rootflags=%s: %w", b.cfg.RootFlags, err)
@@ -495,7 +510,9 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	if err := os.MkdirAll(b.sys.NewRoot, 0o755); err != nil {
 		return "", err
 	}
+	mountStart := b.since()
 	fstype, err := mount.MountRoot(b.sys.Mount, dev.Path, b.sys.NewRoot, types, flags)
+	b.timing.span("mount", b.since()-mountStart)
 	if err != nil {
 		return "", err
 	}
@@ -572,6 +589,7 @@ func (b *Boot) logSummary(dev devices.Device, fstype, initPath string) {
 	if n := len(b.loader.Deferred()); n > 0 {
 		b.log.Infof("the modules of %d other devices are left to the real system", n)
 	}
+	b.log.Infof("%s", b.breakdownLine(dev.Name, b.log.Clock()-b.since()))
 	b.log.Infof("root %s (%s) mounted in %d ms; %d modules; switching to %s",
 		dev.Path, fstype, b.sys.Now().Sub(b.start).Milliseconds(), loaded, initPath)
 }

@@ -1,0 +1,148 @@
+package boot
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// Load order. At coldplug every device's driver is asked for at once, and on a machine
+// with few CPUs the kernel's work for all of them (signature checks, relocation, each
+// driver's probe) shares the CPU: a SATA or IDE controller's stack, whose probe also
+// resets every port, delays the virtio or NVMe disk that holds the root although both
+// were found together. So device loads come in two classes. The first, the drivers of
+// disks that appear as soon as their driver binds (virtio and its transports, the
+// drivers/block and NVMe drivers, the paravirtual SCSI HBAs of hypervisors), start at
+// once. The others wait until coldplug is complete and the first class has been idle for
+// settleTime (long enough for the devices a first-class driver registers, such as the
+// virtio devices behind virtio_pci, to arrive and start their own loads), or until the
+// root is found, whichever comes first. Once the root is found, device loads are deferred
+// to the real system anyway (modload.Loader.DeferDeviceLoads), so a controller the root
+// does not need is then never loaded in the initramfs. When the root is on a second-class
+// controller, its load starts as soon as the first class is idle: nothing is skipped,
+// only ordered.
+
+// settleTime is how long the first class must be idle before the others start.
+const settleTime = 50 * time.Millisecond
+
+// firstClassDirs are the module directories (below kernel/) whose drivers load first.
+var firstClassDirs = []string{"drivers/virtio/", "drivers/block/", "drivers/nvme/"}
+
+// firstClassModules are first-class drivers outside those directories.
+var firstClassModules = map[string]bool{
+	"virtio_scsi": true, "hv_vmbus": true, "hv_storvsc": true, "vmw_pvscsi": true,
+	"xen_scsifront": true,
+}
+
+// loadGate holds back second-class device loads; the zero value is closed and must be
+// made with newLoadGate.
+type loadGate struct {
+	mu       sync.Mutex
+	inflight int       // first-class loads running
+	cold     bool      // coldplug is complete
+	last     time.Time // when first-class work last started or ended
+	opened   chan struct{}
+	once     sync.Once
+}
+
+func newLoadGate() *loadGate { return &loadGate{opened: make(chan struct{})} }
+
+// open lets every waiting and later second-class load start.
+func (g *loadGate) open() { g.once.Do(func() { close(g.opened) }) }
+
+func (g *loadGate) begin() {
+	g.mu.Lock()
+	g.inflight++
+	g.last = time.Now()
+	g.mu.Unlock()
+}
+
+func (g *loadGate) end() {
+	g.mu.Lock()
+	g.inflight--
+	g.last = time.Now()
+	g.mu.Unlock()
+	g.check()
+}
+
+// coldplugDone records that every device present at start has been seen.
+func (g *loadGate) coldplugDone() {
+	g.mu.Lock()
+	g.cold = true
+	g.last = time.Now()
+	g.mu.Unlock()
+	g.check()
+}
+
+// check opens the gate when coldplug is done and the first class has been idle for
+// settleTime, or arms a timer to look again.
+func (g *loadGate) check() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.cold || g.inflight > 0 {
+		return
+	}
+	if idle := time.Since(g.last); idle < settleTime {
+		time.AfterFunc(settleTime-idle, g.check)
+		return
+	}
+	g.open()
+}
+
+// firstClass reports whether the drivers of modalias are first-class: every module the
+// index matches for it is.
+func (b *Boot) firstClass(alias string) bool {
+	if b.index == nil {
+		return true
+	}
+	for _, name := range b.index.Lookup(alias) {
+		m, ok := b.index.Module(name)
+		if !ok || !isFirstClass(m.Name, m.Path) {
+			return false
+		}
+	}
+	return true
+}
+
+// isFirstClass reports whether a module (its name and its path below the module
+// directory) is a first-class driver.
+func isFirstClass(name, path string) bool {
+	if firstClassModules[name] {
+		return true
+	}
+	for _, d := range firstClassDirs {
+		if strings.HasPrefix(path, "kernel/"+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadDevice loads the drivers of a device's modalias in its class's turn.
+func (b *Boot) loadDevice(alias string) {
+	g := b.gate
+	if g == nil || b.firstClass(alias) {
+		if g != nil {
+			g.begin()
+		}
+		b.goSafe(func() {
+			if g != nil {
+				defer g.end()
+			}
+			b.loader.LoadAlias(alias)
+		})
+		return
+	}
+	b.goSafe(func() {
+		<-g.opened
+		b.loader.LoadAlias(alias)
+	})
+}
+
+// openGate lets held-back device loads go: the root is found (they will be deferred), or
+// the boot failed (the rescue shell wants them).
+func (b *Boot) openGate() {
+	if b.gate != nil {
+		b.gate.open()
+	}
+}
