@@ -262,11 +262,17 @@ func (b *Boot) openModules() {
 	b.loader = modload.NewLoader(ix, b.moddir, opt)
 }
 
-// loadRequested loads modules_load= modules and the rootfstype= filesystems, concurrently
-// with everything else, so that they are ready when the root appears.
+// loadRequested loads modules_load= modules and the rootfstype= filesystems (without
+// rootfstype=, the image's only filesystem, if it has one), concurrently with everything
+// else, so that they are ready when the root appears.
 func (b *Boot) loadRequested() {
 	for _, fstype := range b.cfg.RootFSTypes {
 		b.goSafe(func() { b.loadFilesystem(fstype) })
+	}
+	if len(b.cfg.RootFSTypes) == 0 {
+		if fs := b.onlyFilesystem(); fs != "" {
+			b.goSafe(func() { b.loadFilesystem(fs) })
+		}
 	}
 	for _, name := range b.cfg.ModulesLoad {
 		b.goSafe(func() {

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,4 +146,27 @@ func (b *Boot) openGate() {
 	if b.gate != nil {
 		b.gate.open()
 	}
+}
+
+// onlyFilesystem returns the one filesystem module of the image (a module below
+// kernel/fs/ that answers to fs-<its name>), or "" when it has none or several. A
+// host-only image carries the filesystem of the host's root alone, so without rootfstype=
+// its module can start loading at once, beside the storage drivers, rather than after the
+// root appears; a generic image has many and guesses nothing.
+func (b *Boot) onlyFilesystem() string {
+	if b.index == nil {
+		return ""
+	}
+	found := ""
+	for _, name := range b.index.Modules() {
+		m, ok := b.index.Module(name)
+		if !ok || !strings.HasPrefix(m.Path, "kernel/fs/") || !slices.Contains(b.index.Lookup("fs-"+name), name) {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = name
+	}
+	return found
 }
