@@ -482,7 +482,6 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
 	}
 	b.timing.mark("found", b.since())
-	b.openGate() // held-back loads go now, to be deferred
 	b.log.Infof("root=%s is %s (%s)", b.cfg.Root, dev.Path, describe(dev))
 	return dev, nil
 }
@@ -494,6 +493,7 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	// From here on only the root matters: the drivers of other devices are the real system's
 	// to load, and would only compete with the filesystem's module for the CPU.
 	b.loader.DeferDeviceLoads()
+	b.openGate() // the held-back loads end now, as deferred
 	types := b.cfg.RootFSTypes
 	if len(types) == 0 {
 		if dev.Info.Type == "" {

@@ -17,7 +17,7 @@ import (
 // once. The others wait until coldplug is complete and the first class has been idle for
 // settleTime (long enough for the devices a first-class driver registers, such as the
 // virtio devices behind virtio_pci, to arrive and start their own loads), or until the
-// root is found, whichever comes first. Once the root is found, device loads are deferred
+// root is about to be mounted, whichever comes first. From then on device loads are deferred
 // to the real system anyway (modload.Loader.DeferDeviceLoads), so a controller the root
 // does not need is then never loaded in the initramfs. When the root is on a second-class
 // controller, its load starts as soon as the first class is idle: nothing is skipped,
@@ -140,8 +140,8 @@ func (b *Boot) loadDevice(alias string) {
 	})
 }
 
-// openGate lets held-back device loads go: the root is found (they will be deferred), or
-// the boot failed (the rescue shell wants them).
+// openGate lets held-back device loads go: device loads are deferred (the root is found
+// and is being mounted), or the boot stopped (the rescue shell wants them all).
 func (b *Boot) openGate() {
 	if b.gate != nil {
 		b.gate.open()

@@ -14,11 +14,11 @@ import (
 var csvHeader = []string{"image", "kind", "size_bytes", "desc", "round", "wall_s", "uptime_s", "run_init_s",
 	"unpack_start_s", "unpack_end_s", "first_init_line_s", "module_index_ms", "discovery_start_ms",
 	"wait_for_root_ms", "mount_root_ms", "mounted_in_ms", "modules", "vmhwm_kb",
-	"bd_main_at_s", "bd_discovery_ms", "bd_coldplug_ms", "bd_root_ms", "bd_probe_ms", "bd_found_ms", "bd_fs_ms",
+	"bd_logged_at_s", "bd_main_at_s", "bd_discovery_ms", "bd_coldplug_ms", "bd_root_ms", "bd_probe_ms", "bd_found_ms", "bd_fs_ms",
 	"bd_mount_ms", "bd_switch_ms", "bd_modules", "bd_finit_ms", "bd_slowest", "error"}
 
 // csvBreakdown is the column of the first breakdown field; csvError that of the error.
-const csvBreakdown, csvError = 18, 30
+const csvBreakdown, csvError = 18, 31
 
 // RunsCSV lists every boot: one row per run with the raw measurements.
 func RunsCSV(results []ImageResult) string {

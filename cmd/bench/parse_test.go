@@ -69,10 +69,10 @@ func TestParseLog(t *testing.T) {
 func TestParseBreakdown(t *testing.T) {
 	in := "[    2.715225] Run /init as init process\n" +
 		"[    4.1] earlyroot: breakdown: main_at=2.801000 discovery=14.2 coldplug=40.0 root=700.5 probe_ms=3.1 found=705.0 " +
-		"fs_ms=250.0 mount_ms=12.5 switch=980.0 modules=11 finit_ms=1400.2 bogus=1 slowest=ext4:300:1200,jbd2:100:140\n" +
+		"fs_ms=250.0 mount_ms=12.5 switch=980.0 logged_at=7 modules=11 finit_ms=1400.2 bogus=1 slowest=ext4:300:1200,jbd2:100:140\n" +
 		"[    4.2] earlyroot: breakdown: main_at=9 slowest=later\n"
 	b := ParseLog(in)
-	want := map[string]float64{"main_at": 2.801, "discovery": 14.2, "coldplug": 40, "root": 700.5, "probe_ms": 3.1,
+	want := map[string]float64{"logged_at": 4.1, "main_at": 2.801, "discovery": 14.2, "coldplug": 40, "root": 700.5, "probe_ms": 3.1,
 		"found": 705, "fs_ms": 250, "mount_ms": 12.5, "switch": 980, "modules": 11, "finit_ms": 1400.2}
 	for k, v := range want {
 		if got := bd(b, k); got != v {
@@ -81,6 +81,9 @@ func TestParseBreakdown(t *testing.T) {
 	}
 	if _, ok := b.Breakdown["bogus"]; ok {
 		t.Error("unknown key kept")
+	}
+	if got := initStart(b); math.Abs(got-3.12) > 1e-9 {
+		t.Errorf("initStart = %v, want 3.12", got)
 	}
 	if b.Slowest != "ext4:300:1200,jbd2:100:140" {
 		t.Errorf("slowest = %q", b.Slowest)

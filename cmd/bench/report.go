@@ -50,9 +50,9 @@ type Row struct {
 	Mounted, RSSKB   Summary
 	Modules          Summary
 	// Breakdown summarises each breakdown field (breakdownKeys) of earlyroot's boots; GoStart
-	// is main_at minus "Run /init" and Handover the time from the breakdown line to the real
-	// init (less the baseline's own /init-to-facts time), both in milliseconds; Slowest is
-	// the slowest= field of the first good boot.
+	// is /init's start (initStart) minus "Run /init" and Handover the time from the
+	// breakdown line to the real init (less the baseline's own /init-to-facts time), both in
+	// milliseconds; Slowest is the slowest= field of the first good boot.
 	Breakdown         map[string]Summary
 	GoStart, Handover Summary
 	Slowest           string
@@ -120,10 +120,8 @@ func Analyze(images []ImageResult) []Row {
 		for _, k := range breakdownKeys {
 			r.Breakdown[k] = Summarize(collect(im, func(x Run) float64 { return bd(x.Log, k) }))
 		}
-		r.GoStart = Summarize(collect(im, func(x Run) float64 { return (bd(x.Log, "main_at") - x.Log.RunInit) * 1000 }))
-		r.Handover = Summarize(collect(im, func(x Run) float64 {
-			return (x.Uptime - bd(x.Log, "main_at") - bd(x.Log, "switch")/1000 - baseSelf) * 1000
-		}))
+		r.GoStart = Summarize(collect(im, func(x Run) float64 { return (initStart(x.Log) - x.Log.RunInit) * 1000 }))
+		r.Handover = Summarize(collect(im, func(x Run) float64 { return (x.Uptime - bd(x.Log, "logged_at") - baseSelf) * 1000 }))
 		for _, x := range im.Runs {
 			if x.Err == "" && x.Log.Slowest != "" {
 				r.Slowest = x.Log.Slowest
