@@ -13,8 +13,8 @@ import (
 // resets every port, delays the virtio or NVMe disk that holds the root although both
 // were found together. So device loads come in two classes. The first, the drivers of
 // disks that appear as soon as their driver binds (virtio and its transports, the
-// drivers/block and NVMe drivers, the paravirtual SCSI HBAs of hypervisors), start at
-// once. The others wait until coldplug is complete and the first class has been idle for
+// drivers/block and NVMe drivers, the paravirtual SCSI HBAs of hypervisors) and the disk
+// drivers proper (sd_mod, mmc_block), start at once. The others wait until coldplug is complete and the first class has been idle for
 // settleTime (long enough for the devices a first-class driver registers, such as the
 // virtio devices behind virtio_pci, to arrive and start their own loads), or until the
 // root is about to be mounted, whichever comes first. From then on device loads are deferred
@@ -29,10 +29,12 @@ const settleTime = 50 * time.Millisecond
 // firstClassDirs are the module directories (below kernel/) whose drivers load first.
 var firstClassDirs = []string{"drivers/virtio/", "drivers/block/", "drivers/nvme/"}
 
-// firstClassModules are first-class drivers outside those directories.
+// firstClassModules are first-class drivers outside those directories: paravirtual HBAs,
+// and the disk drivers of SCSI and MMC disks (a disk that reached its uevent has its
+// controller already, so its driver is on the root's path whatever the controller).
 var firstClassModules = map[string]bool{
 	"virtio_scsi": true, "hv_vmbus": true, "hv_storvsc": true, "vmw_pvscsi": true,
-	"xen_scsifront": true,
+	"xen_scsifront": true, "sd_mod": true, "mmc_block": true,
 }
 
 // loadGate holds back second-class device loads; the zero value is closed and must be
