@@ -1,8 +1,11 @@
 package boot
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 func TestIsFirstClass(t *testing.T) {
@@ -66,5 +69,33 @@ func TestLoadGate(t *testing.T) {
 	g.open()
 	if !isOpen(g) {
 		t.Fatal("open() did not open")
+	}
+}
+
+// onlyFilesystem names the image's filesystem module when there is exactly one.
+func TestOnlyFilesystem(t *testing.T) {
+	const ext4 = "kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst kernel/fs/mbcache.ko.zst\n" +
+		"kernel/fs/jbd2/jbd2.ko.zst:\nkernel/fs/mbcache.ko.zst:\nkernel/drivers/block/virtio_blk.ko.zst:\n"
+	tests := []struct {
+		name, dep, alias, want string
+	}{
+		{"host-only", ext4, "alias fs-ext4 ext4\nalias fs-ext3 ext4\nalias virtio:d00000002v* virtio_blk\n", "ext4"},
+		{"generic", ext4 + "kernel/fs/xfs/xfs.ko.zst:\n", "alias fs-ext4 ext4\nalias fs-xfs xfs\n", ""},
+		{"no alias", ext4, "alias virtio:d00000002v* virtio_blk\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "modules.dep"), tt.dep)
+			write(t, filepath.Join(dir, "modules.alias"), tt.alias)
+			ix, err := modload.Build(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &Boot{index: ix}
+			if got := b.onlyFilesystem(); got != tt.want {
+				t.Errorf("onlyFilesystem = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
