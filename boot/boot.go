@@ -336,7 +336,7 @@ func (b *Boot) handle(ev uevent.Event) {
 	case "add", "change":
 		dev := b.blockDevice(ev)
 		at := b.since()
-		b.goSafe(func() { b.addBlock(dev, ev.DevPath, at) })
+		b.goFirst(func() { b.addBlock(dev, ev.DevPath, at) })
 	case "remove":
 		b.reg.Remove(filepath.Base(ev.DevName()))
 	}

@@ -11,17 +11,18 @@ import (
 // with few CPUs the kernel's work for all of them (signature checks, relocation, each
 // driver's probe) shares the CPU: a SATA or IDE controller's stack, whose probe also
 // resets every port, delays the virtio or NVMe disk that holds the root although both
-// were found together. So device loads come in two classes. The first, the drivers of
-// disks that appear as soon as their driver binds (virtio and its transports, the
-// drivers/block and NVMe drivers, the paravirtual SCSI HBAs of hypervisors) and the disk
-// drivers proper (sd_mod, mmc_block), start at once. The others wait until coldplug is complete and the first class has been idle for
-// settleTime (long enough for the devices a first-class driver registers, such as the
-// virtio devices behind virtio_pci, to arrive and start their own loads), or until the
-// root is about to be mounted, whichever comes first. From then on device loads are deferred
-// to the real system anyway (modload.Loader.DeferDeviceLoads), so a controller the root
-// does not need is then never loaded in the initramfs. When the root is on a second-class
-// controller, its load starts as soon as the first class is idle: nothing is skipped,
-// only ordered.
+// were found together. So device work comes in two classes. The first is the root's
+// likely path: the drivers of disks that appear as soon as their driver binds (virtio
+// and its transports, the drivers/block and NVMe drivers, the paravirtual SCSI HBAs of
+// hypervisors), the disk drivers proper (sd_mod, mmc_block), and the probe of every block
+// device. It starts at once. Other drivers wait until coldplug is complete and the first
+// class has been idle for settleTime (long enough for the devices a first-class driver
+// registers, such as the virtio devices behind virtio_pci, to arrive and start their own
+// work), or until the root is about to be mounted, whichever comes first. From then on
+// device loads are deferred to the real system anyway (modload.Loader.DeferDeviceLoads),
+// so a controller the root does not need is then never loaded in the initramfs. When the
+// root is on a second-class controller, its load starts as soon as the first class is
+// idle: nothing is skipped, only ordered.
 
 // settleTime is how long the first class must be idle before the others start.
 const settleTime = 50 * time.Millisecond
@@ -125,20 +126,28 @@ func isFirstClass(name, path string) bool {
 func (b *Boot) loadDevice(alias string) {
 	g := b.gate
 	if g == nil || b.firstClass(alias) {
-		if g != nil {
-			g.begin()
-		}
-		b.goSafe(func() {
-			if g != nil {
-				defer g.end()
-			}
-			b.loader.LoadAlias(alias)
-		})
+		b.goFirst(func() { b.loader.LoadAlias(alias) })
 		return
 	}
 	b.goSafe(func() {
 		<-g.opened
 		b.loader.LoadAlias(alias)
+	})
+}
+
+// goFirst runs f, first-class work (a first-class load, a block device's probe), as a
+// worker: the gate stays shut while it runs, so that a disk found but not yet probed
+// keeps the other controllers' stacks back until it is known whether it is the root.
+func (b *Boot) goFirst(f func()) {
+	g := b.gate
+	if g == nil {
+		b.goSafe(f)
+		return
+	}
+	g.begin()
+	b.goSafe(func() {
+		defer g.end()
+		f()
 	})
 }
 
