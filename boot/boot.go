@@ -381,8 +381,7 @@ func (b *Boot) blockDevice(ev uevent.Event) devices.Device {
 }
 
 // addBlock probes a block device into the registry (waking a wait for the root) and gives
-// it its /dev/disk/by-* links.
-// at is when its uevent arrived.
+// it its /dev/disk/by-* links; at is when its uevent arrived, for the breakdown.
 func (b *Boot) addBlock(d devices.Device, devpath string, at time.Duration) {
 	start := time.Now()
 	got := b.reg.Add(d)
