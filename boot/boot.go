@@ -55,6 +55,9 @@ type Boot struct {
 
 	mounted bool // the root is mounted on NewRoot
 	tries   int  // attempts to find and mount the root
+
+	timing timeline  // when each step happened, for the breakdown line
+	gate   *loadGate // holds back second-class device loads (order.go)
 }
 
 // faults carries a worker's recovered panic to the attempt it happened in: the attempt's
@@ -262,11 +265,17 @@ func (b *Boot) openModules() {
 	b.loader = modload.NewLoader(ix, b.moddir, opt)
 }
 
-// loadRequested loads modules_load= modules and the rootfstype= filesystems, concurrently
-// with everything else, so that they are ready when the root appears.
+// loadRequested loads modules_load= modules and the rootfstype= filesystems (without
+// rootfstype=, the image's only filesystem, if it has one), concurrently with everything
+// else, so that they are ready when the root appears.
 func (b *Boot) loadRequested() {
 	for _, fstype := range b.cfg.RootFSTypes {
 		b.goSafe(func() { b.loadFilesystem(fstype) })
+	}
+	if len(b.cfg.RootFSTypes) == 0 {
+		if fs := b.onlyFilesystem(); fs != "" {
+			b.goSafe(func() { b.loadFilesystem(fs) })
+		}
 	}
 	for _, name := range b.cfg.ModulesLoad {
 		b.goSafe(func() {
@@ -284,11 +293,15 @@ func (b *Boot) startDiscovery() error {
 	}
 	done := b.log.Phase("discovery start")
 	defer done()
+	b.gate = newLoadGate()
 	src, err := b.sys.Discover(b.sys.Sys, b.handle)
 	if err != nil {
+		b.openGate()
 		return fmt.Errorf("device discovery: %w", err)
 	}
 	b.src = src
+	b.timing.mark("discovery", b.since())
+	b.watchColdplug(src)
 	return nil
 }
 
@@ -318,7 +331,7 @@ func (b *Boot) handle(ev uevent.Event) {
 		b.log.Debugf("uevent %s %s", ev.Action, ev.DevName())
 	}
 	if alias := ev.Modalias(); alias != "" && ev.Action == "add" {
-		b.goSafe(func() { b.loader.LoadAlias(alias) })
+		b.loadDevice(alias)
 	}
 	if !ev.IsBlock() || ev.DevName() == "" {
 		return
@@ -329,7 +342,8 @@ func (b *Boot) handle(ev uevent.Event) {
 		if !b.worthProbing(dev) {
 			return
 		}
-		b.goSafe(func() { b.addBlock(dev, ev.DevPath) })
+		at := b.since()
+		b.goFirst(func() { b.addBlock(dev, ev.DevPath, at) })
 	case "remove":
 		b.reg.Remove(filepath.Base(ev.DevName()))
 	}
@@ -374,11 +388,12 @@ func (b *Boot) blockDevice(ev uevent.Event) devices.Device {
 }
 
 // addBlock probes a block device into the registry (waking a wait for the root) and gives
-// it its /dev/disk/by-* links.
-func (b *Boot) addBlock(d devices.Device, devpath string) {
+// it its /dev/disk/by-* links; at is when its uevent arrived, for the breakdown.
+func (b *Boot) addBlock(d devices.Device, devpath string, at time.Duration) {
 	start := time.Now()
 	got := b.reg.Add(d)
-	b.log.Debugf("probed %s in %v: %s", got.Path, time.Since(start).Round(time.Microsecond), orDash(describe(got)))
+	took := time.Since(start)
+	b.log.Debugf("probed %s in %v: %s", got.Path, took.Round(time.Microsecond), orDash(describe(got)))
 	if got.ProbeErr != nil {
 		b.log.Debugf("probe %s: %v", got.Path, got.ProbeErr)
 	}
@@ -388,6 +403,7 @@ func (b *Boot) addBlock(d devices.Device, devpath string) {
 	if err := b.reg.LinkIDs(b.sys.Sys, devpath, got); err != nil {
 		b.log.Debugf("by-id/by-path links for %s: %v", got.Path, err)
 	}
+	b.timing.device(got.Name, at, took)
 	b.layers(got)
 }
 
@@ -469,6 +485,7 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 		}
 		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
 	}
+	b.timing.mark("found", b.since())
 	b.log.Infof("root=%s is %s (%s)", b.cfg.Root, dev.Path, describe(dev))
 	return dev, nil
 }
@@ -480,6 +497,7 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	// From here on only the root matters: the drivers of other devices are the real system's
 	// to load, and would only compete with the filesystem's module for the CPU.
 	b.loader.DeferDeviceLoads()
+	b.openGate() // the held-back loads end now, as deferred
 	types := b.cfg.RootFSTypes
 	if len(types) == 0 {
 		if dev.Info.Type == "" {
@@ -490,9 +508,11 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 		}
 		types = []string{dev.Info.Type}
 	}
+	fsStart := b.since()
 	for _, t := range types {
 		b.loadFilesystem(t)
 	}
+	b.timing.span("fs", b.since()-fsStart)
 	flags, err := mount.ParseFlags(b.cfg.RootFlags, b.cfg.ReadWrite)
 	if err != nil {
 		return "", fmt.Errorf("rootflags=%s: %w", b.cfg.RootFlags, err)
@@ -500,7 +520,9 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	if err := os.MkdirAll(b.sys.NewRoot, 0o755); err != nil {
 		return "", err
 	}
+	mountStart := b.since()
 	fstype, err := mount.MountRoot(b.sys.Mount, dev.Path, b.sys.NewRoot, types, flags)
+	b.timing.span("mount", b.since()-mountStart)
 	if err != nil {
 		return "", err
 	}
@@ -578,6 +600,7 @@ func (b *Boot) logSummary(dev devices.Device, fstype, initPath string) {
 	if n := len(b.loader.Deferred()); n > 0 {
 		b.log.Infof("the modules of %d other devices are left to the real system", n)
 	}
+	b.log.Infof("%s", b.breakdownLine(dev.Name, b.log.Clock()-b.since()))
 	b.log.Infof("root %s (%s) mounted in %d ms; %d modules; switching to %s",
 		dev.Path, fstype, b.sys.Now().Sub(b.start).Milliseconds(), loaded, initPath)
 }

@@ -46,6 +46,7 @@ func (b *Boot) stopped() {
 	if err := b.enableModprobe(); err != nil {
 		b.log.Warnf("%v", err)
 	}
+	b.openGate()
 	if n := b.loader.LoadDeferred(); n > 0 {
 		b.log.Infof("loaded the modules of %d devices deferred after the root was found", n)
 	}

@@ -237,6 +237,14 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
+// Clock returns the logger's clock: the time since boot (CLOCK_MONOTONIC, as in dmesg)
+// unless SetClock replaced it.
+func (l *Logger) Clock() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clock()
+}
+
 // Phase starts timing a named phase. The returned done function logs
 // "NAME took 12.3 ms" at info level and records the timing; calling it
 // more than once has no further effect.

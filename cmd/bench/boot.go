@@ -177,6 +177,8 @@ func (e *benchEnv) report(results []ImageResult) error {
 		"unpacking (`Trying to unpack rootfs` → `Freeing initrd memory`), which overlaps other initcalls. The ms columns are " +
 		"earlyroot's own log (medians).\n\n")
 	md.WriteString(ResultsTable(rows))
+	md.WriteString("\nWhere the earlyroot images' time goes (medians; from the init's breakdown line):\n\n")
+	md.WriteString(BreakdownTable(rows))
 	md.WriteString("\n## Targets\n\n")
 	md.WriteString(TargetsTable(Targets(rows, initSize)))
 	md.WriteString("\n## Images\n\n")

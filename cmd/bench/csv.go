@@ -13,7 +13,12 @@ import (
 // report can be re-rendered (-report) without booting again.
 var csvHeader = []string{"image", "kind", "size_bytes", "desc", "round", "wall_s", "uptime_s", "run_init_s",
 	"unpack_start_s", "unpack_end_s", "first_init_line_s", "module_index_ms", "discovery_start_ms",
-	"wait_for_root_ms", "mount_root_ms", "mounted_in_ms", "modules", "vmhwm_kb", "error"}
+	"wait_for_root_ms", "mount_root_ms", "mounted_in_ms", "modules", "vmhwm_kb",
+	"bd_logged_at_s", "bd_main_at_s", "bd_discovery_ms", "bd_coldplug_ms", "bd_root_ms", "bd_probe_ms", "bd_found_ms", "bd_fs_ms",
+	"bd_mount_ms", "bd_switch_ms", "bd_modules", "bd_finit_ms", "bd_slowest", "error"}
+
+// csvBreakdown is the column of the first breakdown field; csvError that of the error.
+const csvBreakdown, csvError = 18, 31
 
 // RunsCSV lists every boot: one row per run with the raw measurements.
 func RunsCSV(results []ImageResult) string {
@@ -23,10 +28,14 @@ func RunsCSV(results []ImageResult) string {
 	for _, im := range results {
 		for _, r := range im.Runs {
 			l := r.Log
-			w.Write([]string{im.Name, im.Kind, strconv.FormatInt(im.Size, 10), im.Desc, strconv.Itoa(r.Round + 1),
+			row := []string{im.Name, im.Kind, strconv.FormatInt(im.Size, 10), im.Desc, strconv.Itoa(r.Round + 1),
 				num(r.Wall), num(r.Uptime), num(l.RunInit), num(l.UnpackStart), num(l.UnpackEnd), num(l.FirstInit),
 				num(phase(l, "module index")), num(phase(l, "discovery start")), num(phase(l, "wait for root")),
-				num(phase(l, "mount root")), num(l.MountedMS), num(l.Modules), num(l.PeakRSSKB), r.Err})
+				num(phase(l, "mount root")), num(l.MountedMS), num(l.Modules), num(l.PeakRSSKB)}
+			for _, k := range breakdownKeys {
+				row = append(row, num(bd(l, k)))
+			}
+			w.Write(append(row, l.Slowest, r.Err))
 		}
 	}
 	w.Flush()
@@ -67,7 +76,13 @@ func ReadRunsCSV(r io.Reader) ([]ImageResult, error) {
 			}
 		}
 		l.MountedMS, l.Modules, l.PeakRSSKB = unnum(rec[15]), unnum(rec[16]), unnum(rec[17])
-		out[j].Runs = append(out[j].Runs, Run{Round: round - 1, Wall: unnum(rec[5]), Uptime: unnum(rec[6]), Log: l, Err: rec[18]})
+		for k, name := range breakdownKeys {
+			if v := unnum(rec[csvBreakdown+k]); !math.IsNaN(v) {
+				l.Breakdown[name] = v
+			}
+		}
+		l.Slowest = rec[csvError-1]
+		out[j].Runs = append(out[j].Runs, Run{Round: round - 1, Wall: unnum(rec[5]), Uptime: unnum(rec[6]), Log: l, Err: rec[csvError]})
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,12 +21,26 @@ type BootLog struct {
 	MountedMS float64 // "root /dev/vda (ext4) mounted in N ms"
 	Modules   float64 // "...; N modules; ..."
 	PeakRSSKB float64 // "peak memory of PID 1: VmHWM N kB"
+	// Breakdown holds the numeric fields of earlyroot's "breakdown:" line (see
+	// breakdownKeys); Slowest is its slowest= field ("ext4:300:1200,...").
+	Breakdown map[string]float64
+	Slowest   string
 }
+
+// breakdownKeys are the numeric fields of the init's breakdown line (boot.breakdownLine),
+// in boot order: main_at in seconds of uptime, the rest in milliseconds from /init's
+// start (or, for *_ms, durations), modules a count; logged_at is not a field but the
+// line's own printk time in seconds. The init's main_at reads CLOCK_MONOTONIC, which can
+// be off printk's clock by some milliseconds, so the bench places /init's start at
+// logged_at minus switch instead (see goStart).
+var breakdownKeys = []string{"logged_at", "main_at", "discovery", "coldplug", "root", "probe_ms", "found", "fs_ms", "mount_ms",
+	"switch", "modules", "finit_ms"}
 
 var (
 	stampRe   = regexp.MustCompile(`^\[\s*(\d+\.\d+)\]\s?(.*)$`)
 	phaseRe   = regexp.MustCompile(`^earlyroot: (.+?) took ([0-9.]+) ms$`)
 	mountedRe = regexp.MustCompile(`^earlyroot: root \S+ \(\S+\) mounted in ([0-9]+) ms; ([0-9]+) modules`)
+	breakRe   = regexp.MustCompile(`^earlyroot: breakdown: (.*)$`)
 	hwmRe     = regexp.MustCompile(`^earlyroot: peak memory of PID 1: VmHWM ([0-9]+) kB`)
 	runInitRe = regexp.MustCompile(`^Run \S+ as init process`)
 )
@@ -35,7 +50,7 @@ var (
 func ParseLog(out string) BootLog {
 	nan := math.NaN()
 	b := BootLog{UnpackStart: nan, UnpackEnd: nan, RunInit: nan, FirstInit: nan,
-		Phases: map[string]float64{}, MountedMS: nan, Modules: nan, PeakRSSKB: nan}
+		Phases: map[string]float64{}, MountedMS: nan, Modules: nan, PeakRSSKB: nan, Breakdown: map[string]float64{}}
 	for _, raw := range strings.Split(out, "\n") {
 		line := strings.TrimRight(raw, "\r\x00")
 		m := stampRe.FindStringSubmatch(line)
@@ -61,11 +76,11 @@ func (b *BootLog) add(t float64, msg string) {
 		setFirst(&b.RunInit, t)
 	case strings.HasPrefix(msg, "earlyroot: "):
 		setFirst(&b.FirstInit, t)
-		b.addEarlyroot(msg)
+		b.addEarlyroot(t, msg)
 	}
 }
 
-func (b *BootLog) addEarlyroot(msg string) {
+func (b *BootLog) addEarlyroot(t float64, msg string) {
 	if m := phaseRe.FindStringSubmatch(msg); m != nil {
 		if v, err := strconv.ParseFloat(m[2], 64); err == nil {
 			if _, seen := b.Phases[m[1]]; !seen {
@@ -81,7 +96,38 @@ func (b *BootLog) addEarlyroot(msg string) {
 	}
 	if m := hwmRe.FindStringSubmatch(msg); m != nil {
 		setFirst(&b.PeakRSSKB, atof(m[1]))
+		return
 	}
+	if m := breakRe.FindStringSubmatch(msg); m != nil && len(b.Breakdown) == 0 && b.Slowest == "" {
+		b.addBreakdown(m[1])
+		b.Breakdown["logged_at"] = t
+	}
+}
+
+// addBreakdown reads the key=value fields of a breakdown line; unknown keys and
+// unparsable values are ignored.
+func (b *BootLog) addBreakdown(fields string) {
+	for _, f := range strings.Fields(fields) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			continue
+		}
+		if k == "slowest" {
+			b.Slowest = v
+			continue
+		}
+		if x := atof(v); !math.IsNaN(x) && !math.IsInf(x, 0) && k != "logged_at" && slices.Contains(breakdownKeys, k) {
+			b.Breakdown[k] = x
+		}
+	}
+}
+
+// bd returns a breakdown field, NaN when the line lacked it.
+func bd(b BootLog, key string) float64 {
+	if v, ok := b.Breakdown[key]; ok {
+		return v
+	}
+	return math.NaN()
 }
 
 func setFirst(dst *float64, v float64) {
@@ -97,3 +143,7 @@ func atof(s string) float64 {
 	}
 	return v
 }
+
+// initStart is when /init's Go code began, on printk's clock: the breakdown line's time
+// less its switch offset; NaN without the line.
+func initStart(b BootLog) float64 { return bd(b, "logged_at") - bd(b, "switch")/1000 }

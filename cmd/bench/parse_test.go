@@ -66,11 +66,39 @@ func TestParseLog(t *testing.T) {
 	}
 }
 
+func TestParseBreakdown(t *testing.T) {
+	in := "[    2.715225] Run /init as init process\n" +
+		"[    4.1] earlyroot: breakdown: main_at=2.801000 discovery=14.2 coldplug=40.0 root=700.5 probe_ms=3.1 found=705.0 " +
+		"fs_ms=250.0 mount_ms=12.5 switch=980.0 logged_at=7 modules=11 finit_ms=1400.2 bogus=1 slowest=ext4:300:1200,jbd2:100:140\n" +
+		"[    4.2] earlyroot: breakdown: main_at=9 slowest=later\n"
+	b := ParseLog(in)
+	want := map[string]float64{"logged_at": 4.1, "main_at": 2.801, "discovery": 14.2, "coldplug": 40, "root": 700.5, "probe_ms": 3.1,
+		"found": 705, "fs_ms": 250, "mount_ms": 12.5, "switch": 980, "modules": 11, "finit_ms": 1400.2}
+	for k, v := range want {
+		if got := bd(b, k); got != v {
+			t.Errorf("%s = %v, want %v", k, got, v)
+		}
+	}
+	if _, ok := b.Breakdown["bogus"]; ok {
+		t.Error("unknown key kept")
+	}
+	if got := initStart(b); math.Abs(got-3.12) > 1e-9 {
+		t.Errorf("initStart = %v, want 3.12", got)
+	}
+	if b.Slowest != "ext4:300:1200,jbd2:100:140" {
+		t.Errorf("slowest = %q", b.Slowest)
+	}
+	if got := bd(ParseLog("[ 1.0] earlyroot: breakdown: main_at=x root=NaN\n"), "root"); !math.IsNaN(got) {
+		t.Errorf("garbled root = %v, want NaN", got)
+	}
+}
+
 func FuzzParseLog(f *testing.F) {
 	if raw, err := os.ReadFile("testdata/earlyroot-console.log"); err == nil {
 		f.Add(string(raw))
 	}
 	f.Add("[    1.0] earlyroot: x took 1e309 ms\n[ 2] Freeing initrd memory: 1K")
+	f.Add("[ 1.0] earlyroot: breakdown: main_at=1 root== slowest= x=1e999\n")
 	f.Add("[\t\t0.1]\x00earlyroot: root a (b) mounted in 99999999999999999999 ms; 1 modules")
 	f.Fuzz(func(t *testing.T, s string) {
 		b := ParseLog(s)

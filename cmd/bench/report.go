@@ -49,6 +49,13 @@ type Row struct {
 	Phases           map[string]Summary
 	Mounted, RSSKB   Summary
 	Modules          Summary
+	// Breakdown summarises each breakdown field (breakdownKeys) of earlyroot's boots; GoStart
+	// is /init's start (initStart) minus "Run /init" and Handover the time from the
+	// breakdown line to the real init (less the baseline's own /init-to-facts time), both in
+	// milliseconds; Slowest is the slowest= field of the first good boot.
+	Breakdown         map[string]Summary
+	GoStart, Handover Summary
+	Slowest           string
 }
 
 // cpuGroup is the "@smpN" suffix of an image booted with N vCPUs ("" for the first count).
@@ -109,6 +116,18 @@ func Analyze(images []ImageResult) []Row {
 		r.Mounted = Summarize(collect(im, func(x Run) float64 { return x.Log.MountedMS }))
 		r.RSSKB = Summarize(collect(im, func(x Run) float64 { return x.Log.PeakRSSKB }))
 		r.Modules = Summarize(collect(im, func(x Run) float64 { return x.Log.Modules }))
+		r.Breakdown = map[string]Summary{}
+		for _, k := range breakdownKeys {
+			r.Breakdown[k] = Summarize(collect(im, func(x Run) float64 { return bd(x.Log, k) }))
+		}
+		r.GoStart = Summarize(collect(im, func(x Run) float64 { return (initStart(x.Log) - x.Log.RunInit) * 1000 }))
+		r.Handover = Summarize(collect(im, func(x Run) float64 { return (x.Uptime - bd(x.Log, "logged_at") - baseSelf) * 1000 }))
+		for _, x := range im.Runs {
+			if x.Err == "" && x.Log.Slowest != "" {
+				r.Slowest = x.Log.Slowest
+				break
+			}
+		}
 		rows = append(rows, r)
 	}
 	return rows
@@ -328,4 +347,32 @@ func ImagesTable(rows []Row) string {
 		out = append(out, []string{r.Name, r.Kind, r.Desc})
 	}
 	return Markdown([]string{"image", "kind", "how it was built"}, out)
+}
+
+// BreakdownTable shows, for each earlyroot image, where the init stage goes (medians):
+// the kernel's part until /init, the Go start, then the steps of the boot as times from
+// /init's start, the hand-over to the real init, and the module loads.
+func BreakdownTable(rows []Row) string {
+	header := []string{"image", "kernel until /init vs baseline (ms)", "exec + Go start (ms)", "discovery started at (ms)",
+		"coldplug done at (ms)", "root uevent at (ms)", "root probe (ms)", "root found at (ms)", "fs modules (ms)",
+		"mount (ms)", "switch_root at (ms)", "switch_root → real init (ms)", "modules", "finit_module sum (ms)",
+		"slowest loads (module:ms:KiB)"}
+	var out [][]string
+	for _, r := range rows {
+		if r.Kind != KindEarlyroot {
+			continue
+		}
+		m := func(k string) string { return ms(r.Breakdown[k].Median) }
+		out = append(out, []string{r.Name, ms(r.Kernel.Median * 1000), ms(r.GoStart.Median), m("discovery"),
+			m("coldplug"), m("root"), m("probe_ms"), m("found"), m("fs_ms"), m("mount_ms"), m("switch"),
+			ms(r.Handover.Median), m("modules"), m("finit_ms"), orDash(r.Slowest)})
+	}
+	return Markdown(header, out)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
 }

@@ -19,6 +19,8 @@ func sampleResults() []ImageResult {
 	gl := logWith(3.2)
 	gl.PeakRSSKB = 6144
 	gl.Phases["wait for root"] = 400
+	gl.Breakdown = map[string]float64{"logged_at": 3.4, "main_at": 3.3, "discovery": 15, "root": 700, "switch": 100}
+	gl.Slowest = "ext4:300:1200"
 	return []ImageResult{
 		{Name: "baseline", Kind: KindBaseline, Size: 1 << 20, Runs: []Run{
 			{Uptime: 3.0, Wall: 5, Log: logWith(2.9)}, {Uptime: 3.2, Wall: 5, Log: logWith(3.1)}, {Uptime: 3.1, Wall: 5, Log: logWith(3.0)}}},
@@ -66,6 +68,11 @@ func TestAnalyze(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, table)
 		}
 	}
+	bt := BreakdownTable(rows)
+	if !strings.Contains(bt, "| generic | 200 | 100 | 15 | – | 700 |") || !strings.Contains(bt, "ext4:300:1200") || strings.Contains(bt, "tiny-initramfs") {
+		t.Errorf("breakdown table:\n%s", bt)
+	}
+	near("handover", g.Handover.Median, 100) // (3.6 - 3.3 - 0.1) s - 0.1 s baseline
 	if tt := TargetsTable(ts); !strings.Contains(tt, "not measured") || !strings.Contains(tt, "FAIL") {
 		t.Errorf("targets table:\n%s", tt)
 	}
@@ -182,6 +189,12 @@ func TestRunsCSVRoundTrip(t *testing.T) {
 	}
 	if RunsCSV(back) != RunsCSV(in) {
 		t.Errorf("round trip differs:\n%s\n%s", RunsCSV(in), RunsCSV(back))
+	}
+	if csvError != len(csvHeader)-1 || csvHeader[csvBreakdown] != "bd_logged_at_s" || csvHeader[csvError-1] != "bd_slowest" {
+		t.Errorf("csv column constants do not match the header")
+	}
+	if x, y := BreakdownTable(Analyze(in)), BreakdownTable(Analyze(back)); x != y || !strings.Contains(x, "ext4:300:1200") {
+		t.Errorf("breakdown tables differ:\n%s\n%s", x, y)
 	}
 	a, b := ResultsTable(Analyze(in)), ResultsTable(Analyze(back))
 	if a != b {

@@ -1,0 +1,183 @@
+package boot
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Load order. At coldplug every device's driver is asked for at once, and on a machine
+// with few CPUs the kernel's work for all of them (signature checks, relocation, each
+// driver's probe) shares the CPU: a SATA or IDE controller's stack, whose probe also
+// resets every port, delays the virtio or NVMe disk that holds the root although both
+// were found together. So device work comes in two classes. The first is the root's
+// likely path: the drivers of disks that appear as soon as their driver binds (virtio
+// and its transports, the drivers/block and NVMe drivers, the paravirtual SCSI HBAs of
+// hypervisors), the disk drivers proper (sd_mod, mmc_block), and the probe of every block
+// device. It starts at once. Other drivers wait until coldplug is complete and the first
+// class has been idle for settleTime (long enough for the devices a first-class driver
+// registers, such as the virtio devices behind virtio_pci, to arrive and start their own
+// work), or until the root is about to be mounted, whichever comes first. From then on
+// device loads are deferred to the real system anyway (modload.Loader.DeferDeviceLoads),
+// so a controller the root does not need is then never loaded in the initramfs. When the
+// root is on a second-class controller, its load starts as soon as the first class is
+// idle: nothing is skipped, only ordered.
+
+// settleTime is how long the first class must be idle before the others start.
+const settleTime = 50 * time.Millisecond
+
+// firstClassDirs are the module directories (below kernel/) whose drivers load first.
+var firstClassDirs = []string{"drivers/virtio/", "drivers/block/", "drivers/nvme/"}
+
+// firstClassModules are first-class drivers outside those directories: paravirtual HBAs,
+// and the disk drivers of SCSI and MMC disks (a disk that reached its uevent has its
+// controller already, so its driver is on the root's path whatever the controller).
+var firstClassModules = map[string]bool{
+	"virtio_scsi": true, "hv_vmbus": true, "hv_storvsc": true, "vmw_pvscsi": true,
+	"xen_scsifront": true, "sd_mod": true, "mmc_block": true,
+}
+
+// loadGate holds back second-class device loads; the zero value is closed and must be
+// made with newLoadGate.
+type loadGate struct {
+	mu       sync.Mutex
+	inflight int       // first-class loads running
+	cold     bool      // coldplug is complete
+	last     time.Time // when first-class work last started or ended
+	opened   chan struct{}
+	once     sync.Once
+}
+
+func newLoadGate() *loadGate { return &loadGate{opened: make(chan struct{})} }
+
+// open lets every waiting and later second-class load start.
+func (g *loadGate) open() { g.once.Do(func() { close(g.opened) }) }
+
+func (g *loadGate) begin() {
+	g.mu.Lock()
+	g.inflight++
+	g.last = time.Now()
+	g.mu.Unlock()
+}
+
+func (g *loadGate) end() {
+	g.mu.Lock()
+	g.inflight--
+	g.last = time.Now()
+	g.mu.Unlock()
+	g.check()
+}
+
+// coldplugDone records that every device present at start has been seen.
+func (g *loadGate) coldplugDone() {
+	g.mu.Lock()
+	g.cold = true
+	g.last = time.Now()
+	g.mu.Unlock()
+	g.check()
+}
+
+// check opens the gate when coldplug is done and the first class has been idle for
+// settleTime, or arms a timer to look again.
+func (g *loadGate) check() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.cold || g.inflight > 0 {
+		return
+	}
+	if idle := time.Since(g.last); idle < settleTime {
+		time.AfterFunc(settleTime-idle, g.check)
+		return
+	}
+	g.open()
+}
+
+// firstClass reports whether the drivers of modalias are first-class: every module the
+// index matches for it is.
+func (b *Boot) firstClass(alias string) bool {
+	if b.index == nil {
+		return true
+	}
+	for _, name := range b.index.Lookup(alias) {
+		m, ok := b.index.Module(name)
+		if !ok || !isFirstClass(m.Name, m.Path) {
+			return false
+		}
+	}
+	return true
+}
+
+// isFirstClass reports whether a module (its name and its path below the module
+// directory) is a first-class driver.
+func isFirstClass(name, path string) bool {
+	if firstClassModules[name] {
+		return true
+	}
+	for _, d := range firstClassDirs {
+		if strings.HasPrefix(path, "kernel/"+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadDevice loads the drivers of a device's modalias in its class's turn.
+func (b *Boot) loadDevice(alias string) {
+	g := b.gate
+	if g == nil || b.firstClass(alias) {
+		b.goFirst(func() { b.loader.LoadAlias(alias) })
+		return
+	}
+	b.goSafe(func() {
+		<-g.opened
+		b.loader.LoadAlias(alias)
+	})
+}
+
+// goFirst runs f, first-class work (a first-class load, a block device's probe), as a
+// worker: the gate stays shut while it runs, so that a disk found but not yet probed
+// keeps the other controllers' stacks back until it is known whether it is the root.
+func (b *Boot) goFirst(f func()) {
+	g := b.gate
+	if g == nil {
+		b.goSafe(f)
+		return
+	}
+	g.begin()
+	b.goSafe(func() {
+		defer g.end()
+		f()
+	})
+}
+
+// openGate lets held-back device loads go: device loads are deferred (the root is found
+// and is being mounted), or the boot stopped (the rescue shell wants them all).
+func (b *Boot) openGate() {
+	if b.gate != nil {
+		b.gate.open()
+	}
+}
+
+// onlyFilesystem returns the one filesystem module of the image (a module below
+// kernel/fs/ that answers to fs-<its name>), or "" when it has none or several. A
+// host-only image carries the filesystem of the host's root alone, so without rootfstype=
+// its module can start loading at once, beside the storage drivers, rather than after the
+// root appears; a generic image has many and guesses nothing.
+func (b *Boot) onlyFilesystem() string {
+	if b.index == nil {
+		return ""
+	}
+	found := ""
+	for _, name := range b.index.Modules() {
+		m, ok := b.index.Module(name)
+		if !ok || !strings.HasPrefix(m.Path, "kernel/fs/") || !slices.Contains(b.index.Lookup("fs-"+name), name) {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = name
+	}
+	return found
+}

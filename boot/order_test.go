@@ -1,0 +1,101 @@
+package boot
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/earlyroot/earlyroot/modload"
+)
+
+func TestIsFirstClass(t *testing.T) {
+	tests := []struct {
+		name, path string
+		want       bool
+	}{
+		{"virtio_pci", "kernel/drivers/virtio/virtio_pci.ko.zst", true},
+		{"virtio_blk", "kernel/drivers/block/virtio_blk.ko", true},
+		{"nvme", "kernel/drivers/nvme/host/nvme.ko", true},
+		{"virtio_scsi", "kernel/drivers/scsi/virtio_scsi.ko", true},
+		{"sd_mod", "kernel/drivers/scsi/sd_mod.ko", true},
+		{"ahci", "kernel/drivers/ata/ahci.ko", false},
+		{"ata_piix", "kernel/drivers/ata/ata_piix.ko", false},
+		{"xhci_pci", "kernel/drivers/usb/host/xhci-pci.ko", false},
+		{"megaraid_sas", "kernel/drivers/scsi/megaraid/megaraid_sas.ko", false},
+		{"blockish", "kernel/fs/drivers/block/x.ko", false},
+	}
+	for _, tt := range tests {
+		if got := isFirstClass(tt.name, tt.path); got != tt.want {
+			t.Errorf("isFirstClass(%s, %s) = %v, want %v", tt.name, tt.path, got, tt.want)
+		}
+	}
+}
+
+// The gate opens only after coldplug and settleTime of first-class idleness, and at once
+// when opened explicitly.
+func TestLoadGate(t *testing.T) {
+	isOpen := func(g *loadGate) bool {
+		select {
+		case <-g.opened:
+			return true
+		default:
+			return false
+		}
+	}
+	g := newLoadGate()
+	g.begin()
+	g.coldplugDone()
+	if isOpen(g) {
+		t.Fatal("open while a first-class load runs")
+	}
+	g.end()
+	if isOpen(g) {
+		t.Fatal("open before settleTime")
+	}
+	select {
+	case <-g.opened:
+	case <-time.After(20 * settleTime):
+		t.Fatal("not open after the first class settled")
+	}
+
+	g = newLoadGate()
+	g.begin()
+	g.end() // an idle gate without coldplug stays shut
+	time.Sleep(2 * settleTime)
+	if isOpen(g) {
+		t.Fatal("open before coldplug was done")
+	}
+	g.open()
+	g.open()
+	if !isOpen(g) {
+		t.Fatal("open() did not open")
+	}
+}
+
+// onlyFilesystem names the image's filesystem module when there is exactly one.
+func TestOnlyFilesystem(t *testing.T) {
+	const ext4 = "kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst kernel/fs/mbcache.ko.zst\n" +
+		"kernel/fs/jbd2/jbd2.ko.zst:\nkernel/fs/mbcache.ko.zst:\nkernel/drivers/block/virtio_blk.ko.zst:\n"
+	tests := []struct {
+		name, dep, alias, want string
+	}{
+		{"host-only", ext4, "alias fs-ext4 ext4\nalias fs-ext3 ext4\nalias virtio:d00000002v* virtio_blk\n", "ext4"},
+		{"generic", ext4 + "kernel/fs/xfs/xfs.ko.zst:\n", "alias fs-ext4 ext4\nalias fs-xfs xfs\n", ""},
+		{"no alias", ext4, "alias virtio:d00000002v* virtio_blk\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "modules.dep"), tt.dep)
+			write(t, filepath.Join(dir, "modules.alias"), tt.alias)
+			ix, err := modload.Build(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &Boot{index: ix}
+			if got := b.onlyFilesystem(); got != tt.want {
+				t.Errorf("onlyFilesystem = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

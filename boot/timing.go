@@ -1,0 +1,158 @@
+package boot
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/earlyroot/earlyroot/modload"
+)
+
+// timeline records when the steps of a boot happened, as offsets from /init's start, for
+// the breakdown line logged before switch_root (see breakdownLine): the benchmark reads it
+// to show where the time between the kernel's "Run /init" and the real init goes.
+type timeline struct {
+	mu     sync.Mutex
+	marks  map[string]time.Duration // step -> offset from start
+	spans  map[string]time.Duration // step -> duration
+	events map[string]time.Duration // block device name -> offset of its first uevent
+	probes map[string]time.Duration // block device name -> probe duration
+}
+
+func (t *timeline) init() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.marks == nil {
+		t.marks, t.spans = map[string]time.Duration{}, map[string]time.Duration{}
+		t.events, t.probes = map[string]time.Duration{}, map[string]time.Duration{}
+	}
+}
+
+// mark records that step happened at offset at, unless it was already recorded.
+func (t *timeline) mark(step string, at time.Duration) {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.marks[step]; !ok {
+		t.marks[step] = at
+	}
+}
+
+// span records that step took d, unless it was already recorded.
+func (t *timeline) span(step string, d time.Duration) {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.spans[step]; !ok {
+		t.spans[step] = d
+	}
+}
+
+// device records a block device's first uevent (at) and its probe's duration.
+func (t *timeline) device(name string, at, probe time.Duration) {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.events[name]; !ok {
+		t.events[name], t.probes[name] = at, probe
+	}
+}
+
+// since is the offset of now from the boot's start.
+func (b *Boot) since() time.Duration { return b.sys.Now().Sub(b.start) }
+
+// watchColdplug marks "coldplug" once the discovery's replay of the devices present at
+// start is complete, when the discovery can tell (uevent.Source can).
+func (b *Boot) watchColdplug(src Discovery) {
+	c, ok := src.(interface{ ColdplugDone() <-chan struct{} })
+	if !ok {
+		b.gate.coldplugDone()
+		return
+	}
+	done := c.ColdplugDone()
+	go func() {
+		<-done
+		b.timing.mark("coldplug", b.since())
+		b.gate.coldplugDone()
+	}()
+}
+
+// slowModules is how many of the slowest module loads the breakdown names.
+const slowModules = 3
+
+// breakdownLine is the one-line summary of where the boot's time went, logged at info
+// level before switch_root. Fields are key=value, times in milliseconds from /init's start
+// unless named *_ms (a duration):
+//
+//	main_at   the boot clock (seconds since the kernel started) when /init's Go code began:
+//	          minus the kernel's "Run /init" time it is the exec and the Go runtime's start
+//	discovery when device discovery started (after the API mounts, the log, the index)
+//	coldplug  when the replay of the devices present at start was complete
+//	root      when the root's block device first appeared (its uevent)
+//	probe_ms  how long reading the root's signature took
+//	found     when the root was recognised (wait for root ended)
+//	fs_ms     loading the filesystem's modules in the mount step (0 when already in)
+//	mount_ms  the mount call(s)
+//	switch    when the breakdown was logged, just before switch_root
+//	modules   modules inserted; finit_ms their summed time in the kernel (loads overlap,
+//	          so it can exceed the wall time); slowest: name:ms:KiB of the slowest loads
+func (b *Boot) breakdownLine(root string, mainAt time.Duration) string {
+	t := &b.timing
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var f []string
+	add := func(k string, d time.Duration, ok bool) {
+		if ok {
+			f = append(f, fmt.Sprintf("%s=%.1f", k, float64(d)/float64(time.Millisecond)))
+		}
+	}
+	f = append(f, fmt.Sprintf("main_at=%.6f", mainAt.Seconds()))
+	for _, k := range []string{"discovery", "coldplug"} {
+		d, ok := t.marks[k]
+		add(k, d, ok)
+	}
+	ev, ok := t.events[root]
+	add("root", ev, ok)
+	pr, ok := t.probes[root]
+	add("probe_ms", pr, ok)
+	d, ok := t.marks["found"]
+	add("found", d, ok)
+	for _, k := range []string{"fs", "mount"} {
+		d, ok := t.spans[k]
+		add(k+"_ms", d, ok)
+	}
+	add("switch", b.since(), true)
+	f = append(f, moduleSummary(b.loader.Results())...)
+	return "breakdown: " + strings.Join(f, " ")
+}
+
+// moduleSummary is the modules=, finit_ms= and slowest= fields of the breakdown.
+func moduleSummary(rs []modload.Result) []string {
+	var loaded []modload.Result
+	var total time.Duration
+	for _, r := range rs {
+		if r.Status == modload.Loaded {
+			loaded = append(loaded, r)
+			total += r.Took
+		}
+	}
+	slices.SortStableFunc(loaded, func(a, b modload.Result) int { return cmp.Compare(b.Took, a.Took) })
+	var slow []string
+	for _, r := range loaded[:min(len(loaded), slowModules)] {
+		kib := int64(-1)
+		if fi, err := os.Stat(r.Path); err == nil {
+			kib = (fi.Size() + 1023) / 1024
+		}
+		slow = append(slow, fmt.Sprintf("%s:%.0f:%d", r.Module, float64(r.Took)/float64(time.Millisecond), kib))
+	}
+	out := []string{fmt.Sprintf("modules=%d", len(loaded)), fmt.Sprintf("finit_ms=%.1f", float64(total)/float64(time.Millisecond))}
+	if len(slow) > 0 {
+		out = append(out, "slowest="+strings.Join(slow, ","))
+	}
+	return out
+}
