@@ -23,7 +23,7 @@ APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstool
              busybox-static cryptsetup-bin lvm2 mdadm python3
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 FUZZTIME  ?= 60s
-TESTFUZZTIME ?= 5s
+TESTFUZZTIME ?= 3s
 BOOT_PARALLEL ?= 2
 # Builder VMs (cmd/mkdisks) run at the same time by make disks.
 DISKS_JOBS ?= 2

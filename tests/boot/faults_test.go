@@ -142,7 +142,7 @@ func TestReadOnlyRootUnmodified(t *testing.T) {
 		Drives: []vm.Drive{{Path: noise, Bus: vm.BusVirtioBlk}, {Path: disk, Bus: vm.BusVirtioBlk}},
 	})
 	f := facts(t, v)
-	bootedOn(t, f, "/dev/vdb", "ext4")
+	bootedOn(t, f, "", "ext4") // two virtio disks: either may be vda
 	exited(t, v, factsTimeout)
 	if after := fileSum(t, disk); after != before {
 		t.Errorf("the read-only root's image changed during the boot")

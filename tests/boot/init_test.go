@@ -89,7 +89,7 @@ func TestKernelModprobe(t *testing.T) {
 	// A mount racing the kernel's own exclusive open of a new disk can fail with EBUSY;
 	// a user would type it again, and so does the test, once.
 	for try := 1; ; try++ {
-		send(t, v, "mount -t vfat /dev/vdb /mnt/esp")
+		send(t, v, "mount -t vfat /dev/disk/by-label/ESP /mnt/esp")
 		send(t, v, "ls /mnt/esp")
 		if _, err := v.Expect(regexp.MustCompile(`(?i)hello\.txt`), 30*time.Second); err == nil {
 			break
@@ -101,7 +101,8 @@ func TestKernelModprobe(t *testing.T) {
 	expect(t, v, `^vfat\s`, 20*time.Second)
 	send(t, v, "umount /mnt/esp")
 	send(t, v, "continue")
-	bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+	// Two virtio disks: the kernel does not promise which is vda (the one ext4 is the root).
+	bootedOn(t, facts(t, v), "", "ext4")
 }
 
 // rd.break=pre-mount stops before the root is mounted; continue mounts it and boots on.
@@ -129,7 +130,7 @@ func TestResume(t *testing.T) {
 		name, signature, log string
 	}{
 		{"plain-swap", "", `holds no hibernation image; normal boot`},
-		{"hibernated", "S1SUSPEND", `hibernation image on /dev/vdb, resuming`},
+		{"hibernated", "S1SUSPEND", `hibernation image on /dev/vd[ab], resuming`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -143,7 +144,7 @@ func TestResume(t *testing.T) {
 				},
 			})
 			expect(t, v, c.log, promptWait)
-			bootedOn(t, facts(t, v), "/dev/vda", "ext4")
+			bootedOn(t, facts(t, v), "", "ext4") // two virtio disks: either may be vda
 		})
 	}
 }

@@ -96,12 +96,12 @@ func TestMountedDiskSurvives(t *testing.T) {
 	})
 	expect(t, v, `earlyroot# `, promptWait)
 	send(t, v, "mkdir -p /mnt/data")
-	send(t, v, "mount -t ext4 /dev/vdb /mnt/data")
+	send(t, v, "mount -t ext4 /dev/disk/by-label/data /mnt/data")
 	send(t, v, "ls /mnt/data")
 	expect(t, v, `keep\.txt`, 20*time.Second)
 	send(t, v, "continue")
 	f := facts(t, v)
-	bootedOn(t, f, "/dev/vda", "ext4")
+	bootedOn(t, f, "", "ext4") // two virtio disks: either may be vda
 	exited(t, v, factsTimeout)
 	out, err := exec.Command("debugfs", "-R", "cat /keep.txt", data).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "precious" {
