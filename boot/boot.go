@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,7 +273,10 @@ func (b *Boot) loadRequested() {
 	for _, fstype := range b.cfg.RootFSTypes {
 		b.goSafe(func() { b.loadFilesystem(fstype) })
 	}
-	if len(b.cfg.RootFSTypes) == 0 {
+	// An image with one filesystem module starts loading it at once, beside the disk's
+	// driver; with a single CPU the two only compete (measured: the root was found later),
+	// so that needs a second one.
+	if len(b.cfg.RootFSTypes) == 0 && runtime.NumCPU() > 1 {
 		if fs := b.onlyFilesystem(); fs != "" {
 			b.goSafe(func() { b.loadFilesystem(fs) })
 		}
