@@ -39,12 +39,14 @@ var firstClassModules = map[string]bool{
 }
 
 // loadGate holds back second-class device loads; the zero value is closed and must be
-// made with newLoadGate.
+// made with newLoadGate. Its settle clock is one timer, started when coldplug is done and
+// the first class is idle, stopped when first-class work starts, restarted when it ends:
+// when it fires, the first class has been idle for settleTime.
 type loadGate struct {
 	mu       sync.Mutex
-	inflight int       // first-class loads running
-	cold     bool      // coldplug is complete
-	last     time.Time // when first-class work last started or ended
+	inflight int         // first-class loads running
+	cold     bool        // coldplug is complete
+	settle   *time.Timer // opens the gate; nil until first armed
 	opened   chan struct{}
 	once     sync.Once
 }
@@ -56,41 +58,38 @@ func (g *loadGate) open() { g.once.Do(func() { close(g.opened) }) }
 
 func (g *loadGate) begin() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.inflight++
-	g.last = time.Now()
-	g.mu.Unlock()
+	if g.settle != nil {
+		g.settle.Stop()
+	}
 }
 
 func (g *loadGate) end() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.inflight--
-	g.last = time.Now()
-	g.mu.Unlock()
-	g.check()
+	g.armLocked()
 }
 
 // coldplugDone records that every device present at start has been seen.
 func (g *loadGate) coldplugDone() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.cold = true
-	g.last = time.Now()
-	g.mu.Unlock()
-	g.check()
+	g.armLocked()
 }
 
-// check opens the gate when coldplug is done and the first class has been idle for
-// settleTime, or arms a timer to look again.
-func (g *loadGate) check() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+// armLocked (re)starts the settle clock when coldplug is done and no first-class work runs.
+func (g *loadGate) armLocked() {
 	if !g.cold || g.inflight > 0 {
 		return
 	}
-	if idle := time.Since(g.last); idle < settleTime {
-		time.AfterFunc(settleTime-idle, g.check)
+	if g.settle == nil {
+		g.settle = time.AfterFunc(settleTime, g.open)
 		return
 	}
-	g.open()
+	g.settle.Reset(settleTime)
 }
 
 // firstClass reports whether the drivers of modalias are first-class: every module the

@@ -59,6 +59,20 @@ func TestLoadGate(t *testing.T) {
 	}
 
 	g = newLoadGate()
+	g.coldplugDone()
+	g.begin() // first-class work starting while the gate settles stops the clock
+	time.Sleep(2 * settleTime)
+	if isOpen(g) {
+		t.Fatal("open while a first-class load started during the settle time runs")
+	}
+	g.end()
+	select {
+	case <-g.opened:
+	case <-time.After(20 * settleTime):
+		t.Fatal("not open after the second load settled")
+	}
+
+	g = newLoadGate()
 	g.begin()
 	g.end() // an idle gate without coldplug stays shut
 	time.Sleep(2 * settleTime)
