@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,16 +269,8 @@ func (b *Boot) openModules() {
 // rootfstype=, the image's only filesystem, if it has one), concurrently with everything
 // else, so that they are ready when the root appears.
 func (b *Boot) loadRequested() {
-	for _, fstype := range b.cfg.RootFSTypes {
+	for _, fstype := range b.earlyFilesystems() {
 		b.goSafe(func() { b.loadFilesystem(fstype) })
-	}
-	// An image with one filesystem module starts loading it at once, beside the disk's
-	// driver; with a single CPU the two only compete (measured: the root was found later),
-	// so that needs a second one.
-	if len(b.cfg.RootFSTypes) == 0 && runtime.NumCPU() > 1 {
-		if fs := b.onlyFilesystem(); fs != "" {
-			b.goSafe(func() { b.loadFilesystem(fs) })
-		}
 	}
 	for _, name := range b.cfg.ModulesLoad {
 		b.goSafe(func() {
@@ -288,6 +279,21 @@ func (b *Boot) loadRequested() {
 			}
 		})
 	}
+}
+
+// earlyFilesystems are the filesystems whose modules load at once: rootfstype='s, or
+// without it the image's only filesystem (onlyFilesystem). The guess needs a second CPU: on
+// one, its load only competes with the disk's driver (measured: the root was found later).
+func (b *Boot) earlyFilesystems() []string {
+	if len(b.cfg.RootFSTypes) > 0 {
+		return b.cfg.RootFSTypes
+	}
+	if b.sys.CPUs > 1 {
+		if fs := b.onlyFilesystem(); fs != "" {
+			return []string{fs}
+		}
+	}
+	return nil
 }
 
 // startDiscovery starts the device events; a no-op when running.

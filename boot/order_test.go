@@ -2,6 +2,7 @@ package boot
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,16 +87,24 @@ func TestLoadGate(t *testing.T) {
 	}
 }
 
-// onlyFilesystem names the image's filesystem module when there is exactly one.
-func TestOnlyFilesystem(t *testing.T) {
+// earlyFilesystems is rootfstype='s list, or the image's one filesystem module when it has
+// exactly one and the boot has a second CPU.
+func TestEarlyFilesystems(t *testing.T) {
 	const ext4 = "kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst kernel/fs/mbcache.ko.zst\n" +
 		"kernel/fs/jbd2/jbd2.ko.zst:\nkernel/fs/mbcache.ko.zst:\nkernel/drivers/block/virtio_blk.ko.zst:\n"
+	const hostOnly = "alias fs-ext4 ext4\nalias fs-ext3 ext4\nalias virtio:d00000002v* virtio_blk\n"
 	tests := []struct {
-		name, dep, alias, want string
+		name, dep, alias string
+		rootfstype       []string
+		cpus             int
+		want             []string
 	}{
-		{"host-only", ext4, "alias fs-ext4 ext4\nalias fs-ext3 ext4\nalias virtio:d00000002v* virtio_blk\n", "ext4"},
-		{"generic", ext4 + "kernel/fs/xfs/xfs.ko.zst:\n", "alias fs-ext4 ext4\nalias fs-xfs xfs\n", ""},
-		{"no alias", ext4, "alias virtio:d00000002v* virtio_blk\n", ""},
+		{"host-only", ext4, hostOnly, nil, 2, []string{"ext4"}},
+		{"host-only, one CPU", ext4, hostOnly, nil, 1, nil},
+		{"host-only, CPUs unknown", ext4, hostOnly, nil, 0, nil},
+		{"rootfstype", ext4, hostOnly, []string{"xfs", "ext4"}, 1, []string{"xfs", "ext4"}},
+		{"generic", ext4 + "kernel/fs/xfs/xfs.ko.zst:\n", "alias fs-ext4 ext4\nalias fs-xfs xfs\n", nil, 2, nil},
+		{"no alias", ext4, "alias virtio:d00000002v* virtio_blk\n", nil, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,9 +115,10 @@ func TestOnlyFilesystem(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := &Boot{index: ix}
-			if got := b.onlyFilesystem(); got != tt.want {
-				t.Errorf("onlyFilesystem = %q, want %q", got, tt.want)
+			b := &Boot{index: ix, sys: System{CPUs: tt.cpus}}
+			b.cfg.RootFSTypes = tt.rootfstype
+			if got := b.earlyFilesystems(); !slices.Equal(got, tt.want) {
+				t.Errorf("earlyFilesystems = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,9 @@ type System struct {
 	Paths
 	In  io.Reader // the console
 	Out io.Writer
+
+	// CPUs is how many CPUs the boot may use (runtime.NumCPU); 0 counts as one.
+	CPUs int
 
 	Now   func() time.Time
 	Sleep func(time.Duration)
@@ -94,6 +98,7 @@ func Real() System {
 		},
 		In:            os.Stdin,
 		Out:           os.Stdout,
+		CPUs:          runtime.NumCPU(),
 		Now:           time.Now,
 		Sleep:         time.Sleep,
 		Hang:          func() { select {} },
