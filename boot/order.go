@@ -92,13 +92,10 @@ func (g *loadGate) armLocked() {
 	g.settle.Reset(settleTime)
 }
 
-// firstClass reports whether the drivers of modalias are first-class: every module the
-// index matches for it is.
-func (b *Boot) firstClass(alias string) bool {
-	if b.index == nil {
-		return true
-	}
-	for _, name := range b.index.Lookup(alias) {
+// firstClass reports whether the modules an alias matched (names, not empty) are all
+// first-class drivers.
+func (b *Boot) firstClass(names []string) bool {
+	for _, name := range names {
 		m, ok := b.index.Module(name)
 		if !ok || !isFirstClass(m.Name, m.Path) {
 			return false
@@ -121,17 +118,26 @@ func isFirstClass(name, path string) bool {
 	return false
 }
 
-// loadDevice loads the drivers of a device's modalias in its class's turn.
+// loadDevice loads the drivers of a device's modalias in its class's turn. A modalias no
+// module answers to (most of them: cpus, ACPI and platform devices, inputs) is only
+// recorded, at once, for the diagnosis: it is no work for either class, nor a goroutine.
 func (b *Boot) loadDevice(alias string) {
-	g := b.gate
-	if g == nil || b.firstClass(alias) {
-		b.goFirst(func() { b.loader.LoadAlias(alias) })
-		return
+	var names []string
+	if b.index != nil {
+		names = b.index.Lookup(alias)
 	}
-	b.goSafe(func() {
-		<-g.opened
-		b.loader.LoadAlias(alias)
-	})
+	g := b.gate
+	switch {
+	case len(names) == 0:
+		b.loader.LoadAlias(alias) // records it as NoModule
+	case g == nil || b.firstClass(names):
+		b.goFirst(func() { b.loader.LoadAlias(alias) })
+	default:
+		b.goSafe(func() {
+			<-g.opened
+			b.loader.LoadAlias(alias)
+		})
+	}
 }
 
 // goFirst runs f, first-class work (a first-class load, a block device's probe), as a

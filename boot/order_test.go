@@ -123,3 +123,57 @@ func TestEarlyFilesystems(t *testing.T) {
 		})
 	}
 }
+
+// loadDevice records a modalias without a module at once, starts a first-class driver's
+// load at once and holds a second-class one until the gate opens.
+func TestLoadDevice(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "modules.dep"),
+		"kernel/drivers/block/virtio_blk.ko:\nkernel/drivers/ata/ahci.ko:\n")
+	write(t, filepath.Join(dir, "modules.alias"),
+		"alias virtio:d00000002v* virtio_blk\nalias pci:v*d*sv*sd*bc01sc06i01* ahci\n")
+	ix, err := modload.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The module files do not exist: a load that starts ends as Failed, which is enough
+	// to see whether and when it started.
+	b := &Boot{index: ix, loader: modload.NewLoader(ix, dir, modload.Options{}), gate: newLoadGate()}
+	statuses := func() map[string]modload.Status {
+		got := map[string]modload.Status{}
+		for _, r := range b.loader.Results() {
+			got[r.Alias] = r.Status
+		}
+		return got
+	}
+	const (
+		cpu    = "cpu:type:x86,ven0000fam0006mod003F:feature:,0000"
+		virtio = "virtio:d00000002v00001AF4"
+		sata   = "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01"
+	)
+	b.loadDevice(cpu)
+	if s, ok := statuses()[cpu]; !ok || s != modload.NoModule {
+		t.Errorf("cpu modalias: status %v (recorded %v) right after loadDevice, want %v", s, ok, modload.NoModule)
+	}
+	b.loadDevice(virtio)
+	b.loadDevice(sata)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := statuses()[virtio]; ok {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := statuses()
+	if s, ok := got[virtio]; !ok || s != modload.Failed {
+		t.Errorf("virtio modalias: status %v (recorded %v) with the gate shut, want %v (a first-class load)", s, ok, modload.Failed)
+	}
+	if s, ok := got[sata]; ok {
+		t.Errorf("sata modalias: status %v with the gate shut, want no load yet", s)
+	}
+	b.gate.open()
+	b.work.Wait()
+	if s, ok := statuses()[sata]; !ok || s != modload.Failed {
+		t.Errorf("sata modalias: status %v (recorded %v) after the gate opened, want %v", s, ok, modload.Failed)
+	}
+}
