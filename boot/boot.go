@@ -310,7 +310,7 @@ func (b *Boot) startDiscovery() error {
 		return fmt.Errorf("device discovery: %w", err)
 	}
 	b.src = src
-	b.timing.mark("discovery", b.since())
+	b.timing.record(&b.timing.discovery, b.since())
 	b.watchColdplug(src)
 	return nil
 }
@@ -495,7 +495,7 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 		}
 		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
 	}
-	b.timing.mark("found", b.since())
+	b.timing.record(&b.timing.found, b.since())
 	b.log.Infof("root=%s is %s (%s)", b.cfg.Root, dev.Path, describe(dev))
 	return dev, nil
 }
@@ -522,7 +522,7 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	for _, t := range types {
 		b.loadFilesystem(t)
 	}
-	b.timing.span("fs", b.since()-fsStart)
+	b.timing.record(&b.timing.fs, b.since()-fsStart)
 	flags, err := mount.ParseFlags(b.cfg.RootFlags, b.cfg.ReadWrite)
 	if err != nil {
 		return "", fmt.Errorf("rootflags=%s: %w", b.cfg.RootFlags, err)
@@ -532,7 +532,7 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	}
 	mountStart := b.since()
 	fstype, err := mount.MountRoot(b.sys.Mount, dev.Path, b.sys.NewRoot, types, flags)
-	b.timing.span("mount", b.since()-mountStart)
+	b.timing.record(&b.timing.mount, b.since()-mountStart)
 	if err != nil {
 		return "", err
 	}

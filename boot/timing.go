@@ -14,51 +14,43 @@ import (
 
 // timeline records when the steps of a boot happened, as offsets from /init's start, for
 // the breakdown line logged before switch_root (see breakdownLine): the benchmark reads it
-// to show where the time between the kernel's "Run /init" and the real init goes.
+// to show where the time between the kernel's "Run /init" and the real init goes. Each step
+// keeps its first record: a retry after the rescue shell does not replace it. The zero
+// value is ready.
 type timeline struct {
-	mu     sync.Mutex
-	marks  map[string]time.Duration // step -> offset from start
-	spans  map[string]time.Duration // step -> duration
-	events map[string]time.Duration // block device name -> offset of its first uevent
-	probes map[string]time.Duration // block device name -> probe duration
+	mu                         sync.Mutex
+	discovery, coldplug, found stamp // offsets
+	fs, mount                  stamp // durations
+	devices                    map[string]deviceTiming
 }
 
-func (t *timeline) init() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.marks == nil {
-		t.marks, t.spans = map[string]time.Duration{}, map[string]time.Duration{}
-		t.events, t.probes = map[string]time.Duration{}, map[string]time.Duration{}
-	}
+// stamp is a duration once recorded.
+type stamp struct {
+	d  time.Duration
+	ok bool
 }
 
-// mark records that step happened at offset at, unless it was already recorded.
-func (t *timeline) mark(step string, at time.Duration) {
-	t.init()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.marks[step]; !ok {
-		t.marks[step] = at
-	}
-}
+// deviceTiming is when a block device's first uevent arrived, and how long its probe took.
+type deviceTiming struct{ event, probe time.Duration }
 
-// span records that step took d, unless it was already recorded.
-func (t *timeline) span(step string, d time.Duration) {
-	t.init()
+// record sets s (a field of t) to d, unless it was already recorded.
+func (t *timeline) record(s *stamp, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.spans[step]; !ok {
-		t.spans[step] = d
+	if !s.ok {
+		*s = stamp{d, true}
 	}
 }
 
 // device records a block device's first uevent (at) and its probe's duration.
 func (t *timeline) device(name string, at, probe time.Duration) {
-	t.init()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.events[name]; !ok {
-		t.events[name], t.probes[name] = at, probe
+	if t.devices == nil {
+		t.devices = map[string]deviceTiming{}
+	}
+	if _, ok := t.devices[name]; !ok {
+		t.devices[name] = deviceTiming{at, probe}
 	}
 }
 
@@ -76,7 +68,7 @@ func (b *Boot) watchColdplug(src Discovery) {
 	done := c.ColdplugDone()
 	go func() {
 		<-done
-		b.timing.mark("coldplug", b.since())
+		b.timing.record(&b.timing.coldplug, b.since())
 		b.gate.coldplugDone()
 	}()
 }
@@ -102,31 +94,24 @@ const slowModules = 3
 //	          so it can exceed the wall time); slowest: name:ms:KiB of the slowest loads
 func (b *Boot) breakdownLine(root string, mainAt time.Duration) string {
 	t := &b.timing
-	t.init()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var f []string
-	add := func(k string, d time.Duration, ok bool) {
-		if ok {
-			f = append(f, fmt.Sprintf("%s=%.1f", k, float64(d)/float64(time.Millisecond)))
+	add := func(k string, s stamp) {
+		if s.ok {
+			f = append(f, fmt.Sprintf("%s=%.1f", k, float64(s.d)/float64(time.Millisecond)))
 		}
 	}
 	f = append(f, fmt.Sprintf("main_at=%.6f", mainAt.Seconds()))
-	for _, k := range []string{"discovery", "coldplug"} {
-		d, ok := t.marks[k]
-		add(k, d, ok)
-	}
-	ev, ok := t.events[root]
-	add("root", ev, ok)
-	pr, ok := t.probes[root]
-	add("probe_ms", pr, ok)
-	d, ok := t.marks["found"]
-	add("found", d, ok)
-	for _, k := range []string{"fs", "mount"} {
-		d, ok := t.spans[k]
-		add(k+"_ms", d, ok)
-	}
-	add("switch", b.since(), true)
+	add("discovery", t.discovery)
+	add("coldplug", t.coldplug)
+	dev, ok := t.devices[root]
+	add("root", stamp{dev.event, ok})
+	add("probe_ms", stamp{dev.probe, ok})
+	add("found", t.found)
+	add("fs_ms", t.fs)
+	add("mount_ms", t.mount)
+	add("switch", stamp{b.since(), true})
 	f = append(f, moduleSummary(b.loader.Results())...)
 	return "breakdown: " + strings.Join(f, " ")
 }
