@@ -304,13 +304,14 @@ func (b *Boot) startDiscovery() error {
 	done := b.log.Phase("discovery start")
 	defer done()
 	b.gate = newLoadGate()
+	at := b.since() // before the call: the first events may arrive before it returns
 	src, err := b.sys.Discover(b.sys.Sys, b.handle)
 	if err != nil {
 		b.openGate()
 		return fmt.Errorf("device discovery: %w", err)
 	}
 	b.src = src
-	b.timing.record(&b.timing.discovery, b.since())
+	b.timing.record(&b.timing.discovery, at)
 	b.watchColdplug(src)
 	return nil
 }

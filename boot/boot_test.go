@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,5 +420,30 @@ func TestModprobeLink(t *testing.T) {
 	run(t, f)
 	if _, err := os.Stat(filepath.Join(f.root, "run/initramfs/earlyroot.log")); err != nil {
 		t.Errorf("log not saved for the shell: %v", err)
+	}
+}
+
+// The breakdown line before switch_root has its fields in order, with the root's times
+// in the order they happened.
+func TestBreakdownLine(t *testing.T) {
+	f := newFakeSystem(t, "root=/dev/vda")
+	f.coldplug("vda", "ext4")
+	run(t, f)
+	log, err := os.ReadFile(f.path("run/initramfs/earlyroot.log"))
+	must(t, err)
+	// The fake discovery cannot tell when coldplug is complete: no coldplug= field.
+	m := regexp.MustCompile(`breakdown: main_at=[0-9.]+ discovery=([0-9.]+) root=([0-9.]+) probe_ms=[0-9.]+ ` +
+		`found=([0-9.]+) fs_ms=[0-9.]+ mount_ms=[0-9.]+ switch=([0-9.]+) modules=0 finit_ms=0.0\n`).FindSubmatch(log)
+	if m == nil {
+		t.Fatalf("no breakdown line, or not as expected:\n%s", log)
+	}
+	var prev float64
+	for i, name := range []string{"discovery", "root", "found", "switch"} {
+		v, err := strconv.ParseFloat(string(m[i+1]), 64)
+		must(t, err)
+		if v < prev {
+			t.Errorf("breakdown: %s=%v is before the step ahead of it (%v)", name, v, prev)
+		}
+		prev = v
 	}
 }
