@@ -16,8 +16,9 @@
 //  1. mount /proc, /sys, /dev (devtmpfs), /run, /dev/pts and open the kernel log;
 //  2. parse /proc/cmdline (cmdline.Parse);
 //  3. open the module index (modload.Open) with the options of modprobe.d and the command
-//     line (modload.SystemOptions), and start device discovery: every MODALIAS goes to the
-//     module loader in its own goroutine, every block device to the registry
+//     line (modload.SystemOptions), and start device discovery: every MODALIAS a module
+//     answers to goes to the module loader in its own goroutine, the root's likely drivers
+//     first and the others once those are idle (order.go), every block device to the registry
 //     (devices.Registry), which probes it, links it under /dev/disk and wakes whoever
 //     waits for it; a device that is a member of a stacking layer (probe.Info.Layer: an
 //     encrypted LUKS volume, …) goes to that layer (layers.go, luks.go), which makes a new
