@@ -13,7 +13,8 @@
 // Debug messages reach the kernel log and the console only when enabled
 // with SetDebug, but they are always kept in the history.
 //
-// Phase measures named boot phases for the summary and benchmarks.
+// Phase times named boot phases and logs their durations ("NAME took 12.3 ms"), which the
+// benchmark reads.
 //
 // Note for callers: the kernel rate-limits /dev/kmsg writers to 10 lines
 // per 5 s unless printk.devkmsg=on (or /proc/sys/kernel/printk_devkmsg is
@@ -24,7 +25,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -53,13 +53,6 @@ const MaxKmsgLine = 976
 // single truncation marker is recorded.
 const MaxHistory = 4 << 20
 
-// PhaseTiming is one completed phase.
-type PhaseTiming struct {
-	Name     string
-	Start    time.Duration // offset since boot (the logger's clock)
-	Duration time.Duration
-}
-
 // Logger is safe for concurrent use.
 type Logger struct {
 	mu         sync.Mutex
@@ -76,7 +69,6 @@ type Logger struct {
 	clock     func() time.Duration
 	hist      bytes.Buffer
 	truncated bool
-	phases    []PhaseTiming
 }
 
 // New returns a Logger writing to kmsg and console; either may be nil.
@@ -246,8 +238,8 @@ func (l *Logger) Clock() time.Duration {
 }
 
 // Phase starts timing a named phase. The returned done function logs
-// "NAME took 12.3 ms" at info level and records the timing; calling it
-// more than once has no further effect.
+// "NAME took 12.3 ms" at info level; calling it more than once has no
+// further effect.
 func (l *Logger) Phase(name string) (done func()) {
 	l.mu.Lock()
 	start := l.clock()
@@ -257,20 +249,10 @@ func (l *Logger) Phase(name string) (done func()) {
 		once.Do(func() {
 			l.mu.Lock()
 			d := l.clock() - start
-			l.phases = append(l.phases, PhaseTiming{Name: name, Start: start, Duration: d})
 			l.mu.Unlock()
 			l.Infof("%s took %.1f ms", name, float64(d)/float64(time.Millisecond))
 		})
 	}
-}
-
-// Phases returns the completed phases ordered by start time.
-func (l *Logger) Phases() []PhaseTiming {
-	l.mu.Lock()
-	out := append([]PhaseTiming(nil), l.phases...)
-	l.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
-	return out
 }
 
 // History returns a copy of everything logged, one timestamped line per
