@@ -176,9 +176,6 @@ func TestIdentity(t *testing.T) {
 			if got, want := h.KeyDescription(), "cryptsetup:"+uuid+"-d0"; got != want {
 				t.Errorf("KeyDescription = %q, want %q", got, want)
 			}
-			if got := h.DMName(); got != "luks-"+uuid {
-				t.Errorf("DMName = %q", got)
-			}
 			if typ == "luks2" && (h.Label != "cryptroot" || h.Subsystem != "sys") {
 				t.Errorf("label %q subsystem %q", h.Label, h.Subsystem)
 			}

@@ -163,12 +163,10 @@ func (h *Header) Segment() (Segment, error) {
 	return s, nil
 }
 
-// DMName is the mapping name cryptsetup and systemd use by default: "luks-<UUID>".
-func (h *Header) DMName() string { return "luks-" + h.uuid }
-
 // DMUUID is the device-mapper UUID cryptsetup gives the mapping name, which lets the booted
 // system's cryptsetup and systemd recognise the device as theirs:
-// "CRYPT-LUKS<version>-<uuid without dashes>-<name>".
+// "CRYPT-LUKS<version>-<uuid without dashes>-<name>". (The default name, "luks-<UUID>", is
+// cmdline.LUKS.Lookup's; dm.Control.Create checks the kernel's length limit.)
 func (h *Header) DMUUID(name string) string {
 	return fmt.Sprintf("CRYPT-LUKS%d-%s-%s", h.Version, strings.ReplaceAll(h.uuid, "-", ""), name)
 }
