@@ -80,12 +80,6 @@ func (o Options) MaxTries() int {
 	return DefaultTries
 }
 
-// Attach reports whether the device is marked to be opened in the
-// initramfs (x-initrd.attach or initramfs).
-func (o Options) Attach() bool {
-	return o.InitrdAttach || o.Initramfs
-}
-
 // TableFlags returns the optional parameters of a dm-crypt table line that
 // the flags ask for, in dm-crypt's spelling and in a fixed order. The
 // sector size is not among them: it belongs to the LUKS segment.

@@ -140,15 +140,6 @@ func TestMaxTries(t *testing.T) {
 	}
 }
 
-func TestAttach(t *testing.T) {
-	for list, want := range map[string]bool{"": false, "x-initrd.attach": true, "initramfs": true, "luks,discard": false} {
-		o, _ := Parse(list)
-		if o.Attach() != want {
-			t.Errorf("Parse(%q).Attach() = %v, want %v", list, o.Attach(), want)
-		}
-	}
-}
-
 func TestTableFlags(t *testing.T) {
 	tests := []struct {
 		list string
