@@ -135,10 +135,7 @@ func parseLine(text string) (Entry, error) {
 // (UUID=, PARTUUID=, LABEL=, PARTLABEL=, a path), not the kernel's
 // MAJ:MIN or bare names.
 func deviceSpec(s string) (mount.Spec, error) {
-	if !cryptopt.IsDeviceSpec(s) {
-		return mount.Spec{}, fmt.Errorf("device %q: not UUID=, PARTUUID=, LABEL=, PARTLABEL= or a path", s)
-	}
-	spec, err := mount.ParseSpec(s)
+	spec, err := cryptopt.DeviceSpec(s)
 	if err != nil {
 		return mount.Spec{}, err
 	}

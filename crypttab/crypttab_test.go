@@ -52,7 +52,7 @@ func TestParseLine(t *testing.T) {
 		{".. /dev/sda", Entry{}, `name "..": not a valid device-mapper name`},
 		{"a sda2", Entry{}, `device "sda2": not UUID=, PARTUUID=, LABEL=, PARTLABEL= or a path`},
 		{"a 8:2", Entry{}, `device "8:2": not UUID=, PARTUUID=, LABEL=, PARTLABEL= or a path`},
-		{"a UUID=", Entry{}, `device "UUID=": not UUID=, PARTUUID=, LABEL=, PARTLABEL= or a path`},
+		{"a UUID=", Entry{}, `device specification "UUID=": empty value`},
 		{"a PARTUUID=1/PARTNROFF=x", Entry{}, `device specification "PARTUUID=1/PARTNROFF=x": bad PARTNROFF`},
 		{"a /dev/sda keys/a.key", Entry{}, `key "keys/a.key": "keys/a.key" is not an absolute path`},
 	}
