@@ -56,7 +56,6 @@ type Token struct {
 	ID       int
 	Type     string // "systemd-tpm2", "systemd-fido2", "luks2-keyring", …
 	Keyslots []int
-	JSON     []byte // the token object as stored
 }
 
 // Segment is the encrypted data area, what a dm-crypt table needs besides the key:
