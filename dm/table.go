@@ -124,10 +124,10 @@ func (k KeyRef) check() error {
 	if k.Size <= 0 {
 		return fmt.Errorf("key size %d", k.Size)
 	}
-	switch k.Type {
-	case "logon", "user", "encrypted", "trusted":
-	default:
-		return fmt.Errorf("key type %q is not one dm-crypt accepts", k.Type)
+	// dm-crypt also takes "user", "encrypted" and "trusted" keys, but a user key's payload
+	// can be read back from user space: only logon keys are ever referenced.
+	if k.Type != "logon" {
+		return fmt.Errorf("key type %q: only logon keys are used", k.Type)
 	}
 	return checkWord("key description", k.Description)
 }

@@ -46,6 +46,7 @@ func TestCryptRejects(t *testing.T) {
 		{"no device", func(c *Crypt) { c.Device = "" }, "device"},
 		{"key size 0", func(c *Crypt) { c.Key.Size = 0 }, "key size"},
 		{"hex key as type", func(c *Crypt) { c.Key.Type = "00112233" }, "key type"},
+		{"readable user key", func(c *Crypt) { c.Key.Type = "user" }, "only logon keys"},
 		{"no description", func(c *Crypt) { c.Key.Description = "" }, "description"},
 		{"spaced description", func(c *Crypt) { c.Key.Description = "a: b" }, "description"},
 		{"sector 1024+1", func(c *Crypt) { c.SectorSize = 1025 }, "sector size"},
