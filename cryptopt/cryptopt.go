@@ -11,8 +11,9 @@
 // option is kept verbatim and reported. Nothing is ever fatal, because a
 // boot that cannot honour an option should still try to open the device.
 //
-// The package depends on the standard library only, so that the command
-// line parser can use it.
+// Device specs are mount.ParseSpec's syntax (see DeviceSpec); the package
+// depends on nothing else of the repository's, so the command line parser
+// can use it.
 package cryptopt
 
 import (
@@ -78,12 +79,6 @@ func (o Options) MaxTries() int {
 		return o.Tries
 	}
 	return DefaultTries
-}
-
-// Attach reports whether the device is marked to be opened in the
-// initramfs (x-initrd.attach or initramfs).
-func (o Options) Attach() bool {
-	return o.InitrdAttach || o.Initramfs
 }
 
 // TableFlags returns the optional parameters of a dm-crypt table line that

@@ -140,15 +140,6 @@ func TestMaxTries(t *testing.T) {
 	}
 }
 
-func TestAttach(t *testing.T) {
-	for list, want := range map[string]bool{"": false, "x-initrd.attach": true, "initramfs": true, "luks,discard": false} {
-		o, _ := Parse(list)
-		if o.Attach() != want {
-			t.Errorf("Parse(%q).Attach() = %v, want %v", list, o.Attach(), want)
-		}
-	}
-}
-
 func TestTableFlags(t *testing.T) {
 	tests := []struct {
 		list string
@@ -240,7 +231,7 @@ func TestIsDeviceSpec(t *testing.T) {
 	for s, want := range map[string]bool{
 		"UUID=x": true, "uuid=x": true, "LABEL=a b": true, "PARTUUID=1": true, "PARTLABEL=p": true,
 		"/dev/sda2": true, "/": false, "": false, "UUID=": false, "sda2": false, "rootfs": false,
-		"/dev/\x00": false,
+		"/dev/\x00": false, "8:2": false, "b302": false, "/dev/disk/by-uuid/x": true, "PARTUUID=1/PARTNROFF=x": false,
 	} {
 		if got := IsDeviceSpec(s); got != want {
 			t.Errorf("IsDeviceSpec(%q) = %v, want %v", s, got, want)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/earlyroot/earlyroot/mount"
 )
 
 // Key says where the key of an encrypted device is read from. The zero
@@ -102,23 +104,23 @@ func splitKey(s string) (path, spec string) {
 	return s, ""
 }
 
-// specPrefixes are the device spec forms of fstab and crypttab.
-var specPrefixes = []string{"UUID=", "LABEL=", "PARTUUID=", "PARTLABEL="}
+// DeviceSpec parses s as a device spec as crypttab and the cryptdevice=/
+// cryptkey= options write it: UUID=, LABEL=, PARTUUID= or PARTLABEL= with
+// a value (prefixes in any case), or an absolute path; not the kernel's
+// MAJ:MIN or bare names, which mount.ParseSpec also accepts for root=.
+func DeviceSpec(s string) (mount.Spec, error) {
+	spec, err := mount.ParseSpec(s)
+	if err == nil && (spec.Kind == mount.KindDevNum || spec.Kind == mount.KindPath && !strings.HasPrefix(s, "/")) {
+		err = fmt.Errorf("device %q: not UUID=, PARTUUID=, LABEL=, PARTLABEL= or a path", s)
+	}
+	return spec, err
+}
 
-// IsDeviceSpec reports whether s has the shape of a device spec as
-// crypttab and the cryptdevice=/cryptkey= options write it: UUID=, LABEL=,
-// PARTUUID= or PARTLABEL= with a value (prefixes in any case), or an
-// absolute path. It only checks the shape; the boot resolves the spec.
+// IsDeviceSpec reports whether s is a device spec (DeviceSpec). It only
+// checks the syntax; the boot resolves the spec.
 func IsDeviceSpec(s string) bool {
-	if strings.HasPrefix(s, "/") {
-		return len(s) > 1 && !strings.ContainsAny(s, "\x00")
-	}
-	for _, p := range specPrefixes {
-		if len(s) > len(p) && strings.EqualFold(s[:len(p)], p) {
-			return true
-		}
-	}
-	return false
+	_, err := DeviceSpec(s)
+	return err == nil
 }
 
 // ValidName reports whether s can be the name of a mapping: a

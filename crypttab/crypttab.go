@@ -1,13 +1,11 @@
 // Package crypttab reads /etc/crypttab, the table of encrypted devices
-// (crypttab(5)), and chooses the lines a host-only initramfs must carry.
+// (crypttab(5)).
 //
 // Each line is "NAME DEVICE [KEYFILE [OPTIONS]]", fields separated by
 // spaces or tabs; '#' starts a comment line. DEVICE is UUID=, PARTUUID=,
 // LABEL=, PARTLABEL= or a path; KEYFILE is a path, PATH:SPEC (a file on
 // another device), or "none"/"-" to ask for a passphrase; OPTIONS is the
-// comma list of package cryptopt. The same parser serves the image
-// builder, which reads the host's table, and the boot, which reads the
-// copy in the image, so both agree on every line.
+// comma list of package cryptopt. The boot reads the copy in the image.
 //
 // A malformed line is an error naming its line number; the well-formed
 // lines are still returned, so a boot can open what it can. Options that
@@ -34,7 +32,6 @@ const maxLine = 64 << 10
 // Entry is one line of a crypttab.
 type Entry struct {
 	Line     int              // 1-based line number
-	Text     string           // the line as written, surrounding blanks removed
 	Name     string           // mapping name: /dev/mapper/NAME
 	Device   string           // the DEVICE field as written
 	Spec     mount.Spec       // DEVICE parsed
@@ -113,7 +110,7 @@ func parseLine(text string) (Entry, error) {
 	if len(f) < 2 || len(f) > 4 {
 		return Entry{}, fmt.Errorf("%d fields, want NAME DEVICE [KEYFILE [OPTIONS]]", len(f))
 	}
-	e := Entry{Text: text, Name: f[0], Device: f[1]}
+	e := Entry{Name: f[0], Device: f[1]}
 	if !cryptopt.ValidName(e.Name) {
 		return Entry{}, fmt.Errorf("name %q: not a valid device-mapper name", e.Name)
 	}
@@ -138,10 +135,7 @@ func parseLine(text string) (Entry, error) {
 // (UUID=, PARTUUID=, LABEL=, PARTLABEL=, a path), not the kernel's
 // MAJ:MIN or bare names.
 func deviceSpec(s string) (mount.Spec, error) {
-	if !cryptopt.IsDeviceSpec(s) {
-		return mount.Spec{}, fmt.Errorf("device %q: not UUID=, PARTUUID=, LABEL=, PARTLABEL= or a path", s)
-	}
-	spec, err := mount.ParseSpec(s)
+	spec, err := cryptopt.DeviceSpec(s)
 	if err != nil {
 		return mount.Spec{}, err
 	}
@@ -194,44 +188,4 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
-}
-
-// Select returns the entries a host-only image carries, in table order:
-// those whose device is among needed (every name of every device under
-// the root, resume and /usr, as the caller found them; see Matches), and
-// those marked x-initrd.attach or initramfs.
-func Select(entries []Entry, needed []string) []Entry {
-	var out []Entry
-	for _, e := range entries {
-		if e.Options.Attach() || e.Matches(needed...) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// KeyFiles returns the key files of entries that live in the host's file
-// system (not on another device, not a device itself), in order and
-// without repeats: the files an image carrying these entries must hold at
-// the same paths.
-func KeyFiles(entries []Entry) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if f := e.Key.File; f != "" && e.Key.Device == "" && !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// Format renders entries as a crypttab, one line each as it was written.
-func Format(entries []Entry) []byte {
-	var b strings.Builder
-	for _, e := range entries {
-		b.WriteString(e.Text)
-		b.WriteByte('\n')
-	}
-	return []byte(b.String())
 }

@@ -39,8 +39,8 @@
 // acts on such an event only if udev's database says the device was activated properly.
 // WriteUdevRecord writes that database entry; with it, udev creates /dev/mapper/NAME and
 // the /dev/disk/by-* links and systemd sees the device as ready. The dm name and uuid
-// (LVMName, LVMUUID, CryptUUID) are what make lvm and cryptsetup in the booted system
-// recognise a device as theirs and already active.
+// (LVMName and LVMUUID here, luks.Header.DMUUID for LUKS) are what make lvm and cryptsetup
+// in the booted system recognise a device as theirs and already active.
 //
 // # Keys
 //

@@ -7,7 +7,8 @@ import (
 
 // The names and uuids below are how the tools of the booted system recognise a device
 // made in the initramfs as theirs and already active: lvm matches its volumes by dm uuid,
-// cryptsetup and systemd-cryptsetup find an open LUKS device by dm uuid and name.
+// cryptsetup and systemd-cryptsetup find an open LUKS device by dm uuid and name (that uuid
+// is luks.Header.DMUUID).
 
 // LVMName returns the dm name lvm gives the logical volume lv of the volume group vg,
 // "VG-LV", with every '-' inside VG and LV doubled so the joining dash stays unambiguous
@@ -34,17 +35,6 @@ func LVMUUID(vgUUID, lvUUID, layer string) (string, error) {
 	u := "LVM-" + vg + lv
 	if layer != "" {
 		u += "-" + layer
-	}
-	return u, nil
-}
-
-// CryptUUID returns the dm uuid cryptsetup gives an open LUKS device:
-// "CRYPT-<type>-<header uuid without dashes>-<name>", type "LUKS1" or "LUKS2". The kernel
-// keeps at most 128 bytes; a longer one is an error here rather than a truncation.
-func CryptUUID(luksType, headerUUID, name string) (string, error) {
-	u := "CRYPT-" + luksType + "-" + strings.ReplaceAll(headerUUID, "-", "") + "-" + name
-	if err := checkUUID(u); err != nil {
-		return "", err
 	}
 	return u, nil
 }

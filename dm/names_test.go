@@ -38,17 +38,6 @@ func TestLVMUUID(t *testing.T) {
 	}
 }
 
-func TestCryptUUID(t *testing.T) {
-	got, err := CryptUUID("LUKS2", "0b2c3a9e-1111-4e3c-9d7a-5f0e9c1a2b3c", "luks-0b2c3a9e-1111-4e3c-9d7a-5f0e9c1a2b3c")
-	want := "CRYPT-LUKS2-0b2c3a9e11114e3c9d7a5f0e9c1a2b3c-luks-0b2c3a9e-1111-4e3c-9d7a-5f0e9c1a2b3c"
-	if err != nil || got != want {
-		t.Errorf("CryptUUID = %q, %v, want %q", got, err, want)
-	}
-	if _, err := CryptUUID("LUKS1", "0b2c3a9e-1111-4e3c-9d7a-5f0e9c1a2b3c", strings.Repeat("n", 100)); err == nil {
-		t.Error("uuid over 128 bytes accepted")
-	}
-}
-
 func TestWriteUdevRecord(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run", "udev", "data")
 	d := Device{Name: "root", Major: 253, Minor: 3}

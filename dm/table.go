@@ -124,10 +124,10 @@ func (k KeyRef) check() error {
 	if k.Size <= 0 {
 		return fmt.Errorf("key size %d", k.Size)
 	}
-	switch k.Type {
-	case "logon", "user", "encrypted", "trusted":
-	default:
-		return fmt.Errorf("key type %q is not one dm-crypt accepts", k.Type)
+	// dm-crypt also takes "user", "encrypted" and "trusted" keys, but a user key's payload
+	// can be read back from user space: only logon keys are ever referenced.
+	if k.Type != "logon" {
+		return fmt.Errorf("key type %q: only logon keys are used", k.Type)
 	}
 	return checkWord("key description", k.Description)
 }
@@ -147,7 +147,6 @@ type Crypt struct {
 	NoReadWorkqueue     bool   // no_read_workqueue
 	NoWriteWorkqueue    bool   // no_write_workqueue
 	SectorSize          uint32 // sector_size:<n> when not 0 or 512 (a power of two, 512-4096)
-	IVLargeSectors      bool   // iv_large_sectors: IVs count SectorSize units, not 512 bytes (cryptsetup: plain and BitLocker only, never LUKS)
 }
 
 // Params returns "<cipher> <key> <iv_offset> <device> <offset> [<#opts> <opts>...]", with
@@ -184,9 +183,6 @@ func (c Crypt) Params() (string, error) {
 		return "", fmt.Errorf("crypt sector size %d is not a power of two from 512 to 4096", s)
 	default:
 		opts = append(opts, "sector_size:"+strconv.FormatUint(uint64(s), 10))
-	}
-	if c.IVLargeSectors {
-		opts = append(opts, "iv_large_sectors")
 	}
 	p := fmt.Sprintf("%s %s %d %s %d", c.Cipher, c.Key, c.IVOffset, c.Device, c.Offset)
 	if len(opts) > 0 {

@@ -22,8 +22,8 @@ func TestCryptParams(t *testing.T) {
 			"aes-xts-plain64 " + key + " 77 253:1 4096 1 sector_size:4096"},
 		{"every option, kernel order", Crypt{Cipher: "capi:xts(aes)-plain64", Key: testKey, Device: "259:3", Offset: 1,
 			AllowDiscards: true, SameCPUCrypt: true, SubmitFromCryptCPUs: true, NoReadWorkqueue: true, NoWriteWorkqueue: true,
-			SectorSize: 2048, IVLargeSectors: true},
-			"capi:xts(aes)-plain64 " + key + " 0 259:3 1 7 allow_discards same_cpu_crypt submit_from_crypt_cpus no_read_workqueue no_write_workqueue sector_size:2048 iv_large_sectors"},
+			SectorSize: 2048},
+			"capi:xts(aes)-plain64 " + key + " 0 259:3 1 6 allow_discards same_cpu_crypt submit_from_crypt_cpus no_read_workqueue no_write_workqueue sector_size:2048"},
 		{"discards only", Crypt{Cipher: "serpent-cbc-essiv:sha256", Key: KeyRef{32, "logon", "cryptsetup:u-d1"}, Device: "8:17", Offset: 4096, AllowDiscards: true},
 			"serpent-cbc-essiv:sha256 :32:logon:cryptsetup:u-d1 0 8:17 4096 1 allow_discards"},
 	} {
@@ -46,6 +46,7 @@ func TestCryptRejects(t *testing.T) {
 		{"no device", func(c *Crypt) { c.Device = "" }, "device"},
 		{"key size 0", func(c *Crypt) { c.Key.Size = 0 }, "key size"},
 		{"hex key as type", func(c *Crypt) { c.Key.Type = "00112233" }, "key type"},
+		{"readable user key", func(c *Crypt) { c.Key.Type = "user" }, "only logon keys"},
 		{"no description", func(c *Crypt) { c.Key.Description = "" }, "description"},
 		{"spaced description", func(c *Crypt) { c.Key.Description = "a: b" }, "description"},
 		{"sector 1024+1", func(c *Crypt) { c.SectorSize = 1025 }, "sector size"},

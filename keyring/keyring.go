@@ -22,27 +22,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Ring is a keyring: a key serial number or one of the special rings.
-type Ring int
+// threadRing is the calling thread's keyring (KEY_SPEC_THREAD_KEYRING), dropped at exec and
+// thread exit; the only ring WithLogonKey uses.
+const threadRing = unix.KEY_SPEC_THREAD_KEYRING
 
-// The special rings of the calling thread (KEY_SPEC_*).
-const (
-	Thread  Ring = unix.KEY_SPEC_THREAD_KEYRING  // this thread's, dropped at exec and thread exit
-	Process Ring = unix.KEY_SPEC_PROCESS_KEYRING // this process's (per thread once threads exist), dropped at exec
-	Session Ring = unix.KEY_SPEC_SESSION_KEYRING // inherited across fork and exec
-	User    Ring = unix.KEY_SPEC_USER_KEYRING    // the uid's, lives as long as the uid has processes
-)
-
-// Key is a key's serial number.
-type Key int
+// key is a key's serial number.
+type key int
 
 // maxPayload is the largest payload the kernel accepts for user and logon keys.
 const maxPayload = 32767
 
-// CheckLogonDescription reports whether the kernel accepts desc as the description of a
+// checkLogonDescription reports whether the kernel accepts desc as the description of a
 // logon key: "<prefix>:<rest>" with a non-empty prefix. It must also be a single word to
 // be usable in a dm table.
-func CheckLogonDescription(desc string) error {
+func checkLogonDescription(desc string) error {
 	i := strings.IndexByte(desc, ':')
 	switch {
 	case i <= 0:
@@ -53,44 +46,44 @@ func CheckLogonDescription(desc string) error {
 	return nil
 }
 
-// AddLogon adds a logon key with payload to ring and returns its serial number. If ring
-// holds a logon key with the same description, the kernel replaces it. The payload is
-// copied by the kernel; AddLogon keeps no copy, so the caller zeroes it when done. Errors
+// addLogon adds a logon key with payload to the thread keyring and returns its serial
+// number. If the ring holds a logon key with the same description, the kernel replaces it. The payload is
+// copied by the kernel; addLogon keeps no copy, so the caller zeroes it when done. Errors
 // never contain the payload.
-func AddLogon(ring Ring, description string, payload []byte) (Key, error) {
-	if err := CheckLogonDescription(description); err != nil {
+func addLogon(description string, payload []byte) (key, error) {
+	if err := checkLogonDescription(description); err != nil {
 		return 0, fmt.Errorf("keyring: %w", err)
 	}
 	if len(payload) == 0 || len(payload) > maxPayload {
 		return 0, fmt.Errorf("keyring: add logon key %s: payload of %d bytes, want 1 to %d", description, len(payload), maxPayload)
 	}
-	id, err := unix.AddKey("logon", description, payload, int(ring))
+	id, err := unix.AddKey("logon", description, payload, threadRing)
 	if err != nil {
 		return 0, fmt.Errorf("keyring: add logon key %s: %w", description, err)
 	}
-	return Key(id), nil
+	return key(id), nil
 }
 
-// Revoke revokes k: the kernel frees its payload at once and refuses any further use.
-func (k Key) Revoke() error {
+// revoke revokes k: the kernel frees its payload at once and refuses any further use.
+func (k key) revoke() error {
 	if _, err := unix.KeyctlInt(unix.KEYCTL_REVOKE, int(k), 0, 0, 0); err != nil {
 		return fmt.Errorf("keyring: revoke key %d: %w", k, err)
 	}
 	return nil
 }
 
-// Unlink removes k from ring.
-func (k Key) Unlink(ring Ring) error {
-	if _, err := unix.KeyctlInt(unix.KEYCTL_UNLINK, int(k), int(ring), 0, 0); err != nil {
+// unlink removes k from the thread keyring.
+func (k key) unlink() error {
+	if _, err := unix.KeyctlInt(unix.KEYCTL_UNLINK, int(k), threadRing, 0, 0); err != nil {
 		return fmt.Errorf("keyring: unlink key %d: %w", k, err)
 	}
 	return nil
 }
 
-// Drop revokes k and unlinks it from ring, as cryptsetup drops a volume key: the payload
-// is freed by the revocation even if the unlink fails.
-func (k Key) Drop(ring Ring) error {
-	return errors.Join(k.Revoke(), k.Unlink(ring))
+// drop revokes k and unlinks it, as cryptsetup drops a volume key: the payload is freed by
+// the revocation even if the unlink fails.
+func (k key) drop() error {
+	return errors.Join(k.revoke(), k.unlink())
 }
 
 // WithLogonKey adds a logon key to the calling thread's keyring, runs fn on the same OS
@@ -99,10 +92,10 @@ func (k Key) Drop(ring Ring) error {
 func WithLogonKey(description string, payload []byte, fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	k, err := AddLogon(Thread, description, payload)
+	k, err := addLogon(description, payload)
 	if err != nil {
 		return err
 	}
 	err = fn()
-	return errors.Join(err, k.Drop(Thread))
+	return errors.Join(err, k.drop())
 }

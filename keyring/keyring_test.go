@@ -25,9 +25,9 @@ func TestCheckLogonDescription(t *testing.T) {
 		{"tab:\tx", false},
 		{"nul:\x00", false},
 	} {
-		err := CheckLogonDescription(tc.desc)
+		err := checkLogonDescription(tc.desc)
 		if (err == nil) != tc.ok {
-			t.Errorf("CheckLogonDescription(%q) = %v, want ok=%v", tc.desc, err, tc.ok)
+			t.Errorf("checkLogonDescription(%q) = %v, want ok=%v", tc.desc, err, tc.ok)
 		}
 	}
 }
@@ -46,9 +46,9 @@ func TestAddLogonRejectsBeforeSyscall(t *testing.T) {
 		{"huge payload", "t:x", make([]byte, maxPayload+1), "payload of 32768 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := AddLogon(Thread, tc.desc, tc.payload)
+			_, err := addLogon(tc.desc, tc.payload)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("AddLogon: %v, want an error containing %q", err, tc.want)
+				t.Fatalf("addLogon: %v, want an error containing %q", err, tc.want)
 			}
 			if strings.Contains(err.Error(), string(secret)) {
 				t.Fatalf("error leaks the payload: %v", err)
@@ -61,7 +61,7 @@ func TestAddLogonRejectsBeforeSyscall(t *testing.T) {
 // block the keyring syscalls) refuses keyctl.
 func needKeyring(t *testing.T) {
 	t.Helper()
-	if _, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, int(Thread), 1, 0, 0); err != nil {
+	if _, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, threadRing, 1, 0, 0); err != nil {
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			t.Skipf("skipping: kernel keyring not usable here: %v", err)
 		}
@@ -79,7 +79,7 @@ func TestWithLogonKey(t *testing.T) {
 		var id int
 		err := WithLogonKey(desc, secret, func() error {
 			var err error
-			id, err = unix.KeyctlSearch(int(Thread), "logon", desc, 0)
+			id, err = unix.KeyctlSearch(threadRing, "logon", desc, 0)
 			if err != nil {
 				t.Errorf("key not in the thread keyring during fn: %v", err)
 				return fnErr
@@ -97,7 +97,7 @@ func TestWithLogonKey(t *testing.T) {
 		if !errors.Is(err, fnErr) || (fnErr == nil) != (err == nil) {
 			t.Errorf("WithLogonKey = %v, want %v", err, fnErr)
 		}
-		if _, err := unix.KeyctlSearch(int(Thread), "logon", desc, 0); err == nil {
+		if _, err := unix.KeyctlSearch(threadRing, "logon", desc, 0); err == nil {
 			t.Errorf("key %q still in the thread keyring after WithLogonKey", desc)
 		}
 		if id != 0 {

@@ -74,7 +74,13 @@ func TestUnlockHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := UnlockTime(f, st.Size(), pass); err != nil {
+	h, err := Open(f, st.Size())
+	if err != nil {
 		t.Fatal(err)
 	}
+	vk, _, err := h.Unlock(pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vk.Wipe()
 }

@@ -20,5 +20,6 @@
 //
 // Passphrases stay with the caller; the volume key, derived keys and the decrypted key
 // material are zeroed as soon as they are no longer needed, as far as Go allows (the Argon2
-// implementation's own working memory is out of reach). No error string contains key bytes.
+// implementation's working memory, and the HMAC and hash states of PBKDF2 and the AF
+// diffusion, are out of reach). No error string contains key bytes.
 package luks

@@ -34,7 +34,8 @@ func exercise(h *Header) {
 	_, _ = h.Segment()
 	_ = h.Keyslots()
 	_ = h.Tokens()
-	_ = h.DMUUID(h.DMName())
+	_ = h.DMUUID("root")
+	_ = h.KeyDescription()
 }
 
 func FuzzLUKS1Header(f *testing.F) {

@@ -56,7 +56,6 @@ type Token struct {
 	ID       int
 	Type     string // "systemd-tpm2", "systemd-fido2", "luks2-keyring", …
 	Keyslots []int
-	JSON     []byte // the token object as stored
 }
 
 // Segment is the encrypted data area, what a dm-crypt table needs besides the key:
@@ -163,12 +162,10 @@ func (h *Header) Segment() (Segment, error) {
 	return s, nil
 }
 
-// DMName is the mapping name cryptsetup and systemd use by default: "luks-<UUID>".
-func (h *Header) DMName() string { return "luks-" + h.uuid }
-
 // DMUUID is the device-mapper UUID cryptsetup gives the mapping name, which lets the booted
 // system's cryptsetup and systemd recognise the device as theirs:
-// "CRYPT-LUKS<version>-<uuid without dashes>-<name>".
+// "CRYPT-LUKS<version>-<uuid without dashes>-<name>". (The default name, "luks-<UUID>", is
+// cmdline.LUKS.Lookup's; dm.Control.Create checks the kernel's length limit.)
 func (h *Header) DMUUID(name string) string {
 	return fmt.Sprintf("CRYPT-LUKS%d-%s-%s", h.Version, strings.ReplaceAll(h.uuid, "-", ""), name)
 }

@@ -310,7 +310,7 @@ func parseToken(key string, raw json.RawMessage, m *metadata) (Token, error) {
 	if j.Type == "" {
 		return Token{}, fmt.Errorf("no type")
 	}
-	t := Token{ID: id, Type: j.Type, JSON: append([]byte(nil), raw...)}
+	t := Token{ID: id, Type: j.Type}
 	if t.Keyslots, err = references(j.Keyslots, m.Keyslots); err != nil {
 		return Token{}, fmt.Errorf("keyslots: %w", err)
 	}

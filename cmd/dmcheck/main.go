@@ -176,10 +176,8 @@ func checkCrypt(c *dm.Control, disk, dev string) (dm.Device, error) {
 	if err != nil {
 		return dm.Device{}, err
 	}
-	uuid, err := dm.CryptUUID("LUKS2", "0b2c3a9e-1111-4e3c-9d7a-5f0e9c1a2b3c", "dmcheck-crypt")
-	if err != nil {
-		return dm.Device{}, err
-	}
+	// The uuid cryptsetup would give (luks.Header.DMUUID) a LUKS2 device of that uuid.
+	const uuid = "CRYPT-LUKS2-0b2c3a9e11114e3c9d7a5f0e9c1a2b3c-dmcheck-crypt"
 	var d dm.Device
 	err = keyring.WithLogonKey(desc, key, func() error {
 		d, err = c.Create("dmcheck-crypt", uuid, false, []dm.Target{t})
