@@ -8,9 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 // ReadModuleDecompress returns the module compression the kernel's
@@ -79,39 +77,11 @@ func compressedSuffix(p string) string {
 }
 
 // decompressBytes undoes the compression named by suffix (".xz", ".zst",
-// ".gz"), refusing output larger than limit.
+// ".gz") with modload's decoders, refusing output larger than limit.
 func decompressBytes(z []byte, suffix string, limit int) ([]byte, error) {
-	var r io.Reader
-	switch suffix {
-	case ".xz":
-		xr, err := xz.NewReader(bytes.NewReader(z))
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		r = xr
-	case ".zst":
-		zr, err := zstd.NewReader(bytes.NewReader(z), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer zr.Close()
-		r = zr
-	case ".gz":
-		gr, err := gzip.NewReader(bytes.NewReader(z))
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer gr.Close()
-		r = gr
-	default:
+	algo, ok := map[string]string{".xz": "xz", ".zst": "zstd", ".gz": "gzip"}[suffix]
+	if !ok {
 		return nil, fmt.Errorf("unknown compression suffix %q", suffix)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(suffix, "."), err)
-	}
-	if len(data) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", strings.TrimPrefix(suffix, "."), limit)
-	}
-	return data, nil
+	return modload.Decompress(algo, bytes.NewReader(z), limit)
 }
