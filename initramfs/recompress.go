@@ -1,50 +1,12 @@
 package initramfs
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/earlyroot/earlyroot/modload"
 )
-
-// ReadModuleDecompress returns the module compression the kernel's
-// finit_module decompresses itself, from its .config: the
-// CONFIG_MODULE_COMPRESS_* format when CONFIG_MODULE_DECOMPRESS is set, else
-// None.
-func ReadModuleDecompress(p string) (Compression, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return None, fmt.Errorf("kernel config: %w", err)
-	}
-	defer f.Close()
-	decompress := false
-	format := None
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		switch sc.Text() {
-		case "CONFIG_MODULE_DECOMPRESS=y":
-			decompress = true
-		case "CONFIG_MODULE_COMPRESS_XZ=y":
-			format = XZ
-		case "CONFIG_MODULE_COMPRESS_ZSTD=y":
-			format = Zstd
-		case "CONFIG_MODULE_COMPRESS_GZIP=y":
-			format = Gzip
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return None, fmt.Errorf("kernel config %s: %w", p, err)
-	}
-	if !decompress {
-		return None, nil
-	}
-	return format, nil
-}
 
 // moduleLoading decides whether a module file that is already compressed
 // in the tree goes into the image as it is, or is recompressed with
@@ -55,6 +17,19 @@ func ReadModuleDecompress(p string) (Compression, error) {
 type moduleLoading struct {
 	known  bool
 	kernel Compression // what the kernel decompresses; None for nothing
+}
+
+// kernelSupport reads the kernel's .config, when cfg names one, once for the
+// whole build: what the module stage and the firmware stage need from it.
+func kernelSupport(cfg Config) (moduleLoading, FirmwareLoading, error) {
+	if cfg.KernelConfig == "" {
+		return moduleLoading{}, FirmwareLoading{}, nil
+	}
+	k, err := ReadKernelConfig(cfg.KernelConfig)
+	if err != nil {
+		return moduleLoading{}, FirmwareLoading{}, err
+	}
+	return moduleLoading{known: true, kernel: k.ModuleDecompress}, k.Firmware, nil
 }
 
 func (l moduleLoading) keep(srcSuffix, wantSuffix string) bool {
