@@ -167,15 +167,20 @@ func TestPrintConfigFlagsWin(t *testing.T) {
 		"earlyroot.conf":             "modules = xfs\ncompress = xz\nhostonly = yes\nmicrocode = no\n",
 		"earlyroot.conf.d/50-a.conf": "omit = floppy\nfiles = /etc/hosts\n",
 	})
-	code, stdout, stderr := runCmd("-config", dir, "-print-config", "-compress", "zstd", "-hostonly=false",
-		"-modules", "btrfs", "-file", "/etc/passwd:/x", "-firmware=false", "-keymap", "de")
+	args := []string{"-config", dir, "-print-config", "-compress", "zstd", "-hostonly=false",
+		"-modules", "btrfs", "-file", "/etc/passwd:/x", "-file", "rel/busybox", "-firmware=false", "-keymap", "de"}
+	rel, err := filepath.Abs("rel/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
 		"#   " + filepath.Join(dir, "earlyroot.conf") + "\n",
 		"#   " + filepath.Join(dir, "earlyroot.conf.d/50-a.conf") + "\n",
-		"\nmodules = xfs, btrfs\n", "\nomit = floppy\n", "\nfiles = /etc/hosts:/etc/hosts /etc/passwd:/x\n",
+		"\nmodules = xfs, btrfs\n", "\nomit = floppy\n", "\nfiles = /etc/hosts:/etc/hosts /etc/passwd:/x " + rel + ":" + rel + "\n",
 		"\ncompress = zstd\n", "\nmodcompress = zstd\n", "\nhostonly = no\n", "\nmicrocode = no\n",
 		"\nfirmware = no\n", "\nkeymap = de\n", "\nfont = \n",
 	} {
@@ -183,10 +188,21 @@ func TestPrintConfigFlagsWin(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	// The output is itself a valid configuration.
+	// The output is itself a configuration, which gives the same settings back.
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := effective(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := defaultSettings()
 	if err := parseConf("printed", strings.NewReader(stdout), &s); err != nil {
-		t.Error(err)
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("read back %+v\nwant %+v", s, want)
 	}
 }
 

@@ -89,7 +89,9 @@ func (f confFlag) Set(v string) error {
 
 func (f confFlag) IsBoolFlag() bool { return f.isBool }
 
-// fileList collects repeated -file flags (a relative SRC is allowed here).
+// fileList collects repeated -file flags. A relative SRC is allowed here
+// and made absolute, as the configuration's files key wants it (so that
+// -print-config's output reads back).
 type fileList []initramfs.File
 
 func (l *fileList) String() string { return "" }
@@ -98,6 +100,9 @@ func (l *fileList) Set(s string) error {
 	f, err := initramfs.ParseFile(s)
 	if err != nil {
 		return err
+	}
+	if f.Src, err = filepath.Abs(f.Src); err != nil {
+		return fmt.Errorf("-file %q: %w", s, err)
 	}
 	*l = append(*l, f)
 	return nil
