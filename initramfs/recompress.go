@@ -54,9 +54,10 @@ func compressedSuffix(p string) string {
 // decompressBytes undoes the compression named by suffix (".xz", ".zst",
 // ".gz") with modload's decoders, refusing output larger than limit.
 func decompressBytes(z []byte, suffix string, limit int) ([]byte, error) {
-	algo, ok := map[string]string{".xz": "xz", ".zst": "zstd", ".gz": "gzip"}[suffix]
-	if !ok {
+	c, err := ParseCompression(strings.TrimPrefix(suffix, "."))
+	if err != nil || c == None || c == LZ4 {
 		return nil, fmt.Errorf("unknown compression suffix %q", suffix)
 	}
-	return modload.Decompress(algo, bytes.NewReader(z), limit)
+	// A Compression's name is the kernel's, which modload takes.
+	return modload.Decompress(string(c), bytes.NewReader(z), limit)
 }
