@@ -65,7 +65,7 @@ type Config struct {
 	Firmware     bool
 	FirmwareDir  string // firmware root; default "/lib/firmware"
 	CPUInfo      string // /proc/cpuinfo for host-only microcode; default "/proc/cpuinfo"
-	KernelConfig string // the kernel's .config (compressed firmware support); default: found by kernelConfigPath, none means no support
+	KernelConfig string // the kernel's .config (which compressed firmware and modules it loads, see ReadKernelConfig); default: found by kernelConfigPath; none: compressed firmware goes in decompressed, compressed modules as they are
 
 	Modules []string // extra modules (names or aliases such as "fs-ext4")
 	Omit    []string // modules to leave out, with every module that depends on them

@@ -148,7 +148,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table `file` for -hostonly")
 	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
 	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
-	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
+	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware and modules it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
 	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
 	for _, k := range confKeys {
 		if k.name == "files" {
