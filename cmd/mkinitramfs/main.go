@@ -188,7 +188,7 @@ func effective(o options) (settings, []string, error) {
 			return s, nil, fmt.Errorf("-%s: %w", g.key, err)
 		}
 	}
-	s.files = append(s.files, o.files...)
+	s.Files = append(s.Files, o.files...)
 	return s, files, nil
 }
 
@@ -229,25 +229,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// config is the image's initramfs.Config: the settings' keys, and the
+// flags that are no configuration key.
 func config(o options, s settings) (initramfs.Config, error) {
-	cfg := initramfs.Config{
-		KernelVersion:  o.kver,
-		ModDir:         o.moddir,
-		Init:           o.init,
-		Compression:    s.compress,
-		ModCompression: s.modcompress,
-		HostOnly:       s.hostonly,
-		SysFS:          o.sysfs,
-		Mounts:         o.mounts,
-		Microcode:      s.microcode,
-		Firmware:       s.firmware,
-		FirmwareDir:    o.firmwareDir,
-		CPUInfo:        o.cpuinfo,
-		KernelConfig:   o.kconfig,
-		Modules:        s.modules,
-		Omit:           s.omit,
-		Files:          s.files,
-	}
+	cfg := s.Config
+	cfg.KernelVersion, cfg.ModDir, cfg.Init = o.kver, o.moddir, o.init
+	cfg.SysFS, cfg.Mounts, cfg.CPUInfo = o.sysfs, o.mounts, o.cpuinfo
+	cfg.FirmwareDir, cfg.KernelConfig = o.firmwareDir, o.kconfig
 	var err error
 	if cfg.KernelVersion == "" {
 		if cfg.KernelVersion, err = host.KernelRelease(); err != nil {
@@ -303,7 +291,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 		}
 	}
 	mode := "generic"
-	if s.hostonly {
+	if s.HostOnly {
 		mode = "host-only"
 	}
 	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, host.Size(res.ModuleBytes))
@@ -312,7 +300,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	}
 	fmt.Fprintf(w, "\n")
 	switch {
-	case !s.microcode:
+	case !s.Microcode:
 	case len(res.Microcode) == 0 && res.CPU != nil:
 		fmt.Fprintf(w, "microcode: none for %s in %s\n", res.CPU, o.firmwareDir)
 	case len(res.Microcode) == 0:
@@ -320,7 +308,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	default:
 		fmt.Fprintf(w, "microcode: %s (early archive %s)\n", strings.Join(res.Microcode, " "), host.Size(res.EarlyBytes))
 	}
-	if s.firmware {
+	if s.Firmware {
 		list := strings.Join(res.Firmware, " ")
 		if list == "" {
 			list = "none"
