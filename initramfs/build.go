@@ -65,7 +65,7 @@ type Config struct {
 	Firmware     bool
 	FirmwareDir  string // firmware root; default "/lib/firmware"
 	CPUInfo      string // /proc/cpuinfo for host-only microcode; default "/proc/cpuinfo"
-	KernelConfig string // the kernel's .config (compressed firmware support); default: found by kernelConfigPath, none means no support
+	KernelConfig string // the kernel's .config (which compressed firmware and modules it loads, see ReadKernelConfig); default: found by kernelConfigPath; none: compressed firmware goes in decompressed, compressed modules as they are
 
 	Modules []string // extra modules (names or aliases such as "fs-ext4")
 	Omit    []string // modules to leave out, with every module that depends on them
@@ -130,11 +130,15 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	st, err := stageModules(ctx, cfg, mods, names, filepath.Join(stage, "modules"))
+	loading, fl, err := kernelSupport(cfg)
 	if err != nil {
 		return res, err
 	}
-	fw, err := firmwareFor(ctx, cfg, mods, names, filepath.Join(stage, "firmware"))
+	st, err := stageModules(ctx, cfg, loading, mods, names, filepath.Join(stage, "modules"))
+	if err != nil {
+		return res, err
+	}
+	fw, err := firmwareFor(ctx, cfg, fl, mods, names, filepath.Join(stage, "firmware"))
 	if err != nil {
 		return res, err
 	}
@@ -164,16 +168,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 }
 
 // firmwareFor stages the firmware of the selected modules when cfg asks for it.
-func firmwareFor(ctx context.Context, cfg Config, mods []ModuleFile, names []string, stage string) (stagedFirmware, error) {
+func firmwareFor(ctx context.Context, cfg Config, fl FirmwareLoading, mods []ModuleFile, names []string, stage string) (stagedFirmware, error) {
 	if !cfg.Firmware {
 		return stagedFirmware{}, nil
-	}
-	var fl FirmwareLoading
-	if cfg.KernelConfig != "" {
-		var err error
-		if fl, err = ReadKernelConfig(cfg.KernelConfig); err != nil {
-			return stagedFirmware{}, err
-		}
 	}
 	want := map[string]bool{}
 	for _, n := range names {

@@ -115,7 +115,11 @@ func TestSubsetIndexMatchesStaged(t *testing.T) {
 	}
 	read := func(cfg Config) *modload.Index {
 		stage := t.TempDir()
-		if _, err := stageModules(context.Background(), cfg, mods, names, stage); err != nil {
+		loading, _, err := kernelSupport(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stageModules(context.Background(), cfg, loading, mods, names, stage); err != nil {
 			t.Fatal(err)
 		}
 		ix, err := modload.ReadIndexFile(filepath.Join(stage, IndexFile))

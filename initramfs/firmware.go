@@ -32,43 +32,66 @@ type FirmwareLoading struct {
 	XZ, Zstd bool
 }
 
-// ReadKernelConfig reads the firmware loader options from a kernel's
-// .config (/boot/config-<kver>). Kernels before 5.19 had only
-// CONFIG_FW_LOADER_COMPRESS, which meant xz.
-func ReadKernelConfig(p string) (FirmwareLoading, error) {
+// KernelFeatures is what an image needs from its kernel's .config: which
+// compressed files the kernel decompresses itself.
+type KernelFeatures struct {
+	Firmware FirmwareLoading // what the firmware loader decompresses
+	// ModuleDecompress is the CONFIG_MODULE_COMPRESS_* format when
+	// CONFIG_MODULE_DECOMPRESS is set (finit_module then takes the file as
+	// it is), else None.
+	ModuleDecompress Compression
+}
+
+// ReadKernelConfig reads the kernel's .config p (/boot/config-<kver>).
+// Kernels before 5.19 had only CONFIG_FW_LOADER_COMPRESS, which meant xz.
+func ReadKernelConfig(p string) (KernelFeatures, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return FirmwareLoading{}, fmt.Errorf("kernel config: %w", err)
+		return KernelFeatures{}, fmt.Errorf("kernel config: %w", err)
 	}
 	defer f.Close()
-	var fl FirmwareLoading
-	compress, split := false, false
+	var k KernelFeatures
+	fwCompress, fwSplit, modDecompress := false, false, false
+	modFormat := None
 	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		switch {
-		case line == "CONFIG_FW_LOADER_COMPRESS=y":
-			compress = true
-		case line == "CONFIG_FW_LOADER_COMPRESS_XZ=y":
-			fl.XZ = true
-		case line == "CONFIG_FW_LOADER_COMPRESS_ZSTD=y":
-			fl.Zstd = true
+		switch line {
+		case "CONFIG_FW_LOADER_COMPRESS=y":
+			fwCompress = true
+		case "CONFIG_FW_LOADER_COMPRESS_XZ=y":
+			k.Firmware.XZ = true
+		case "CONFIG_FW_LOADER_COMPRESS_ZSTD=y":
+			k.Firmware.Zstd = true
+		case "CONFIG_MODULE_DECOMPRESS=y":
+			modDecompress = true
+		case "CONFIG_MODULE_COMPRESS_XZ=y":
+			modFormat = XZ
+		case "CONFIG_MODULE_COMPRESS_ZSTD=y":
+			modFormat = Zstd
+		case "CONFIG_MODULE_COMPRESS_GZIP=y":
+			modFormat = Gzip
 		}
 		if strings.Contains(line, "CONFIG_FW_LOADER_COMPRESS_") {
-			split = true
+			fwSplit = true
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return FirmwareLoading{}, fmt.Errorf("kernel config %s: %w", p, err)
+		return KernelFeatures{}, fmt.Errorf("kernel config %s: %w", p, err)
 	}
-	if !compress {
-		return FirmwareLoading{}, nil
+	switch {
+	case !fwCompress:
+		k.Firmware = FirmwareLoading{}
+	case !fwSplit:
+		k.Firmware.XZ = true
 	}
-	if !split {
-		fl.XZ = true
+	if modDecompress {
+		k.ModuleDecompress = modFormat
+	} else {
+		k.ModuleDecompress = None
 	}
-	return fl, nil
+	return k, nil
 }
 
 // kernelConfigPath finds the .config of kernel kver: /boot/config-<kver>,

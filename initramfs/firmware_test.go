@@ -29,8 +29,8 @@ func TestReadKernelConfig(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "config")
 			os.WriteFile(p, []byte(c.config), 0o644)
 			got, err := ReadKernelConfig(p)
-			if err != nil || got != c.want {
-				t.Errorf("got %+v, %v; want %+v", got, err, c.want)
+			if err != nil || got.Firmware != c.want {
+				t.Errorf("got %+v, %v; want %+v", got.Firmware, err, c.want)
 			}
 		})
 	}

@@ -203,8 +203,10 @@ func hostExcluded(modPath string) bool {
 
 // stageModules writes the selected modules (compressed when asked) and the
 // builtin lists to stage, then builds modload's index of exactly that tree
-// and writes it as IndexFile. It returns the files that go to the image.
-func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []string, stage string) (staged, error) {
+// and writes it as IndexFile. loading says which module files already
+// compressed in the tree stay as they are. It returns the files that go to
+// the image.
+func stageModules(ctx context.Context, cfg Config, loading moduleLoading, mods []ModuleFile, names []string, stage string) (staged, error) {
 	var st staged
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return st, fmt.Errorf("stage module tree: %w", err)
@@ -216,14 +218,6 @@ func stageModules(ctx context.Context, cfg Config, mods []ModuleFile, names []st
 	suffix, err := cfg.ModCompression.ModuleSuffix()
 	if err != nil {
 		return st, err
-	}
-	var loading moduleLoading
-	if cfg.KernelConfig != "" {
-		k, err := ReadModuleDecompress(cfg.KernelConfig)
-		if err != nil {
-			return st, err
-		}
-		loading = moduleLoading{known: true, kernel: k}
 	}
 	var jobs []stageJob
 	for _, m := range mods {

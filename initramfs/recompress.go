@@ -1,52 +1,12 @@
 package initramfs
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/earlyroot/earlyroot/modload"
 )
-
-// ReadModuleDecompress returns the module compression the kernel's
-// finit_module decompresses itself, from its .config: the
-// CONFIG_MODULE_COMPRESS_* format when CONFIG_MODULE_DECOMPRESS is set, else
-// None.
-func ReadModuleDecompress(p string) (Compression, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return None, fmt.Errorf("kernel config: %w", err)
-	}
-	defer f.Close()
-	decompress := false
-	format := None
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		switch sc.Text() {
-		case "CONFIG_MODULE_DECOMPRESS=y":
-			decompress = true
-		case "CONFIG_MODULE_COMPRESS_XZ=y":
-			format = XZ
-		case "CONFIG_MODULE_COMPRESS_ZSTD=y":
-			format = Zstd
-		case "CONFIG_MODULE_COMPRESS_GZIP=y":
-			format = Gzip
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return None, fmt.Errorf("kernel config %s: %w", p, err)
-	}
-	if !decompress {
-		return None, nil
-	}
-	return format, nil
-}
 
 // moduleLoading decides whether a module file that is already compressed
 // in the tree goes into the image as it is, or is recompressed with
@@ -57,6 +17,19 @@ func ReadModuleDecompress(p string) (Compression, error) {
 type moduleLoading struct {
 	known  bool
 	kernel Compression // what the kernel decompresses; None for nothing
+}
+
+// kernelSupport reads the kernel's .config, when cfg names one, once for the
+// whole build: what the module stage and the firmware stage need from it.
+func kernelSupport(cfg Config) (moduleLoading, FirmwareLoading, error) {
+	if cfg.KernelConfig == "" {
+		return moduleLoading{}, FirmwareLoading{}, nil
+	}
+	k, err := ReadKernelConfig(cfg.KernelConfig)
+	if err != nil {
+		return moduleLoading{}, FirmwareLoading{}, err
+	}
+	return moduleLoading{known: true, kernel: k.ModuleDecompress}, k.Firmware, nil
 }
 
 func (l moduleLoading) keep(srcSuffix, wantSuffix string) bool {
@@ -79,39 +52,12 @@ func compressedSuffix(p string) string {
 }
 
 // decompressBytes undoes the compression named by suffix (".xz", ".zst",
-// ".gz"), refusing output larger than limit.
+// ".gz") with modload's decoders, refusing output larger than limit.
 func decompressBytes(z []byte, suffix string, limit int) ([]byte, error) {
-	var r io.Reader
-	switch suffix {
-	case ".xz":
-		xr, err := xz.NewReader(bytes.NewReader(z))
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		r = xr
-	case ".zst":
-		zr, err := zstd.NewReader(bytes.NewReader(z), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer zr.Close()
-		r = zr
-	case ".gz":
-		gr, err := gzip.NewReader(bytes.NewReader(z))
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer gr.Close()
-		r = gr
-	default:
+	c, err := ParseCompression(strings.TrimPrefix(suffix, "."))
+	if err != nil || c == None || c == LZ4 {
 		return nil, fmt.Errorf("unknown compression suffix %q", suffix)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(suffix, "."), err)
-	}
-	if len(data) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", strings.TrimPrefix(suffix, "."), limit)
-	}
-	return data, nil
+	// A Compression's name is the kernel's, which modload takes.
+	return modload.Decompress(string(c), bytes.NewReader(z), limit)
 }

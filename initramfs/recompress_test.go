@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestReadModuleDecompress(t *testing.T) {
+func TestReadKernelConfigModules(t *testing.T) {
 	cases := []struct {
 		name, config string
 		want         Compression
@@ -17,16 +17,14 @@ func TestReadModuleDecompress(t *testing.T) {
 		{"zstd", "CONFIG_MODULE_COMPRESS_ZSTD=y\nCONFIG_MODULE_DECOMPRESS=y\n", Zstd},
 		{"compressed, not decompressed by the kernel", "CONFIG_MODULE_COMPRESS_XZ=y\n# CONFIG_MODULE_DECOMPRESS is not set\n", None},
 		{"debian 12", "CONFIG_MODULE_COMPRESS_NONE=y\n", None},
+		{"beside the firmware options", "CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_ZSTD=y\nCONFIG_MODULE_COMPRESS_ZSTD=y\nCONFIG_MODULE_DECOMPRESS=y\n", Zstd},
 	}
 	for _, c := range cases {
 		p := filepath.Join(t.TempDir(), "config")
 		os.WriteFile(p, []byte(c.config), 0o644)
-		if got, err := ReadModuleDecompress(p); err != nil || got != c.want {
-			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
+		if got, err := ReadKernelConfig(p); err != nil || got.ModuleDecompress != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.name, got.ModuleDecompress, err, c.want)
 		}
-	}
-	if _, err := ReadModuleDecompress("/nonexistent/config"); err == nil {
-		t.Error("missing config: no error")
 	}
 }
 
@@ -88,7 +86,11 @@ func TestStageRecompress(t *testing.T) {
 				os.WriteFile(cfg.KernelConfig, []byte(c.config), 0o644)
 			}
 			stage := t.TempDir()
-			st, err := stageModules(context.Background(), cfg, mods, []string{"virtio_blk", "virtio", "virtio_ring"}, stage)
+			loading, _, err := kernelSupport(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := stageModules(context.Background(), cfg, loading, mods, []string{"virtio_blk", "virtio", "virtio_ring"}, stage)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
@@ -29,15 +30,25 @@ func compression(p string) string {
 	return ""
 }
 
-// decompress returns the uncompressed image from r for the given algorithm,
-// refusing images larger than maxModule.
+// decompress returns the uncompressed module image from r for the given
+// algorithm, refusing images larger than maxModule.
 func decompress(algo string, r io.Reader) ([]byte, error) {
+	return Decompress(algo, r, maxModule)
+}
+
+// Decompress returns the data r holds compressed with algo, named as the
+// kernel names it in /sys/module/compression ("zstd", "xz", "gzip"; ""
+// for none), refusing more than limit bytes of output (and, for zstd, more
+// than the largest module image whatever limit says). It is the one
+// decoder of each format: the loader's for module files, and mkinitramfs's
+// for the modules and firmware it recompresses.
+func Decompress(algo string, r io.Reader, limit int) ([]byte, error) {
 	var dr io.Reader
 	switch algo {
 	case "":
 		dr = r
 	case "zstd":
-		return decompressZstd(r)
+		return decompressZstd(r, limit)
 	case "xz":
 		xr, err := xz.NewReader(r)
 		if err != nil {
@@ -54,38 +65,44 @@ func decompress(algo string, r io.Reader) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unknown compression %q", algo)
 	}
-	data, err := io.ReadAll(io.LimitReader(dr, maxModule+1))
+	data, err := io.ReadAll(io.LimitReader(dr, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", nameOr(algo, "read"), err)
 	}
-	if len(data) > maxModule {
-		return nil, fmt.Errorf("%s: image larger than %d bytes", nameOr(algo, "read"), maxModule)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s: image larger than %d bytes", nameOr(algo, "read"), limit)
 	}
 	return data, nil
 }
 
-// decompressZstd decodes a whole zstd module file at once: with the frame's content size
+// zstdDecoder is the process's one zstd decoder, made at the first zstd
+// file: its setup costs more than decoding a small module, and it serves
+// concurrent loads (up to GOMAXPROCS at a time).
+var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxModule))
+})
+
+// decompressZstd decodes a whole zstd file at once: with the frame's content size
 // known the output is allocated once, and no stream goroutine hands blocks over, which
 // makes it several times faster than reading a zstd stream to its end.
-func decompressZstd(r io.Reader) ([]byte, error) {
-	in, err := io.ReadAll(io.LimitReader(r, maxModule+1))
+func decompressZstd(r io.Reader, limit int) ([]byte, error) {
+	in, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	if len(in) > maxModule {
-		return nil, fmt.Errorf("zstd: compressed image larger than %d bytes", maxModule)
+	if len(in) > limit {
+		return nil, fmt.Errorf("zstd: compressed image larger than %d bytes", limit)
 	}
-	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxModule))
+	zr, err := zstdDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	defer zr.Close()
 	data, err := zr.DecodeAll(in, nil)
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	if len(data) > maxModule {
-		return nil, fmt.Errorf("zstd: image larger than %d bytes", maxModule)
+	if len(data) > limit {
+		return nil, fmt.Errorf("zstd: image larger than %d bytes", limit)
 	}
 	return data, nil
 }

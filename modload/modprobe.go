@@ -46,7 +46,7 @@ func ModprobeMain(args []string, moddir string, stderr io.Writer) int {
 // modprobeEnv holds what ModprobeMain takes from the running system.
 type modprobeEnv struct {
 	moddir    string
-	root      string // holds the modprobe.d directories (see ConfDirs)
+	root      string // holds the modprobe.d directories (see confDirs)
 	cmdline   string // the kernel command line file; "" reads none
 	sysModule string
 	stderr    io.Writer

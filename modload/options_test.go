@@ -98,7 +98,7 @@ func TestOptionsOneSource(t *testing.T) {
 
 func TestConfDirs(t *testing.T) {
 	want := []string{"/r/etc/modprobe.d", "/r/run/modprobe.d", "/r/lib/modprobe.d", "/r/usr/lib/modprobe.d"}
-	if got := ConfDirs("/r"); !slices.Equal(got, want) {
-		t.Errorf("ConfDirs = %q, want %q", got, want)
+	if got := confDirs("/r"); !slices.Equal(got, want) {
+		t.Errorf("confDirs = %q, want %q", got, want)
 	}
 }

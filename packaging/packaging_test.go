@@ -62,6 +62,17 @@ func TestDebianHooks(t *testing.T) {
 	if _, err := os.Stat(argsLog); err == nil {
 		t.Error("INITRD=No: the generator ran")
 	}
+	// Without EARLYROOT_FORCE the hooks leave the images to initramfs-tools when it is
+	// installed: on this host, the generator runs exactly when update-initramfs is absent.
+	fi, err := os.Stat("/usr/sbin/update-initramfs")
+	hasUpdate := err == nil && fi.Mode()&0o111 != 0
+	os.Remove(argsLog)
+	if out, err := hook(t, "kernel/postinst.d/zz-earlyroot", append(env, "EARLYROOT_FORCE="), "6.1.0-97-amd64", filepath.Join(boot, "vmlinuz-6.1.0-97-amd64")); err != nil {
+		t.Fatalf("postinst without EARLYROOT_FORCE: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(argsLog); (err == nil) == hasUpdate {
+		t.Errorf("update-initramfs installed %v, yet the generator ran %v", hasUpdate, err == nil)
+	}
 	if out, err := hook(t, "kernel/postinst.d/zz-earlyroot", env); err == nil {
 		t.Errorf("postinst without a version succeeded:\n%s", out)
 	}
@@ -98,6 +109,9 @@ func TestKernelInstallPlugin(t *testing.T) {
 		{"entry dir", nil, []string{"add", "6.12.1", entry, "/vmlinuz"}, filepath.Join(entry, "initrd"), false},
 		{"staging area", []string{"KERNEL_INSTALL_STAGING_AREA=" + staging}, []string{"add", "6.12.1", entry, "/vmlinuz"}, filepath.Join(staging, "initrd"), false},
 		{"prebuilt initrd given", nil, []string{"add", "6.12.2", entry, "/vmlinuz", "/prebuilt"}, "", false},
+		{"another generator chosen", []string{"KERNEL_INSTALL_INITRD_GENERATOR=dracut"}, []string{"add", "6.12.1", entry, "/vmlinuz"}, "", false},
+		{"earlyroot chosen", []string{"KERNEL_INSTALL_INITRD_GENERATOR=earlyroot"}, []string{"add", "6.12.1", entry, "/vmlinuz"}, filepath.Join(entry, "initrd"), false},
+		{"kernel is a UKI", []string{"KERNEL_INSTALL_IMAGE_TYPE=uki"}, []string{"add", "6.12.1", entry, "/vmlinuz"}, "", false},
 		{"remove", nil, []string{"remove", "6.12.1", entry}, "", false},
 		{"no version", nil, []string{"add"}, "", true},
 	} {

@@ -29,13 +29,12 @@ const (
 )
 
 // settings are the configurable parts of an image: every key of the
-// configuration files, each also a flag of the same name.
+// configuration files, each also a flag of the same name. The image's keys
+// are the fields of initramfs.Config they set (Modules, Omit, Files,
+// Compression, ModCompression, HostOnly, Microcode, Firmware); the other
+// fields of Config come from the flags alone (see config).
 type settings struct {
-	modules, omit         []string         // module names or aliases
-	files                 []initramfs.File // extra files
-	compress, modcompress initramfs.Compression
-	hostonly              bool
-	microcode, firmware   bool
+	initramfs.Config
 	// keymap and font are the console keymap and font (as vconsole.conf's
 	// KEYMAP and FONT name them), parsed and shown by -print-config; the
 	// image does not use them yet.
@@ -47,7 +46,9 @@ type settings struct {
 // a copy, of zstd-compressed modules, of which the init decompresses only
 // the few it loads), microcode and firmware included.
 func defaultSettings() settings {
-	return settings{compress: initramfs.None, modcompress: initramfs.Zstd, microcode: true, firmware: true}
+	return settings{Config: initramfs.Config{
+		Compression: initramfs.None, ModCompression: initramfs.Zstd, Microcode: true, Firmware: true,
+	}}
 }
 
 // confKey is one key of the configuration format.
@@ -60,11 +61,11 @@ type confKey struct {
 // confKeys lists the keys in the order -print-config shows them.
 var confKeys = []confKey{
 	{"modules", "extra modules (names or aliases), comma or space separated; list",
-		func(s *settings, v string) error { s.modules = append(s.modules, splitList(v)...); return nil },
-		func(s settings) string { return strings.Join(s.modules, ", ") }},
+		func(s *settings, v string) error { s.Modules = append(s.Modules, splitList(v)...); return nil },
+		func(s settings) string { return strings.Join(s.Modules, ", ") }},
 	{"omit", "modules to leave out, with every module that depends on them; list",
-		func(s *settings, v string) error { s.omit = append(s.omit, splitList(v)...); return nil },
-		func(s settings) string { return strings.Join(s.omit, ", ") }},
+		func(s *settings, v string) error { s.Omit = append(s.Omit, splitList(v)...); return nil },
+		func(s settings) string { return strings.Join(s.Omit, ", ") }},
 	{"files", "extra files SRC[:DST], SRC absolute, space separated; list",
 		func(s *settings, v string) error {
 			for _, w := range strings.Fields(v) {
@@ -75,20 +76,23 @@ var confKeys = []confKey{
 				if err != nil {
 					return err
 				}
-				s.files = append(s.files, f)
+				s.Files = append(s.Files, f)
 			}
 			return nil
 		},
 		func(s settings) string {
 			var w []string
-			for _, f := range s.files {
+			for _, f := range s.Files {
 				w = append(w, f.Src+":"+f.Dst)
 			}
 			return strings.Join(w, " ")
 		}},
 	{"compress", "archive compression: zstd, gzip, xz, lz4 or none",
-		func(s *settings, v string) (err error) { s.compress, err = initramfs.ParseCompression(v); return err },
-		func(s settings) string { return string(s.compress) }},
+		func(s *settings, v string) (err error) {
+			s.Compression, err = initramfs.ParseCompression(v)
+			return err
+		},
+		func(s settings) string { return string(s.Compression) }},
 	{"modcompress", "compression of each module file: none, xz, zst or gz",
 		func(s *settings, v string) error {
 			c, err := initramfs.ParseCompression(v)
@@ -96,20 +100,20 @@ var confKeys = []confKey{
 				_, err = c.ModuleSuffix()
 			}
 			if err == nil {
-				s.modcompress = c
+				s.ModCompression = c
 			}
 			return err
 		},
-		func(s settings) string { return string(s.modcompress) }},
+		func(s settings) string { return string(s.ModCompression) }},
 	{"hostonly", "yes: only the modules this machine needs; no: the generic set",
-		func(s *settings, v string) (err error) { s.hostonly, err = parseBool(v); return err },
-		func(s settings) string { return showBool(s.hostonly) }},
+		func(s *settings, v string) (err error) { s.HostOnly, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.HostOnly) }},
 	{"microcode", "yes: prepend the early CPU microcode archive",
-		func(s *settings, v string) (err error) { s.microcode, err = parseBool(v); return err },
-		func(s settings) string { return showBool(s.microcode) }},
+		func(s *settings, v string) (err error) { s.Microcode, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.Microcode) }},
 	{"firmware", "yes: add the firmware files the modules name",
-		func(s *settings, v string) (err error) { s.firmware, err = parseBool(v); return err },
-		func(s settings) string { return showBool(s.firmware) }},
+		func(s *settings, v string) (err error) { s.Firmware, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.Firmware) }},
 	{"keymap", "console keymap name (not yet put in the image)",
 		func(s *settings, v string) error { s.keymap = v; return checkWord(v) },
 		func(s settings) string { return s.keymap }},

@@ -34,13 +34,15 @@ firmware = off
 keymap = de-latin1
 font = eurlatgr
 `, settings{
-			modules: []string{"xfs", "btrfs"}, omit: []string{"floppy"},
-			files:    []initramfs.File{{Src: "/usr/bin/busybox", Dst: "/bin/busybox"}, {Src: "/etc/hosts", Dst: "/etc/hosts"}},
-			compress: initramfs.Zstd, modcompress: initramfs.None, hostonly: true,
+			Config: initramfs.Config{
+				Modules: []string{"xfs", "btrfs"}, Omit: []string{"floppy"},
+				Files:       []initramfs.File{{Src: "/usr/bin/busybox", Dst: "/bin/busybox"}, {Src: "/etc/hosts", Dst: "/etc/hosts"}},
+				Compression: initramfs.Zstd, ModCompression: initramfs.None, HostOnly: true,
+			},
 			keymap: "de-latin1", font: "eurlatgr",
 		}, ""},
 		{"lists append, scalars replace", "modules = a b\nmodules = c\ncompress = xz\ncompress = gz\n",
-			with(func(s *settings) { s.modules = []string{"a", "b", "c"}; s.compress = initramfs.Gzip }), ""},
+			with(func(s *settings) { s.Modules = []string{"a", "b", "c"}; s.Compression = initramfs.Gzip }), ""},
 		{"empty values", "modules =\nkeymap =\nfiles=\n", def, ""},
 		{"# inside a value", "keymap = us#x\n", with(func(s *settings) { s.keymap = "us#x" }), ""},
 		{"unknown key", "# c\ncompress = xz\nmodulez = a\n", settings{}, `test.conf:3: unknown key "modulez"`},
@@ -76,9 +78,9 @@ font = eurlatgr
 // A compress key with an empty value means none, like the flag's "".
 func TestParseConfEmptyCompress(t *testing.T) {
 	s := defaultSettings()
-	s.compress = initramfs.Zstd
-	if err := parseConf("x", strings.NewReader("compress =\n"), &s); err != nil || s.compress != initramfs.None {
-		t.Errorf("compress %q, %v", s.compress, err)
+	s.Compression = initramfs.Zstd
+	if err := parseConf("x", strings.NewReader("compress =\n"), &s); err != nil || s.Compression != initramfs.None {
+		t.Errorf("compress %q, %v", s.Compression, err)
 	}
 }
 
@@ -109,13 +111,13 @@ func FuzzParseConf(f *testing.F) {
 
 // normal makes empty lists nil, as a round trip through the text does.
 func normal(s settings) settings {
-	for _, l := range []*[]string{&s.modules, &s.omit} {
+	for _, l := range []*[]string{&s.Modules, &s.Omit} {
 		if len(*l) == 0 {
 			*l = nil
 		}
 	}
-	if len(s.files) == 0 {
-		s.files = nil
+	if len(s.Files) == 0 {
+		s.Files = nil
 	}
 	return s
 }
@@ -151,7 +153,7 @@ func TestLoadConfOrder(t *testing.T) {
 	if !reflect.DeepEqual(files, wantFiles) {
 		t.Errorf("files %q, want %q", files, wantFiles)
 	}
-	if strings.Join(s.modules, ",") != "a,b,c" || s.compress != initramfs.LZ4 || s.keymap != "de" {
+	if strings.Join(s.Modules, ",") != "a,b,c" || s.Compression != initramfs.LZ4 || s.keymap != "de" {
 		t.Errorf("settings %+v", s)
 	}
 
@@ -167,15 +169,20 @@ func TestPrintConfigFlagsWin(t *testing.T) {
 		"earlyroot.conf":             "modules = xfs\ncompress = xz\nhostonly = yes\nmicrocode = no\n",
 		"earlyroot.conf.d/50-a.conf": "omit = floppy\nfiles = /etc/hosts\n",
 	})
-	code, stdout, stderr := runCmd("-config", dir, "-print-config", "-compress", "zstd", "-hostonly=false",
-		"-modules", "btrfs", "-file", "/etc/passwd:/x", "-firmware=false", "-keymap", "de")
+	args := []string{"-config", dir, "-print-config", "-compress", "zstd", "-hostonly=false",
+		"-modules", "btrfs", "-file", "/etc/passwd:/x", "-file", "rel/busybox", "-firmware=false", "-keymap", "de"}
+	rel, err := filepath.Abs("rel/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
 		"#   " + filepath.Join(dir, "earlyroot.conf") + "\n",
 		"#   " + filepath.Join(dir, "earlyroot.conf.d/50-a.conf") + "\n",
-		"\nmodules = xfs, btrfs\n", "\nomit = floppy\n", "\nfiles = /etc/hosts:/etc/hosts /etc/passwd:/x\n",
+		"\nmodules = xfs, btrfs\n", "\nomit = floppy\n", "\nfiles = /etc/hosts:/etc/hosts /etc/passwd:/x " + rel + ":" + rel + "\n",
 		"\ncompress = zstd\n", "\nmodcompress = zstd\n", "\nhostonly = no\n", "\nmicrocode = no\n",
 		"\nfirmware = no\n", "\nkeymap = de\n", "\nfont = \n",
 	} {
@@ -183,10 +190,21 @@ func TestPrintConfigFlagsWin(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	// The output is itself a valid configuration.
+	// The output is itself a configuration, which gives the same settings back.
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := effective(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := defaultSettings()
 	if err := parseConf("printed", strings.NewReader(stdout), &s); err != nil {
-		t.Error(err)
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("read back %+v\nwant %+v", s, want)
 	}
 }
 
@@ -263,4 +281,24 @@ func containsFlag(text, name string) bool {
 		}
 	}
 	return false
+}
+
+// config hands every flag and every setting to initramfs.Config.
+func TestConfigFromFlagsAndSettings(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "7")
+	o := options{kver: "6.1.0-9-amd64", moddir: "/m", init: "/i", sysfs: "/s", mounts: "/mo",
+		cpuinfo: "/c", firmwareDir: "/f", kconfig: "/k"}
+	s := defaultSettings()
+	s.Modules, s.Omit, s.HostOnly, s.Compression = []string{"xfs"}, []string{"floppy"}, true, initramfs.XZ
+	got, err := config(o, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := initramfs.Config{KernelVersion: "6.1.0-9-amd64", ModDir: "/m", Init: "/i", SysFS: "/s", Mounts: "/mo",
+		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MTime: 7,
+		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
+		ModCompression: initramfs.Zstd, Microcode: true, Firmware: true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("config = %+v\nwant %+v", got, want)
+	}
 }

@@ -89,7 +89,9 @@ func (f confFlag) Set(v string) error {
 
 func (f confFlag) IsBoolFlag() bool { return f.isBool }
 
-// fileList collects repeated -file flags (a relative SRC is allowed here).
+// fileList collects repeated -file flags. A relative SRC is allowed here
+// and made absolute, as the configuration's files key wants it (so that
+// -print-config's output reads back).
 type fileList []initramfs.File
 
 func (l *fileList) String() string { return "" }
@@ -98,6 +100,9 @@ func (l *fileList) Set(s string) error {
 	f, err := initramfs.ParseFile(s)
 	if err != nil {
 		return err
+	}
+	if f.Src, err = filepath.Abs(f.Src); err != nil {
+		return fmt.Errorf("-file %q: %w", s, err)
 	}
 	*l = append(*l, f)
 	return nil
@@ -143,7 +148,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table `file` for -hostonly")
 	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
 	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
-	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
+	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware and modules it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
 	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
 	for _, k := range confKeys {
 		if k.name == "files" {
@@ -183,7 +188,7 @@ func effective(o options) (settings, []string, error) {
 			return s, nil, fmt.Errorf("-%s: %w", g.key, err)
 		}
 	}
-	s.files = append(s.files, o.files...)
+	s.Files = append(s.Files, o.files...)
 	return s, files, nil
 }
 
@@ -224,25 +229,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// config is the image's initramfs.Config: the settings' keys, and the
+// flags that are no configuration key.
 func config(o options, s settings) (initramfs.Config, error) {
-	cfg := initramfs.Config{
-		KernelVersion:  o.kver,
-		ModDir:         o.moddir,
-		Init:           o.init,
-		Compression:    s.compress,
-		ModCompression: s.modcompress,
-		HostOnly:       s.hostonly,
-		SysFS:          o.sysfs,
-		Mounts:         o.mounts,
-		Microcode:      s.microcode,
-		Firmware:       s.firmware,
-		FirmwareDir:    o.firmwareDir,
-		CPUInfo:        o.cpuinfo,
-		KernelConfig:   o.kconfig,
-		Modules:        s.modules,
-		Omit:           s.omit,
-		Files:          s.files,
-	}
+	cfg := s.Config
+	cfg.KernelVersion, cfg.ModDir, cfg.Init = o.kver, o.moddir, o.init
+	cfg.SysFS, cfg.Mounts, cfg.CPUInfo = o.sysfs, o.mounts, o.cpuinfo
+	cfg.FirmwareDir, cfg.KernelConfig = o.firmwareDir, o.kconfig
 	var err error
 	if cfg.KernelVersion == "" {
 		if cfg.KernelVersion, err = host.KernelRelease(); err != nil {
@@ -298,7 +291,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 		}
 	}
 	mode := "generic"
-	if s.hostonly {
+	if s.HostOnly {
 		mode = "host-only"
 	}
 	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, host.Size(res.ModuleBytes))
@@ -307,7 +300,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	}
 	fmt.Fprintf(w, "\n")
 	switch {
-	case !s.microcode:
+	case !s.Microcode:
 	case len(res.Microcode) == 0 && res.CPU != nil:
 		fmt.Fprintf(w, "microcode: none for %s in %s\n", res.CPU, o.firmwareDir)
 	case len(res.Microcode) == 0:
@@ -315,7 +308,7 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	default:
 		fmt.Fprintf(w, "microcode: %s (early archive %s)\n", strings.Join(res.Microcode, " "), host.Size(res.EarlyBytes))
 	}
-	if s.firmware {
+	if s.Firmware {
 		list := strings.Join(res.Firmware, " ")
 		if list == "" {
 			list = "none"
