@@ -390,35 +390,15 @@ func copyRange(f *os.File, off, n int64, dst string) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 64<<10)
-	for pos := int64(0); pos < n; {
-		m, err := f.ReadAt(buf[:min(int64(len(buf)), n-pos)], off+pos)
-		if m > 0 && !allZero(buf[:m]) {
-			if _, werr := out.WriteAt(buf[:m], pos); werr != nil {
-				out.Close()
-				return werr
-			}
-		}
-		pos += int64(m)
-		if err != nil && !(errors.Is(err, io.EOF) && pos == n) {
-			out.Close()
-			return fmt.Errorf("copy %s: %w", dst, err)
-		}
+	if err := vm.WriteSparse(out, 0, f, off, n); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", dst, err)
 	}
 	if err := out.Truncate(n); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // toolVersions records the host tools that made a set (not part of the key: a Debian
