@@ -109,10 +109,8 @@ func keyInputs(r Recipe, release string, rootTar []byte) []string {
 	if r.CPUs > 1 {
 		in = append(in, fmt.Sprintf("cpus %d", r.CPUs))
 	}
-	for _, kv := range r.env() {
-		in = append(in, "env "+kv[0]+"="+kv[1])
-	}
-	return in
+	// env.sh: the recipe's facts, and the passphrase and key file the disks are made with.
+	return append(in, "env "+sum(envScript(r)))
 }
 
 // key is the cache key of a set: 16 hex digits of the SHA-256 of its inputs.
@@ -263,17 +261,14 @@ func load(r Recipe, dir string) (*Set, error) {
 func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	start := time.Now()
 	var drives []vm.Drive
-	var devs []string
-	for i, d := range r.Disks {
+	for _, d := range r.Disks {
 		p := filepath.Join(dir, d.Name+".img")
 		if err := vm.CreateSparse(p, int64(d.SizeMiB)<<20); err != nil {
 			return err
 		}
 		drives = append(drives, vm.Drive{Path: p, Serial: d.Name})
-		devs = append(devs, "/dev/vd"+string(rune('a'+i)))
 	}
 	// The test root goes last, read-only, padded to whole sectors.
-	rootDev := "/dev/vd" + string(rune('a'+len(r.Disks)))
 	rootTar := filepath.Join(dir, "root.tar")
 	padded := append(append([]byte(nil), o.RootTar...), make([]byte, (4096-len(o.RootTar)%4096)%4096)...)
 	if err := os.WriteFile(rootTar, padded, 0o644); err != nil {
@@ -282,7 +277,7 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	drives = append(drives, vm.Drive{Path: rootTar, Serial: "testroot", ReadOnly: true})
 	image := filepath.Join(dir, "builder.cpio")
 	if err := writeImage(image, o.Kernel, map[string][]byte{
-		"env.sh":    envScript(r, devs, rootDev),
+		"env.sh":    envScript(r),
 		"recipe.sh": []byte(r.Script),
 	}); err != nil {
 		return err
@@ -343,8 +338,14 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	return os.WriteFile(filepath.Join(dir, "manifest.json"), append(b, '\n'), 0o644)
 }
 
-// envScript is /env.sh: the recipe's facts and what /init needs, as shell assignments.
-func envScript(r Recipe, devs []string, rootDev string) []byte {
+// envScript is /env.sh: the recipe's facts and what /init needs, as shell assignments. The
+// recipe's disks are /dev/vda, /dev/vdb, …, the test root's tar archive the disk after them.
+func envScript(r Recipe) []byte {
+	var devs []string
+	for i := range r.Disks {
+		devs = append(devs, guestDisk(i))
+	}
+	rootDev := guestDisk(len(r.Disks))
 	var b bytes.Buffer
 	vars := append(r.env(),
 		[2]string{"PASS", Passphrase},
@@ -359,6 +360,9 @@ func envScript(r Recipe, devs []string, rootDev string) []byte {
 	fmt.Fprintf(&b, "printf %%s %s >/tmp/keyfile\n", shellQuote(KeyfileContent))
 	return b.Bytes()
 }
+
+// guestDisk is the guest's name of the i-th virtio disk attached.
+func guestDisk(i int) string { return "/dev/vd" + string(rune('a'+i)) }
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

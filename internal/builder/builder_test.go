@@ -125,7 +125,7 @@ func TestKey(t *testing.T) {
 		}
 	}
 	in := strings.Join(keyInputs(r, "k", nil), "\n")
-	for _, want := range []string{"builder ", "kernel k", "init ", "lib ", "script ", "disk pv0 64MiB"} {
+	for _, want := range []string{"builder ", "kernel k", "init ", "lib ", "script ", "disk pv0 64MiB", "env "} {
 		if !strings.Contains(in, want) {
 			t.Errorf("key inputs lack %q:\n%s", want, in)
 		}
@@ -284,8 +284,8 @@ func TestKeepEnds(t *testing.T) {
 }
 
 func TestEnvScript(t *testing.T) {
-	r := Recipe{Name: "x", RootUUID: "u", VG: "it's"}
-	s := string(envScript(r, []string{"/dev/vda", "/dev/vdb"}, "/dev/vdc"))
+	r := Recipe{Name: "x", RootUUID: "u", VG: "it's", Disks: []DiskSpec{{Name: "a"}, {Name: "b"}}}
+	s := string(envScript(r))
 	for _, want := range []string{"export RECIPE='x'\n", "export ROOT_UUID='u'\n", `export VG='it'\''s'` + "\n",
 		"export DISKS='/dev/vda /dev/vdb'\n", "export ROOT_TAR='/dev/vdc'\n", "export PASS='" + Passphrase + "'\n",
 		"printf %s '" + KeyfileContent + "' >/tmp/keyfile\n"} {
