@@ -254,6 +254,9 @@ func load(r Recipe, dir string) (*Set, error) {
 			return nil, err
 		}
 	}
+	// The set's time says when it was last used, for Prune (a read-only cache keeps its).
+	now := time.Now()
+	os.Chtimes(dir, now, now)
 	return s, nil
 }
 
@@ -423,10 +426,14 @@ func toolVersions() []string {
 	return out
 }
 
+// pruneAfter is how long a set of another key is kept after it was last made or loaded:
+// another checkout sharing the cache (another branch's test root) may be using it.
+const pruneAfter = 24 * time.Hour
+
 // Prune removes from the cache the sets of r made with other keys (an older recipe,
-// builder, kernel or test root), with their lock files and failure logs, and the temporary
-// directories of r's builds that were killed (older than a build may last), and returns
-// what it removed. The current set is kept.
+// builder, kernel or test root) that nothing made or loaded for pruneAfter, with their lock
+// files and failure logs, and the temporary directories of r's builds that were killed
+// (older than a build may last), and returns what it removed. The current set is kept.
 func Prune(r Recipe, o Options) ([]string, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -445,14 +452,21 @@ func Prune(r Recipe, o Options) ([]string, error) {
 	var removed []string
 	for _, e := range ents {
 		n := e.Name()
+		var age time.Duration
 		switch {
 		case stale.MatchString(n) && !strings.HasPrefix(n, keep):
+			age = pruneAfter
 		case killed.MatchString(n):
-			fi, err := e.Info()
-			if err != nil || time.Since(fi.ModTime()) < buildTimeout+time.Minute {
-				continue
-			}
+			age = buildTimeout + time.Minute
 		default:
+			continue
+		}
+		// A set's lock and log go with it: they are no younger than the set.
+		set := filepath.Join(o.CacheDir, "disks", strings.TrimSuffix(strings.TrimSuffix(n, ".lock"), ".failed.log"))
+		if fi, err := os.Stat(set); err == nil && time.Since(fi.ModTime()) < age {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < age {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(o.CacheDir, "disks", n)); err != nil {
