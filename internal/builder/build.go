@@ -202,6 +202,10 @@ func Build(ctx context.Context, r Recipe, o Options) (*Set, error) {
 		return nil, fmt.Errorf("builder %s: %w (log: %s)", r.Name, err, failed)
 	}
 	os.Remove(dir + ".failed.log")
+	// A directory that load refused (a file missing) is broken: the new set replaces it.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
 	}
