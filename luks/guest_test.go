@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earlyroot/earlyroot/internal/builder"
 	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/internal/vm"
 )
@@ -105,28 +106,21 @@ func cryptoModules(t *testing.T, k fixture.Kernel) []vm.InitramfsFile {
 	return files
 }
 
-// cryptsetupFiles puts the host's cryptsetup and its libraries into the guest, where the
-// kernel has the ciphers (serpent, twofish) it needs to make fixtures this host cannot.
+// cryptsetupFiles puts the host's cryptsetup and its shared libraries into the guest, where
+// the kernel has the ciphers (serpent, twofish) it needs to make fixtures this host cannot.
 func cryptsetupFiles(t *testing.T) []vm.InitramfsFile {
 	t.Helper()
 	bin, err := exec.LookPath("cryptsetup")
 	if err != nil {
 		t.Skip("cryptsetup not on PATH (make deps installs cryptsetup-bin)")
 	}
-	out, err := exec.Command("ldd", bin).Output()
+	libs, err := builder.SharedObjects(bin)
 	if err != nil {
-		t.Fatalf("ldd %s: %v", bin, err)
+		t.Fatal(err)
 	}
 	files := []vm.InitramfsFile{{Name: "sbin/cryptsetup", Src: bin, Mode: 0o755}}
-	for _, line := range strings.Split(string(out), "\n") {
-		// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
-		f := strings.Fields(line)
-		for _, w := range f {
-			if strings.HasPrefix(w, "/") {
-				files = append(files, vm.InitramfsFile{Name: strings.TrimPrefix(w, "/"), Src: w, Mode: 0o755})
-				break
-			}
-		}
+	for dst, src := range libs {
+		files = append(files, vm.InitramfsFile{Name: dst, Src: src, Mode: 0o755})
 	}
 	return files
 }
