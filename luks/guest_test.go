@@ -4,11 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/earlyroot/earlyroot/internal/builder"
 	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/internal/vm"
 )
@@ -26,11 +26,7 @@ func TestGuestAFALG(t *testing.T) {
 	if os.Getenv("EARLYROOT_LUKS_GUEST") == "1" {
 		t.Skip("already inside the guest")
 	}
-	k := fixture.NeedKernel(t)
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox not installed")
-	}
+	k := vm.NeedKernel(t)
 	work := t.TempDir()
 	bin := filepath.Join(work, "luks.test")
 	build := exec.Command("go", "test", "-c", "-o", bin, ".")
@@ -39,9 +35,7 @@ func TestGuestAFALG(t *testing.T) {
 		t.Fatalf("go test -c: %v\n%s", err, out)
 	}
 	files := []vm.InitramfsFile{
-		{Name: "bin/busybox", Src: bb, Mode: 0o755},
 		{Name: "sbin/modprobe", Link: "/bin/busybox"},
-		{Name: "init", Data: []byte(guestInit), Mode: 0o755},
 		{Name: "luks/luks.test", Src: bin, Mode: 0o755},
 	}
 	for _, fx := range fixtures {
@@ -49,39 +43,29 @@ func TestGuestAFALG(t *testing.T) {
 	}
 	files = append(files, cryptoModules(t, k)...)
 	files = append(files, cryptsetupFiles(t)...)
-	initrd := filepath.Join(work, "initrd.cpio")
-	if err := vm.WriteInitramfs(initrd, files); err != nil {
-		t.Fatal(err)
-	}
-	v := vm.Boot(t, vm.Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet", MemMB: 512, Timeout: 5 * time.Minute})
-	if _, err := v.Expect(regexp.MustCompile(`LUKS-GUEST-RC=\d+`), 5*time.Minute); err != nil {
-		t.Fatalf("guest: %v", err)
-	}
-	out := v.Output()
+	lines := vm.RunBusybox(t, k, vm.BusyboxGuest{Files: files, Script: guestScript},
+		vm.Config{Append: "panic=-1 quiet", MemMB: 512}, "LUKS-GUEST", 5*time.Minute)
+	out := strings.Join(lines, "\n")
 	for _, want := range []string{"--- PASS: TestKernelCipher", "--- PASS: TestCommittedFixtures", "--- PASS: TestKernelCiphersOnDemand",
 		"--- PASS: TestUnlockFormats/luks1_serpent-xts", "--- PASS: TestUnlockFormats/luks1_twofish-xts",
 		"--- PASS: TestUnlockFormats/luks2_serpent", "--- PASS: TestUnlockFormats/luks1_aes-cbc-essiv",
-		"--- PASS: TestUnlockFormats/luks1_aes-cbc-plain64", "--- PASS: TestUnlockFormats/luks2_essiv", "LUKS-GUEST-RC=0"} {
+		"--- PASS: TestUnlockFormats/luks1_aes-cbc-plain64", "--- PASS: TestUnlockFormats/luks2_essiv"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("guest output lacks %q", want)
 		}
 	}
-	if t.Failed() {
-		t.Logf("guest output:\n%s", out)
-	}
 }
 
-const guestInit = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin
-mkdir -p /proc /sys /tmp /run/cryptsetup
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-# AF_ALG itself loads on demand too: socket() requests "net-pf-38", bind() "algif-skcipher".
+// guestScript runs the tests in the guest, its output prefixed for RunBusybox. AF_ALG itself
+// loads on demand too: socket() requests "net-pf-38", bind() "algif-skcipher".
+const guestScript = `mkdir -p /run/cryptsetup
 cd /luks
-EARLYROOT_LUKS_GUEST=1 ./luks.test -test.v -test.run 'TestKernelCipher|TestCommittedFixtures|TestKernelCiphersOnDemand|TestUnlockFormats/(luks1_serpent|luks1_twofish|luks2_serpent|luks1_aes-cbc|luks2_essiv)'
-echo LUKS-GUEST-RC=$?
+if EARLYROOT_LUKS_GUEST=1 ./luks.test -test.v -test.run 'TestKernelCipher|TestCommittedFixtures|TestKernelCiphersOnDemand|TestUnlockFormats/(luks1_serpent|luks1_twofish|luks2_serpent|luks1_aes-cbc|luks2_essiv)' >/tmp/out 2>&1
+then verdict=PASS
+else verdict="FAIL rc=$?"
+fi
+sed 's/^/LUKS-GUEST /' /tmp/out
+echo "LUKS-GUEST $verdict"
 poweroff -f
 `
 
@@ -122,28 +106,21 @@ func cryptoModules(t *testing.T, k fixture.Kernel) []vm.InitramfsFile {
 	return files
 }
 
-// cryptsetupFiles puts the host's cryptsetup and its libraries into the guest, where the
-// kernel has the ciphers (serpent, twofish) it needs to make fixtures this host cannot.
+// cryptsetupFiles puts the host's cryptsetup and its shared libraries into the guest, where
+// the kernel has the ciphers (serpent, twofish) it needs to make fixtures this host cannot.
 func cryptsetupFiles(t *testing.T) []vm.InitramfsFile {
 	t.Helper()
 	bin, err := exec.LookPath("cryptsetup")
 	if err != nil {
 		t.Skip("cryptsetup not on PATH (make deps installs cryptsetup-bin)")
 	}
-	out, err := exec.Command("ldd", bin).Output()
+	libs, err := builder.SharedObjects(bin)
 	if err != nil {
-		t.Fatalf("ldd %s: %v", bin, err)
+		t.Fatal(err)
 	}
 	files := []vm.InitramfsFile{{Name: "sbin/cryptsetup", Src: bin, Mode: 0o755}}
-	for _, line := range strings.Split(string(out), "\n") {
-		// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
-		f := strings.Fields(line)
-		for _, w := range f {
-			if strings.HasPrefix(w, "/") {
-				files = append(files, vm.InitramfsFile{Name: strings.TrimPrefix(w, "/"), Src: w, Mode: 0o755})
-				break
-			}
-		}
+	for dst, src := range libs {
+		files = append(files, vm.InitramfsFile{Name: dst, Src: src, Mode: 0o755})
 	}
 	return files
 }

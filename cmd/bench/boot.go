@@ -92,7 +92,7 @@ func (e *benchEnv) boot(ctx context.Context, im image, round int, disk string) R
 	}
 	defer logf.Close()
 	cfg := vm.Config{
-		Kernel:  e.k.image,
+		Kernel:  e.k.Image,
 		Initrd:  im.path,
 		Append:  strings.Join(strings.Fields(baseAppend+" root=UUID="+rootUUID+" "+im.append+" "+e.opt.extraAppend), " "),
 		Drives:  []vm.Drive{{Path: disk}},
@@ -170,7 +170,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 	fmt.Fprintf(&md, "# earlyroot boot benchmark\n\n")
 	fmt.Fprintf(&md, "Kernel %s under QEMU TCG (no KVM), 1 vCPU (NAME@smpN rows: N vCPUs, compared with the baseline and peers at N), 512 MiB, q35; root ext4 on virtio-blk, root=UUID=; "+
 		"the real init is cmd/testinit, which prints its uptime. %d boot(s) per image, round-robin, %d VM(s) at a time. %s.\n\n",
-		e.k.release, rounds, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		e.k.Release, rounds, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	md.WriteString("**init stage** = the real init's uptime minus the baseline's median: what the initramfs costs over a kernel " +
 		"whose /init is the real init. It splits into *unpack + kernel until /init* (the image's `Run /init as init process` " +
 		"time minus the baseline's) and */init until real init* (the rest). *unpack* is the kernel's asynchronous initramfs " +
@@ -185,7 +185,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 	md.WriteString(ImagesTable(rows))
 	if peers {
 		md.WriteString("\nPeer images were built on this host from Debian's initramfs-tools, dracut and tiny-initramfs packages (the busybox script from busybox-static), with the test " +
-			"kernel's modules copied to /lib/modules/" + e.k.release + " and depmod run for the bench.\n")
+			"kernel's modules copied to /lib/modules/" + e.k.Release + " and depmod run for the bench.\n")
 	}
 	if len(e.kdf) > 0 {
 		md.WriteString("\n## LUKS unlock (key derivation + keyslot decryption)\n\n" +
@@ -205,7 +205,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 		bars = append(bars, Bar{Label: r.Name, Kernel: r.Kernel.Median, User: r.User.Median,
 			Median: r.Stage.Median, Min: r.Stage.Min, Max: r.Stage.Max})
 	}
-	svg := BarChartSVG(fmt.Sprintf("earlyroot init stage, median of %d boots (whiskers: min–max); %s, QEMU TCG", rounds, e.k.release),
+	svg := BarChartSVG(fmt.Sprintf("earlyroot init stage, median of %d boots (whiskers: min–max); %s, QEMU TCG", rounds, e.k.Release),
 		bars, peerLines(rows))
 	if err := os.WriteFile(e.path("init-stage.svg"), []byte(svg), 0o644); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/internal/vm"
 )
 
@@ -22,23 +23,10 @@ const rootUUID = "b3e4c0de-0000-4000-8000-0000000be4c4"
 // at once (internal/vm adds what every TCG boot needs).
 const baseAppend = "panic=-1"
 
-type kernel struct {
-	dir, image, release, moddir string
-}
-
-func kernelOf(dir string) (kernel, error) {
-	imgs, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
-	if len(imgs) == 0 {
-		return kernel{}, fmt.Errorf("kernel dir %s: no boot/vmlinuz-*", dir)
-	}
-	rel := strings.TrimPrefix(filepath.Base(imgs[0]), "vmlinuz-")
-	return kernel{dir: dir, image: imgs[0], release: rel, moddir: filepath.Join(dir, "lib", "modules", rel)}, nil
-}
-
 // benchEnv holds what the steps share.
 type benchEnv struct {
 	opt   options
-	k     kernel
+	k     fixture.Kernel
 	log   io.Writer
 	disks []string // one root disk per parallel VM (QEMU locks images)
 	kdf   []KDFResult
@@ -190,7 +178,7 @@ func (e *benchEnv) mkinitramfs(name, desc string, extra ...string) (image, strin
 	if err := os.MkdirAll(noConfig, 0o755); err != nil {
 		return image{}, "", err
 	}
-	args := append([]string{"-o", p, "-kver", e.k.release, "-moddir", e.k.moddir,
+	args := append([]string{"-o", p, "-kver", e.k.Release, "-moddir", e.k.ModDir,
 		"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig}, extra...)
 	out, err := runTool(filepath.Join(e.opt.build, "mkinitramfs"), args...)
 	if err != nil {
@@ -377,7 +365,7 @@ func (e *benchEnv) recordSysfs(ctx context.Context) (map[string]string, string, 
 		return nil, "", err
 	}
 	defer os.Remove(disk)
-	v, err := vm.Start(ctx, vm.Config{Kernel: e.k.image, Initrd: gen,
+	v, err := vm.Start(ctx, vm.Config{Kernel: e.k.Image, Initrd: gen,
 		Append: baseAppend + " root=UUID=" + rootUUID, Drives: []vm.Drive{{Path: disk}}, Timeout: e.opt.timeout})
 	if err != nil {
 		return nil, "", err

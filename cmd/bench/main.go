@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 type options struct {
@@ -70,7 +72,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return errors.New("-n must be at least 1")
 	}
 	o.parallel = max(1, min(o.parallel, 2))
-	k, err := kernelOf(o.kernelDir)
+	k, err := fixture.KernelAt(o.kernelDir)
 	if err != nil {
 		return err
 	}
@@ -105,7 +107,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	imgs = atCPUCounts(imgs, cpus)
 	fmt.Fprintf(stdout, "bench: %d images × %d boots, %d VM(s) at a time, kernel %s (QEMU TCG, vCPUs %s, 512 MiB)\n",
-		len(imgs), o.n, o.parallel, k.release, o.smp)
+		len(imgs), o.n, o.parallel, k.Release, o.smp)
 	results := env.bootAll(ctx, imgs)
 	if o.kdf > 0 {
 		fmt.Fprintf(stdout, "bench: LUKS unlock against cryptsetup, %d per format\n", o.kdf)

@@ -43,19 +43,19 @@ func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
 	}
 	var out []image
 	it := image{name: "initramfs-tools", kind: KindPeer, path: e.path("images", "initramfs-tools.img"),
-		desc: "Debian initramfs-tools: mkinitramfs -o X " + e.k.release + " (default config: MODULES=most, zstd)"}
+		desc: "Debian initramfs-tools: mkinitramfs -o X " + e.k.Release + " (default config: MODULES=most, zstd)"}
 	if selected(e.opt.only, it.name) {
-		if _, err := runTool(itoolsBin, "-o", it.path, e.k.release); err != nil {
+		if _, err := runTool(itoolsBin, "-o", it.path, e.k.Release); err != nil {
 			return nil, fmt.Errorf("peers: %w", err)
 		}
 		fmt.Fprintf(e.log, "bench: built %s\n", it.path)
 		out = append(out, it)
 	}
 	dr := image{name: "dracut", kind: KindPeer, path: e.path("images", "dracut.img"),
-		desc:   "Debian dracut: dracut --no-hostonly --kver " + e.k.release + " X (systemd initrd); booted with rd.shell=0 rd.emergency=poweroff",
+		desc:   "Debian dracut: dracut --no-hostonly --kver " + e.k.Release + " X (systemd initrd); booted with rd.shell=0 rd.emergency=poweroff",
 		append: "rd.shell=0 rd.emergency=poweroff"}
 	if selected(e.opt.only, dr.name) {
-		cmd := exec.CommandContext(ctx, dracutBin, "--no-hostonly", "--force", "--kver", e.k.release, dr.path)
+		cmd := exec.CommandContext(ctx, dracutBin, "--no-hostonly", "--force", "--kver", e.k.Release, dr.path)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("peers: dracut: %w\n%s", err, b)
 		}
@@ -67,7 +67,7 @@ func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
 			strings.Join(namedModules, ",")}
 	if selected(e.opt.only, tiny.name) {
 		if _, err := runTool(mktirfsBin, "-o", tiny.path, "-m", "no", "-M", "no",
-			"--include-modules="+strings.Join(namedModules, ","), e.k.release); err != nil {
+			"--include-modules="+strings.Join(namedModules, ","), e.k.Release); err != nil {
 			return nil, fmt.Errorf("peers: %w", err)
 		}
 		fmt.Fprintf(e.log, "bench: built %s\n", tiny.path)
@@ -110,7 +110,7 @@ func (e *benchEnv) busyboxImage(path string) error {
 	var order []string
 	seen := map[string]bool{}
 	for _, m := range namedModules {
-		out, err := runTool("modprobe", "-S", e.k.release, "--show-depends", m)
+		out, err := runTool("modprobe", "-S", e.k.Release, "--show-depends", m)
 		if err != nil {
 			return err
 		}
@@ -140,10 +140,10 @@ func (e *benchEnv) installHostKernel() (cleanup func(), err error) {
 			fmt.Fprintf(e.log, "bench: peers: removed %s\n", p)
 		}
 	}
-	hostMods := filepath.Join("/lib/modules", e.k.release)
+	hostMods := filepath.Join("/lib/modules", e.k.Release)
 	copies := [][2]string{
-		{e.k.moddir, hostMods},
-		{filepath.Join(e.k.dir, "boot", "config-"+e.k.release), filepath.Join("/boot", "config-"+e.k.release)},
+		{e.k.ModDir, hostMods},
+		{filepath.Join(e.k.Dir, "boot", "config-"+e.k.Release), filepath.Join("/boot", "config-"+e.k.Release)},
 	}
 	for _, c := range copies {
 		if _, err := os.Stat(c[1]); !errors.Is(err, os.ErrNotExist) {
@@ -159,8 +159,8 @@ func (e *benchEnv) installHostKernel() (cleanup func(), err error) {
 			return cleanup, fmt.Errorf("peers: %w", err)
 		}
 		if c[1] == hostMods {
-			fmt.Fprintf(e.log, "bench: peers: depmod -a %s\n", e.k.release)
-			if _, err := runTool("depmod", "-a", e.k.release); err != nil {
+			fmt.Fprintf(e.log, "bench: peers: depmod -a %s\n", e.k.Release)
+			if _, err := runTool("depmod", "-a", e.k.Release); err != nil {
 				return cleanup, fmt.Errorf("peers: %w", err)
 			}
 		}

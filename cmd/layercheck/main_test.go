@@ -1,21 +1,15 @@
 package main
 
 import (
-	"crypto/sha256"
-	"os"
-	"os/exec"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/earlyroot/earlyroot/internal/fixture"
-	"github.com/earlyroot/earlyroot/internal/sparse"
+	"github.com/earlyroot/earlyroot/internal/builder"
 	"github.com/earlyroot/earlyroot/internal/vm"
-	"github.com/earlyroot/earlyroot/modload"
 )
 
 // guestModules: the disks' driver, md with the personalities the disks
@@ -57,17 +51,8 @@ var want = []*regexp.Regexp{
 	regexp.MustCompile(`^LAYERCHECK lvm earlyvg14-root \S+ ro=false thin: ext4 `),
 }
 
-const guestInit = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mkdir -p /proc /sys /dev /run
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-for m in $(cat /modules.list); do insmod /lib/modules/$m || echo "LAYERCHECK insmod $m failed"; done
-i=0
-while [ $(ls /sys/class/block | grep -c '^vd') -lt $(cat /disks.count) ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
-/bin/layercheck $(cat /layercheck.args)
+const guestScript = `disks %d 20
+/bin/layercheck %s
 dmesg | grep -e ' md' -e 'device-mapper' -e raid | sed 's/^/LAYERCHECK dmesg: /'
 poweroff -f
 `
@@ -92,10 +77,10 @@ func TestGuest(t *testing.T) {
 		}
 	}
 	for _, c := range changed {
-		if slices.ContainsFunc(mdOnly, func(r string) bool { return strings.HasPrefix(c, r+"-") }) {
-			t.Errorf("%s changed in a read-only boot", c)
+		if slices.Contains(mdOnly, c.recipe) {
+			t.Errorf("%s changed in a read-only boot: %v", c.recipe, c.err)
 		} else {
-			t.Logf("%s changed (device-mapper targets may write their metadata)", c)
+			t.Logf("%s changed (device-mapper targets may write their metadata): %v", c.recipe, c.err)
 		}
 	}
 }
@@ -119,110 +104,51 @@ func TestGuestDegraded(t *testing.T) {
 	}
 }
 
-// runGuest boots the guest with copies of sets, runs layercheck with args
-// and returns its LAYERCHECK lines and the disks whose copy changed.
-func runGuest(t *testing.T, sets []diskSet, args string) (lines, changed []string) {
+// change is a set whose disks a boot changed, and the first difference.
+type change struct {
+	recipe string
+	err    error
+}
+
+// runGuest boots the guest with copies of the builder's sets (built first
+// when the cache lacks them), runs layercheck with args and returns its
+// LAYERCHECK lines and the sets whose copies changed.
+func runGuest(t *testing.T, sets []diskSet, args string) (lines []string, changed []change) {
 	if testing.Short() {
 		t.Skip("skipping VM boot in -short mode")
 	}
 	k := vm.NeedKernel(t)
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("skipping: busybox not installed")
+	type copied struct {
+		set    *builder.Set
+		copies []string
 	}
-	dir := t.TempDir()
 	var drives []vm.Drive
-	sums := map[string][32]byte{}
+	var all []copied
 	for _, set := range sets {
+		// Copies: md and dm may write to what they run, the builder's
+		// cache stays as built.
+		s := builder.Disk(t, set.recipe)
+		c := copied{s, s.Copies(t)}
+		all = append(all, c)
 		for _, d := range set.disks {
-			src, err := sparse.BuilderImage(fixture.CacheDir(), set.recipe, d)
-			if err != nil {
-				t.Skipf("skipping: the builder's disks are not built (%v)", err)
+			i := slices.IndexFunc(s.Recipe.Disks, func(ds builder.DiskSpec) bool { return ds.Name == d })
+			if i < 0 {
+				t.Fatalf("recipe %s has no disk %s", set.recipe, d)
 			}
-			// A copy: md and dm may write to what they run, the
-			// builder's cache stays as built.
-			dst := filepath.Join(dir, set.recipe+"-"+d+".img")
-			if out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput(); err != nil {
-				t.Fatalf("cp: %v: %s", err, out)
-			}
-			drives = append(drives, vm.Drive{Path: dst, Serial: set.recipe + "-" + d})
-			sums[dst] = sum(t, dst)
+			drives = append(drives, vm.Drive{Path: c.copies[i], Serial: set.recipe + "-" + d})
 		}
 	}
-	ix, err := modload.Build(k.ModDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	seen := map[string]bool{}
-	// Each module after everything it depends on, however deep.
-	var visit func(name string)
-	visit = func(name string) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		m, ok := ix.Module(name)
-		if !ok {
-			t.Fatalf("module %s not in %s", name, k.ModDir)
-		}
-		for _, dep := range m.Deps {
-			visit(dep)
-		}
-		order = append(order, m.Path)
-	}
-	for _, name := range guestModules {
-		visit(name)
-	}
-	bin := filepath.Join(dir, "layercheck")
+	bin := filepath.Join(t.TempDir(), "layercheck")
 	if err := vm.BuildStatic("./cmd/layercheck", bin); err != nil {
 		t.Fatal(err)
 	}
-	files := []vm.InitramfsFile{
-		{Name: "bin/busybox", Src: bb, Mode: 0o755},
-		{Name: "bin/layercheck", Src: bin, Mode: 0o755},
-		{Name: "init", Data: []byte(guestInit), Mode: 0o755},
-		{Name: "modules.list", Data: []byte(strings.Join(order, "\n") + "\n")},
-		{Name: "disks.count", Data: []byte(strconv.Itoa(len(drives)) + "\n")},
-		{Name: "layercheck.args", Data: []byte(args + "\n")},
-	}
-	for _, p := range order {
-		files = append(files, vm.InitramfsFile{Name: "lib/modules/" + p, Src: filepath.Join(k.ModDir, p)})
-	}
-	initrd := filepath.Join(dir, "guest.cpio")
-	if err := vm.WriteInitramfs(initrd, files); err != nil {
-		t.Fatal(err)
-	}
-	v := vm.Boot(t, vm.Config{Kernel: k.Image, Initrd: initrd, Append: "panic=-1 quiet", Drives: drives})
-	line, err := v.Expect(regexp.MustCompile(`^LAYERCHECK (PASS|FAIL)`), 6*time.Minute)
-	var got []string
-	for _, l := range strings.Split(v.Output(), "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "LAYERCHECK") {
-			t.Log(l)
-			got = append(got, l)
+	g := vm.BusyboxGuest{Modules: guestModules, Script: fmt.Sprintf(guestScript, len(drives), args),
+		Files: []vm.InitramfsFile{{Name: "bin/layercheck", Src: bin, Mode: 0o755}}}
+	lines = vm.RunBusybox(t, k, g, vm.Config{Append: "panic=-1 quiet", Drives: drives}, "LAYERCHECK", 6*time.Minute)
+	for _, c := range all {
+		if err := c.set.Unchanged(c.copies); err != nil {
+			changed = append(changed, change{c.set.Recipe.Name, err})
 		}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(line, "LAYERCHECK PASS") {
-		t.Fatalf("layercheck: %s", line)
-	}
-	if err := v.WaitTimeout(time.Minute); err != nil {
-		t.Error(err)
-	}
-	for _, d := range drives {
-		if sum(t, d.Path) != sums[d.Path] {
-			changed = append(changed, strings.TrimSuffix(filepath.Base(d.Path), ".img"))
-		}
-	}
-	return got, changed
-}
-
-func sum(t *testing.T, path string) [32]byte {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(b)
+	return lines, changed
 }

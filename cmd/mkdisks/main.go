@@ -23,7 +23,7 @@ func main() {
 	jobs := flag.Int("j", 2, "recipes built at the same time")
 	verbose := flag.Bool("v", false, "copy the builder VMs' consoles to stderr")
 	list := flag.Bool("list", false, "list the recipes with their disks and facts, build nothing")
-	prune := flag.Bool("prune", true, "remove the cached sets of these recipes made with other keys")
+	prune := flag.Bool("prune", true, "remove the cached sets of these recipes made with other keys and unused for a day")
 	flag.Parse()
 	recipes, err := pick(flag.Args())
 	if err != nil {

@@ -109,10 +109,8 @@ func keyInputs(r Recipe, release string, rootTar []byte) []string {
 	if r.CPUs > 1 {
 		in = append(in, fmt.Sprintf("cpus %d", r.CPUs))
 	}
-	for _, kv := range r.env() {
-		in = append(in, "env "+kv[0]+"="+kv[1])
-	}
-	return in
+	// env.sh: the recipe's facts, and the passphrase and key file the disks are made with.
+	return append(in, "env "+sum(envScript(r)))
 }
 
 // key is the cache key of a set: 16 hex digits of the SHA-256 of its inputs.
@@ -204,6 +202,10 @@ func Build(ctx context.Context, r Recipe, o Options) (*Set, error) {
 		return nil, fmt.Errorf("builder %s: %w (log: %s)", r.Name, err, failed)
 	}
 	os.Remove(dir + ".failed.log")
+	// A directory that load refused (a file missing) is broken: the new set replaces it.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
 	}
@@ -256,6 +258,9 @@ func load(r Recipe, dir string) (*Set, error) {
 			return nil, err
 		}
 	}
+	// The set's time says when it was last used, for Prune (a read-only cache keeps its).
+	now := time.Now()
+	os.Chtimes(dir, now, now)
 	return s, nil
 }
 
@@ -263,17 +268,14 @@ func load(r Recipe, dir string) (*Set, error) {
 func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	start := time.Now()
 	var drives []vm.Drive
-	var devs []string
-	for i, d := range r.Disks {
+	for _, d := range r.Disks {
 		p := filepath.Join(dir, d.Name+".img")
 		if err := vm.CreateSparse(p, int64(d.SizeMiB)<<20); err != nil {
 			return err
 		}
 		drives = append(drives, vm.Drive{Path: p, Serial: d.Name})
-		devs = append(devs, "/dev/vd"+string(rune('a'+i)))
 	}
 	// The test root goes last, read-only, padded to whole sectors.
-	rootDev := "/dev/vd" + string(rune('a'+len(r.Disks)))
 	rootTar := filepath.Join(dir, "root.tar")
 	padded := append(append([]byte(nil), o.RootTar...), make([]byte, (4096-len(o.RootTar)%4096)%4096)...)
 	if err := os.WriteFile(rootTar, padded, 0o644); err != nil {
@@ -282,7 +284,7 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	drives = append(drives, vm.Drive{Path: rootTar, Serial: "testroot", ReadOnly: true})
 	image := filepath.Join(dir, "builder.cpio")
 	if err := writeImage(image, o.Kernel, map[string][]byte{
-		"env.sh":    envScript(r, devs, rootDev),
+		"env.sh":    envScript(r),
 		"recipe.sh": []byte(r.Script),
 	}); err != nil {
 		return err
@@ -343,8 +345,14 @@ func build(ctx context.Context, r Recipe, o Options, dir string) error {
 	return os.WriteFile(filepath.Join(dir, "manifest.json"), append(b, '\n'), 0o644)
 }
 
-// envScript is /env.sh: the recipe's facts and what /init needs, as shell assignments.
-func envScript(r Recipe, devs []string, rootDev string) []byte {
+// envScript is /env.sh: the recipe's facts and what /init needs, as shell assignments. The
+// recipe's disks are /dev/vda, /dev/vdb, …, the test root's tar archive the disk after them.
+func envScript(r Recipe) []byte {
+	var devs []string
+	for i := range r.Disks {
+		devs = append(devs, guestDisk(i))
+	}
+	rootDev := guestDisk(len(r.Disks))
 	var b bytes.Buffer
 	vars := append(r.env(),
 		[2]string{"PASS", Passphrase},
@@ -359,6 +367,9 @@ func envScript(r Recipe, devs []string, rootDev string) []byte {
 	fmt.Fprintf(&b, "printf %%s %s >/tmp/keyfile\n", shellQuote(KeyfileContent))
 	return b.Bytes()
 }
+
+// guestDisk is the guest's name of the i-th virtio disk attached.
+func guestDisk(i int) string { return "/dev/vd" + string(rune('a'+i)) }
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -390,35 +401,15 @@ func copyRange(f *os.File, off, n int64, dst string) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 64<<10)
-	for pos := int64(0); pos < n; {
-		m, err := f.ReadAt(buf[:min(int64(len(buf)), n-pos)], off+pos)
-		if m > 0 && !allZero(buf[:m]) {
-			if _, werr := out.WriteAt(buf[:m], pos); werr != nil {
-				out.Close()
-				return werr
-			}
-		}
-		pos += int64(m)
-		if err != nil && !(errors.Is(err, io.EOF) && pos == n) {
-			out.Close()
-			return fmt.Errorf("copy %s: %w", dst, err)
-		}
+	if err := vm.WriteSparse(out, 0, f, off, n); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", dst, err)
 	}
 	if err := out.Truncate(n); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // toolVersions records the host tools that made a set (not part of the key: a Debian
@@ -439,10 +430,14 @@ func toolVersions() []string {
 	return out
 }
 
+// pruneAfter is how long a set of another key is kept after it was last made or loaded:
+// another checkout sharing the cache (another branch's test root) may be using it.
+const pruneAfter = 24 * time.Hour
+
 // Prune removes from the cache the sets of r made with other keys (an older recipe,
-// builder, kernel or test root), with their lock files and failure logs, and the temporary
-// directories of r's builds that were killed (older than a build may last), and returns
-// what it removed. The current set is kept.
+// builder, kernel or test root) that nothing made or loaded for pruneAfter, with their lock
+// files and failure logs, and the temporary directories of r's builds that were killed
+// (older than a build may last), and returns what it removed. The current set is kept.
 func Prune(r Recipe, o Options) ([]string, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -461,14 +456,21 @@ func Prune(r Recipe, o Options) ([]string, error) {
 	var removed []string
 	for _, e := range ents {
 		n := e.Name()
+		var age time.Duration
 		switch {
 		case stale.MatchString(n) && !strings.HasPrefix(n, keep):
+			age = pruneAfter
 		case killed.MatchString(n):
-			fi, err := e.Info()
-			if err != nil || time.Since(fi.ModTime()) < buildTimeout+time.Minute {
-				continue
-			}
+			age = buildTimeout + time.Minute
 		default:
+			continue
+		}
+		// A set's lock and log go with it: they are no younger than the set.
+		set := filepath.Join(o.CacheDir, "disks", strings.TrimSuffix(strings.TrimSuffix(n, ".lock"), ".failed.log"))
+		if fi, err := os.Stat(set); err == nil && time.Since(fi.ModTime()) < age {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < age {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(o.CacheDir, "disks", n)); err != nil {

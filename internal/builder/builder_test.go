@@ -125,7 +125,7 @@ func TestKey(t *testing.T) {
 		}
 	}
 	in := strings.Join(keyInputs(r, "k", nil), "\n")
-	for _, want := range []string{"builder ", "kernel k", "init ", "lib ", "script ", "disk pv0 64MiB"} {
+	for _, want := range []string{"builder ", "kernel k", "init ", "lib ", "script ", "disk pv0 64MiB", "env "} {
 		if !strings.Contains(in, want) {
 			t.Errorf("key inputs lack %q:\n%s", want, in)
 		}
@@ -284,8 +284,8 @@ func TestKeepEnds(t *testing.T) {
 }
 
 func TestEnvScript(t *testing.T) {
-	r := Recipe{Name: "x", RootUUID: "u", VG: "it's"}
-	s := string(envScript(r, []string{"/dev/vda", "/dev/vdb"}, "/dev/vdc"))
+	r := Recipe{Name: "x", RootUUID: "u", VG: "it's", Disks: []DiskSpec{{Name: "a"}, {Name: "b"}}}
+	s := string(envScript(r))
 	for _, want := range []string{"export RECIPE='x'\n", "export ROOT_UUID='u'\n", `export VG='it'\''s'` + "\n",
 		"export DISKS='/dev/vda /dev/vdb'\n", "export ROOT_TAR='/dev/vdc'\n", "export PASS='" + Passphrase + "'\n",
 		"printf %s '" + KeyfileContent + "' >/tmp/keyfile\n"} {
@@ -305,14 +305,19 @@ func TestPrune(t *testing.T) {
 	cur := filepath.Base(setDir(r, o))
 	names := []string{cur, cur + ".lock", "md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.lock",
 		"md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.1-0123456789abcdef", "md-raid1-1.2-extra", ".build-md-raid1-1.2-1",
-		".build-md-raid1-1.2-2", ".build-md-raid1-1.1-3"}
+		".build-md-raid1-1.2-2", ".build-md-raid1-1.1-3",
+		"md-raid1-1.2-fedcba9876543210", "md-raid1-1.2-fedcba9876543210.lock"} // another checkout's, in use
 	for _, n := range names {
 		os.MkdirAll(filepath.Join(cache, "disks"), 0o755)
 		os.WriteFile(filepath.Join(cache, "disks", n), nil, 0o644)
 	}
-	old := time.Now().Add(-time.Hour)
+	old, older := time.Now().Add(-time.Hour), time.Now().Add(-2*pruneAfter)
 	for _, n := range []string{".build-md-raid1-1.2-2", ".build-md-raid1-1.1-3"} { // killed builds
 		os.Chtimes(filepath.Join(cache, "disks", n), old, old)
+	}
+	for _, n := range []string{cur, "md-raid1-1.2-0123456789abcdef", "md-raid1-1.2-0123456789abcdef.lock",
+		"md-raid1-1.2-0123456789abcdef.failed.log", "md-raid1-1.1-0123456789abcdef", "md-raid1-1.2-fedcba9876543210.lock"} {
+		os.Chtimes(filepath.Join(cache, "disks", n), older, older)
 	}
 	removed, err := Prune(r, o)
 	if err != nil {

@@ -11,8 +11,8 @@
 // innermost filesystem, so that earlyroot can boot every disk set to the EARLYROOT-FACTS line.
 //
 // A built set is cached under fixture.CacheDir()/disks/NAME-KEY, where KEY hashes everything
-// that made it: the recipe, the disk sizes, the guest scripts, [Version], the kernel release
-// and the test root. A fresh clone (CI's) reuses what an earlier run built; a fresh machine
+// that made it: the recipe, its facts with the passphrase and key file (/env.sh), the disk
+// sizes, the guest scripts, [Version], the kernel release and the test root. A fresh clone (CI's) reuses what an earlier run built; a fresh machine
 // builds from nothing. Builds are atomic (a temporary directory renamed into place) and
 // serialised per set by a lock file, so concurrent tests asking for one set build it once.
 //

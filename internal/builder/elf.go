@@ -16,6 +16,10 @@ var libDirs = []string{
 	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
 }
 
+// SharedObjects is sharedObjects in the host's library directories: what a guest needs
+// beside the host programs bins, from the path in the guest to the host file.
+func SharedObjects(bins ...string) (map[string]string, error) { return sharedObjects(bins, libDirs) }
+
 // sharedObjects returns what the dynamically linked programs bins need at run time: the
 // program interpreter each names (PT_INTERP) and every library in their DT_NEEDED lists,
 // recursively, found in dirs. The map goes from the path in the guest (the path where the

@@ -292,24 +292,25 @@ func copySparse(dst *os.File, off, limit int64, src string) error {
 	if fi.Size() > limit {
 		return fmt.Errorf("%s is %d bytes, partition holds %d", src, fi.Size(), limit)
 	}
+	return WriteSparse(dst, off, f, 0, fi.Size())
+}
+
+// WriteSparse copies n bytes of src from srcOff to dst at dstOff, skipping
+// blocks of zeros so that a sparse dst keeps its holes there.
+func WriteSparse(dst io.WriterAt, dstOff int64, src io.ReaderAt, srcOff, n int64) error {
 	buf := make([]byte, 1<<20)
 	zero := make([]byte, len(buf))
-	pos := off
-	for {
-		n, err := io.ReadFull(f, buf)
-		if n > 0 {
-			if !bytes.Equal(buf[:n], zero[:n]) {
-				if _, werr := dst.WriteAt(buf[:n], pos); werr != nil {
-					return werr
-				}
+	for pos := int64(0); pos < n; {
+		m, err := src.ReadAt(buf[:min(int64(len(buf)), n-pos)], srcOff+pos)
+		if m > 0 && !bytes.Equal(buf[:m], zero[:m]) {
+			if _, werr := dst.WriteAt(buf[:m], dstOff+pos); werr != nil {
+				return werr
 			}
-			pos += int64(n)
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil
-		}
-		if err != nil {
+		pos += int64(m)
+		if err != nil && !(errors.Is(err, io.EOF) && pos == n) {
 			return err
 		}
 	}
+	return nil
 }

@@ -8,6 +8,10 @@
 // flags. The guest's "real init" on test root disks is cmd/testinit, which
 // prints one EARLYROOT-FACTS line (see [ParseFacts]) and powers off.
 //
+// A test of a program against the kernel's real drivers (device-mapper, md,
+// AF_ALG) runs it in a [BusyboxGuest] with [RunBusybox]: busybox, the
+// modules and the program, and a verdict line on the console.
+//
 // Nothing in this package leaves QEMU running: a VM is killed when its
 // context is cancelled, when its timeout expires, on [VM.Close], and by the
 // cleanup registered by [Boot].

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -17,120 +16,15 @@ import (
 // in the guest as disks, that Send reaches the console, that Hotplug
 // works, and that a RootDir/MakeDisk root boots cmd/testinit.
 
-// depTree is a depmod-ed view of the test kernel's modules (symlinks into
-// the cache plus generated modules.dep) used to resolve load orders.
-type depTree struct {
-	base string
-	k    Kernel
-	mu   sync.Mutex
-	memo map[string][]string
-}
-
-func newDepTree(t *testing.T, k Kernel) *depTree {
+// guestInitramfs writes a BusyboxGuest initramfs with the modules (and their
+// dependencies) and script.
+func guestInitramfs(t *testing.T, k Kernel, mods []string, script string) string {
 	t.Helper()
-	needTools(t, "depmod", "modprobe", "busybox")
-	base := t.TempDir()
-	md := filepath.Join(base, "lib", "modules", k.Release)
-	if err := os.MkdirAll(md, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(k.ModDir)
-	if err != nil {
-		t.Skipf("skipping: kernel modules: %v", err)
-	}
-	for _, e := range ents {
-		if err := os.Symlink(filepath.Join(k.ModDir, e.Name()), filepath.Join(md, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, err := exec.Command("depmod", "-b", base, k.Release).CombinedOutput(); err != nil {
-		t.Fatalf("depmod: %v: %s", err, out)
-	}
-	return &depTree{base: base, k: k, memo: map[string][]string{}}
-}
-
-// order returns module paths relative to the module dir, dependencies
-// first, for every module in mods (duplicates removed).
-func (d *depTree) order(t *testing.T, mods ...string) []string {
-	t.Helper()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	seen := map[string]bool{}
-	var out []string
-	prefix := filepath.Join(d.base, "lib", "modules", d.k.Release) + "/"
-	for _, m := range mods {
-		b, err := exec.Command("modprobe", "-d", d.base, "-S", d.k.Release, "--show-depends", m).CombinedOutput()
-		if err != nil {
-			t.Fatalf("modprobe --show-depends %s: %v: %s", m, err, b)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 || f[0] != "insmod" {
-				continue
-			}
-			rel := strings.TrimPrefix(f[1], prefix)
-			if !seen[rel] {
-				seen[rel] = true
-				out = append(out, rel)
-			}
-		}
-	}
-	return out
-}
-
-// guestScript runs after busybox is set up and the modules are inserted.
-const guestPrologue = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mkdir -p /proc /sys /dev /newroot
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-for m in $(cat /modules.list); do insmod /lib/modules/$m 2>/dev/null; done
-# disks <count> <seconds>: wait for <count> block devices, then list them.
-disks() {
-	i=0
-	while [ $i -lt $(($2 * 5)) ]; do
-		n=$(ls /sys/block | grep -v -e '^loop' -e '^ram' | wc -l)
-		[ $n -ge $1 ] && break
-		usleep 200000
-		i=$((i + 1))
-	done
-	if [ $n -lt $1 ]; then
-		echo "DISKS-MISSING have $n want $1"
-		ls /sys/class/scsi_host /sys/class/scsi_device /sys/class/sas_phy /sys/class/sas_end_device 2>&1 | tr '\n' ' '
-		echo
-		dmesg | tail -20
-	fi
-	for d in /sys/block/*; do
-		b=${d##*/}
-		case $b in loop*|ram*) continue;; esac
-		s=$(cat $d/serial $d/device/serial 2>/dev/null | tr -dc 'A-Za-z0-9_.-')
-		[ -z "$s" ] && s=$(cat $d/device/vpd_pg80 2>/dev/null | tr -dc 'A-Za-z0-9_.-')
-		echo "DISK $b $(cat $d/size) serial=$s"
-	done
-}
-`
-
-// guestInitramfs writes an initramfs with busybox, the modules (and their
-// dependencies) and /init = guestPrologue + script.
-func guestInitramfs(t *testing.T, dt *depTree, mods []string, script string) string {
-	t.Helper()
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
+	if _, err := exec.LookPath("busybox"); err != nil {
 		t.Skip("skipping: busybox not installed")
 	}
-	order := dt.order(t, mods...)
-	files := []InitramfsFile{
-		{Name: "bin/busybox", Src: bb, Mode: 0o755},
-		{Name: "init", Data: []byte(guestPrologue + script), Mode: 0o755},
-		{Name: "modules.list", Data: []byte(strings.Join(order, "\n") + "\n")},
-	}
-	for _, m := range order {
-		files = append(files, InitramfsFile{Name: "lib/modules/" + m, Src: filepath.Join(dt.k.ModDir, m)})
-	}
 	out := filepath.Join(t.TempDir(), "guest.cpio")
-	if err := WriteInitramfs(out, files); err != nil {
+	if err := WriteBusyboxInitramfs(out, k, BusyboxGuest{Modules: mods, Script: script}); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -189,12 +83,11 @@ func TestGuestBuses(t *testing.T) {
 		t.Skip("skipping VM boots in -short mode")
 	}
 	k := NeedKernel(t)
-	dt := newDepTree(t, k)
 	img8, img12 := emptyImage(t, 8), emptyImage(t, 12)
 	for _, bus := range Buses {
 		t.Run(bus, func(t *testing.T) {
 			t.Parallel()
-			initrd := guestInitramfs(t, dt, busModules[bus], "disks 2 60\necho GUEST-DONE\npoweroff -f\n")
+			initrd := guestInitramfs(t, k, busModules[bus], "disks 2 60\necho GUEST-DONE\npoweroff -f\n")
 			v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(),
 				Drives: []Drive{{Path: img8, Bus: bus, Serial: "ser8", ReadOnly: true}, {Path: img12, Bus: bus, ReadOnly: true}}})
 			if _, err := v.Expect(regexp.MustCompile(`^GUEST-DONE`), 3*time.Minute); err != nil {
@@ -231,7 +124,6 @@ func TestGuestSendAndHotplug(t *testing.T) {
 		t.Skip("skipping VM boots in -short mode")
 	}
 	k := NeedKernel(t)
-	dt := newDepTree(t, k)
 	script := `echo GUEST-READY
 read line
 echo "GOT <$line>"
@@ -239,7 +131,7 @@ disks 2 120
 echo GUEST-DONE
 poweroff -f
 `
-	initrd := guestInitramfs(t, dt, []string{"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"}, script)
+	initrd := guestInitramfs(t, k, []string{"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"}, script)
 	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(), Monitor: true})
 	if _, err := v.Expect(regexp.MustCompile(`^GUEST-READY`), 2*time.Minute); err != nil {
 		t.Fatal(err)
@@ -282,7 +174,6 @@ func TestGuestSwitchRoot(t *testing.T) {
 		t.Skip("skipping VM boots in -short mode")
 	}
 	k := NeedKernel(t)
-	dt := newDepTree(t, k)
 	root := filepath.Join(t.TempDir(), "root")
 	if err := RootDir(root, BuildTestinit(t)); err != nil {
 		t.Fatal(err)
@@ -296,12 +187,13 @@ func TestGuestSwitchRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `disks 1 60
+mkdir -p /newroot
 mount -t ext4 -o ro /dev/vda2 /newroot || echo MOUNT-FAILED
 mkdir -p /run
 for m in /proc /sys /dev; do mount --move $m /newroot$m; done
 exec switch_root /newroot /sbin/init from-busybox
 `
-	initrd := guestInitramfs(t, dt, []string{"virtio_pci", "virtio_blk", "ext4"}, script)
+	initrd := guestInitramfs(t, k, []string{"virtio_pci", "virtio_blk", "ext4"}, script)
 	v := Boot(t, Config{Kernel: k.Image, Initrd: initrd, Append: guestAppend(),
 		Drives: []Drive{{Path: disk, Serial: "rootdisk"}}})
 	f, err := v.ExpectFacts(3 * time.Minute)

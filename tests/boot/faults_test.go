@@ -188,9 +188,9 @@ func brokenModulesImage(t *testing.T) string {
 }
 
 // cpioData returns the data of the newc archive entry whose name ends in suffix, as a slice
-// of archive (so that writing to it patches the archive). The archive is read with u-root's
-// reader, the library initramfs.Archive writes with.
-// cpioData finds a file's data in an archive (one archive: no early microcode in front).
+// of archive (so that writing to it patches the archive). The archive is one newc archive (no
+// early microcode in front), read with u-root's reader, the library initramfs.Archive writes
+// with.
 func cpioData(t *testing.T, archive []byte, suffix string) []byte {
 	t.Helper()
 	rr := cpio.Newc.Reader(bytes.NewReader(archive))
