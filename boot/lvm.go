@@ -80,20 +80,14 @@ func vgHasPV(vg *lvm.VG, uuid string) bool {
 	return slices.ContainsFunc(vg.PVs, func(pv *lvm.PV) bool { return pv.UUID == uuid })
 }
 
-// readPV reads a PV's label and metadata.
+// readPV reads a PV's label and metadata. d comes from the registry, which sized it.
 func readPV(d devices.Device) (*lvm.Label, []*lvm.VG, error) {
 	f, err := os.Open(d.Path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	size := d.Size
-	if size == 0 {
-		if size, err = f.Seek(0, 2); err != nil {
-			return nil, nil, err
-		}
-	}
-	return lvm.ReadPV(f, size)
+	return lvm.ReadPV(f, d.Size)
 }
 
 // wantedLVs are the LVs of vg the boot activates (see cmdline.LVM): those root=, resume=
