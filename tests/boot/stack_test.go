@@ -25,6 +25,15 @@ func stackBoot(t *testing.T, name, cmdline string, source *regexp.Regexp) (*vm.V
 		t.Errorf("root source %q, want %s", f.RootSource, source)
 	}
 	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
+	return v, f
+}
+
+// unchanged checks that the copies of s's disks the VM booted, now that it has exited, are
+// bit-identical to the builder's images: a read-only boot writes no header, superblock or
+// metadata.
+func unchanged(t *testing.T, s *builder.Set, drives []vm.Drive) {
+	t.Helper()
 	var paths []string
 	for _, d := range drives {
 		paths = append(paths, d.Path)
@@ -32,7 +41,6 @@ func stackBoot(t *testing.T, name, cmdline string, source *regexp.Regexp) (*vm.V
 	if err := s.Unchanged(paths); err != nil {
 		t.Errorf("after a read-only boot: %v", err)
 	}
-	return v, f
 }
 
 // mdSource is an md array, never one of its members (/dev/vdX).
@@ -119,11 +127,13 @@ func TestBtrfsRAID1(t *testing.T) {
 }
 
 // LUKS on an MD raid1: the array starts, its device is probed, found to be a LUKS volume
-// and unlocked with the passphrase typed at the prompt; the root is the dm-crypt device.
+// and unlocked with the passphrase typed at the prompt; the root is the dm-crypt device, and
+// the disks come out of the read-only boot unchanged.
 func TestLUKSOnMD(t *testing.T) {
 	t.Parallel()
 	s := builder.Disk(t, "luks-on-md")
-	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro", Drives: s.Drives(t)})
+	drives := s.Drives(t)
+	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro", Drives: drives})
 	expect(t, v, `Passphrase for /dev/md\d+ \(`, unlockWait)
 	send(t, v, builder.Passphrase)
 	f := facts(t, v)
@@ -132,4 +142,5 @@ func TestLUKSOnMD(t *testing.T) {
 		t.Errorf("root source %q, want the dm-crypt device", f.RootSource)
 	}
 	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
 }
