@@ -465,6 +465,11 @@ func (b *Boot) readKey(ctx context.Context, k cryptopt.Key, o cryptopt.Options) 
 	if k.File == "" {
 		return readKeyFile(dev.Path, k)
 	}
+	if dev.Info.Layer != "" {
+		// A member's data may show a filesystem (md 0.90/1.0), but mounting it, even
+		// read-only (a journal replay), could write behind its layer's back.
+		return nil, fmt.Errorf("key device %s is a layer member (%s), not a filesystem", dev.Path, dev.Info.Type)
+	}
 	fstype := k.FSType
 	if fstype == "" || fstype == "auto" {
 		fstype = dev.Info.Type

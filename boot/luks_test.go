@@ -298,3 +298,34 @@ func TestLUKSKeyFileOnDevice(t *testing.T) {
 		t.Errorf("the key device stays mounted on %s: unmounts %q", keyMount, f.unmounts)
 	}
 }
+
+// A key device that is a layer member (here an md 1.0 member, whose data could show a
+// filesystem) is never mounted, even with its filesystem type given: the key file is not
+// read, and the passphrase is asked.
+func TestLUKSKeyDeviceIsMember(t *testing.T) {
+	f, fd, sys := luksSystem(t, "root=UUID="+ext4UUID+" rd.md=0 cryptdevice=UUID="+luksUUID+":cryptroot cryptkey=/dev/vdb:ext4:/keys/root.key")
+	f.onMount = func(source, target string) error {
+		if source == f.path("dev/vdb") {
+			write(t, filepath.Join(target, "keys/root.key"), luksPass)
+		}
+		return nil
+	}
+	sys.Mount = f.mount
+	disc := sys.Discover
+	sys.Discover = func(sysDir string, handle func(uevent.Event)) (Discovery, error) {
+		d, err := disc(sysDir, handle)
+		f.plug("vdb", "md1.0")
+		return d, err
+	}
+	f.in.add(luksPass + "\n")
+	runSys(sys)
+	contains(t, f.output(), "key device "+f.path("dev/vdb")+" is a layer member (linux_raid_member), not a filesystem", "Passphrase for", "switching to /sbin/init")
+	for _, m := range f.mounts {
+		if strings.HasPrefix(m, f.path("dev/vdb")+" ") {
+			t.Errorf("the member was mounted: %q", f.mounts)
+		}
+	}
+	if len(fd.created) != 1 {
+		t.Errorf("created %q", fd.created)
+	}
+}
