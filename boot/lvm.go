@@ -57,12 +57,7 @@ func (b *Boot) addLVM(d devices.Device) {
 		fs = append(fs, lvm.Found{PVUUID: label.PVUUID, VG: vg})
 	}
 	l.found[d.Name] = fs
-	var all []lvm.Found
-	for _, f := range l.found {
-		all = append(all, f...)
-	}
-	newest, _ := lvm.Newest(all)
-	for _, vg := range newest {
+	for _, vg := range l.newestLocked() {
 		if !slices.ContainsFunc(fs, func(f lvm.Found) bool { return f.VG.UUID == vg.UUID }) && !vgHasPV(vg, label.PVUUID) {
 			continue // this PV changes nothing for that VG
 		}
@@ -74,6 +69,31 @@ func (b *Boot) addLVM(d devices.Device) {
 			b.log.Errorf("%v", err)
 		}
 	}
+}
+
+// newestLocked returns the newest metadata of every VG seen on the PVs found so far.
+func (l *lvmLayer) newestLocked() []*lvm.VG {
+	var all []lvm.Found
+	for _, f := range l.found {
+		all = append(all, f...)
+	}
+	newest, _ := lvm.Newest(all)
+	return newest
+}
+
+// describeLVM names the VGs still waiting for PVs, for a root that did not appear.
+func (b *Boot) describeLVM() string {
+	l := &b.stack.lvm
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var parts []string
+	for _, vg := range l.newestLocked() {
+		if missing := vg.Missing(l.pvs); len(missing) > 0 {
+			parts = append(parts, fmt.Sprintf("%s with %d of %d PVs", vg.Name, len(vg.PVs)-len(missing), len(vg.PVs)))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }
 
 func vgHasPV(vg *lvm.VG, uuid string) bool {
