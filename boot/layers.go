@@ -58,16 +58,16 @@ func (b *Boot) worthProbing(d devices.Device) bool {
 	return !(strings.HasPrefix(d.Name, "dm-") || strings.HasPrefix(d.Name, "md")) || d.Size > 0
 }
 
-// dmLive reports whether a device-mapper device has been resumed and read: the kernel
-// announces dm-N ("add") before its table is loaded, when reading it fails, and again
-// ("change") once it is live. Only then does it get its /dev/mapper name, so that
-// root=/dev/mapper/NAME never finds a device whose contents were not seen yet.
+// dmLive reports whether a device-mapper device has been resumed and read: only then does
+// it get its /dev/mapper name, so that root=/dev/mapper/NAME never finds a device whose
+// contents were not seen yet. (One announced before its table is loaded has no size and
+// never gets here: worthProbing.)
 func (b *Boot) dmLive(d devices.Device) bool {
 	raw, err := os.ReadFile(filepath.Join(b.sys.Sys, "block", d.Name, "dm/suspended"))
 	if err == nil && strings.TrimSpace(string(raw)) == "1" {
 		return false
 	}
-	return d.Size > 0 && (d.ProbeErr == nil || errors.Is(d.ProbeErr, probe.ErrUnknown))
+	return d.ProbeErr == nil || errors.Is(d.ProbeErr, probe.ErrUnknown)
 }
 
 // layerState is what the wait for the root needs to know of the layers: whether one is

@@ -220,40 +220,31 @@ func (b *Boot) attempting() bool {
 	return b.fault.cancel != nil
 }
 
-// rootPresent returns the root device if it is there already (and is not itself a layer
-// member, which is no root).
+// rootPresent returns the root device if it is there already, with contents (and is not
+// itself a layer member, which is no root).
 func (b *Boot) rootPresent() (devices.Device, bool) {
 	spec, err := mount.ParseSpec(b.cfg.Root)
 	if b.cfg.Root == "" || err != nil {
 		return devices.Device{}, false
 	}
 	d, ok := b.reg.Find(spec)
-	return d, ok && d.Info.Layer == ""
+	return d, ok && d.Size > 0 && d.Info.Layer == ""
 }
 
 // cancelWhenRoot stops asking for d's passphrase once the root appears elsewhere: d does not
-// stand between the boot and the root.
+// stand between the boot and the root. The registry wakes it on every new device or link.
 func (b *Boot) cancelWhenRoot(ctx context.Context, cancel func(), d devices.Device) {
-	spec, err := mount.ParseSpec(b.cfg.Root)
-	if b.cfg.Root == "" || err != nil {
+	var root devices.Device
+	err := b.reg.WaitUntil(ctx, func([]devices.Device) bool {
+		var ok bool
+		root, ok = b.rootPresent()
+		return ok
+	})
+	if err != nil {
 		return
 	}
-	for {
-		root, err := b.reg.Wait(ctx, spec)
-		if err != nil {
-			return
-		}
-		if root.Info.Layer == "" {
-			b.log.Infof("luks %s: root=%s appeared on %s: no longer asking", d.Path, b.cfg.Root, root.Path)
-			cancel()
-			return
-		}
-		select { // the match is a layer member: wait for the next change
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	b.log.Infof("luks %s: root=%s appeared on %s: no longer asking", d.Path, b.cfg.Root, root.Path)
+	cancel()
 }
 
 // retryLUKS tries again, at a new attempt, the volumes whose opening failed or that
@@ -473,6 +464,11 @@ func (b *Boot) readKey(ctx context.Context, k cryptopt.Key, o cryptopt.Options) 
 	}
 	if k.File == "" {
 		return readKeyFile(dev.Path, k)
+	}
+	if dev.Info.Layer != "" {
+		// A member's data may show a filesystem (md 0.90/1.0), but mounting it, even
+		// read-only (a journal replay), could write behind its layer's back.
+		return nil, fmt.Errorf("key device %s is a layer member (%s), not a filesystem", dev.Path, dev.Info.Type)
 	}
 	fstype := k.FSType
 	if fstype == "" || fstype == "auto" {

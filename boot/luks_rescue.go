@@ -28,7 +28,8 @@ func (b *Boot) terminal() askpass.Terminal {
 }
 
 // lineTerminal reads a passphrase as a line, one byte at a time so that nothing after it
-// is taken from the rescue shell.
+// is taken from the rescue shell, into a buffer of fixed capacity so that no reallocation
+// leaves a copy of it behind.
 type lineTerminal struct {
 	in  io.Reader
 	out io.Writer
@@ -38,7 +39,7 @@ func (t lineTerminal) ReadPassphrase(ctx context.Context, prompt string) ([]byte
 	if _, err := io.WriteString(t.out, prompt); err != nil {
 		return nil, err
 	}
-	var line []byte
+	line := make([]byte, 0, askpass.MaxLen)
 	var c [1]byte
 	for {
 		if err := ctx.Err(); err != nil {

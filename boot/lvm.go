@@ -57,12 +57,7 @@ func (b *Boot) addLVM(d devices.Device) {
 		fs = append(fs, lvm.Found{PVUUID: label.PVUUID, VG: vg})
 	}
 	l.found[d.Name] = fs
-	var all []lvm.Found
-	for _, f := range l.found {
-		all = append(all, f...)
-	}
-	newest, _ := lvm.Newest(all)
-	for _, vg := range newest {
+	for _, vg := range l.newestLocked() {
 		if !slices.ContainsFunc(fs, func(f lvm.Found) bool { return f.VG.UUID == vg.UUID }) && !vgHasPV(vg, label.PVUUID) {
 			continue // this PV changes nothing for that VG
 		}
@@ -76,24 +71,43 @@ func (b *Boot) addLVM(d devices.Device) {
 	}
 }
 
+// newestLocked returns the newest metadata of every VG seen on the PVs found so far.
+func (l *lvmLayer) newestLocked() []*lvm.VG {
+	var all []lvm.Found
+	for _, f := range l.found {
+		all = append(all, f...)
+	}
+	newest, _ := lvm.Newest(all)
+	return newest
+}
+
+// describeLVM names the VGs still waiting for PVs, for a root that did not appear.
+func (b *Boot) describeLVM() string {
+	l := &b.stack.lvm
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var parts []string
+	for _, vg := range l.newestLocked() {
+		if missing := vg.Missing(l.pvs); len(missing) > 0 {
+			parts = append(parts, fmt.Sprintf("%s with %d of %d PVs", vg.Name, len(vg.PVs)-len(missing), len(vg.PVs)))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
 func vgHasPV(vg *lvm.VG, uuid string) bool {
 	return slices.ContainsFunc(vg.PVs, func(pv *lvm.PV) bool { return pv.UUID == uuid })
 }
 
-// readPV reads a PV's label and metadata.
+// readPV reads a PV's label and metadata. d comes from the registry, which sized it.
 func readPV(d devices.Device) (*lvm.Label, []*lvm.VG, error) {
 	f, err := os.Open(d.Path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	size := d.Size
-	if size == 0 {
-		if size, err = f.Seek(0, 2); err != nil {
-			return nil, nil, err
-		}
-	}
-	return lvm.ReadPV(f, size)
+	return lvm.ReadPV(f, d.Size)
 }
 
 // wantedLVs are the LVs of vg the boot activates (see cmdline.LVM): those root=, resume=

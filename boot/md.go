@@ -183,20 +183,14 @@ func (b *Boot) addMD(d devices.Device) {
 	}
 }
 
-// readMD reads a member's superblock.
+// readMD reads a member's superblock. d comes from the registry, which sized it.
 func readMD(d devices.Device) (*md.Superblock, error) {
 	f, err := os.Open(d.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	size := d.Size
-	if size == 0 {
-		if size, err = f.Seek(0, 2); err != nil {
-			return nil, err
-		}
-	}
-	return md.Read(f, size)
+	return md.Read(f, d.Size)
 }
 
 // scheduleMD (re)starts the wait before a degraded start: every new member restarts it.

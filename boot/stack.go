@@ -83,10 +83,14 @@ func (b *Boot) dmControl() (DMControl, error) {
 }
 
 // layersWaiting says, for a root that did not appear, which layers still wait for
-// members: ": md array … with 1 of 2 members (…)", or "".
+// members: "; md arrays still incomplete: … with 1 of 2 members (…)", or "".
 func (b *Boot) layersWaiting() string {
-	if s := b.describeMD(); s != "" {
-		return "; md arrays still incomplete: " + s
+	var s string
+	if md := b.describeMD(); md != "" {
+		s += "; md arrays still incomplete: " + md
 	}
-	return ""
+	if vgs := b.describeLVM(); vgs != "" {
+		s += "; LVM volume groups still incomplete: " + vgs
+	}
+	return s
 }

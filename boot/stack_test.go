@@ -222,3 +222,30 @@ func TestWantedLVs(t *testing.T) {
 		t.Fatalf("thin.vg has %q: the test needs several LVs", all)
 	}
 }
+
+// A root that did not appear is explained by the VGs still missing PVs, and only by them.
+func TestLayersWaitingLVM(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "lvm", "testdata", "thin.vg"))
+	must(t, err)
+	root, err := lvm.ParseText(text)
+	must(t, err)
+	vg, err := lvm.NewVG(root)
+	must(t, err)
+	if len(vg.PVs) == 0 {
+		t.Fatal("thin.vg has no PVs")
+	}
+	b := &Boot{}
+	l := &b.stack.lvm
+	l.found = map[string][]lvm.Found{"vda": {{PVUUID: vg.PVs[0].UUID, VG: vg}}}
+	l.pvs = map[string]string{}
+	want := fmt.Sprintf("; LVM volume groups still incomplete: vg0 with 0 of %d PVs", len(vg.PVs))
+	if got := b.layersWaiting(); got != want {
+		t.Errorf("layersWaiting = %q, want %q", got, want)
+	}
+	for _, pv := range vg.PVs {
+		l.pvs[pv.UUID] = "254:0"
+	}
+	if got := b.layersWaiting(); got != "" {
+		t.Errorf("complete VG: layersWaiting = %q, want nothing", got)
+	}
+}

@@ -464,7 +464,10 @@ func digitPrefix(s string) int {
 
 // Links creates devDir/disk/by-uuid, by-label, by-partuuid and
 // by-partlabel symlinks for d, relative ("../../vda1"), with names escaped
-// as udev does. Existing links are replaced atomically.
+// as udev does. Existing links are replaced atomically. An MD member or a PV
+// (usage "raid") gets no by-uuid or by-label link, as udev gives it none: its
+// UUID and label are its array's or its PV's, shared by every member, and a
+// /dev/disk/by-uuid/… path must not lead to a member.
 func (r *Registry) Links(d Device) error {
 	if !filepath.IsLocal(d.Name) {
 		return fmt.Errorf("links for %q: bad device name", d.Name)
@@ -473,10 +476,14 @@ func (r *Registry) Links(d Device) error {
 	defer r.notify() // a root=/dev/disk/by-… wait may resolve now
 	r.linkMu.Lock()
 	defer r.linkMu.Unlock()
+	uuid, label := d.Info.UUID, d.Info.Label
+	if d.Info.Usage == probe.UsageRaid {
+		uuid, label = "", ""
+	}
 	var errs []error
 	for _, l := range []struct{ dir, value string }{
-		{"by-uuid", d.Info.UUID},
-		{"by-label", d.Info.Label},
+		{"by-uuid", uuid},
+		{"by-label", label},
 		{"by-partuuid", d.PartUUID},
 		{"by-partlabel", d.PartLabel},
 	} {

@@ -16,7 +16,8 @@ const unlockWait = 120 * time.Second
 
 // A LUKS root made by cryptsetup opens through the generic image: the passphrase typed at
 // the console (or a key file on another disk), dm-crypt with the key in the keyring, and the
-// root found inside by its filesystem UUID or its /dev/mapper name.
+// root found inside by its filesystem UUID or its /dev/mapper name. The boot is read-only,
+// and leaves the disks (the LUKS header above all) unchanged.
 func TestLUKS(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -43,7 +44,8 @@ func TestLUKS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := builder.Disk(t, tc.recipe)
-			v := bootVM(t, vm.Config{Drives: s.Drives(t), Append: luksAppend(s.Recipe, tc.append)})
+			drives := s.Drives(t)
+			v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, tc.append) + " ro"})
 			for _, pass := range tc.typed {
 				expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
 				send(t, v, pass)
@@ -58,6 +60,8 @@ func TestLUKS(t *testing.T) {
 					t.Errorf("the console lacks %q", re)
 				}
 			}
+			exited(t, v, factsTimeout)
+			unchanged(t, s, drives)
 		})
 	}
 }

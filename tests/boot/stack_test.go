@@ -12,8 +12,9 @@ import (
 // stackBoot boots the builder's disk set name (writable copies, in recipe order) with the
 // command line cmdline, waits for the real init's facts and checks that the root is a
 // device matching source (the array or LV, never a member) with the recipe's filesystem.
-// With unchanged set, every copy must come out of the read-only boot bit-identical.
-func stackBoot(t *testing.T, name, cmdline string, source *regexp.Regexp, unchanged bool) (*vm.VM, vm.Facts) {
+// Every copy must come out of the read-only boot bit-identical: no layer writes a
+// superblock or metadata.
+func stackBoot(t *testing.T, name, cmdline string, source *regexp.Regexp) (*vm.VM, vm.Facts) {
 	t.Helper()
 	s := builder.Disk(t, name)
 	drives := s.Drives(t)
@@ -24,16 +25,22 @@ func stackBoot(t *testing.T, name, cmdline string, source *regexp.Regexp, unchan
 		t.Errorf("root source %q, want %s", f.RootSource, source)
 	}
 	exited(t, v, factsTimeout)
-	if unchanged {
-		var paths []string
-		for _, d := range drives {
-			paths = append(paths, d.Path)
-		}
-		if err := s.Unchanged(paths); err != nil {
-			t.Errorf("after a read-only boot: %v", err)
-		}
-	}
+	unchanged(t, s, drives)
 	return v, f
+}
+
+// unchanged checks that the copies of s's disks the VM booted, now that it has exited, are
+// bit-identical to the builder's images: a read-only boot writes no header, superblock or
+// metadata.
+func unchanged(t *testing.T, s *builder.Set, drives []vm.Drive) {
+	t.Helper()
+	var paths []string
+	for _, d := range drives {
+		paths = append(paths, d.Path)
+	}
+	if err := s.Unchanged(paths); err != nil {
+		t.Errorf("after a read-only boot: %v", err)
+	}
 }
 
 // mdSource is an md array, never one of its members (/dev/vdX).
@@ -47,7 +54,7 @@ func TestMDRAID1(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r, _ := builder.Lookup(name)
-			v, _ := stackBoot(t, name, "root=UUID="+r.RootUUID+" ro", mdSource, true)
+			v, _ := stackBoot(t, name, "root=UUID="+r.RootUUID+" ro", mdSource)
 			if out := v.Output(); regexp.MustCompile(`DEGRADED`).MatchString(out) {
 				t.Errorf("a complete array started degraded:\n%s", out)
 			}
@@ -59,7 +66,7 @@ func TestMDRAID1(t *testing.T) {
 func TestMDRAID5(t *testing.T) {
 	t.Parallel()
 	r, _ := builder.Lookup("md-raid5")
-	stackBoot(t, "md-raid5", "root=UUID="+r.RootUUID+" ro", mdSource, true)
+	stackBoot(t, "md-raid5", "root=UUID="+r.RootUUID+" ro", mdSource)
 }
 
 // A RAID1 with one of its two disks missing starts degraded once rd.retry= seconds pass
@@ -85,7 +92,9 @@ func TestMDDegraded(t *testing.T) {
 }
 
 // LVM: the root LV by /dev/VG/LV (linear, striped over two PVs, thin), and an LV inside
-// an MD array by UUID= of its filesystem (every LV of the complete VG is activated).
+// an MD array by UUID= of its filesystem (every LV of the complete VG is activated). The
+// tables are loaded from the metadata without writing it: after a read-only boot every PV
+// is unchanged.
 func TestLVM(t *testing.T) {
 	dmSource := regexp.MustCompile(`^/dev/dm-\d+$`)
 	for _, tc := range []struct{ name, root string }{
@@ -101,28 +110,30 @@ func TestLVM(t *testing.T) {
 			if tc.root == "uuid" {
 				root = "UUID=" + r.RootUUID
 			}
-			stackBoot(t, tc.name, "root="+root+" ro", dmSource, false)
+			stackBoot(t, tc.name, "root="+root+" ro", dmSource)
 		})
 	}
 }
 
 // btrfs raid1 over two disks, by the filesystem's UUID: mounted once both members are
-// registered with the kernel.
+// registered with the kernel, and left unchanged by the read-only boot.
 func TestBtrfsRAID1(t *testing.T) {
 	t.Parallel()
 	r, _ := builder.Lookup("btrfs-raid1")
-	v, _ := stackBoot(t, "btrfs-raid1", "root=UUID="+r.RootUUID+" ro", regexp.MustCompile(`^/dev/vd[ab]$`), false)
+	v, _ := stackBoot(t, "btrfs-raid1", "root=UUID="+r.RootUUID+" ro", regexp.MustCompile(`^/dev/vd[ab]$`))
 	if !regexp.MustCompile(`btrfs: /dev/vd[ab] is device 2 of 2`).MatchString(v.Output()) {
 		t.Errorf("the second member was not registered before the mount:\n%s", v.Output())
 	}
 }
 
 // LUKS on an MD raid1: the array starts, its device is probed, found to be a LUKS volume
-// and unlocked with the passphrase typed at the prompt; the root is the dm-crypt device.
+// and unlocked with the passphrase typed at the prompt; the root is the dm-crypt device, and
+// the disks come out of the read-only boot unchanged.
 func TestLUKSOnMD(t *testing.T) {
 	t.Parallel()
 	s := builder.Disk(t, "luks-on-md")
-	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro", Drives: s.Drives(t)})
+	drives := s.Drives(t)
+	v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro", Drives: drives})
 	expect(t, v, `Passphrase for /dev/md\d+ \(`, unlockWait)
 	send(t, v, builder.Passphrase)
 	f := facts(t, v)
@@ -131,4 +142,5 @@ func TestLUKSOnMD(t *testing.T) {
 		t.Errorf("root source %q, want the dm-crypt device", f.RootSource)
 	}
 	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
 }
