@@ -1,14 +1,13 @@
 package probe
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/earlyroot/earlyroot/lvm"
 	"github.com/earlyroot/earlyroot/md"
-
-	"bytes"
-	"fmt"
 )
 
 // swapPageSizes are the page sizes whose last 10 bytes may hold a swap
