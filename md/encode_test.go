@@ -86,7 +86,7 @@ type v090Fields struct {
 
 // put090 writes a 0.90 superblock at the end of img.
 func put090(img []byte, f v090Fields) int64 {
-	off := Offset090(int64(len(img)))
+	off := offset090(int64(len(img)))
 	b := make([]byte, v090Bytes)
 	w := func(i int, v uint32) { f.order.PutUint32(b[4*i:], v) }
 	w(0, Magic)

@@ -371,9 +371,9 @@ const (
 	v090CsumWord = 38
 )
 
-// Offset090 is where a 0.90 superblock lives on a device of size bytes, or
+// offset090 is where a 0.90 superblock lives on a device of size bytes, or
 // -1 when the device is too small to hold one.
-func Offset090(size int64) int64 {
+func offset090(size int64) int64 {
 	if size < 2*v090Reserved {
 		return -1
 	}
@@ -381,7 +381,7 @@ func Offset090(size int64) int64 {
 }
 
 func read090(d sbReader) (*Superblock, error) {
-	off := Offset090(d.size)
+	off := offset090(d.size)
 	if off < 0 {
 		return nil, ErrNotFound
 	}

@@ -144,7 +144,7 @@ func TestReadErrors(t *testing.T) {
 	// A 0.90 superblock with a wrong checksum.
 	img := make([]byte, mib)
 	put090(img, v090Fields{order: binary.LittleEndian, level: 1, raidDisks: 2})
-	img[Offset090(mib)+40]++
+	img[offset090(mib)+40]++
 	if _, err := readImg(t, img); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("0.90 bad checksum: %v", err)
 	}
