@@ -19,6 +19,15 @@ var ErrNotFound = errors.New("no md superblock")
 // cannot be assembled here (IMSM, DDF, foreign byte order, reshape, ...).
 var ErrUnsupported = errors.New("unsupported")
 
+// ErrIMSM and ErrDDF are what Read returns for a member of a firmware-RAID
+// container with external metadata, which mdadm assembles through mdmon
+// and the kernel alone cannot run. Both wrap ErrUnsupported; a prober
+// tells them apart to name the member as blkid does.
+var (
+	ErrIMSM = fmt.Errorf("%w: Intel IMSM (firmware RAID) container; it needs mdadm and mdmon", ErrUnsupported)
+	ErrDDF  = fmt.Errorf("%w: SNIA DDF container; it needs mdadm and mdmon", ErrUnsupported)
+)
+
 // Levels as the superblocks store them.
 const (
 	LevelFaulty    = -5
@@ -212,8 +221,8 @@ func (d sbReader) read(off int64, n int) ([]byte, error) {
 }
 
 // Read finds and parses the MD superblock of a member device of size
-// bytes. It returns ErrNotFound when there is none, an error wrapping
-// ErrUnsupported for IMSM and DDF containers, and an error for a
+// bytes. It returns ErrNotFound when there is none, ErrIMSM or ErrDDF for
+// a member of such a container, and an error for a
 // superblock whose checksum or fields are wrong.
 //
 // The 1.x locations are tried before 0.90, as mdadm does, so a device
@@ -473,8 +482,7 @@ func csum090(b []byte, order binary.ByteOrder) uint32 {
 	return uint32(sum) + uint32(sum>>32)
 }
 
-// Containers with external metadata that mdadm assembles through mdmon;
-// the kernel alone cannot run them.
+// The anchors of containers with external metadata (ErrIMSM, ErrDDF).
 var (
 	imsmSignature = []byte("Intel Raid ISM Cfg Sig. ")
 	ddfMagic      = []byte{0xde, 0x11, 0xde, 0x11}
@@ -492,9 +500,9 @@ func containers(d sbReader) error {
 	}
 	switch {
 	case bytes.HasPrefix(b, imsmSignature):
-		return fmt.Errorf("%w: Intel IMSM (firmware RAID) container; it needs mdadm and mdmon", ErrUnsupported)
+		return ErrIMSM
 	case bytes.HasPrefix(b[512:], ddfMagic):
-		return fmt.Errorf("%w: SNIA DDF container; it needs mdadm and mdmon", ErrUnsupported)
+		return ErrDDF
 	}
 	return nil
 }

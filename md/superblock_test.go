@@ -134,6 +134,9 @@ func TestReadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := readImg(t, tt.img)
+		if tt.name == "imsm" && !errors.Is(err, ErrIMSM) || tt.name == "ddf" && !errors.Is(err, ErrDDF) {
+			t.Errorf("%s: err = %v, want its sentinel", tt.name, err)
+		}
 		switch {
 		case tt.want == "" && !errors.Is(err, ErrNotFound):
 			t.Errorf("%s: err = %v, want ErrNotFound", tt.name, err)
