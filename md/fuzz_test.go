@@ -64,7 +64,7 @@ func Fuzz090(f *testing.F) {
 		if fix {
 			sb := img[off : off+v090Bytes]
 			order := binary.ByteOrder(binary.LittleEndian)
-			if binary.BigEndian.Uint32(sb) == Magic {
+			if binary.BigEndian.Uint32(sb) == magic {
 				order = binary.BigEndian
 			}
 			order.PutUint32(sb[4*v090CsumWord:], csum090(sb, order))

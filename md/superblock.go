@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// Magic is the MD superblock magic number, in the superblock's byte order.
-const Magic = 0xa92b4efc
+// magic is the MD superblock magic number, in the superblock's byte order.
+const magic = 0xa92b4efc
 
 // ErrNotFound says that a device carries no MD superblock.
 var ErrNotFound = errors.New("no md superblock")
@@ -284,7 +284,7 @@ func readV1(d sbReader, off int64, minor int) (*Superblock, error) {
 		return nil, orNotFound(err)
 	}
 	le := binary.LittleEndian
-	if le.Uint32(b[0:]) != Magic {
+	if le.Uint32(b[0:]) != magic {
 		return nil, ErrNotFound
 	}
 	version := fmt.Sprintf("1.%d", minor)
@@ -400,9 +400,9 @@ func read090(d sbReader) (*Superblock, error) {
 	}
 	var order binary.ByteOrder
 	switch {
-	case binary.LittleEndian.Uint32(b) == Magic:
+	case binary.LittleEndian.Uint32(b) == magic:
 		order = binary.LittleEndian
-	case binary.BigEndian.Uint32(b) == Magic:
+	case binary.BigEndian.Uint32(b) == magic:
 		order = binary.BigEndian
 	default:
 		return nil, ErrNotFound
