@@ -464,7 +464,11 @@ func digitPrefix(s string) int {
 
 // Links creates devDir/disk/by-uuid, by-label, by-partuuid and
 // by-partlabel symlinks for d, relative ("../../vda1"), with names escaped
-// as udev does. Existing links are replaced atomically.
+// as udev does. Existing links are replaced atomically. As udev's
+// persistent-storage rules, it names by UUID only filesystems, other
+// contents (swap, …) and encrypted volumes, and by label only the first
+// two: an MD member's or a PV's UUID is the array's or the PV's, and a
+// LUKS label is no filesystem label.
 func (r *Registry) Links(d Device) error {
 	if !filepath.IsLocal(d.Name) {
 		return fmt.Errorf("links for %q: bad device name", d.Name)
@@ -474,9 +478,17 @@ func (r *Registry) Links(d Device) error {
 	r.linkMu.Lock()
 	defer r.linkMu.Unlock()
 	var errs []error
+	uuid, label := d.Info.UUID, d.Info.Label
+	switch d.Info.Usage {
+	case probe.UsageFilesystem, probe.UsageOther:
+	case probe.UsageCrypto:
+		label = ""
+	default:
+		uuid, label = "", ""
+	}
 	for _, l := range []struct{ dir, value string }{
-		{"by-uuid", d.Info.UUID},
-		{"by-label", d.Info.Label},
+		{"by-uuid", uuid},
+		{"by-label", label},
 		{"by-partuuid", d.PartUUID},
 		{"by-partlabel", d.PartLabel},
 	} {
