@@ -7,9 +7,9 @@
 //   - Read parses the superblock of one member device (versions 0.90 in
 //     either byte order, 1.0, 1.1 and 1.2), checks its magic, location and
 //     checksum, and names Intel IMSM and SNIA DDF containers (ErrIMSM,
-//     ErrDDF) as unsupported instead of ignoring them. It is the one parser of MD signatures: a
-//     block-device prober calls Read and treats ErrNotFound as "not a
-//     member".
+//     ErrDDF) as unsupported instead of ignoring them. It is the one
+//     parser of MD signatures: a block-device prober calls Read and treats
+//     ErrNotFound as "not a member".
 //   - Group sorts members by array UUID, keeps the members with the newest
 //     event count and leaves the others out with a reason; an Array then
 //     says whether every member it last ran with is there (Ready) and
