@@ -1,8 +1,10 @@
 package cmdline
 
 import (
-	"strings"
+	"fmt"
 	"time"
+
+	"github.com/earlyroot/earlyroot/md"
 )
 
 // DefaultRetry is how long the boot waits, after the last member of an incomplete MD array
@@ -19,7 +21,7 @@ const DefaultRetry = 10 * time.Second
 //
 //	rd.md=0               assemble no array
 //	rd.md.uuid=UUID       assemble only the arrays listed (repeatable; mdadm's
-//	                      8:8:8:8 hex form or any form with the same 32 digits)
+//	                      8:8:8:8 hex form or any md.ParseUUID reads)
 //	rd.retry=N            start an incomplete array degraded after N seconds
 //	                      without a new member (default DefaultRetry)
 type MD struct {
@@ -37,7 +39,7 @@ func (m MD) RetryOrDefault() time.Duration {
 }
 
 // Wants says whether the command line lets the boot assemble the array with this UUID (in
-// any spelling: hex digits are compared, separators ignored).
+// any spelling md.ParseUUID reads: mdadm's 8:8:8:8, blkid's 8-4-4-4-12).
 func (m MD) Wants(uuid string) bool {
 	if m.Disabled {
 		return false
@@ -45,25 +47,17 @@ func (m MD) Wants(uuid string) bool {
 	if len(m.UUIDs) == 0 {
 		return true
 	}
-	h := hexDigits(uuid)
-	for _, u := range m.UUIDs {
-		if u == h {
+	u, err := md.ParseUUID(uuid)
+	if err != nil {
+		return false
+	}
+	h := fmt.Sprintf("%x", u)
+	for _, w := range m.UUIDs {
+		if w == h {
 			return true
 		}
 	}
 	return false
-}
-
-// hexDigits keeps the hex digits of s, lower-cased: mdadm writes array UUIDs as
-// 8:8:8:8, blkid as 8-4-4-4-12.
-func hexDigits(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if r >= '0' && r <= '9' || r >= 'a' && r <= 'f' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // applyMD records an MD parameter and reports whether key was one.
@@ -72,12 +66,12 @@ func (c *Config) applyMD(p Param, key string) bool {
 	case "rd.md":
 		c.MD.Disabled = !c.boolean(p, !c.MD.Disabled)
 	case "rd.md.uuid":
-		h := hexDigits(p.Value)
-		if len(h) != 32 || len(strings.Trim(strings.ToLower(p.Value), "0123456789abcdef:-")) != 0 {
+		u, err := md.ParseUUID(p.Value)
+		if err != nil {
 			c.problem(p, "not an MD array UUID, ignored")
 			return true
 		}
-		c.MD.UUIDs = append(c.MD.UUIDs, h)
+		c.MD.UUIDs = append(c.MD.UUIDs, fmt.Sprintf("%x", u))
 	case "rd.retry":
 		if !p.HasValue {
 			c.problem(p, "missing value, ignored")

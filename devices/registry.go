@@ -464,10 +464,11 @@ func digitPrefix(s string) int {
 
 // Links creates devDir/disk/by-uuid, by-label, by-partuuid and
 // by-partlabel symlinks for d, relative ("../../vda1"), with names escaped
-// as udev does. Existing links are replaced atomically. An MD member or a PV
-// (usage "raid") gets no by-uuid or by-label link, as udev gives it none: its
-// UUID and label are its array's or its PV's, shared by every member, and a
-// /dev/disk/by-uuid/… path must not lead to a member.
+// as udev does. Existing links are replaced atomically. As udev's
+// persistent-storage rules, it names by UUID only filesystems, other
+// contents (swap, …) and encrypted volumes, and by label only the first
+// two: an MD member's or a PV's UUID is the array's or the PV's, and a
+// LUKS label is no filesystem label.
 func (r *Registry) Links(d Device) error {
 	if !filepath.IsLocal(d.Name) {
 		return fmt.Errorf("links for %q: bad device name", d.Name)
@@ -476,11 +477,15 @@ func (r *Registry) Links(d Device) error {
 	defer r.notify() // a root=/dev/disk/by-… wait may resolve now
 	r.linkMu.Lock()
 	defer r.linkMu.Unlock()
+	var errs []error
 	uuid, label := d.Info.UUID, d.Info.Label
-	if d.Info.Usage == probe.UsageRaid {
+	switch d.Info.Usage {
+	case probe.UsageFilesystem, probe.UsageOther:
+	case probe.UsageCrypto:
+		label = ""
+	default:
 		uuid, label = "", ""
 	}
-	var errs []error
 	for _, l := range []struct{ dir, value string }{
 		{"by-uuid", uuid},
 		{"by-label", label},

@@ -282,12 +282,35 @@ func TestLinks(t *testing.T) {
 	}
 	// Replacing: the label moves to another device.
 	d, _ := r.Find(mount.Spec{Kind: mount.KindPath, Value: "vda4"})
-	d.Info.Label = "root fs"
+	d.Info.Label, d.Info.Usage = "root fs", probe.UsageFilesystem
 	if err := r.Links(d); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.Readlink(filepath.Join(dir, `disk/by-label/root\x20fs`)); got != "../../vda4" {
 		t.Errorf("replaced link = %q", got)
+	}
+
+	// Layer members get no by-uuid or by-label link (their UUID and label are the
+	// array's or the PV's), a LUKS volume only by-uuid, as udev's rules make them.
+	for _, d := range []Device{
+		{Name: "vdc", Info: probe.Info{Type: "linux_raid_member", Usage: probe.UsageRaid, Layer: probe.LayerMD, UUID: "aaaaaaaa-0000-4000-8000-000000000001", Label: "host:root"}},
+		{Name: "vdd", Info: probe.Info{Type: "LVM2_member", Usage: probe.UsageRaid, Layer: probe.LayerLVM2, UUID: "pv-uuid"}},
+		{Name: "vde", Info: probe.Info{Type: "crypto_LUKS", Usage: probe.UsageCrypto, Layer: probe.LayerLUKS, UUID: "aaaaaaaa-0000-4000-8000-000000000002", Label: "cryptlabel"}},
+	} {
+		if err := r.Links(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, want := range map[string]string{
+		"disk/by-uuid/aaaaaaaa-0000-4000-8000-000000000001": "",
+		"disk/by-label/host:root":                           "",
+		"disk/by-uuid/pv-uuid":                              "",
+		"disk/by-uuid/aaaaaaaa-0000-4000-8000-000000000002": "../../vde",
+		"disk/by-label/cryptlabel":                          "",
+	} {
+		if got, _ := os.Readlink(filepath.Join(dir, link)); got != want {
+			t.Errorf("readlink %s = %q, want %q", link, got, want)
+		}
 	}
 }
 

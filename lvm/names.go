@@ -8,8 +8,7 @@ import (
 // dm.LVMUUID); this file reads them back.
 
 // SplitDMName splits an lvm dm name (dm.LVMName) back into VG, LV and
-// layer. A single
-// '-' separates them; "--" is a '-' inside a name.
+// layer. A single '-' separates them; "--" is a '-' inside a name.
 func SplitDMName(name string) (vg, lv, layer string, ok bool) {
 	var parts []string
 	var cur strings.Builder

@@ -40,7 +40,7 @@ type Device struct {
 	// device read-only, as lvm does.
 	ReadOnly bool
 	// ThinPool is set on a "-tpool" device: the transaction id the
-	// metadata expects the pool to report once loaded (CheckThinPool).
+	// metadata expects the pool to report once loaded (ThinPoolCheck).
 	ThinPool *ThinPoolCheck
 	targets  []target
 }

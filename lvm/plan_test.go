@@ -339,3 +339,102 @@ func TestPlanSnapshot(t *testing.T) {
 		t.Errorf("Wanted = %v (the internal snapshot LV is never wanted)", w)
 	}
 }
+
+// raidVG is a VG with one parity raid LV of the given type over n legs,
+// leg i on pvi (UUIDs "P0000…"+i), as lvcreate --type TYPE -i n-parity
+// lays it out: rmeta_i at extent 0 of pvi, rimage_i after it.
+func raidVG(t *testing.T, typ string, n int) *VG {
+	t.Helper()
+	var pvs, subs, raids []string
+	for i := 0; i < n; i++ {
+		pvs = append(pvs, fmt.Sprintf(`pv%d { id = "%s" pe_start = 2048 pe_count = 100 }`, i, raidPV(i)))
+		subs = append(subs,
+			fmt.Sprintf(`r_rmeta_%d { id = "%s" status = ["READ", "WRITE"] segment_count = 1 segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv%d", 0] } }`, i, lvID('M', i), i),
+			fmt.Sprintf(`r_rimage_%d { id = "%s" status = ["READ", "WRITE"] segment_count = 1 segment1 { start_extent = 0 extent_count = 10 type = "striped" stripe_count = 1 stripes = ["pv%d", 1] } }`, i, lvID('I', i), i))
+		raids = append(raids, fmt.Sprintf(`"r_rmeta_%d", "r_rimage_%d"`, i, i))
+	}
+	text := fmt.Sprintf(`vg { id = "%s" seqno = 1 extent_size = 8192 physical_volumes { %s }
+logical_volumes {
+  r { id = "%s" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1 segment1 { start_extent = 0 extent_count = %d type = "%s" device_count = %d stripe_count = %d region_size = 1024 stripe_size = 128 raids = [%s] } }
+  %s
+} }`, lvID('V', 0), strings.Join(pvs, " "), lvID('R', 0), 10*(n-parity(typ)), typ, n, n-parity(typ), strings.Join(raids, ", "), strings.Join(subs, "\n  "))
+	root, err := ParseText([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vg, err := NewVG(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vg
+}
+
+func raidPV(i int) string       { return fmt.Sprintf("P%031d", i) }
+func lvID(c byte, i int) string { return fmt.Sprintf("%c%031d", c, i) }
+
+func parity(typ string) int {
+	if strings.HasPrefix(typ, "raid6") {
+		return 2
+	}
+	return 1
+}
+
+func TestPlanRAID456(t *testing.T) {
+	for _, tt := range []struct {
+		typ, dmType string
+		legs        int
+	}{
+		{"raid4", "raid4", 3},
+		{"raid5", "raid5_ls", 3},
+		{"raid5_n", "raid5_n", 4},
+		{"raid6", "raid6_zr", 4},
+		{"raid6_nc", "raid6_nc", 5},
+	} {
+		vg := raidVG(t, tt.typ, tt.legs)
+		pvs := map[string]string{}
+		var legs []string
+		for i := 0; i < tt.legs; i++ {
+			pvs[vg.PVs[i].UUID] = fmt.Sprintf("254:%d", i)
+			legs = append(legs, fmt.Sprintf("dm(vg-r_rmeta_%d) dm(vg-r_rimage_%d)", i, i))
+		}
+		size := uint64(10*(tt.legs-parity(tt.typ))) * 8192
+		ds, err := vg.Plan([]string{"r"}, Options{PVs: pvs})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.typ, err)
+		}
+		got := render(t, ds)
+		if len(got) != 2*tt.legs+1 {
+			t.Fatalf("%s: %d devices, want %d", tt.typ, len(got), 2*tt.legs+1)
+		}
+		want := tg(0, size, "raid", fmt.Sprintf("%s 3 128 region_size 1024 %d %s", tt.dmType, tt.legs, strings.Join(legs, " ")))
+		if last := got[len(got)-1]; last.Name != "vg-r" || !reflect.DeepEqual(last.Table, []Target{want}) {
+			t.Errorf("%s: %s %+v\nwant %+v", tt.typ, last.Name, last.Table, want)
+		}
+		// Leg 1's image: pe_start plus extent 1 of pv1.
+		if tbl := got[3].Table; !reflect.DeepEqual(tbl, []Target{tg(0, 10*8192, "linear", fmt.Sprintf("254:1 %d", 2048+8192))}) {
+			t.Errorf("%s: rimage_1 %+v", tt.typ, tbl)
+		}
+
+		// Degraded: as many legs missing as the level tolerates run
+		// with "- -"; one more is refused, and Complete waits for all.
+		for i := 0; i < parity(tt.typ); i++ {
+			delete(pvs, vg.PVs[i].UUID)
+		}
+		if _, err := vg.Plan([]string{"r"}, Options{PVs: pvs}); err == nil || !strings.Contains(err.Error(), "missing") {
+			t.Errorf("%s complete mode, legs missing: %v", tt.typ, err)
+		}
+		ds, err = vg.Plan([]string{"r"}, Options{PVs: pvs, Mode: Degraded})
+		if err != nil {
+			t.Fatalf("%s degraded: %v", tt.typ, err)
+		}
+		got = render(t, ds)
+		params := got[len(got)-1].Table[0].Params
+		if want := strings.Repeat(" - -", parity(tt.typ)) + " " + legs[parity(tt.typ)]; !strings.Contains(params, want) {
+			t.Errorf("%s degraded: %q lacks %q", tt.typ, params, want)
+		}
+		delete(pvs, vg.PVs[parity(tt.typ)].UUID)
+		if _, err := vg.Plan([]string{"r"}, Options{PVs: pvs, Mode: Partial}); err == nil || !strings.Contains(err.Error(), "too many") {
+			t.Errorf("%s with %d legs missing: %v", tt.typ, parity(tt.typ)+1, err)
+		}
+	}
+}

@@ -80,12 +80,9 @@ type Segment struct {
 	ExternalOrigin string
 	Merge          string // thin: snapshot merging into this LV; snapshot: the COW being merged
 
-	// raid*: Raids lists rmeta/rimage LV pairs; mirror: Mirrors.
-	Raids       []string
-	RegionSize  uint64 // sectors
-	DeviceCount uint64
-	Mirrors     []AreaRef
-	MirrorLog   string
+	// raid*: Raids lists rmeta/rimage LV pairs.
+	Raids      []string
+	RegionSize uint64 // sectors
 
 	// snapshot
 	CowStore string
@@ -307,23 +304,12 @@ func newSegment(s *Section) (*Segment, error) {
 		if len(seg.Raids) == 0 || len(seg.Raids)%2 != 0 {
 			return nil, fmt.Errorf("%s: %d raid sub-volumes, want rmeta/rimage pairs", seg.Type, len(seg.Raids))
 		}
-		if seg.DeviceCount, err = s.UintOr("device_count", uint64(len(seg.Raids)/2)); err != nil {
-			return nil, err
-		}
 		if seg.RegionSize, err = s.UintOr("region_size", 0); err != nil {
 			return nil, err
 		}
 		if seg.StripeSize, err = s.UintOr("stripe_size", 0); err != nil {
 			return nil, err
 		}
-	case seg.Type == "mirror":
-		if seg.Mirrors, err = areaRefs(s, "mirrors"); err != nil {
-			return nil, err
-		}
-		if seg.RegionSize, err = s.UintOr("region_size", 0); err != nil {
-			return nil, err
-		}
-		seg.MirrorLog, _ = s.Str("mirror_log")
 	case seg.Type == "snapshot":
 		if seg.Origin, err = s.Str("origin"); err != nil {
 			return nil, err

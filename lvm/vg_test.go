@@ -58,7 +58,7 @@ func TestNewVG(t *testing.T) {
 	}
 
 	r := loadVG(t, "raid1.vg").LV("mirrored").Segments[0]
-	if r.Type != "raid1" || r.RegionSize != 4096 || r.DeviceCount != 2 || len(r.Raids) != 4 {
+	if r.Type != "raid1" || r.RegionSize != 4096 || len(r.Raids) != 4 {
 		t.Errorf("raid1 %+v", r)
 	}
 	st := loadVG(t, "striped.vg").LV("data").Segments[0]

@@ -102,9 +102,6 @@ func (a *Array) Present() int {
 	return n
 }
 
-// Complete says every slot has its member.
-func (a *Array) Complete() bool { return len(a.Slots) > 0 && a.Present() == len(a.Slots) }
-
 // Runnable says whether the members present are enough for the array's
 // level to run, degraded if need be: raid1 and multipath need one
 // member, raid4/5 all but one, raid6 all but two, raid10 one of every
@@ -199,36 +196,4 @@ func (a *Array) Ready() bool {
 		}
 	}
 	return true
-}
-
-// Degraded says the array would start with members missing.
-func (a *Array) Degraded() bool { return !a.Complete() }
-
-// ArraySize is the array's size in sectors as its level computes it from
-// the component size, or 0 when one superblock cannot tell (linear, or
-// raid0 whose members may differ in size).
-func (a *Array) ArraySize() uint64 {
-	sb := a.SB
-	n := uint64(sb.RaidDisks)
-	size := sb.ComponentSize
-	switch sb.Level {
-	case LevelRAID1, LevelMultipath:
-		return size
-	case LevelRAID4, LevelRAID5:
-		return size * (n - 1)
-	case LevelRAID6:
-		return size * (n - 2)
-	case LevelRAID10:
-		copies := uint64(sb.Layout&0xff) * uint64(sb.Layout>>8&0xff)
-		if copies == 0 || n < copies {
-			return 0
-		}
-		chunk := uint64(sb.ChunkBytes / 512)
-		if chunk == 0 {
-			return 0
-		}
-		// md rounds each member down to whole chunks.
-		return size / chunk * chunk * n / copies
-	}
-	return 0
 }

@@ -57,7 +57,7 @@ func TestBuilderDisks(t *testing.T) {
 			members = append(members, Member{Device: "m" + string(rune('0'+m)), Dev: "254:0", SB: sb})
 		}
 		arrays := Group(members)
-		if len(arrays) != 1 || !arrays[0].Complete() || arrays[0].Runnable() != nil || len(arrays[0].Left) != 0 {
+		if len(arrays) != 1 || !complete(arrays[0]) || arrays[0].Runnable() != nil || len(arrays[0].Left) != 0 {
 			t.Errorf("%s: arrays %+v", set.recipe, arrays)
 		}
 		if set.name != "" {

@@ -6,14 +6,15 @@
 //
 //   - Read parses the superblock of one member device (versions 0.90 in
 //     either byte order, 1.0, 1.1 and 1.2), checks its magic, location and
-//     checksum, and names Intel IMSM and SNIA DDF containers as unsupported
-//     instead of ignoring them. It is the one parser of MD signatures: a
-//     block-device prober calls Read and treats ErrNotFound as "not a
-//     member".
+//     checksum, and names Intel IMSM and SNIA DDF containers (ErrIMSM,
+//     ErrDDF) as unsupported instead of ignoring them. It is the one
+//     parser of MD signatures: a block-device prober calls Read and treats
+//     ErrNotFound as "not a member".
 //   - Group sorts members by array UUID, keeps the members with the newest
 //     event count and leaves the others out with a reason; an Array then
-//     says whether it is complete and whether its level allows a degraded
-//     start with the members present.
+//     says whether every member it last ran with is there (Ready) and
+//     whether its level allows a degraded start with those present
+//     (Runnable).
 //   - Assembler starts an Array by writing to sysfs (new_array,
 //     metadata_version, new_dev, array_state). With 0.90 and 1.x metadata
 //     the kernel reads every member's superblock itself when the member is

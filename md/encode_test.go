@@ -40,7 +40,7 @@ func putV1(img []byte, f v1Fields) int64 {
 	}
 	b := make([]byte, v1Size+2*len(f.roles))
 	le := binary.LittleEndian
-	le.PutUint32(b[0:], Magic)
+	le.PutUint32(b[0:], magic)
 	le.PutUint32(b[4:], 1)
 	le.PutUint32(b[8:], f.features)
 	copy(b[16:], f.uuid[:])
@@ -86,10 +86,10 @@ type v090Fields struct {
 
 // put090 writes a 0.90 superblock at the end of img.
 func put090(img []byte, f v090Fields) int64 {
-	off := Offset090(int64(len(img)))
+	off := offset090(int64(len(img)))
 	b := make([]byte, v090Bytes)
 	w := func(i int, v uint32) { f.order.PutUint32(b[4*i:], v) }
-	w(0, Magic)
+	w(0, magic)
 	w(2, 90)
 	w(5, f.uuid[0])
 	w(7, uint32(f.level))

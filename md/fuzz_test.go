@@ -10,7 +10,6 @@ import (
 func fuzzMembers(sb *Superblock) {
 	a := Group([]Member{{Device: "x", Dev: "1:1", SB: sb}, {Device: "y", Dev: "1:2", SB: sb}})[0]
 	_ = a.Runnable()
-	_ = a.ArraySize()
 	_ = DevName(sb, "h")
 	_ = Links(sb)
 	_, _ = KernelName(sb, func(string) bool { return false })
@@ -60,12 +59,12 @@ func Fuzz090(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, fix bool) {
 		img := make([]byte, 128*1024)
-		off := Offset090(int64(len(img)))
+		off := offset090(int64(len(img)))
 		copy(img[off:], data)
 		if fix {
 			sb := img[off : off+v090Bytes]
 			order := binary.ByteOrder(binary.LittleEndian)
-			if binary.BigEndian.Uint32(sb) == Magic {
+			if binary.BigEndian.Uint32(sb) == magic {
 				order = binary.BigEndian
 			}
 			order.PutUint32(sb[4*v090CsumWord:], csum090(sb, order))

@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// Magic is the MD superblock magic number, in the superblock's byte order.
-const Magic = 0xa92b4efc
+// magic is the MD superblock magic number, in the superblock's byte order.
+const magic = 0xa92b4efc
 
 // ErrNotFound says that a device carries no MD superblock.
 var ErrNotFound = errors.New("no md superblock")
@@ -18,6 +18,15 @@ var ErrNotFound = errors.New("no md superblock")
 // ErrUnsupported is wrapped by errors about metadata that is recognised but
 // cannot be assembled here (IMSM, DDF, foreign byte order, reshape, ...).
 var ErrUnsupported = errors.New("unsupported")
+
+// ErrIMSM and ErrDDF are what Read returns for a member of a firmware-RAID
+// container with external metadata, which mdadm assembles through mdmon
+// and the kernel alone cannot run. Both wrap ErrUnsupported; a prober
+// tells them apart to name the member as blkid does.
+var (
+	ErrIMSM = fmt.Errorf("%w: Intel IMSM (firmware RAID) container; it needs mdadm and mdmon", ErrUnsupported)
+	ErrDDF  = fmt.Errorf("%w: SNIA DDF container; it needs mdadm and mdmon", ErrUnsupported)
+)
 
 // Levels as the superblocks store them.
 const (
@@ -212,8 +221,8 @@ func (d sbReader) read(off int64, n int) ([]byte, error) {
 }
 
 // Read finds and parses the MD superblock of a member device of size
-// bytes. It returns ErrNotFound when there is none, an error wrapping
-// ErrUnsupported for IMSM and DDF containers, and an error for a
+// bytes. It returns ErrNotFound when there is none, ErrIMSM or ErrDDF for
+// a member of such a container, and an error for a
 // superblock whose checksum or fields are wrong.
 //
 // The 1.x locations are tried before 0.90, as mdadm does, so a device
@@ -275,7 +284,7 @@ func readV1(d sbReader, off int64, minor int) (*Superblock, error) {
 		return nil, orNotFound(err)
 	}
 	le := binary.LittleEndian
-	if le.Uint32(b[0:]) != Magic {
+	if le.Uint32(b[0:]) != magic {
 		return nil, ErrNotFound
 	}
 	version := fmt.Sprintf("1.%d", minor)
@@ -371,9 +380,9 @@ const (
 	v090CsumWord = 38
 )
 
-// Offset090 is where a 0.90 superblock lives on a device of size bytes, or
+// offset090 is where a 0.90 superblock lives on a device of size bytes, or
 // -1 when the device is too small to hold one.
-func Offset090(size int64) int64 {
+func offset090(size int64) int64 {
 	if size < 2*v090Reserved {
 		return -1
 	}
@@ -381,7 +390,7 @@ func Offset090(size int64) int64 {
 }
 
 func read090(d sbReader) (*Superblock, error) {
-	off := Offset090(d.size)
+	off := offset090(d.size)
 	if off < 0 {
 		return nil, ErrNotFound
 	}
@@ -391,9 +400,9 @@ func read090(d sbReader) (*Superblock, error) {
 	}
 	var order binary.ByteOrder
 	switch {
-	case binary.LittleEndian.Uint32(b) == Magic:
+	case binary.LittleEndian.Uint32(b) == magic:
 		order = binary.LittleEndian
-	case binary.BigEndian.Uint32(b) == Magic:
+	case binary.BigEndian.Uint32(b) == magic:
 		order = binary.BigEndian
 	default:
 		return nil, ErrNotFound
@@ -473,8 +482,7 @@ func csum090(b []byte, order binary.ByteOrder) uint32 {
 	return uint32(sum) + uint32(sum>>32)
 }
 
-// Containers with external metadata that mdadm assembles through mdmon;
-// the kernel alone cannot run them.
+// The anchors of containers with external metadata (ErrIMSM, ErrDDF).
 var (
 	imsmSignature = []byte("Intel Raid ISM Cfg Sig. ")
 	ddfMagic      = []byte{0xde, 0x11, 0xde, 0x11}
@@ -492,9 +500,9 @@ func containers(d sbReader) error {
 	}
 	switch {
 	case bytes.HasPrefix(b, imsmSignature):
-		return fmt.Errorf("%w: Intel IMSM (firmware RAID) container; it needs mdadm and mdmon", ErrUnsupported)
+		return ErrIMSM
 	case bytes.HasPrefix(b[512:], ddfMagic):
-		return fmt.Errorf("%w: SNIA DDF container; it needs mdadm and mdmon", ErrUnsupported)
+		return ErrDDF
 	}
 	return nil
 }

@@ -134,6 +134,9 @@ func TestReadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := readImg(t, tt.img)
+		if tt.name == "imsm" && !errors.Is(err, ErrIMSM) || tt.name == "ddf" && !errors.Is(err, ErrDDF) {
+			t.Errorf("%s: err = %v, want its sentinel", tt.name, err)
+		}
 		switch {
 		case tt.want == "" && !errors.Is(err, ErrNotFound):
 			t.Errorf("%s: err = %v, want ErrNotFound", tt.name, err)
@@ -144,7 +147,7 @@ func TestReadErrors(t *testing.T) {
 	// A 0.90 superblock with a wrong checksum.
 	img := make([]byte, mib)
 	put090(img, v090Fields{order: binary.LittleEndian, level: 1, raidDisks: 2})
-	img[Offset090(mib)+40]++
+	img[offset090(mib)+40]++
 	if _, err := readImg(t, img); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("0.90 bad checksum: %v", err)
 	}

@@ -198,8 +198,8 @@ func (f Flags) String() string {
 // MountFunc has the signature of unix.Mount: the mount(2) system call, or a test's.
 type MountFunc func(source, target, fstype string, flags uintptr, data string) error
 
-// MountRoot mounts dev on target with mount (unix.Mount, or a test's) (created if missing), trying each
-// filesystem type in order, and returns the type that worked. When a
+// MountRoot mounts dev on target (created if missing) with mount (unix.Mount, or a
+// test's), trying each filesystem type in order, and returns the type that worked. When a
 // read-write mount fails with EACCES or EROFS the type is retried read-only,
 // as the kernel does. The error names the device, target, type, options and
 // errno of every attempt.

@@ -1,14 +1,13 @@
 package probe
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/earlyroot/earlyroot/lvm"
 	"github.com/earlyroot/earlyroot/md"
-
-	"bytes"
-	"fmt"
 )
 
 // swapPageSizes are the page sizes whose last 10 bytes may hold a swap
@@ -124,9 +123,14 @@ func probeMD(d *reader) (Info, bool, error) {
 		return Info{}, false, rec.err
 	}
 	switch {
-	case errors.Is(err, md.ErrNotFound) || errors.Is(err, md.ErrUnsupported):
-		// No superblock, or an IMSM/DDF container, which blkid names otherwise.
+	case errors.Is(err, md.ErrNotFound):
 		return Info{}, false, nil
+	case errors.Is(err, md.ErrIMSM):
+		// A member of a firmware-RAID container: never the filesystem its data may
+		// show; the MD layer says it cannot assemble it.
+		return Info{Type: "isw_raid_member", Usage: UsageRaid, Layer: LayerMD}, true, nil
+	case errors.Is(err, md.ErrDDF):
+		return Info{Type: "ddf_raid_member", Usage: UsageRaid, Layer: LayerMD}, true, nil
 	case err != nil:
 		// A superblock md refuses (bad checksum, unknown version): still an MD member,
 		// never the filesystem its data may show; md's error says why it is not used.

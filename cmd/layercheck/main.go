@@ -18,10 +18,10 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +34,7 @@ import (
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/lvm"
 	"github.com/earlyroot/earlyroot/md"
+	"github.com/earlyroot/earlyroot/probe"
 )
 
 func main() {
@@ -98,23 +99,25 @@ func open(path string) (blockDev, error) {
 	}
 }
 
-// ext4 describes the ext4 filesystem at the start of path, if any.
+// ext4 describes the ext4 filesystem on path, if any, as package probe reads it.
 func ext4(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "open: " + err.Error()
 	}
 	defer f.Close()
-	sb := make([]byte, 1024)
-	if _, err := f.ReadAt(sb, 1024); err != nil {
-		return "read: " + err.Error()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "size: " + err.Error()
 	}
-	if binary.LittleEndian.Uint16(sb[0x38:]) != 0xef53 {
+	info, err := probe.Probe(f, size)
+	switch {
+	case err != nil && !errors.Is(err, probe.ErrUnknown):
+		return err.Error()
+	case info.Type != "ext4":
 		return "no ext4"
 	}
-	u := sb[0x68:0x78]
-	label := strings.TrimRight(string(sb[0x78:0x88]), "\x00")
-	return fmt.Sprintf("ext4 label=%s uuid=%x-%x-%x-%x-%x", label, u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	return fmt.Sprintf("ext4 label=%s uuid=%s", info.Label, info.UUID)
 }
 
 func run(degraded bool) error {

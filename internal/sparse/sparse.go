@@ -56,9 +56,9 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// Extract keeps the non-zero sectors of r (size bytes) inside the given
+// extract keeps the non-zero sectors of r (size bytes) inside the given
 // [start, end) byte ranges; ranges are clipped to the device.
-func Extract(r io.ReaderAt, size int64, ranges ...[2]int64) (*Image, error) {
+func extract(r io.ReaderAt, size int64, ranges ...[2]int64) (*Image, error) {
 	im := &Image{Size: size}
 	buf := make([]byte, sector)
 	for _, rg := range ranges {
@@ -162,5 +162,5 @@ func FromFile(path string, ranges ...[2]int64) (*Image, error) {
 		}
 		abs[i] = r
 	}
-	return Extract(f, size, abs...)
+	return extract(f, size, abs...)
 }

@@ -12,7 +12,7 @@ func TestRoundTrip(t *testing.T) {
 	copy(full[512:], "label")
 	copy(full[1024:], "next sector")
 	copy(full[7000:], "tail")
-	im, err := Extract(bytes.NewReader(full), int64(len(full)), [2]int64{0, 4096}, [2]int64{6656, 9000})
+	im, err := extract(bytes.NewReader(full), int64(len(full)), [2]int64{0, 4096}, [2]int64{6656, 9000})
 	if err != nil {
 		t.Fatal(err)
 	}
