@@ -509,13 +509,16 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	// to load, and would only compete with the filesystem's module for the CPU.
 	b.loader.DeferDeviceLoads()
 	b.openGate() // the held-back loads end now, as deferred
+	// A layer member (an MD member or PV that also shows the filesystem inside, an unopened
+	// LUKS volume) or swap is never mounted, whatever rootfstype= says: mounting a member
+	// writes behind its array's back.
+	if dev.Info.Layer != "" || (dev.Info.Usage != "" && dev.Info.Usage != "filesystem") {
+		return "", fmt.Errorf("root %s holds %s (%s), not a filesystem: refusing to mount it", dev.Path, dev.Info.Type, dev.Info.Usage)
+	}
 	types := b.cfg.RootFSTypes
 	if len(types) == 0 {
 		if dev.Info.Type == "" {
 			return "", fmt.Errorf("root %s: no filesystem recognised (%v); set rootfstype=", dev.Path, dev.ProbeErr)
-		}
-		if dev.Info.Usage != "" && dev.Info.Usage != "filesystem" {
-			return "", fmt.Errorf("root %s holds %s (%s), not a filesystem: refusing to mount it", dev.Path, dev.Info.Type, dev.Info.Usage)
 		}
 		types = []string{dev.Info.Type}
 	}

@@ -140,6 +140,28 @@ func TestWorkerPanicDuringMount(t *testing.T) {
 	}
 }
 
+// A layer member named by path is never mounted, not even when rootfstype= names a
+// filesystem: an LVM PV and an unopened LUKS volume are refused before any mount(2).
+func TestLayerMemberNeverMounted(t *testing.T) {
+	for _, img := range []string{"lvm2", "luks2"} {
+		t.Run(img, func(t *testing.T) {
+			f := newFakeSystem(t, "root=/dev/vda rootfstype=ext4 rd.timeout=5")
+			f.coldplug("vda", img)
+			f.in.add("poweroff\n")
+			run(t, f)
+			for _, m := range f.mounts {
+				if strings.Contains(m, f.path("newroot")) {
+					t.Errorf("mounted the %s member: %s", img, m)
+				}
+			}
+			if f.switched != nil {
+				t.Fatal("switched root onto a layer member")
+			}
+			contains(t, f.output(), "root "+f.path("dev")+"/vda holds", "not a filesystem: refusing to mount it")
+		})
+	}
+}
+
 // A panic in a worker between attempts fails the next attempt at once, instead of waiting
 // in a channel for a later wait.
 func TestWorkerPanicBetweenAttempts(t *testing.T) {
