@@ -437,6 +437,11 @@ func (b *Boot) attempt() error {
 // steps are the phases of an attempt; each checks ctx, which a worker's panic cancels.
 func (b *Boot) steps(ctx context.Context) error {
 	b.tries++
+	// A new attempt gives the layers' failed devices another try. This comes before
+	// discovery starts: a failure of this attempt's own (a device coldplugged while
+	// discovery starts, a rootdelay= sleep) must not be wiped before the root wait sees it.
+	b.layer.reset()
+	b.retryLayers()
 	if err := b.startDiscovery(); err != nil {
 		return err
 	}

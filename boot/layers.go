@@ -129,8 +129,6 @@ var errRootTimeout = fmt.Errorf("root wait: %w", context.DeadlineExceeded)
 // stops, and it starts again, whole, when none is; a layer's final failure (every try of
 // the passphrase wrong, an unsupported cipher) ends the wait with that failure.
 func (b *Boot) waitRootDevice(ctx context.Context, spec mount.Spec, timeout time.Duration, forever bool) (devices.Device, error) {
-	b.layer.reset()
-	b.retryLayers()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go b.watchRootWait(ctx, cancel, timeout, forever)
