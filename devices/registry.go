@@ -365,6 +365,9 @@ func (r *Registry) findLocked(s mount.Spec, alias pathAlias, ready bool) (Device
 			// an md array before it runs. Its "change" event brings it back.
 			continue
 		}
+		if r.insideMemberLocked(d, s.Kind != mount.KindPath && s.Kind != mount.KindDevNum) {
+			continue
+		}
 		if matches(d, s, alias) {
 			if s.Kind == mount.KindPartUUID && s.PartNrOff != 0 {
 				return r.siblingLocked(d, d.PartN+s.PartNrOff)
@@ -373,6 +376,27 @@ func (r *Registry) findLocked(s mount.Spec, alias pathAlias, ready bool) (Device
 		}
 	}
 	return Device{}, false
+}
+
+// insideMemberLocked reports whether d is a partition of a whole disk that is an MD member
+// or a PV. With MD metadata 0.90 or 1.0 at the end of the disk, the kernel still reads the
+// partition table of the array's contents at the start of every member, so each member's
+// partitions look like the array's filesystems: only the array's own partitions may be
+// mounted. A partition whose disk is not registered yet matches a spec of its contents only
+// once the disk is.
+func (r *Registry) insideMemberLocked(d Device, needParent bool) bool {
+	if d.Parent == "" {
+		return false
+	}
+	parent, ok := r.devs[d.Parent]
+	if !ok {
+		// Not probed yet (probes run concurrently). A spec of the contents (UUID=, LABEL=,
+		// PARTUUID=, …) waits for it, its Add wakes the waiters; a device named by path or
+		// number is the one the user named.
+		return needParent
+	}
+	l := parent.Info.Layer
+	return l == probe.LayerMD || l == probe.LayerLVM2
 }
 
 // siblingLocked finds partition n of d's disk.

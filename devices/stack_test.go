@@ -64,6 +64,32 @@ func TestLayerMembersMatch(t *testing.T) {
 	}
 }
 
+// A partition of a whole-disk MD member (metadata 0.90/1.0 at the end, the array's
+// partition table at the start of every member) is never the root, though it shows the
+// filesystem; the same filesystem on a plain disk's partition is.
+func TestPartitionOfMemberNeverMatches(t *testing.T) {
+	dir := devTree(t, map[string]string{"sdb": "md1.0", "sdb1": "ext4", "vdc": "gpt", "vdc1": "ext4"})
+	r := NewRegistry(dir)
+	r.Add(Device{Name: "sdb", Type: "disk", Major: 8, Minor: 16})
+	r.Add(Device{Name: "sdb1", Type: "partition", Parent: "sdb", PartN: 1, Major: 8, Minor: 17})
+	s, err := mount.ParseSpec("UUID=4e8f1c5a-3333-4b5b-9b0e-0123456789ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := r.Find(s); ok {
+		t.Fatalf("Find(%v) = %s: a partition of an MD member", s, d.Name)
+	}
+	// Probes run concurrently: a partition probed before its disk waits for the disk.
+	r.Add(Device{Name: "vdc1", Type: "partition", Parent: "vdc", PartN: 1, Major: 254, Minor: 33})
+	if d, ok := r.Find(s); ok {
+		t.Fatalf("Find(%v) = %s before its disk was probed", s, d.Name)
+	}
+	r.Add(Device{Name: "vdc", Type: "disk", Major: 254, Minor: 32})
+	if d, ok := r.Find(s); !ok || d.Name != "vdc1" {
+		t.Errorf("Find(%v) = %q, %v; want vdc1", s, d.Name, ok)
+	}
+}
+
 // AddLink makes a relative link at any depth, replaces an old one, refuses names that
 // leave the device directory, and wakes a Wait for the path it makes.
 func TestAddLink(t *testing.T) {
