@@ -24,12 +24,13 @@ type lvmLayer struct {
 	active map[string]string      // dm name → "MAJ:MIN", every device made
 }
 
-// targetModules are the modules of the dm targets an LVM plan may use beyond dm_mod's own
-// (linear, striped, error).
+// targetModules are the modules of the dm targets an LVM plan makes beyond dm_mod's own
+// (linear, striped, error): lvm refuses old-style mirrors and merging snapshots, so no plan
+// has a mirror or snapshot-merge target.
 var targetModules = map[string]string{
 	"thin-pool": "dm_thin_pool", "thin": "dm_thin_pool",
-	"raid": "dm_raid", "mirror": "dm_mirror",
-	"snapshot": "dm_snapshot", "snapshot-origin": "dm_snapshot", "snapshot-merge": "dm_snapshot",
+	"raid":     "dm_raid",
+	"snapshot": "dm_snapshot", "snapshot-origin": "dm_snapshot",
 }
 
 // addLVM reads a probed PV and activates what the boot needs of each VG it completes.
