@@ -38,7 +38,7 @@ func TestBreakPreSwitch(t *testing.T) {
 		Append: "root=UUID=" + uuid + " rd.break=pre-switch",
 		Drives: []vm.Drive{{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "brk")), Bus: vm.BusVirtioBlk}},
 	})
-	expect(t, v, `rd.break=pre-switch`, promptWait)
+	expect(t, v, `rd.break=pre-switch: root mounted`, promptWait)
 	expect(t, v, `earlyroot# `, 20*time.Second)
 	send(t, v, "ls /newroot/sbin")
 	expect(t, v, `\binit\b`, 20*time.Second)
@@ -113,7 +113,7 @@ func TestBreakPreMount(t *testing.T) {
 		Append: "root=UUID=" + uuid + " rd.break=pre-mount",
 		Drives: []vm.Drive{{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "")), Bus: vm.BusVirtioBlk}},
 	})
-	expect(t, v, `rd.break=pre-mount`, promptWait)
+	expect(t, v, `rd.break=pre-mount: stopped`, promptWait)
 	expect(t, v, `earlyroot# `, 20*time.Second)
 	// The root is not mounted yet: /newroot holds no sbin (after rd.break=pre-switch it does).
 	send(t, v, "ls /newroot/sbin")

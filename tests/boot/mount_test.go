@@ -66,16 +66,19 @@ func TestRootSpecs(t *testing.T) {
 			append: "root=PARTUUID=0badc0de-02", source: "/dev/vda2", fstype: "ext4",
 		},
 		{
-			name: "dev-sdb2",
+			// A kernel name is only stable for a single disk per driver: sd probes its
+			// disks asynchronously, so two SCSI disks may be named either way round. The
+			// decoy disk is on virtio-blk.
+			name: "dev-sda2",
 			disks: func(t *testing.T) []vm.Drive {
 				return []vm.Drive{
-					{Path: wholeDisk(t, &vm.FS{Type: "ext4", Label: "first"}), Bus: vm.BusVirtioSCSI},
+					{Path: wholeDisk(t, &vm.FS{Type: "ext4", Label: "first"}), Bus: vm.BusVirtioBlk},
 					{Path: makeDisk(t, "second", vm.Disk{Table: "gpt", Parts: []vm.Part{
 						{SizeMB: 8}, {FS: rootFS(t, "ext4", "", "")},
 					}}), Bus: vm.BusVirtioSCSI},
 				}
 			},
-			append: "root=/dev/sdb2", source: "/dev/sdb2", fstype: "ext4",
+			append: "root=/dev/sda2", source: "/dev/sda2", fstype: "ext4",
 		},
 	}
 	for _, c := range cases {

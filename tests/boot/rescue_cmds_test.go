@@ -18,7 +18,7 @@ func TestRescueCommands(t *testing.T) {
 		Append: "root=UUID=" + uuid + " rd.break=pre-mount",
 		Drives: []vm.Drive{{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "cmds")), Bus: vm.BusVirtioBlk}},
 	})
-	expect(t, v, `rd.break=pre-mount`, promptWait)
+	expect(t, v, `rd.break=pre-mount: stopped`, promptWait)
 	expect(t, v, `earlyroot# `, 20*time.Second)
 
 	send(t, v, "modprobe vfat")
