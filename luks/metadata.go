@@ -153,14 +153,18 @@ func (f *fields) done(sub *fields) {
 	}
 }
 
-// decodeObjects decodes an object of objects keyed by id with dec.
+// decodeObjects decodes an object of objects keyed by id with dec, in
+// document order (errors are reported in that order; a later duplicate wins).
 func decodeObjects[T any](v jsonValue, name string, dec func(*fields) T) (map[string]T, error) {
-	objs, err := v.object(name)
-	if err != nil || objs == nil {
+	if v.kind == jsonNull {
+		return nil, nil
+	}
+	if err := v.want(name, jsonObject); err != nil {
 		return nil, err
 	}
-	out := make(map[string]T, len(objs))
-	for key, o := range objs {
+	out := make(map[string]T, len(v.members))
+	for _, mb := range v.members {
+		key, o := mb.key, mb.value
 		if o.kind != jsonNull {
 			if err := o.want(name+" "+key, jsonObject); err != nil {
 				return nil, err
