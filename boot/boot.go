@@ -251,7 +251,7 @@ func (b *Boot) applyLogConfig() {
 // image's modprobe.d directories and the command line (modload.SystemOptions, as the
 // modprobe personality reads them).
 func (b *Boot) openModules() {
-	ix, err := modload.Open(b.moddir)
+	ix, err := modload.OpenImage(b.moddir)
 	if err != nil {
 		b.log.Errorf("module index: %v (only built-in drivers will work)", err)
 	}

@@ -15,7 +15,7 @@
 //
 //  1. mount /proc, /sys, /dev (devtmpfs), /run, /dev/pts and open the kernel log;
 //  2. parse /proc/cmdline (cmdline.Parse);
-//  3. open the module index (modload.Open) with the options of modprobe.d and the command
+//  3. open the module index (modload.OpenImage) with the options of modprobe.d and the command
 //     line (modload.SystemOptions), and start device discovery: every MODALIAS a module
 //     answers to goes to the module loader in its own goroutine, the root's likely drivers
 //     first and the others once those are idle (order.go), every block device to the registry

@@ -101,11 +101,22 @@ type Selection struct {
 	Names    []string
 }
 
-// GenericSelection is the default, host-independent selection: block,
-// SCSI/SATA/NVMe/virtio/MMC/USB storage and their host controllers, device
-// mapper and MD RAID, the usual root filesystems with the NLS tables vfat
-// needs, and the crypto and checksum modules the filesystems and dm-crypt
-// load by softdep or by name. No sound, graphics or network drivers.
+// GenericSelection is the default, host-independent selection, and the one
+// place that says what a generic image holds: every block, SCSI, SATA/PATA,
+// NVMe, virtio, MMC, USB storage and FireWire disk controller with its bus's
+// host controllers (FC and SAS HBAs included), device mapper and MD RAID,
+// the root filesystems with the NLS tables vfat needs, and the crypto and
+// checksum modules the filesystems and dm-crypt load by softdep or by name.
+//
+// Exclude leaves out what no root the init can reach needs, even under a
+// storage directory: network and test block devices, SCSI over the network
+// (iSCSI, FCoE, SRP), SCSI generic and enclosure services, tape and
+// changers, target mode, debug modules, and the layers the init never
+// assembles (bcache, which needs userspace registration; dm targets that no
+// LUKS or LVM plan of the init makes: cache, era, integrity (a LUKS2
+// integrity segment is refused), writecache, zoned, verity, multipath with
+// its path selectors, mirror and its log; loop and overlay roots). Nothing
+// outside storage comes in, unless a selected module depends on it.
 // (A Closure over dependencies and softdeps is added by the caller.)
 func GenericSelection() Selection {
 	return Selection{
@@ -116,7 +127,6 @@ func GenericSelection() Selection {
 			"drivers/nvme/host/",
 			"drivers/virtio/",
 			"drivers/mmc/",
-			"drivers/memstick/",
 			"drivers/usb/storage/",
 			"drivers/usb/host/",
 			"drivers/usb/core/",
@@ -129,7 +139,7 @@ func GenericSelection() Selection {
 			"drivers/firewire/firewire-sbp2",
 			"fs/ext4/", "fs/jbd2/", "fs/mbcache",
 			"fs/xfs/", "fs/btrfs/", "fs/f2fs/", "fs/fat/",
-			"fs/isofs/", "fs/udf/", "fs/squashfs/", "fs/erofs/", "fs/overlayfs/",
+			"fs/isofs/", "fs/udf/", "fs/squashfs/", "fs/erofs/",
 			"arch/x86/crypto/crc32",
 			"arch/x86/crypto/crct10dif",
 			"arch/x86/crypto/aesni",
@@ -140,24 +150,34 @@ func GenericSelection() Selection {
 			"lib/raid6/",
 		},
 		Exclude: []string{
-			// network block devices, test and RAM-backed devices
-			"drivers/block/aoe/", "drivers/block/drbd/", "drivers/block/rbd",
+			// network block devices, test, RAM- and file-backed devices
+			"drivers/block/aoe/", "drivers/block/drbd/", "drivers/block/rbd", "drivers/block/nbd",
 			"drivers/block/null_blk/", "drivers/block/zram/", "drivers/block/brd",
-			"drivers/block/xen-blkback/", "drivers/block/floppy",
+			"drivers/block/xen-blkback/", "drivers/block/floppy", "drivers/block/loop",
 			// SCSI over network and converged NICs (pull in network drivers)
 			"drivers/scsi/fcoe/", "drivers/scsi/bnx2fc/", "drivers/scsi/bnx2i/",
 			"drivers/scsi/qedf/", "drivers/scsi/qedi/", "drivers/scsi/be2iscsi/",
 			"drivers/scsi/cxgbi/", "drivers/scsi/csiostor/", "drivers/scsi/fnic/",
 			"drivers/scsi/libfc/", "drivers/scsi/iscsi_tcp", "drivers/scsi/libiscsi_tcp",
-			"drivers/scsi/qla4xxx/",
-			// tape, changer, debug, pcmcia
-			"drivers/scsi/st.ko", "drivers/scsi/ch.ko", "drivers/scsi/scsi_debug",
+			"drivers/scsi/qla4xxx/", "drivers/scsi/libiscsi", "drivers/scsi/scsi_transport_iscsi",
+			"drivers/scsi/iscsi_boot_sysfs", "drivers/scsi/scsi_transport_srp",
+			// tape, changer, SCSI generic, enclosure services, debug, pcmcia
+			"drivers/scsi/st.ko", "drivers/scsi/ch.ko", "drivers/scsi/sg.ko", "drivers/scsi/ses.ko",
+			"drivers/scsi/scsi_debug",
 			"drivers/scsi/pcmcia/",
 			"drivers/nvme/host/nvme-rdma", "drivers/nvme/host/nvme-tcp",
 			"drivers/virtio/virtio_input", "drivers/virtio/virtio_balloon", "drivers/virtio/virtio_mem",
 			"drivers/mmc/core/sdio_uart",
-			"drivers/md/md-cluster", "drivers/md/dm-log-userspace", "drivers/md/faulty",
-			"drivers/md/dm-flakey", "drivers/md/dm-delay", "drivers/md/dm-log-writes",
+			"drivers/md/md-cluster", "drivers/md/faulty",
+			"drivers/md/dm-flakey", "drivers/md/dm-delay", "drivers/md/dm-dust", "drivers/md/dm-log-writes",
+			// layers and dm targets the init never sets up (see above)
+			"drivers/md/bcache/", "drivers/md/dm-cache", "drivers/md/dm-era", "drivers/md/dm-integrity",
+			"drivers/md/dm-writecache", "drivers/md/dm-zoned", "drivers/md/dm-verity",
+			"drivers/md/dm-switch", "drivers/md/dm-unstripe", "drivers/md/dm-ebs", "drivers/md/dm-clone",
+			"drivers/md/dm-multipath", "drivers/md/dm-queue-length", "drivers/md/dm-round-robin",
+			"drivers/md/dm-service-time", "drivers/md/dm-historical-service-time",
+			"drivers/md/dm-io-affinity", "drivers/md/dm-mirror", "drivers/md/dm-log",
+			"drivers/md/dm-region-hash",
 			"drivers/usb/host/sl811", "drivers/usb/host/u132", "drivers/usb/core/ledtrig",
 			// PCMCIA cards, SCSI target mode
 			"drivers/ata/pata_pcmcia", "drivers/mmc/host/sdricoh_cs",
@@ -176,9 +196,9 @@ func GenericSelection() Selection {
 			// kernel requests as crypto-* when a table or keyslot names them.
 			"af_alg", "algif_skcipher", "sha1_generic", "serpent_generic",
 			"twofish_generic", "twofish_common",
-			"raid0", "raid1", "raid10", "raid456", "linear", "loop",
+			"raid0", "raid1", "raid10", "raid456", "linear",
 			"zstd_decompress", "lz4_decompress", "lzo_decompress", "zlib_inflate",
-			"efivarfs", "vfat",
+			"vfat",
 		},
 	}
 }

@@ -77,59 +77,6 @@ func TestScanModulesDebian(t *testing.T) {
 	}
 }
 
-// TestGenericSetDebian checks the generic selection, closed over
-// dependencies and softdeps, on the Debian test kernel.
-func TestGenericSetDebian(t *testing.T) {
-	moddir := debianModDir(t)
-	ix := debianIndex(t)
-	mods, err := ScanModules(moddir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, warnings, err := Select(Config{KernelVersion: debianKver, ModDir: moddir, Init: fakeInit(t), Index: ix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(warnings) > 0 {
-		t.Errorf("warnings: %q", warnings)
-	}
-	in := map[string]bool{}
-	for _, n := range names {
-		in[n] = true
-	}
-	for _, want := range []string{
-		"virtio_blk", "virtio_scsi", "virtio_pci", "sd_mod", "sr_mod", "ahci", "ata_piix", "nvme",
-		"uas", "usb_storage", "xhci_pci", "ehci_pci", "ohci_pci", "uhci_hcd", "sym53c8xx",
-		"megaraid_sas", "mptsas", "mptspi", "am53c974", "hv_storvsc", "vmw_pvscsi", "mpt3sas",
-		"mmc_block", "sdhci_pci", "dm_mod", "dm_crypt", "raid1", "raid456", "md_mod",
-		"ext4", "xfs", "btrfs", "vfat", "f2fs", "isofs", "squashfs", "erofs",
-		"nls_cp437", "nls_iso8859_1", "nls_utf8", "crc32c_generic", "crc32c_intel",
-		"libcrc32c", "xxhash_generic", "blake2b_generic", "loop", "xen_blkfront",
-	} {
-		if !in[want] {
-			t.Errorf("generic set lacks %s", want)
-		}
-	}
-	for _, bad := range []string{"snd_hda_intel", "e1000", "e1000e", "i915", "amdgpu", "virtio_net", "floppy", "scsi_debug"} {
-		if in[bad] {
-			t.Errorf("generic set has %s", bad)
-		}
-	}
-	paths := map[string]string{}
-	for _, m := range mods {
-		paths[m.Name] = m.Path
-	}
-	for _, n := range names {
-		p := strings.TrimPrefix(paths[n], "kernel/")
-		for _, pre := range []string{"sound/", "net/", "drivers/net/", "drivers/gpu/", "drivers/media/", "drivers/infiniband/", "drivers/usb/gadget/"} {
-			if strings.HasPrefix(p, pre) {
-				t.Errorf("generic set has %s (%s)", n, p)
-			}
-		}
-	}
-	t.Logf("generic set: %d modules", len(names))
-}
-
 func TestSelectModulesAndOmit(t *testing.T) {
 	moddir := debianModDir(t)
 	ix := debianIndex(t)

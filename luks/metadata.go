@@ -3,7 +3,6 @@ package luks
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,73 +13,73 @@ import (
 // metadata is the LUKS2 JSON area. Offsets and sizes are decimal strings in JSON (they may
 // exceed what a JSON number holds exactly); small counts are numbers.
 type metadata struct {
-	Keyslots map[string]jsonKeyslot     `json:"keyslots"`
-	Tokens   map[string]json.RawMessage `json:"tokens"`
-	Segments map[string]jsonSegment     `json:"segments"`
-	Digests  map[string]jsonDigest      `json:"digests"`
+	Keyslots map[string]jsonKeyslot
+	Tokens   map[string]jsonValue
+	Segments map[string]jsonSegment
+	Digests  map[string]jsonDigest
 	Config   struct {
-		JSONSize     u64      `json:"json_size"`
-		KeyslotsSize u64      `json:"keyslots_size"`
-		Flags        []string `json:"flags"`
+		JSONSize     u64
+		KeyslotsSize u64
+		Flags        []string
 		Requirements struct {
-			Mandatory []string `json:"mandatory"`
-		} `json:"requirements"`
-	} `json:"config"`
+			Mandatory []string
+		}
+	}
 
 	jsonSize uint64
 }
 
 type jsonKeyslot struct {
-	Type    string `json:"type"`
-	KeySize int    `json:"key_size"`
+	Type    string
+	KeySize int
 	AF      struct {
-		Type    string `json:"type"`
-		Stripes int    `json:"stripes"`
-		Hash    string `json:"hash"`
-	} `json:"af"`
+		Type    string
+		Stripes int
+		Hash    string
+	}
 	Area struct {
-		Type       string `json:"type"`
-		Offset     u64    `json:"offset"`
-		Size       u64    `json:"size"`
-		Encryption string `json:"encryption"`
-		KeySize    int    `json:"key_size"`
-	} `json:"area"`
+		Type       string
+		Offset     u64
+		Size       u64
+		Encryption string
+		KeySize    int
+	}
 	KDF struct {
-		Type       string `json:"type"`
-		Hash       string `json:"hash"`
-		Iterations int    `json:"iterations"`
-		Time       int    `json:"time"`
-		Memory     int64  `json:"memory"`
-		CPUs       int    `json:"cpus"`
-		Salt       string `json:"salt"`
-	} `json:"kdf"`
-	Priority *int `json:"priority"`
+		Type       string
+		Hash       string
+		Iterations int
+		Time       int
+		Memory     int64
+		CPUs       int
+		Salt       string
+	}
+	Priority *int
 }
 
 type jsonSegment struct {
-	Type       string          `json:"type"`
-	Offset     u64             `json:"offset"`
-	Size       string          `json:"size"`
-	IVTweak    u64             `json:"iv_tweak"`
-	Encryption string          `json:"encryption"`
-	SectorSize int             `json:"sector_size"`
-	Integrity  json.RawMessage `json:"integrity"`
-	Flags      []string        `json:"flags"`
+	Type       string
+	Offset     u64
+	Size       string
+	IVTweak    u64
+	Encryption string
+	SectorSize int
+	Integrity  jsonValue
+	Flags      []string
 }
 
 type jsonDigest struct {
-	Type       string   `json:"type"`
-	Keyslots   []string `json:"keyslots"`
-	Segments   []string `json:"segments"`
-	Hash       string   `json:"hash"`
-	Iterations int      `json:"iterations"`
-	Salt       string   `json:"salt"`
-	Digest     string   `json:"digest"`
+	Type       string
+	Keyslots   []string
+	Segments   []string
+	Hash       string
+	Iterations int
+	Salt       string
+	Digest     string
 }
 
 type jsonToken struct {
-	Type     string   `json:"type"`
-	Keyslots []string `json:"keyslots"`
+	Type     string
+	Keyslots []string
 }
 
 // u64 is a LUKS2 JSON unsigned integer written as a decimal string.
@@ -89,17 +88,195 @@ type u64 struct {
 	set bool
 }
 
-func (u *u64) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a decimal string, got %s", truncate(b))
+// decodeU64 reads a canonical decimal string; absent or null is an error too.
+func decodeU64(v jsonValue, name string) (u64, error) {
+	if v.kind != jsonString {
+		return u64{}, fmt.Errorf("%s: want a decimal string, got %s", name, v.kind)
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || s != strconv.FormatUint(v, 10) {
-		return fmt.Errorf("%q is not a decimal number", s)
+	n, err := strconv.ParseUint(v.text, 10, 64)
+	if err != nil || v.text != strconv.FormatUint(n, 10) {
+		return u64{}, fmt.Errorf("%s: %q is not a decimal number", name, truncate([]byte(v.text)))
 	}
-	u.v, u.set = v, true
-	return nil
+	return u64{v: n, set: true}, nil
+}
+
+// fields decodes named members of obj in turn, stopping at the first error.
+type fields struct {
+	obj jsonValue
+	err error
+}
+
+func (f *fields) str(key string, dst *string) {
+	if f.err == nil {
+		*dst, f.err = f.obj.member(key).str(key)
+	}
+}
+
+func (f *fields) int(key string, dst *int) {
+	if f.err == nil {
+		*dst, f.err = f.obj.member(key).int(key)
+	}
+}
+
+func (f *fields) int64(key string, dst *int64) {
+	if f.err == nil {
+		*dst, f.err = f.obj.member(key).integer(key)
+	}
+}
+
+func (f *fields) strings(key string, dst *[]string) {
+	if f.err == nil {
+		*dst, f.err = f.obj.member(key).strings(key)
+	}
+}
+
+// u64 decodes a present member; an absent or null one stays unset.
+func (f *fields) u64(key string, dst *u64) {
+	if v := f.obj.member(key); f.err == nil && v.kind != jsonNull {
+		*dst, f.err = decodeU64(v, key)
+	}
+}
+
+// sub returns the decoder of a nested object (null or absent: no members).
+func (f *fields) sub(key string) *fields {
+	v := f.obj.member(key)
+	if f.err == nil && v.kind != jsonNull {
+		f.err = v.want(key, jsonObject)
+	}
+	return &fields{obj: v, err: f.err}
+}
+
+// done folds a nested decoder's error back.
+func (f *fields) done(sub *fields) {
+	if f.err == nil {
+		f.err = sub.err
+	}
+}
+
+// decodeObjects decodes an object of objects keyed by id with dec, in
+// document order (errors are reported in that order; a later duplicate wins).
+func decodeObjects[T any](v jsonValue, name string, dec func(*fields) T) (map[string]T, error) {
+	if v.kind == jsonNull {
+		return nil, nil
+	}
+	if err := v.want(name, jsonObject); err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(v.members))
+	for _, mb := range v.members {
+		key, o := mb.key, mb.value
+		if o.kind != jsonNull {
+			if err := o.want(name+" "+key, jsonObject); err != nil {
+				return nil, err
+			}
+		}
+		f := &fields{obj: o}
+		t := dec(f)
+		if f.err != nil {
+			return nil, fmt.Errorf("%s %s: %w", name, key, f.err)
+		}
+		out[key] = t
+	}
+	return out, nil
+}
+
+func decodeKeyslot(f *fields) jsonKeyslot {
+	var j jsonKeyslot
+	f.str("type", &j.Type)
+	f.int("key_size", &j.KeySize)
+	af := f.sub("af")
+	af.str("type", &j.AF.Type)
+	af.int("stripes", &j.AF.Stripes)
+	af.str("hash", &j.AF.Hash)
+	f.done(af)
+	area := f.sub("area")
+	area.str("type", &j.Area.Type)
+	area.u64("offset", &j.Area.Offset)
+	area.u64("size", &j.Area.Size)
+	area.str("encryption", &j.Area.Encryption)
+	area.int("key_size", &j.Area.KeySize)
+	f.done(area)
+	kdf := f.sub("kdf")
+	kdf.str("type", &j.KDF.Type)
+	kdf.str("hash", &j.KDF.Hash)
+	kdf.int("iterations", &j.KDF.Iterations)
+	kdf.int("time", &j.KDF.Time)
+	kdf.int64("memory", &j.KDF.Memory)
+	kdf.int("cpus", &j.KDF.CPUs)
+	kdf.str("salt", &j.KDF.Salt)
+	f.done(kdf)
+	if p := f.obj.member("priority"); p.kind != jsonNull && f.err == nil {
+		var n int
+		f.int("priority", &n)
+		j.Priority = &n
+	}
+	return j
+}
+
+func decodeSegment(f *fields) jsonSegment {
+	var j jsonSegment
+	f.str("type", &j.Type)
+	f.u64("offset", &j.Offset)
+	f.str("size", &j.Size)
+	f.u64("iv_tweak", &j.IVTweak)
+	f.str("encryption", &j.Encryption)
+	f.int("sector_size", &j.SectorSize)
+	j.Integrity = f.obj.member("integrity")
+	f.strings("flags", &j.Flags)
+	return j
+}
+
+func decodeDigest(f *fields) jsonDigest {
+	var j jsonDigest
+	f.str("type", &j.Type)
+	f.strings("keyslots", &j.Keyslots)
+	f.strings("segments", &j.Segments)
+	f.str("hash", &j.Hash)
+	f.int("iterations", &j.Iterations)
+	f.str("salt", &j.Salt)
+	f.str("digest", &j.Digest)
+	return j
+}
+
+func decodeToken(f *fields) jsonToken {
+	var j jsonToken
+	f.str("type", &j.Type)
+	f.strings("keyslots", &j.Keyslots)
+	return j
+}
+
+// decodeMetadata decodes the top-level object of the JSON area.
+func decodeMetadata(root jsonValue) (*metadata, error) {
+	if err := root.want("metadata", jsonObject); err != nil {
+		return nil, err
+	}
+	m := &metadata{}
+	var err error
+	if m.Keyslots, err = decodeObjects(root.member("keyslots"), "keyslots", decodeKeyslot); err != nil {
+		return nil, err
+	}
+	if m.Segments, err = decodeObjects(root.member("segments"), "segments", decodeSegment); err != nil {
+		return nil, err
+	}
+	if m.Digests, err = decodeObjects(root.member("digests"), "digests", decodeDigest); err != nil {
+		return nil, err
+	}
+	if m.Tokens, err = root.member("tokens").object("tokens"); err != nil {
+		return nil, err
+	}
+	f := &fields{obj: root}
+	cfg := f.sub("config")
+	cfg.u64("json_size", &m.Config.JSONSize)
+	cfg.u64("keyslots_size", &m.Config.KeyslotsSize)
+	cfg.strings("flags", &m.Config.Flags)
+	req := cfg.sub("requirements")
+	req.strings("mandatory", &m.Config.Requirements.Mandatory)
+	cfg.done(req)
+	f.done(cfg)
+	if f.err != nil {
+		return nil, fmt.Errorf("config: %w", f.err)
+	}
+	return m, nil
 }
 
 func truncate(b []byte) string {
@@ -119,8 +296,12 @@ func parseMetadata(area []byte) (*metadata, error) {
 	} else {
 		return nil, fmt.Errorf("JSON area is not NUL-terminated")
 	}
-	m := &metadata{}
-	if err := json.Unmarshal(area, m); err != nil {
+	root, err := parseJSON(area)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeMetadata(root)
+	if err != nil {
 		return nil, err
 	}
 	if m.Keyslots == nil || m.Segments == nil || m.Digests == nil || m.Tokens == nil || !m.Config.JSONSize.set {
@@ -298,14 +479,18 @@ func references[V any](refs []string, objs map[string]V) ([]int, error) {
 	return ids, nil
 }
 
-func parseToken(key string, raw json.RawMessage, m *metadata) (Token, error) {
+func parseToken(key string, raw jsonValue, m *metadata) (Token, error) {
 	id, err := objectID(key)
 	if err != nil {
 		return Token{}, err
 	}
-	var j jsonToken
-	if err := json.Unmarshal(raw, &j); err != nil {
+	if err := raw.want("token", jsonObject); err != nil {
 		return Token{}, err
+	}
+	f := &fields{obj: raw}
+	j := decodeToken(f)
+	if f.err != nil {
+		return Token{}, f.err
 	}
 	if j.Type == "" {
 		return Token{}, fmt.Errorf("no type")
@@ -341,12 +526,9 @@ func (m *metadata) dataSegment(size int64) (int, Segment, error) {
 	if j.Type != "crypt" {
 		return 0, Segment{}, unsupported("segment %d of type %q", id, j.Type)
 	}
-	if len(j.Integrity) > 0 && string(j.Integrity) != "null" {
-		var integ struct {
-			Type string `json:"type"`
-		}
-		_ = json.Unmarshal(j.Integrity, &integ)
-		return 0, Segment{}, unsupported("segment %d uses dm-integrity/AEAD (integrity %q)", id, integ.Type)
+	if j.Integrity.kind != jsonNull {
+		typ, _ := j.Integrity.member("type").str("type")
+		return 0, Segment{}, unsupported("segment %d uses dm-integrity/AEAD (integrity %q)", id, typ)
 	}
 	if slices.Contains(j.Flags, "in-reencryption") {
 		return 0, Segment{}, unsupported("segment %d is being reencrypted", id)

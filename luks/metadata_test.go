@@ -98,7 +98,25 @@ func TestMetadata(t *testing.T) {
 		{name: "token without type", edit: func(s string) string {
 			return strings.Replace(s, `"tokens":{}`, `"tokens":{"0":{"keyslots":["0"]}}`, 1)
 		}, openErr: "token 0: no type"},
-		{name: "not JSON", edit: func(string) string { return "{" }, openErr: "unexpected end of JSON"},
+		{name: "not JSON", edit: func(string) string { return "{" }, openErr: "JSON offset 1: unexpected end"},
+		{name: "a count as a string", edit: func(s string) string {
+			return strings.Replace(s, `"stripes":4000`, `"stripes":"4000"`, 1)
+		}, openErr: "keyslots 0: stripes: want a number, got a string"},
+		{name: "an offset as a number", edit: func(s string) string {
+			return strings.Replace(s, `"json_size":"12288"`, `"json_size":12288`, 1)
+		}, openErr: "config: json_size: want a decimal string, got a number"},
+		{name: "a fractional count", edit: func(s string) string {
+			return strings.Replace(s, `"stripes":4000`, `"stripes":4e3`, 1)
+		}, openErr: "stripes: 4e3 is not a 64-bit integer"},
+		{name: "the last of duplicate members wins", edit: func(s string) string {
+			return strings.Replace(s, `"sector_size":4096`, `"sector_size":512,"sector_size":4096`, 1)
+		}, want: Segment{Cipher: "aes-xts-plain64", KeySize: 64, Offset: 32768, Dynamic: true, SectorSize: 4096}},
+		{name: "integrity segment", edit: func(s string) string {
+			return strings.Replace(s, `"sector_size":4096`, `"sector_size":4096,"integrity":{"type":"hmac(sha256)"}`, 1)
+		}, segErr: `unsupported: segment 0 uses dm-integrity/AEAD (integrity "hmac(sha256)")`},
+		{name: "token not an object", edit: func(s string) string {
+			return strings.Replace(s, `"tokens":{}`, `"tokens":{"0":7}`, 1)
+		}, openErr: "token 0: token: want an object, got a number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

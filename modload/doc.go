@@ -16,7 +16,9 @@
 //     time by [Index.WriteFile]; when that file is missing or corrupt it
 //     falls back to [Build], which reads depmod's text files (modules.alias,
 //     modules.dep, modules.softdep, modules.builtin) or, when they are
-//     absent, the .modinfo ELF section of every module, in parallel.
+//     absent, the .modinfo ELF section of every module, in parallel. The
+//     init uses [OpenImage], whose fallback reads the text files only: the
+//     image always has the index, and the init then links no ELF reader.
 //  2. Lookup: [Index.Lookup] matches the modalias against the patterns with
 //     fnmatch semantics ('*', '?', '[...]', '[!...]', '\' escapes; '/' is
 //     not special) and '-' and '_' treated alike. Patterns are grouped by

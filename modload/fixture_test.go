@@ -143,6 +143,7 @@ func compress(t testing.TB, algo string, data []byte) []byte {
 type treeOpts struct {
 	text    bool // also write depmod's text files
 	corrupt bool // add a module file that is not ELF
+	image   bool // also write modules.earlyroot, as mkinitramfs lays out an image
 }
 
 // writeTree writes the fixture module tree into a new directory and
@@ -164,6 +165,15 @@ func writeTree(t testing.TB, o treeOpts) string {
 	}
 	if o.text {
 		writeDepmodFiles(t, dir)
+	}
+	if o.image {
+		ix, err := Build(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.WriteFile(filepath.Join(dir, IndexFile)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }

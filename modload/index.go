@@ -51,7 +51,16 @@ type rawMod struct {
 // present, else the .modinfo section of every module file below moddir;
 // modules.builtin and modules.builtin.modinfo in both cases. Module files
 // that cannot be read are left out and reported by [Index.Problems].
-func Build(moddir string) (*Index, error) {
+func Build(moddir string) (*Index, error) { return build(moddir, readModinfoTree) }
+
+// modinfoTreeFunc reads the .modinfo of every module file below a module
+// directory (readModinfoTree).
+type modinfoTreeFunc func(moddir string) ([]rawMod, []aliasEntry, []error, error)
+
+// build is [Build] with the reader of module files' .modinfo given: nil
+// builds from depmod's text files only, so that a program that calls it
+// and not Build links no ELF reader and no xz or gzip decoder.
+func build(moddir string, modinfoTree modinfoTreeFunc) (*Index, error) {
 	st, err := os.Stat(moddir)
 	if err != nil {
 		return nil, fmt.Errorf("build module index: %w", err)
@@ -71,9 +80,16 @@ func Build(moddir string) (*Index, error) {
 			problems = append(problems, fmt.Errorf("%w; using .modinfo instead", err))
 		}
 	}
+	if !transitive && modinfoTree == nil {
+		err := fmt.Errorf("build module index: no usable modules.dep and modules.alias in %s", moddir)
+		if len(problems) > 0 {
+			err = fmt.Errorf("%w: %w", err, errors.Join(problems...))
+		}
+		return nil, err
+	}
 	if !transitive {
 		var perr []error
-		mods, aliases, perr, err = readModinfoTree(moddir)
+		mods, aliases, perr, err = modinfoTree(moddir)
 		if err != nil {
 			return nil, fmt.Errorf("build module index: %w", err)
 		}

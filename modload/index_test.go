@@ -300,6 +300,51 @@ func sameIndex(t *testing.T, a, b *Index) {
 	}
 }
 
+// TestOpenImage checks the init's index: the image's modules.earlyroot,
+// else depmod's text files, never the module files.
+func TestOpenImage(t *testing.T) {
+	t.Run("index file", func(t *testing.T) {
+		dir := writeTree(t, treeOpts{image: true})
+		if err := os.RemoveAll(filepath.Join(dir, "kernel")); err != nil {
+			t.Fatal(err)
+		}
+		ix, err := OpenImage(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFixtureIndex(t, ix)
+	})
+	t.Run("depmod text", func(t *testing.T) {
+		ix, err := OpenImage(writeTree(t, treeOpts{text: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFixtureIndex(t, ix)
+	})
+	t.Run("corrupt index, depmod text", func(t *testing.T) {
+		dir := writeTree(t, treeOpts{text: true})
+		writeFile(t, filepath.Join(dir, IndexFile), []byte("NOTANIDX"))
+		ix, err := OpenImage(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := ix.Problems(); len(p) == 0 || !errors.Is(p[0], errCorrupt) {
+			t.Errorf("problems = %v, want the corrupt index first", p)
+		}
+		checkFixtureIndex(t, ix)
+	})
+	t.Run("module files only", func(t *testing.T) {
+		dir := writeTree(t, treeOpts{})
+		_, err := OpenImage(dir)
+		if err == nil || !strings.Contains(err.Error(), "modules.dep") {
+			t.Errorf("err = %v, want one naming modules.dep", err)
+		}
+		if _, err := Open(dir); err != nil {
+			t.Errorf("Open (which reads .modinfo): %v", err)
+		}
+	})
+}
+
 func TestIndexFileCorrupt(t *testing.T) {
 	dir := writeTree(t, treeOpts{})
 	ix, err := Build(dir)

@@ -120,13 +120,23 @@ func (ix *Index) marshal() []byte {
 // Open returns the index of moddir, read from moddir/modules.earlyroot when
 // that file is present and sound, else built with [Build]. A corrupt file
 // is reported by [Index.Problems] of the built index.
-func Open(moddir string) (*Index, error) {
+func Open(moddir string) (*Index, error) { return open(moddir, Build) }
+
+// OpenImage is [Open] for the init: when modules.earlyroot (which
+// mkinitramfs always writes) is missing or corrupt, it builds the index
+// from depmod's text files only, never from the module files themselves,
+// so the init links no ELF reader.
+func OpenImage(moddir string) (*Index, error) {
+	return open(moddir, func(dir string) (*Index, error) { return build(dir, nil) })
+}
+
+func open(moddir string, build func(string) (*Index, error)) (*Index, error) {
 	p := filepath.Join(moddir, IndexFile)
 	ix, err := ReadIndexFile(p)
 	if err == nil {
 		return ix, nil
 	}
-	bix, berr := Build(moddir)
+	bix, berr := build(moddir)
 	if berr != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, berr

@@ -115,7 +115,7 @@ func modprobe(args []string, env modprobeEnv) int {
 		fmt.Fprintln(env.stderr, "modprobe: no module name given")
 		return 1
 	}
-	ix, err := Open(env.moddir)
+	ix, err := OpenImage(env.moddir)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "modprobe: %v\n", err)
 		return 1

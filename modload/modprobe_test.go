@@ -48,7 +48,7 @@ type modprobeRun struct {
 
 func runModprobe(t *testing.T, args ...string) modprobeRun {
 	t.Helper()
-	dir := writeTree(t, treeOpts{})
+	dir := writeTree(t, treeOpts{image: true})
 	root := filepath.Join(dir, "..", "..", "..")
 	writeFile(t, filepath.Join(root, "etc", "modprobe.d", "test.conf"), []byte("options virtio_blk queue_depth=8\nblacklist posty\n"))
 	writeFile(t, filepath.Join(root, "usr", "lib", "modprobe.d", "x.conf"), []byte("blacklist chain-c\n"))
@@ -114,7 +114,7 @@ func TestModprobe(t *testing.T) {
 		}
 	})
 	t.Run("failure", func(t *testing.T) {
-		dir := writeTree(t, treeOpts{})
+		dir := writeTree(t, treeOpts{image: true})
 		k := newFakeKernel()
 		k.errs["xzmod"] = unix.ENOEXEC
 		var stderr bytes.Buffer

@@ -58,7 +58,7 @@ func TestOptionsOneSource(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			moddir := writeTree(t, treeOpts{})
+			moddir := writeTree(t, treeOpts{image: true})
 			root := filepath.Clean(filepath.Join(moddir, "..", "..", ".."))
 			writeFile(t, filepath.Join(root, "lib", "modprobe.d", "a.conf"), []byte(conf))
 			proc := filepath.Join(root, "proc", "cmdline")

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLinkedPackages builds the init as the Makefile does (without -s, so
+// the symbol table stays) and checks that packages the init has no use for
+// are not linked in: every image carries this binary, and each of them used
+// to come in through a dependency (the index builder's ELF reader, the LUKS2
+// metadata's reflection-based decoding, a netlink library's matcher).
+func TestLinkedPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the init binary")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the init with")
+	}
+	out := filepath.Join(t.TempDir(), "init")
+	cmd := exec.Command(gobin, "build", "-trimpath", "-o", out, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	f, err := elf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden := []string{"debug/elf.", "encoding/json.", "regexp.", "github.com/pilebones/"}
+	found := map[string]string{}
+	for _, s := range syms {
+		for _, p := range forbidden {
+			if strings.HasPrefix(s.Name, p) && found[p] == "" {
+				found[p] = s.Name
+			}
+		}
+	}
+	for p, sym := range found {
+		t.Errorf("the init links %s (e.g. %s)", strings.TrimSuffix(p, "."), sym)
+	}
+}
