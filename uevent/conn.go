@@ -6,16 +6,13 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/pilebones/go-udev/netlink"
 	"golang.org/x/sys/unix"
 )
 
 // rcvBufSize is the socket receive buffer requested for the uevent socket:
 // large enough to absorb the burst of a coldplug storm while handle is busy.
 const rcvBufSize = 128 << 20
-
-// kernelGroup is the netlink multicast group of the kernel's own uevents
-// (udevd rebroadcasts on group 2, "libudev" messages).
-const kernelGroup = 1
 
 // recver is the seam between the read loop and the kernel: one datagram
 // per call. Tests substitute a fake to inject ENOBUFS and foreign senders.
@@ -28,8 +25,9 @@ type recver interface {
 	close() error
 }
 
-// netlinkConn is the real NETLINK_KOBJECT_UEVENT socket, handed to the
-// Go runtime poller (non-blocking, via os.File) so that close() wakes a
+// netlinkConn is the real NETLINK_KOBJECT_UEVENT socket. go-udev's
+// UEventConn creates and binds it; the fd is then handed to the Go
+// runtime poller (non-blocking, via os.File) so that close() wakes a
 // blocked recv and the read goroutine can end.
 type netlinkConn struct {
 	f  *os.File
@@ -40,16 +38,19 @@ type netlinkConn struct {
 // CLOEXEC, a 128 MiB receive buffer (SO_RCVBUFFORCE, falling back to the
 // capped SO_RCVBUF when not privileged) and non-blocking mode.
 func openNetlink() (*netlinkConn, error) {
-	// CLOEXEC at creation: the socket never leaks across a fork+exec or
-	// switch_root's exec. Port id 0 lets the kernel assign one.
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
+	var c netlink.UEventConn
+	// go-udev creates the socket without SOCK_CLOEXEC; holding ForkLock
+	// until CloseOnExec keeps a concurrent fork+exec from inheriting it.
+	syscall.ForkLock.RLock()
+	err := c.Connect(netlink.KernelEvent)
+	if err == nil {
+		unix.CloseOnExec(c.Fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("uevent: open netlink socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: kernelGroup}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("uevent: bind netlink socket: %w", err)
-	}
+	fd := c.Fd
 	if err := setRcvBuf(fd, rcvBufSize); err != nil {
 		unix.Close(fd)
 		return nil, err

@@ -14,17 +14,18 @@
 //     SUBSYSTEM=block\0MAJOR=254\0MINOR=1\0DEVNAME=vda1\0DEVTYPE=partition\0
 //     DISKSEQ=1\0PARTN=1\0SEQNUM=660\0".
 //  2. The socket was opened by Start (openNetlink, conn.go) before anything
-//     else: a NETLINK_KOBJECT_UEVENT socket bound to the kernel's group,
-//     created CLOEXEC (so it never leaks across switch_root's exec), with a
-//     forced 128 MiB receive buffer (SO_RCVBUFFORCE, falling back to
-//     SO_RCVBUF), non-blocking and handed to the Go runtime poller through
-//     an os.File.
+//     else: go-udev's netlink.UEventConn creates and binds it; we then set
+//     CLOEXEC (so it never leaks across switch_root's exec), force a
+//     128 MiB receive buffer (SO_RCVBUFFORCE, falling back to SO_RCVBUF),
+//     make it non-blocking and hand it to the Go runtime poller through an
+//     os.File. go-udev's Monitor is not used: it stops for good on the first
+//     error.
 //  3. readLoop (source.go) blocks in recv, which calls recvfrom(2) on the
 //     descriptor to get the sender's address. Datagrams whose netlink port
 //     id is not 0 (not the kernel, e.g. a udevd rebroadcast or a spoofer)
 //     are dropped, as are truncated ones. The bytes go through Parse
-//     (event.go), which keeps values containing '=' and devpaths
-//     containing '@' intact. The Event is appended to
+//     (event.go), our own parser: go-udev's ParseUEvent rejects values
+//     containing '=' and devpaths containing '@'. The Event is appended to
 //     an unbounded FIFO queue, so a slow handle never makes the socket
 //     overflow.
 //  4. If the kernel could not deliver because the buffer was full anyway,

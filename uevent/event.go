@@ -30,7 +30,7 @@ const maxMsg = 64 << 10
 
 // Parse decodes one kernel uevent message "ACTION@DEVPATH\0KEY=VALUE\0...".
 //
-// It splits the header at the FIRST
+// Unlike go-udev's netlink.ParseUEvent it splits the header at the FIRST
 // '@' and every variable at its FIRST '=', so a devpath containing '@'
 // and a value containing '=' are kept intact. Messages from the libudev
 // multicast group (they start with "libudev\0") are rejected with
