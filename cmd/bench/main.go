@@ -41,6 +41,7 @@ type options struct {
 	timeout               time.Duration
 	gen                   int    // rounds of the generation-time comparison (gentime.go)
 	genOnly               bool   // only that comparison, no boots
+	genSecondOnly         bool   // only on the second kernel's tree
 	kernel2Dir            string // the second kernel's tree for it
 }
 
@@ -62,6 +63,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
 	flag.IntVar(&o.gen, "gen", genDefault(), "rounds of the image generation time comparison with initramfs-tools (0 skips it; default 1 with BENCH_PEERS=1)")
 	flag.BoolVar(&o.genOnly, "gen-only", false, "only the generation time comparison (written to OUT/gentime.md), no boots")
+	flag.BoolVar(&o.genSecondOnly, "gen-second-only", false, "the generation time comparison on the second kernel's tree only (initramfs-tools takes minutes per image on a small machine)")
 	flag.StringVar(&o.kernel2Dir, "kernel2-dir", "", "a second unpacked kernel package (Debian 13's) whose tree the generation time comparison also uses")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
