@@ -233,7 +233,7 @@ const genTarget = 0.25
 // and earlyroot's time as a ratio of initramfs-tools'.
 func GenTable(rs []GenResult) string {
 	var b strings.Builder
-	b.WriteString("| tree | state | initramfs-tools | earlyroot | ratio (goal ≤ 0.25×) | CPU: initramfs-tools | earlyroot | ratio | images |\n")
+	b.WriteString("| tree | state | initramfs-tools | earlyroot | ratio (goal ≤ 0.25×) | CPU: initramfs-tools | earlyroot | ratio | images (initramfs-tools / earlyroot) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	wall := func(t GenTime) time.Duration { return t.Wall }
 	cpu := func(t GenTime) time.Duration { return t.CPU }
