@@ -365,7 +365,11 @@ func (b *Boot) handle(ev uevent.Event) {
 func (b *Boot) logLoad(r modload.Result) {
 	switch r.Status {
 	case modload.Loaded:
-		b.log.Debugf("loaded %s (%s) in %v", r.Module, orDash(r.Alias), r.Took.Round(time.Microsecond))
+		how := ""
+		if r.ByKernel {
+			how = ", decompressed by the kernel"
+		}
+		b.log.Debugf("loaded %s (%s) from %s%s in %v", r.Module, orDash(r.Alias), filepath.Base(r.Path), how, r.Took.Round(time.Microsecond))
 	case modload.Failed:
 		if errors.Is(r.Err, unix.ENODEV) {
 			// The module's own init found nothing to drive: no such hardware, or a CPU

@@ -47,3 +47,37 @@ func FuzzDecompressZstd(f *testing.F) {
 		}
 	})
 }
+
+// countingFile is an io.Reader that is not an io.ByteReader, as an *os.File
+// is not, and counts its Read calls (each a read(2) on a file).
+type countingFile struct {
+	r     *bytes.Reader
+	calls int
+}
+
+func (c *countingFile) Read(p []byte) (int, error) {
+	c.calls++
+	return c.r.Read(p)
+}
+
+// The xz decoder asks its input for a byte at a time; reading a module file
+// must not cost a read(2) per compressed byte (a tree of .ko.xz modules took
+// tens of seconds of system time that way).
+func TestDecompressXZReadsInBlocks(t *testing.T) {
+	plain := bytes.Repeat([]byte("\x7fELF module text, not very compressible 0123456789"), 20000)
+	for i := range plain {
+		plain[i] ^= byte(i * 131 >> 3)
+	}
+	z := compress(t, "xz", plain)
+	in := &countingFile{r: bytes.NewReader(z)}
+	got, err := decompress("xz", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, plain) {
+		t.Fatalf("decompressed %d bytes, want the %d of the original", len(got), len(plain))
+	}
+	if max := len(z)/(32<<10) + 4; in.calls > max {
+		t.Errorf("%d reads for %d compressed bytes, want at most %d", in.calls, len(z), max)
+	}
+}

@@ -1,6 +1,7 @@
 package modload
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
@@ -50,6 +51,11 @@ func Decompress(algo string, r io.Reader, limit int) ([]byte, error) {
 	case "zstd":
 		return decompressZstd(r, limit)
 	case "xz":
+		// The xz decoder reads its input a byte at a time: a file would
+		// cost a read(2) per byte.
+		if _, ok := r.(io.ByteReader); !ok {
+			r = bufio.NewReaderSize(r, 64<<10)
+		}
 		xr, err := xz.NewReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)

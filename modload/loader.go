@@ -59,6 +59,9 @@ type Result struct {
 	Status Status        //
 	Err    error         // "load ext4: finit_module /lib/modules/…/ext4.ko: exec format error"
 	Took   time.Duration // time spent in the load itself
+	// ByKernel says that the file went to finit_module compressed, for the
+	// kernel to decompress (its /sys/module/compression matches the file's).
+	ByKernel bool
 }
 
 // entry is the once-only load of one module; done is closed when res is
@@ -428,7 +431,8 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 		}
 	}
 	start := time.Now()
-	err := l.insertFile(r.Path, l.params[name])
+	var err error
+	r.ByKernel, err = l.insertFile(r.Path, l.params[name])
 	r.Took = time.Since(start)
 	switch {
 	case err == nil:
@@ -442,22 +446,23 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 	return r
 }
 
-// insertFile puts the module file p into the kernel.
-func (l *Loader) insertFile(p, params string) error {
+// insertFile puts the module file p into the kernel; byKernel says that
+// the kernel decompressed it.
+func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 	algo := compression(p)
 	if algo != "" && algo != l.kernelCompression() {
 		image, err := readModuleImage(p)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := l.initModule(image, params); err != nil {
-			return fmt.Errorf("init_module %s: %w", p, err)
+			return false, fmt.Errorf("init_module %s: %w", p, err)
 		}
-		return nil
+		return false, nil
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	flags := 0
@@ -465,9 +470,9 @@ func (l *Loader) insertFile(p, params string) error {
 		flags = unix.MODULE_INIT_COMPRESSED_FILE
 	}
 	if err := l.finitModule(int(f.Fd()), params, flags); err != nil {
-		return fmt.Errorf("finit_module %s: %w", p, err)
+		return false, fmt.Errorf("finit_module %s: %w", p, err)
 	}
-	return nil
+	return algo != "", nil
 }
 
 // kernelCompression returns the algorithm the kernel decompresses modules

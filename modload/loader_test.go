@@ -367,6 +367,9 @@ func TestLoadCompressed(t *testing.T) {
 				if n != 1 {
 					t.Fatalf("%s loaded %d times", m.name, n)
 				}
+				if r.ByKernel != (m.algo == kernelHas) {
+					t.Errorf("%s: ByKernel = %v, want %v", m.name, r.ByKernel, m.algo == kernelHas)
+				}
 				if m.algo == kernelHas {
 					if c.syscall != "finit_module" || c.flags != unix.MODULE_INIT_COMPRESSED_FILE {
 						t.Errorf("%s: %s flags %d, want finit_module with MODULE_INIT_COMPRESSED_FILE", m.name, c.syscall, c.flags)

@@ -193,6 +193,12 @@ func (e *benchEnv) report(results []ImageResult) error {
 			"header made by cryptsetup, each a fresh process per unlock, on this host (raw output in kdf.txt).\n\n")
 		md.WriteString(KDFTable(e.kdf))
 	}
+	if len(e.gen) > 0 {
+		md.WriteString("\n## Image generation time\n\n" +
+			"A generic image from each kernel's module tree, by earlyroot's mkinitramfs and by initramfs-tools' " +
+			"(MODULES=most), on the same tree in this run (medians of the rounds; gentime.go says how).\n\n")
+		md.WriteString(GenTable(e.gen))
+	}
 	md.WriteString("\n![median init stage](init-stage.svg)\n")
 	if err := os.WriteFile(e.path("results.md"), []byte(md.String()), 0o644); err != nil {
 		return err

@@ -30,6 +30,7 @@ type benchEnv struct {
 	log   io.Writer
 	disks []string // one root disk per parallel VM (QEMU locks images)
 	kdf   []KDFResult
+	gen   []GenResult // the generation-time comparison (gentime.go)
 }
 
 // image is one initramfs to boot.

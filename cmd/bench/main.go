@@ -39,6 +39,10 @@ type options struct {
 	smp                   string
 	kdf                   int
 	timeout               time.Duration
+	gen                   int    // rounds of the generation-time comparison (gentime.go)
+	genOnly               bool   // only that comparison, no boots
+	genSecondOnly         bool   // only on the second kernel's tree
+	kernel2Dir            string // the second kernel's tree for it
 }
 
 func main() {
@@ -57,6 +61,10 @@ func main() {
 	flag.IntVar(&o.kdf, "kdf", 3, "unlocks per LUKS format in the KDF comparison with cryptsetup (luks's BenchmarkUnlock; 0 skips it)")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
+	flag.IntVar(&o.gen, "gen", genDefault(), "rounds of the image generation time comparison with initramfs-tools (0 skips it; default 1 with BENCH_PEERS=1)")
+	flag.BoolVar(&o.genOnly, "gen-only", false, "only the generation time comparison (written to OUT/gentime.md), no boots")
+	flag.BoolVar(&o.genSecondOnly, "gen-second-only", false, "the generation time comparison on the second kernel's tree only (initramfs-tools takes minutes per image on a small machine)")
+	flag.StringVar(&o.kernel2Dir, "kernel2-dir", "", "a second unpacked kernel package (Debian 13's) whose tree the generation time comparison also uses")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -94,6 +102,23 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 		return env.report(results)
 	}
+	if o.genOnly {
+		o.gen = max(o.gen, 1)
+		env.opt.gen = o.gen
+	}
+	if o.gen > 0 {
+		if env.gen, err = env.genTimes(ctx); err != nil {
+			return err
+		}
+		table := GenTable(env.gen)
+		if err := os.WriteFile(env.path("gentime.md"), []byte(table), 0o644); err != nil {
+			return err
+		}
+		if o.genOnly {
+			_, err := io.WriteString(stdout, table)
+			return err
+		}
+	}
 	if err := env.prepareDisk(); err != nil {
 		return err
 	}
@@ -121,6 +146,15 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	return env.report(results)
+}
+
+// genDefault is -gen's default: one round with BENCH_PEERS=1 (initramfs-tools is then
+// installed), none otherwise.
+func genDefault() int {
+	if os.Getenv("BENCH_PEERS") == "1" {
+		return 1
+	}
+	return 0
 }
 
 // parseCPUList reads -smp: vCPU counts from 1 to 8, no repeats.

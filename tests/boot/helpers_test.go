@@ -70,12 +70,18 @@ func wholeDisk(t *testing.T, fs *vm.FS) string {
 	return makeDisk(t, "disk", vm.Disk{FS: fs})
 }
 
-// bootVM boots the test kernel with the given initramfs (default: the generic image).
+// bootVM boots the first test kernel with the given initramfs (default: the generic image).
 func bootVM(t *testing.T, cfg vm.Config) *vm.VM {
 	t.Helper()
-	cfg.Kernel = tb.kernel
+	return bootOn(t, tb.first, cfg)
+}
+
+// bootOn boots kernel k with the given initramfs (default: k's generic image).
+func bootOn(t *testing.T, k *testKernel, cfg vm.Config) *vm.VM {
+	t.Helper()
+	cfg.Kernel = k.Image
 	if cfg.Initrd == "" {
-		cfg.Initrd = tb.generic(t)
+		cfg.Initrd = tb.imageFor(t, k, "generic")
 	}
 	// Prepended: words after "--" in the test's own command line must stay last.
 	if !strings.Contains(cfg.Append, "panic=") {

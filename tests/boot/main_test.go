@@ -18,18 +18,29 @@ import (
 	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
-// bench is what every boot test shares: the kernel, the built binaries and the images.
+// bench is what every boot test shares: the kernels, the built binaries and the images.
 type bench struct {
-	root      string // repository root
-	build     string // build/ with init, testinit, mkinitramfs
-	kernelDir string // unpacked Debian kernel package
-	kver      string
-	kernel    string // vmlinuz
-	moddir    string
-	work      string // temporary directory for images
+	root  string // repository root
+	build string // build/ with init, testinit, mkinitramfs
+	work  string // temporary directory for images
+
+	first *testKernel // Debian 12's, which every test boots unless it asks for another
+
+	secondOnce sync.Once
+	second     *testKernel // Debian 13's, found at the first test that asks for it
+}
+
+// testKernel is one kernel the tests boot, with the images made for it.
+type testKernel struct {
+	fixture.Kernel
+	flags []string // mkinitramfs flags every image for this kernel gets
 
 	mu     sync.Mutex
 	images map[string]*imageOnce
+}
+
+func newTestKernel(k fixture.Kernel, flags ...string) *testKernel {
+	return &testKernel{Kernel: k, flags: flags, images: map[string]*imageOnce{}}
 }
 
 type imageOnce struct {
@@ -76,7 +87,7 @@ func setupBench() (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{root: root, build: filepath.Join(root, "build"), images: map[string]*imageOnce{}}
+	b := &bench{root: root, build: filepath.Join(root, "build")}
 	for _, bin := range []string{"init", "testinit", "mkinitramfs"} {
 		if _, err := os.Stat(filepath.Join(b.build, bin)); err != nil {
 			return nil, fmt.Errorf("build/%s missing: run make build first", bin)
@@ -86,7 +97,7 @@ func setupBench() (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.kernelDir, b.kver, b.kernel, b.moddir = k.Dir, k.Release, k.Image, k.ModDir
+	b.first = newTestKernel(k)
 	b.work, err = os.MkdirTemp("", "earlyroot-boot-")
 	if err != nil {
 		return nil, err
@@ -94,18 +105,50 @@ func setupBench() (*bench, error) {
 	return b, nil
 }
 
-// image builds (once per name) an initramfs with build/mkinitramfs and the given flags.
+// secondKernel returns Debian 13's kernel (merged /usr, every module .ko.xz, decompressed
+// by the kernel itself), whose images are made with its .config so that the modules stay
+// .ko.xz; the test is skipped when the kernel is missing, or failed with
+// EARLYROOT_REQUIRE_KERNEL=1.
+func (b *bench) secondKernel(t testing.TB) *testKernel {
+	t.Helper()
+	k := fixture.NeedSecondKernel(t)
+	b.secondOnce.Do(func() {
+		var flags []string
+		if c := k.Config(); c != "" {
+			flags = []string{"-kconfig", c}
+		}
+		b.second = newTestKernel(k, flags...)
+	})
+	return b.second
+}
+
+// image builds (once per name) an initramfs for the first kernel with build/mkinitramfs and
+// the given flags.
 func (b *bench) image(t testing.TB, name string, flags ...string) string {
 	t.Helper()
-	b.mu.Lock()
-	io, ok := b.images[name]
+	return b.imageFor(t, b.first, name, flags...)
+}
+
+// generic is the default image every test boots unless it needs another.
+func (b *bench) generic(t testing.TB) string { return b.image(t, "generic") }
+
+// imageFor builds (once per kernel and name) an initramfs for k.
+func (b *bench) imageFor(t testing.TB, k *testKernel, name string, flags ...string) string {
+	t.Helper()
+	k.mu.Lock()
+	io, ok := k.images[name]
 	if !ok {
 		io = &imageOnce{}
-		b.images[name] = io
+		k.images[name] = io
 	}
-	b.mu.Unlock()
+	k.mu.Unlock()
 	io.once.Do(func() {
-		io.path = filepath.Join(b.work, name+".img")
+		dir := filepath.Join(b.work, k.Release)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			io.err = err
+			return
+		}
+		io.path = filepath.Join(dir, name+".img")
 		// An empty configuration directory: the host's /etc/earlyroot does not change the
 		// images under test.
 		noConfig := filepath.Join(b.work, "no-config")
@@ -113,8 +156,9 @@ func (b *bench) image(t testing.TB, name string, flags ...string) string {
 			io.err = err
 			return
 		}
-		args := append([]string{"-o", io.path, "-kver", b.kver, "-moddir", b.moddir,
-			"-init", filepath.Join(b.build, "init"), "-config", noConfig}, flags...)
+		args := append([]string{"-o", io.path, "-kver", k.Release, "-moddir", k.ModDir,
+			"-init", filepath.Join(b.build, "init"), "-config", noConfig}, k.flags...)
+		args = append(args, flags...)
 		out, err := exec.Command(filepath.Join(b.build, "mkinitramfs"), args...).CombinedOutput()
 		if err != nil {
 			io.err = fmt.Errorf("mkinitramfs %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -125,6 +169,3 @@ func (b *bench) image(t testing.TB, name string, flags ...string) string {
 	}
 	return io.path
 }
-
-// generic is the default image every test boots unless it needs another.
-func (b *bench) generic(t testing.TB) string { return b.image(t, "generic") }
