@@ -190,7 +190,8 @@ func TestMDLayerAdd(t *testing.T) {
 }
 
 // The LVs a boot activates: those root=, resume= and rd.lvm.lv= name, every LV of
-// rd.lvm.vg=, and every LV when root= names a filesystem that could be in any of them.
+// rd.lvm.vg=, and every LV when root= or resume= names a filesystem or swap that could be
+// in any of them.
 func TestWantedLVs(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join("..", "lvm", "testdata", "thin.vg"))
 	must(t, err)
@@ -212,9 +213,15 @@ func TestWantedLVs(t *testing.T) {
 		{"root=/dev/vda1", nil},
 		{"root=UUID=5eedf500-0000-4000-8000-000000000014 rd.lvm.lv=vg0/home", []string{"home"}},
 		{"root=/dev/vda1 rd.lvm.vg=vg0", all},
+		{"root=/dev/vg0/root resume=UUID=5eed5000-0000-4000-8000-000000000011", all},
+		{"root=/dev/vg0/root resume=LABEL=swap rd.lvm.lv=vg0/root", []string{"root"}},
+		{"root=/dev/vg0/root resume=/dev/vda2", []string{"root"}},
+		{"root=/dev/vda1 resume=/dev/vda2", nil},
+		{"root=/dev/vda1 resume=UUID=5eed5000-0000-4000-8000-000000000011", all},
 	} {
 		b := &Boot{cfg: cmdline.Parse(tc.cmdline)}
-		if got := b.wantedLVs(vg); !slices.Equal(got, tc.want) {
+		got := b.wantedLVs(vg)
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(tc.want))) {
 			t.Errorf("%s: LVs %q, want %q", tc.cmdline, got, tc.want)
 		}
 	}

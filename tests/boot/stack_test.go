@@ -144,3 +144,47 @@ func TestLUKSOnMD(t *testing.T) {
 	exited(t, v, factsTimeout)
 	unchanged(t, s, drives)
 }
+
+// LVM on LUKS with a root and a swap LV, as Debian's "guided, encrypted LVM" lays it out,
+// booted with resume= on the swap LV: the passphrase typed at the prompt opens the PV, the
+// root is the root LV, the swap LV is activated too and probed as the resume device, and
+// without a hibernation image in it the boot goes on. resume= by the LV's path, and by the
+// swap's UUID (Debian's form) while root= names the root LV. Nothing is written to any
+// disk, the swap included.
+func TestLVMOnLUKS(t *testing.T) {
+	r, _ := builder.Lookup("lvm-on-luks")
+	dmSource := regexp.MustCompile(`^/dev/dm-\d+$`)
+	for _, tc := range []struct{ name, resume string }{
+		{"resume-path", "/dev/" + r.VG + "/swap"},
+		{"resume-uuid", "UUID=" + r.SwapUUID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := builder.Disk(t, "lvm-on-luks")
+			drives := s.Drives(t)
+			root := "/dev/mapper/" + r.VG + "-" + r.LV
+			v := bootVM(t, vm.Config{Append: "root=" + root + " resume=" + tc.resume + " ro", Drives: drives})
+			expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+			send(t, v, builder.Passphrase)
+			f := facts(t, v)
+			bootedOn(t, f, "", "ext4")
+			if !dmSource.MatchString(f.RootSource) {
+				t.Errorf("root source %q, want the root LV's dm device", f.RootSource)
+			}
+			out := v.Output()
+			for _, re := range []string{
+				`lvm: vg ` + r.VG + `: activated .*\bswap\b`,
+				regexp.QuoteMeta("resume="+tc.resume+": ") + `/dev/dm-\d+ holds no hibernation image; normal boot`,
+			} {
+				if !regexp.MustCompile(re).MatchString(out) {
+					t.Errorf("the console lacks %q:\n%s", re, out)
+				}
+			}
+			if rootLine := regexp.MustCompile(regexp.QuoteMeta("root="+root) + ` is (/dev/dm-\d+)`).FindStringSubmatch(out); rootLine != nil && rootLine[1] != f.RootSource {
+				t.Errorf("root= resolved to %s, but %s is mounted", rootLine[1], f.RootSource)
+			}
+			exited(t, v, factsTimeout)
+			unchanged(t, s, drives)
+		})
+	}
+}
