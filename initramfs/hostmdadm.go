@@ -83,11 +83,16 @@ func blockName(sysfs, devDir, src string) string {
 			src = p
 		}
 	}
-	name := filepath.Base(src)
+	return wholeDevice(sysfs, filepath.Base(src))
+}
+
+// wholeDevice is the device a partition (md0p1) is part of, found through
+// /sys/class/block (md0p1 → …/block/md0/md0p1), or name itself: what
+// stands below a partition is what stands below its device.
+func wholeDevice(sysfs, name string) string {
 	if _, err := os.Stat(filepath.Join(sysfs, "block", name)); err == nil {
 		return name
 	}
-	// A partition: /sys/class/block/md0p1 → …/block/md0/md0p1.
 	if p, err := filepath.EvalSymlinks(filepath.Join(sysfs, "class", "block", name)); err == nil {
 		if _, err := os.Stat(filepath.Join(p, "partition")); err == nil {
 			return filepath.Base(filepath.Dir(p))
@@ -97,7 +102,8 @@ func blockName(sysfs, devDir, src string) string {
 }
 
 // stackArrays returns the MD arrays in the stack of block device dev
-// (dev itself included), top first, each once.
+// (dev itself included), top first, each once; a partition in the stack
+// stands for its whole device.
 func stackArrays(sysfs, dev string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -112,7 +118,7 @@ func stackArrays(sysfs, dev string) []string {
 		}
 		slaves, _ := os.ReadDir(filepath.Join(sysfs, "block", dev, "slaves"))
 		for _, s := range slaves {
-			walk(s.Name(), depth+1)
+			walk(wholeDevice(sysfs, s.Name()), depth+1)
 		}
 	}
 	walk(dev, 0)

@@ -35,11 +35,15 @@ func mdHost(t *testing.T, sysfs, dev string) {
 		"block/md125/slaves/vdz/x":      "",
 		"block/dm-0/dm/name":            "vg-root\n",
 		"block/dm-0/slaves/md127/x":     "",
+		"block/dm-2/dm/name":            "vg2-root\n",
+		"block/dm-2/slaves/md126p1/x":   "",
+		"block/md126/md126p1/partition": "1\n",
 		"block/vde/vde1/partition":      "1\n",
 	})
 	must(t, os.MkdirAll(filepath.Join(sysfs, "class", "block"), 0o755))
 	must(t, os.Symlink("../../block/md127/md127p1", filepath.Join(sysfs, "class", "block", "md127p1")))
 	must(t, os.Symlink("../../block/vde/vde1", filepath.Join(sysfs, "class", "block", "vde1")))
+	must(t, os.Symlink("../../block/md126/md126p1", filepath.Join(sysfs, "class", "block", "md126p1")))
 	writeTree(t, dev, map[string]string{"md127": "", "md126": "", "md125": "", "dm-0": ""})
 	must(t, os.MkdirAll(filepath.Join(dev, "md"), 0o755))
 	must(t, os.Symlink("../md127", filepath.Join(dev, "md", "root")))
@@ -87,6 +91,7 @@ func TestHostMDConf(t *testing.T) {
 		{name: "dm node", conf: full, root: "/dev/dm-0", want: "HOMEHOST <system>\n" + arrayA + "\n"},
 		{name: "partition", conf: full, root: "/dev/md127p1", want: "HOMEHOST <system>\n" + arrayA + "\n"},
 		{name: "0.90", conf: full, root: "/dev/md126", want: "HOMEHOST <system>\n" + arrayB + "\n"},
+		{name: "lv on a partition of md", conf: full, root: "/dev/mapper/vg2-root", want: "HOMEHOST <system>\n" + arrayB + "\n"},
 		{name: "by name", conf: "ARRAY /dev/md/root name=earlyroot:root\nARRAY /dev/md/x name=earlyroot:x\n", root: "/dev/md127",
 			want: "ARRAY /dev/md/root name=earlyroot:root\n"},
 		{name: "continuation", conf: "ARRAY /dev/md/root metadata=1.2\n  UUID=5eedd000:00004000:80000000:00000007\n" + arrayB + "\n",
