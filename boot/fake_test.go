@@ -157,13 +157,19 @@ func (f *fakeSystem) mount(source, target, fstype string, flags uintptr, data st
 // plug makes dev/NAME hold the probe fixture image and announces it as a block disk.
 func (f *fakeSystem) plug(name, image string) {
 	f.t.Helper()
+	f.plugAt(name, image, 0)
+}
+
+// plugAt is plug for the disk 254:minor.
+func (f *fakeSystem) plugAt(name, image string, minor int) {
+	f.t.Helper()
 	data := fixture.DiskImage(f.t, image)
 	write(f.t, f.path("dev/"+name), string(data))
 	devpath := "/devices/virtual/block/" + name
 	must(f.t, os.MkdirAll(f.path("sys"+devpath), 0o755))
 	write(f.t, f.path("sys"+devpath+"/size"), fmt.Sprint(len(data)/512))
 	ev, err := uevent.Parse([]byte("add@" + devpath + "\x00ACTION=add\x00DEVPATH=" + devpath +
-		"\x00SUBSYSTEM=block\x00MAJOR=254\x00MINOR=0\x00DEVNAME=" + name + "\x00DEVTYPE=disk\x00SEQNUM=1\x00"))
+		"\x00SUBSYSTEM=block\x00MAJOR=254\x00MINOR=" + fmt.Sprint(minor) + "\x00DEVNAME=" + name + "\x00DEVTYPE=disk\x00SEQNUM=1\x00"))
 	must(f.t, err)
 	f.mu.Lock()
 	handle := f.handle

@@ -112,26 +112,29 @@ func readPV(d devices.Device) (*lvm.Label, []*lvm.VG, error) {
 }
 
 // wantedLVs are the LVs of vg the boot activates (see cmdline.LVM): those root=, resume=
-// and rd.lvm.lv= name, every LV of an rd.lvm.vg= VG, and, when root= names a filesystem
-// that could be in any LV (UUID=, LABEL=, …) and rd.lvm.* lists nothing, every LV.
+// and rd.lvm.lv= name, every LV of an rd.lvm.vg= VG, and, when root= or resume= names a
+// filesystem or swap that could be in any LV (UUID=, LABEL=, …) and rd.lvm.* lists
+// nothing, every LV. So resume=UUID= of a swap LV (Debian's form) finds its device even
+// when root= names the root LV.
 func (b *Boot) wantedLVs(vg *lvm.VG) []string {
 	lvs := slices.Clone(b.cfg.LVM.LVs)
 	vgs := slices.Clone(b.cfg.LVM.VGs)
-	named := false
-	for _, p := range []string{b.cfg.Root, b.cfg.Resume} {
+	anyLV := false
+	for i, p := range []string{b.cfg.Root, b.cfg.Resume} {
 		if v, l, ok := lvm.ParseLVPath(p); ok {
 			lvs = append(lvs, v+"/"+l)
-			named = named || p == b.cfg.Root
+		} else if i == 0 || p != "" {
+			anyLV = anyLV || !rootIsDevice(p)
 		}
 	}
-	if !named && !b.cfg.LVM.Restricted() && !rootIsDevice(b.cfg.Root) {
+	if anyLV && !b.cfg.LVM.Restricted() {
 		vgs = append(vgs, vg.Name)
 	}
 	return vg.Wanted(lvs, vgs)
 }
 
-// rootIsDevice says root= names a device outside LVM by its node (/dev/vda1, /dev/md0,
-// 8:1): no LV can be it.
+// rootIsDevice says a root= or resume= value names a device outside LVM by its node
+// (/dev/vda1, /dev/md0, 8:1): no LV can be it.
 func rootIsDevice(root string) bool {
 	s, err := mount.ParseSpec(root)
 	if err != nil {

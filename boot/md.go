@@ -273,9 +273,6 @@ func (b *Boot) linkMD(sb *md.Superblock, name string) {
 	}
 }
 
-// mdConfPaths are where an image keeps mdadm.conf (Debian's, then the others').
-var mdConfPaths = []string{"etc/mdadm/mdadm.conf", "etc/mdadm.conf"}
-
 // mdConf is the image's mdadm.conf, read once: a host-only image assembles only the arrays
 // its ARRAY lines name.
 func (b *Boot) mdConf() *md.Conf {
@@ -286,7 +283,7 @@ func (b *Boot) mdConf() *md.Conf {
 		return l.conf
 	}
 	l.confSet = true
-	for _, p := range mdConfPaths {
+	for _, p := range md.ConfPaths {
 		data, err := os.ReadFile(filepath.Join(b.sys.ModRoot, p))
 		if err != nil {
 			continue

@@ -149,6 +149,65 @@ func TestMDArrayIsRoot(t *testing.T) {
 	}
 }
 
+// An image holding mdadm.conf (as a host-only image does, initramfs.HostMDConf) assembles
+// only the arrays its ARRAY lines name: with the root's array A (0.90) listed and B (1.0)
+// not, B's members are never added to an array, while A is started and mounted. Without
+// the file both are started.
+func TestMDConfSelectsArrays(t *testing.T) {
+	const arrayA = "ARRAY /dev/md/root metadata=0.90 UUID=5eedd000:00004000:80000000:00000008\n"
+	for _, tc := range []struct {
+		name, conf string
+		startsB    bool
+	}{
+		{"only A listed", "HOMEHOST <system>\n" + arrayA, false},
+		{"etc/mdadm.conf", arrayA, false},
+		{"no mdadm.conf", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeSystem(t, "root=UUID=5eedf500-0000-4000-8000-000000000008 rd.timeout=4 rd.shell=0 panic=-1")
+			switch tc.name {
+			case "etc/mdadm.conf":
+				write(t, f.path(md.ConfPaths[1]), tc.conf)
+			default:
+				if tc.conf != "" {
+					write(t, f.path(md.ConfPaths[0]), tc.conf)
+				}
+			}
+			mdsys := &fakeMD{f: f, data: mdFixture("md-raid1-0.90", 0)}
+			f.layers = Layers{MD: mdsys}
+			f.onDiscover = func() {
+				// B first: a boot that wanted it would start it before A.
+				plugSparse(f, "vdc", 2, mdFixture("md-raid1-1.0", 0))
+				plugSparse(f, "vdd", 3, mdFixture("md-raid1-1.0", 1))
+				plugSparse(f, "vda", 0, mdFixture("md-raid1-0.90", 0))
+				plugSparse(f, "vdb", 1, mdFixture("md-raid1-0.90", 1))
+			}
+			run(t, f)
+			out, writes := f.output(), mdsys.log()
+			var added []string
+			for _, w := range writes {
+				if strings.Contains(w, "/new_dev=") {
+					added = append(added, strings.SplitN(w, "=", 2)[1])
+				}
+			}
+			startedB := slices.Contains(added, "254:2") || slices.Contains(added, "254:3")
+			if startedB != tc.startsB {
+				t.Errorf("array B assembled: %v, want %v; md writes %q\n%s", startedB, tc.startsB, writes, out)
+			}
+			if !slices.Contains(added, "254:0") || !slices.Contains(added, "254:1") {
+				t.Errorf("array A's members not both added: md writes %q\n%s", writes, out)
+			}
+			if len(f.mounts) != 1 {
+				t.Errorf("mounts %q, want the root array's\n%s", f.mounts, out)
+			}
+			unlisted := strings.Count(out, "which the image's mdadm.conf does not list")
+			if want := map[bool]int{true: 0, false: 2}[tc.startsB]; unlisted != want {
+				t.Errorf("%d members said to be unlisted, want %d:\n%s", unlisted, want, out)
+			}
+		})
+	}
+}
+
 // The md layer's decisions as members arrive: start when every expected member is
 // there, schedule a degraded start while the level can run without the others (each
 // arrival restarts the wait), keep waiting otherwise, leave out a member that comes
@@ -190,7 +249,8 @@ func TestMDLayerAdd(t *testing.T) {
 }
 
 // The LVs a boot activates: those root=, resume= and rd.lvm.lv= name, every LV of
-// rd.lvm.vg=, and every LV when root= names a filesystem that could be in any of them.
+// rd.lvm.vg=, and every LV when root= or resume= names a filesystem or swap that could be
+// in any of them.
 func TestWantedLVs(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join("..", "lvm", "testdata", "thin.vg"))
 	must(t, err)
@@ -212,9 +272,15 @@ func TestWantedLVs(t *testing.T) {
 		{"root=/dev/vda1", nil},
 		{"root=UUID=5eedf500-0000-4000-8000-000000000014 rd.lvm.lv=vg0/home", []string{"home"}},
 		{"root=/dev/vda1 rd.lvm.vg=vg0", all},
+		{"root=/dev/vg0/root resume=UUID=5eed5000-0000-4000-8000-000000000011", all},
+		{"root=/dev/vg0/root resume=LABEL=swap rd.lvm.lv=vg0/root", []string{"root"}},
+		{"root=/dev/vg0/root resume=/dev/vda2", []string{"root"}},
+		{"root=/dev/vda1 resume=/dev/vda2", nil},
+		{"root=/dev/vda1 resume=UUID=5eed5000-0000-4000-8000-000000000011", all},
 	} {
 		b := &Boot{cfg: cmdline.Parse(tc.cmdline)}
-		if got := b.wantedLVs(vg); !slices.Equal(got, tc.want) {
+		got := b.wantedLVs(vg)
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(tc.want))) {
 			t.Errorf("%s: LVs %q, want %q", tc.cmdline, got, tc.want)
 		}
 	}

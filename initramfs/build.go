@@ -56,6 +56,10 @@ type Config struct {
 	HostOnly bool   // select this machine's modules instead of the generic set
 	SysFS    string // sysfs root for HostOnly; default "/sys"
 	Mounts   string // /proc/mounts for HostOnly; default "/proc/mounts"
+	// MDAdmConf is the host's mdadm.conf for HostOnly (see HostMDConf);
+	// default: the first of md.ConfPaths under / that exists.
+	MDAdmConf string
+	DevDir    string // the host's /dev for HostOnly (MD members' superblocks); default "/dev"
 
 	// Microcode prepends the early microcode archive (see FindMicrocode):
 	// every update file below FirmwareDir for a generic image, the running
@@ -149,6 +153,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	}
 	a, err := layout(cfg, st, fw)
 	if err != nil {
+		return res, err
+	}
+	if err := addHostMDConf(cfg, a, &res); err != nil {
 		return res, err
 	}
 	res.Modules, res.ModuleBytes, res.ModuleImageBytes = names, st.srcBytes, st.imgBytes
@@ -248,6 +255,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Mounts == "" {
 		cfg.Mounts = "/proc/mounts"
+	}
+	if cfg.DevDir == "" {
+		cfg.DevDir = "/dev"
 	}
 	if cfg.Version == "" {
 		cfg.Version = DefaultVersion

@@ -179,6 +179,7 @@ var cryptModules = []string{"dm_crypt", "af_alg", "algif_skcipher", "xts", "cbc"
 
 func stackMD(sysfs, dev string, set map[string]bool) {
 	set["md_mod"] = true
+	dev = wholeDevice(sysfs, dev) // a partitioned array's md0p1: md0's level
 	level, err := readAttr(filepath.Join(sysfs, "block", dev, "md", "level"))
 	if err != nil {
 		return

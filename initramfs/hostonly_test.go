@@ -53,14 +53,24 @@ func TestRootMount(t *testing.T) {
 func TestStackModules(t *testing.T) {
 	sysfs := t.TempDir()
 	writeTree(t, sysfs, map[string]string{
-		"block/dm-0/dm/name":      "cryptroot\n",
-		"block/dm-0/dm/uuid":      "CRYPT-LUKS2-0123-cryptroot\n",
-		"block/dm-0/slaves/md0/x": "",
-		"block/md0/md/level":      "raid1\n",
-		"block/dm-1/dm/name":      "vg-root\n",
-		"block/dm-1/dm/uuid":      "LVM-abc\n",
-		"block/md1/md/level":      "raid5\n",
+		"block/dm-0/dm/name":        "cryptroot\n",
+		"block/dm-0/dm/uuid":        "CRYPT-LUKS2-0123-cryptroot\n",
+		"block/dm-0/slaves/md0/x":   "",
+		"block/md0/md/level":        "raid1\n",
+		"block/dm-1/dm/name":        "vg-root\n",
+		"block/dm-1/dm/uuid":        "LVM-abc\n",
+		"block/md1/md/level":        "raid5\n",
+		"block/md2/md/level":        "raid10\n",
+		"block/md2/md2p1/partition": "1\n",
+		"block/dm-3/slaves/md2p1/x": "",
 	})
+	// A partitioned array's partition is found through /sys/class/block.
+	if err := os.MkdirAll(filepath.Join(sysfs, "class", "block"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../block/md2/md2p1", filepath.Join(sysfs, "class", "block", "md2p1")); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		src  string
 		want []string
@@ -70,6 +80,8 @@ func TestStackModules(t *testing.T) {
 		{"/dev/dm-1", []string{"dm_mod"}},
 		{"/dev/mapper/unknown", []string{"dm_mod"}},
 		{"/dev/md1", []string{"md_mod", "raid456"}},
+		{"/dev/md2p1", []string{"md_mod", "raid10"}},
+		{"/dev/dm-3", []string{"dm_mod", "md_mod", "raid10"}},
 		{"/dev/vda1", []string{}},
 	}
 	for _, c := range cases {

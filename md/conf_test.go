@@ -52,3 +52,44 @@ ARRAY /dev/md1 name=other:data
 		}
 	}
 }
+
+// Filter keeps the HOMEHOST line and the ARRAY lines asked for, continuation lines joined,
+// and leaves out the other keywords and the comments.
+func TestConfFilter(t *testing.T) {
+	text := `# mdadm.conf
+HOMEHOST <system>
+MAILADDR root
+DEVICE partitions
+ARRAY /dev/md/0  metadata=1.2 UUID=3b0b5b13:8f3f3a1f:01020304:a0b0c0d0 # root
+   name=debian:0
+ARRAY /dev/md1 name=other:data
+`
+	c, err := ParseConf(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		keep func(ConfArray) bool
+		want string
+	}{
+		{func(a ConfArray) bool { return a.HasUUID }, "HOMEHOST <system>\nARRAY /dev/md/0 metadata=1.2 UUID=3b0b5b13:8f3f3a1f:01020304:a0b0c0d0 name=debian:0\n"},
+		{func(a ConfArray) bool { return true }, "HOMEHOST <system>\nARRAY /dev/md/0 metadata=1.2 UUID=3b0b5b13:8f3f3a1f:01020304:a0b0c0d0 name=debian:0\nARRAY /dev/md1 name=other:data\n"},
+		{func(a ConfArray) bool { return false }, "HOMEHOST <system>\n"},
+	} {
+		got := c.Filter(tc.keep)
+		if got != tc.want {
+			t.Errorf("Filter:\n%s\nwant:\n%s", got, tc.want)
+		}
+		// What Filter writes reads back as the same arrays.
+		back, err := ParseConf(got)
+		if err != nil {
+			t.Fatalf("%q: %v", got, err)
+		}
+		if back.HomeHost != c.HomeHost {
+			t.Errorf("HOMEHOST %q after a round trip, want %q", back.HomeHost, c.HomeHost)
+		}
+	}
+	if got := (&Conf{}).Filter(func(ConfArray) bool { return true }); got != "" {
+		t.Errorf("empty configuration: %q", got)
+	}
+}

@@ -83,6 +83,14 @@ func FuzzConf(f *testing.F) {
 		c, err := ParseConf(text)
 		if err == nil {
 			_ = c.Wants(&Superblock{Name: "h:0"})
+			// What Filter keeps parses again, to the same arrays.
+			back, err := ParseConf(c.Filter(func(ConfArray) bool { return true }))
+			if err != nil {
+				t.Fatalf("Filter's output does not parse: %v", err)
+			}
+			if len(back.Arrays) != len(c.Arrays) || back.HomeHost != c.HomeHost {
+				t.Fatalf("Filter's output reads as %d arrays, HOMEHOST %q; want %d, %q", len(back.Arrays), back.HomeHost, len(c.Arrays), c.HomeHost)
+			}
 		}
 	})
 }

@@ -53,7 +53,11 @@ func (e *benchEnv) bootAll(ctx context.Context, imgs []image) []ImageResult {
 		go func(slot int) {
 			defer wg.Done()
 			for j := range jobs {
-				r := e.boot(ctx, imgs[j.img], j.round, e.disks[slot])
+				disks := []string{e.disks[slot]}
+				if d := imgs[j.img].disks; d != nil {
+					disks = d[slot]
+				}
+				r := e.boot(ctx, imgs[j.img], j.round, disks)
 				mu.Lock()
 				res[j.img].Runs = append(res[j.img].Runs, r)
 				done++
@@ -82,7 +86,7 @@ func firstLine(s string) string {
 }
 
 // boot runs one VM until the real init reports, and measures it.
-func (e *benchEnv) boot(ctx context.Context, im image, round int, disk string) Run {
+func (e *benchEnv) boot(ctx context.Context, im image, round int, disks []string) Run {
 	r := Run{Round: round, Wall: math.NaN(), Uptime: math.NaN(), Log: ParseLog("")}
 	logPath := e.path("logs", fmt.Sprintf("%s-%d.log", im.name, round+1))
 	logf, err := os.Create(logPath)
@@ -91,11 +95,19 @@ func (e *benchEnv) boot(ctx context.Context, im image, round int, disk string) R
 		return r
 	}
 	defer logf.Close()
+	root := im.root
+	if root == "" {
+		root = "UUID=" + rootUUID
+	}
+	var drives []vm.Drive
+	for _, d := range disks {
+		drives = append(drives, vm.Drive{Path: d})
+	}
 	cfg := vm.Config{
 		Kernel:  e.k.Image,
 		Initrd:  im.path,
-		Append:  strings.Join(strings.Fields(baseAppend+" root=UUID="+rootUUID+" "+im.append+" "+e.opt.extraAppend), " "),
-		Drives:  []vm.Drive{{Path: disk}},
+		Append:  strings.Join(strings.Fields(baseAppend+" root="+root+" "+im.append+" "+e.opt.extraAppend), " "),
+		Drives:  drives,
 		MemMB:   512,
 		CPUs:    max(1, im.cpus),
 		Timeout: e.opt.timeout,
@@ -220,6 +232,7 @@ func (e *benchEnv) report(results []ImageResult) error {
 		return err
 	}
 	fmt.Fprintf(e.log, "\n%s\nbench: wrote %s, %s, %s\n", md.String(), e.path("results.md"), e.path("init-stage.svg"), e.path("runs.csv"))
+	fmt.Fprint(e.log, stackLine(rows))
 	for _, r := range rows {
 		if r.Good == 0 {
 			return fmt.Errorf("image %s: no good boot (see %s)", r.Name, e.path("logs"))

@@ -38,6 +38,10 @@ type image struct {
 	name, desc, kind, path string
 	append                 string // kernel command line after baseAppend
 	cpus                   int    // vCPUs of the VM (0 = 1)
+	// root is root= ("": UUID= of the bench's root disk); disks are the VM's disks per
+	// parallel slot (nil: the bench's root disk of the slot).
+	root  string
+	disks [][]string
 }
 
 func (e *benchEnv) path(parts ...string) string {
@@ -94,6 +98,13 @@ func (e *benchEnv) images(ctx context.Context) ([]image, error) {
 			return nil, err
 		}
 		out = append(out, peers...)
+	}
+	if e.opt.stack && selected(e.opt.only, stackImage) {
+		ims, err := e.stackImages(ctx, out)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ims...)
 	}
 	return out, nil
 }

@@ -38,6 +38,7 @@ type options struct {
 	compareInit           string
 	smp                   string
 	kdf                   int
+	stack                 bool
 	timeout               time.Duration
 	gen                   int    // rounds of the generation-time comparison (gentime.go)
 	genOnly               bool   // only that comparison, no boots
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.compareInit, "compare-init", "", "also boot the generic image built with this init binary (\"generic-compare\"), e.g. an earlier commit's, to compare two inits in one run")
 	flag.StringVar(&o.smp, "smp", "1", "vCPU counts, comma separated: every image is booted at each (\"1,2\" adds a column of NAME@smp2 rows)")
 	flag.IntVar(&o.kdf, "kdf", 3, "unlocks per LUKS format in the KDF comparison with cryptsetup (luks's BenchmarkUnlock; 0 skips it)")
+	flag.BoolVar(&o.stack, "stack", true, "also boot the generic image on an LVM-on-MD root and on a plain root on the same two disks (\""+stackImage+"\", \""+plainImage+"\")")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "per-boot limit")
 	flag.IntVar(&o.gen, "gen", genDefault(), "rounds of the image generation time comparison with initramfs-tools (0 skips it; default 1 with BENCH_PEERS=1)")

@@ -203,6 +203,7 @@ func Targets(rows []Row, initSize int64) []Target {
 		{"generic image size", 10, "MiB", gSize},
 		{"init binary size (build/init)", 4, "MiB", float64(initSize) / mib},
 		{"PID 1 peak RSS (VmHWM, worst boot)", 24, "MiB", rss},
+		stackTarget(rows),
 	}
 }
 

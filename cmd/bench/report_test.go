@@ -239,3 +239,23 @@ PASS`
 		t.Errorf("a format without cryptsetup's side: %+v", rs)
 	}
 }
+
+// The LVM-on-MD target is the ratio of the two roots' median init stages; without both
+// rows it is not measured, and fails.
+func TestStackTarget(t *testing.T) {
+	row := func(name string, stage float64) Row { return Row{Name: name, Stage: Summary{Median: stage}} }
+	for _, tc := range []struct {
+		rows []Row
+		want float64 // NaN: not measured
+		pass bool
+	}{
+		{[]Row{row(plainImage, 1.0), row(stackImage, 1.1)}, 1.1, true},
+		{[]Row{row(stackImage, 1.5), row(plainImage, 1.0)}, 1.5, false},
+		{[]Row{row(stackImage, 1.5)}, math.NaN(), false},
+	} {
+		got := stackTarget(tc.rows)
+		if math.IsNaN(tc.want) != math.IsNaN(got.Measured) || !math.IsNaN(tc.want) && math.Abs(got.Measured-tc.want) > 1e-9 || got.Pass() != tc.pass {
+			t.Errorf("rows %v: measured %v (pass %v), want %v (pass %v)", tc.rows, got.Measured, got.Pass(), tc.want, tc.pass)
+		}
+	}
+}

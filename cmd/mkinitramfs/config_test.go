@@ -287,7 +287,7 @@ func containsFlag(text, name string) bool {
 func TestConfigFromFlagsAndSettings(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "7")
 	o := options{kver: "6.1.0-9-amd64", moddir: "/m", init: "/i", sysfs: "/s", mounts: "/mo",
-		cpuinfo: "/c", firmwareDir: "/f", kconfig: "/k"}
+		cpuinfo: "/c", firmwareDir: "/f", kconfig: "/k", mdadmConf: "/md", devDir: "/d"}
 	s := defaultSettings()
 	s.Modules, s.Omit, s.HostOnly, s.Compression = []string{"xfs"}, []string{"floppy"}, true, initramfs.XZ
 	got, err := config(o, s)
@@ -295,7 +295,7 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := initramfs.Config{KernelVersion: "6.1.0-9-amd64", ModDir: "/m", Init: "/i", SysFS: "/s", Mounts: "/mo",
-		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MTime: 7,
+		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", MTime: 7,
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
 		ModCompression: initramfs.Zstd, Microcode: true, Firmware: true}
 	if !reflect.DeepEqual(got, want) {

@@ -47,7 +47,7 @@ func main() {
 // synopsis is the first part of the usage text; README.md shows the same.
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-modcompress none|xz|zst|gz]
-                   [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE]
+                   [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE] [-dev DIR]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
                    [-microcode=false] [-firmware=false] [-firmwaredir DIR] [-kconfig FILE]
                    [-keymap NAME] [-font NAME] [-v]
@@ -111,6 +111,7 @@ func (l *fileList) Set(s string) error {
 type options struct {
 	out, kver, moddir, init       string
 	sysfs, mounts, cpuinfo        string
+	mdadmConf, devDir             string
 	firmwareDir, kconfig, confDir string
 	verbose, printConfig          bool
 	given                         []keyValue // configuration flags, in order
@@ -147,6 +148,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.sysfs, "sysfs", "/sys", "sysfs root `dir` for -hostonly")
 	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table `file` for -hostonly")
 	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
+	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the root's arrays go into the image (default: /etc/mdadm/mdadm.conf, else /etc/mdadm.conf)")
+	fs.StringVar(&o.devDir, "dev", "/dev", "device `dir` for -hostonly (the root's MD members are read there)")
 	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
 	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware and modules it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
 	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
@@ -235,6 +238,7 @@ func config(o options, s settings) (initramfs.Config, error) {
 	cfg := s.Config
 	cfg.KernelVersion, cfg.ModDir, cfg.Init = o.kver, o.moddir, o.init
 	cfg.SysFS, cfg.Mounts, cfg.CPUInfo = o.sysfs, o.mounts, o.cpuinfo
+	cfg.MDAdmConf, cfg.DevDir = o.mdadmConf, o.devDir
 	cfg.FirmwareDir, cfg.KernelConfig = o.firmwareDir, o.kconfig
 	var err error
 	if cfg.KernelVersion == "" {

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +144,122 @@ func TestLUKSOnMD(t *testing.T) {
 	}
 	exited(t, v, factsTimeout)
 	unchanged(t, s, drives)
+}
+
+// LVM on LUKS with a root and a swap LV, as Debian's "guided, encrypted LVM" lays it out,
+// booted with resume= on the swap LV: the passphrase typed at the prompt opens the PV, the
+// root is the root LV, the swap LV is activated too and probed as the resume device, and
+// without a hibernation image in it the boot goes on. resume= by the LV's path, and by the
+// swap's UUID (Debian's form) while root= names the root LV. Nothing is written to any
+// disk, the swap included.
+func TestLVMOnLUKS(t *testing.T) {
+	r, _ := builder.Lookup("lvm-on-luks")
+	dmSource := regexp.MustCompile(`^/dev/dm-\d+$`)
+	for _, tc := range []struct{ name, resume string }{
+		{"resume-path", "/dev/" + r.VG + "/swap"},
+		{"resume-uuid", "UUID=" + r.SwapUUID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := builder.Disk(t, "lvm-on-luks")
+			drives := s.Drives(t)
+			root := "/dev/mapper/" + r.VG + "-" + r.LV
+			v := bootVM(t, vm.Config{Append: "root=" + root + " resume=" + tc.resume + " ro", Drives: drives})
+			expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+			send(t, v, builder.Passphrase)
+			f := facts(t, v)
+			bootedOn(t, f, "", "ext4")
+			if !dmSource.MatchString(f.RootSource) {
+				t.Errorf("root source %q, want the root LV's dm device", f.RootSource)
+			}
+			out := v.Output()
+			for _, re := range []string{
+				`lvm: vg ` + r.VG + `: activated .*\bswap\b`,
+				regexp.QuoteMeta("resume="+tc.resume+": ") + `/dev/dm-\d+ holds no hibernation image; normal boot`,
+			} {
+				if !regexp.MustCompile(re).MatchString(out) {
+					t.Errorf("the console lacks %q:\n%s", re, out)
+				}
+			}
+			if rootLine := regexp.MustCompile(regexp.QuoteMeta("root="+root) + ` is (/dev/dm-\d+)`).FindStringSubmatch(out); rootLine != nil && rootLine[1] != f.RootSource {
+				t.Errorf("root= resolved to %s, but %s is mounted", rootLine[1], f.RootSource)
+			}
+			exited(t, v, factsTimeout)
+			unchanged(t, s, drives)
+		})
+	}
+}
+
+// rd.md=0 assembles nothing: the root inside the array never appears and the boot stops in
+// the rescue shell after rd.timeout=, with the members unmounted. rd.md.uuid= assembles the
+// array it names and no other: with two raid1 sets attached (metadata 1.2 and 1.0), the
+// root in the 1.2 array boots and the 1.0 array's members are left alone.
+func TestMDOptions(t *testing.T) {
+	t.Run("rd.md=0", func(t *testing.T) {
+		t.Parallel()
+		s := builder.Disk(t, "md-raid1-1.2")
+		v := bootVM(t, vm.Config{Append: "root=UUID=" + s.Recipe.RootUUID + " ro rd.md=0 rd.timeout=5", Drives: s.Drives(t)})
+		expect(t, v, `did not appear within 5s`, promptWait)
+		expect(t, v, `earlyroot# `, 20*time.Second)
+		if out := v.Output(); regexp.MustCompile(`md: started|new_dev|STARTED DEGRADED`).MatchString(out) {
+			t.Errorf("rd.md=0 and an array was started:\n%s", out)
+		}
+	})
+	t.Run("rd.md.uuid=", func(t *testing.T) {
+		t.Parallel()
+		a, b := builder.Disk(t, "md-raid1-1.2"), builder.Disk(t, "md-raid1-1.0")
+		drives := append(a.Drives(t), b.Drives(t)...)
+		v := bootVM(t, vm.Config{Append: "root=UUID=" + a.Recipe.RootUUID + " ro rd.md.uuid=" + a.Recipe.MDUUID, Drives: drives})
+		f := facts(t, v)
+		bootedOn(t, f, "", "ext4")
+		if !mdSource.MatchString(f.RootSource) {
+			t.Errorf("root source %q, want the 1.2 array", f.RootSource)
+		}
+		out := v.Output()
+		if n := len(regexp.MustCompile(`md: started`).FindAllString(out, -1)); n != 1 {
+			t.Errorf("%d arrays started, want the one rd.md.uuid= names:\n%s", n, out)
+		}
+		if n := len(regexp.MustCompile(`member of \S+, which rd.md.uuid= does not list`).FindAllString(out, -1)); n < 2 {
+			t.Errorf("%d members of the other array said to be unlisted, want both:\n%s", n, out)
+		}
+		exited(t, v, factsTimeout)
+		unchanged(t, a, drives[:2])
+		unchanged(t, b, drives[2:])
+	})
+}
+
+// rd.lvm.lv= activates only the LVs it names, rd.lvm.vg= every LV of the VG, and rd.lvm=0
+// none (the root never appears: rescue shell), on the LVM-on-LUKS set's root and swap LVs,
+// with root= naming the root filesystem by UUID (which alone would activate every LV).
+func TestLVMOptions(t *testing.T) {
+	r, _ := builder.Lookup("lvm-on-luks")
+	for _, tc := range []struct {
+		name, append, activated string // activated: the console's list, "" for none
+	}{
+		{"rd.lvm.lv=", "rd.lvm.lv=" + r.VG + "/" + r.LV, r.LV},
+		{"rd.lvm.vg=", "rd.lvm.vg=" + r.VG, r.LV + ", swap"},
+		{"rd.lvm=0", "rd.lvm=0 rd.timeout=10", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := builder.Disk(t, "lvm-on-luks")
+			v := bootVM(t, vm.Config{Append: "root=UUID=" + r.RootUUID + " ro " + tc.append, Drives: s.Drives(t)})
+			expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+			send(t, v, builder.Passphrase)
+			if tc.activated == "" {
+				expect(t, v, `did not appear within 10s`, promptWait)
+				expect(t, v, `earlyroot# `, 20*time.Second)
+				if out := v.Output(); strings.Contains(out, "lvm: vg "+r.VG+": activated") {
+					t.Errorf("rd.lvm=0 and LVs were activated:\n%s", out)
+				}
+				return
+			}
+			f := facts(t, v)
+			bootedOn(t, f, "", "ext4")
+			want := "lvm: vg " + r.VG + ": activated " + tc.activated + "\r?\n"
+			if out := v.Output(); !regexp.MustCompile(want).MatchString(out) {
+				t.Errorf("the console lacks %q:\n%s", want, out)
+			}
+		})
+	}
 }

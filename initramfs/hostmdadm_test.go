@@ -1,0 +1,170 @@
+package initramfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/earlyroot/earlyroot/internal/sparse"
+	"github.com/earlyroot/earlyroot/md"
+)
+
+// The builder's arrays, as mdadm --detail --scan prints them: A (metadata 1.2, on vda and
+// vdb) and B (0.90, whose UUID md reads in the host's byte order, on vdc and vdd).
+const (
+	arrayA = "ARRAY /dev/md/root metadata=1.2 UUID=5eedd000:00004000:80000000:00000007 name=earlyroot:root"
+	arrayB = "ARRAY /dev/md126 metadata=0.90 UUID=5eedd000:00004000:80000000:00000008"
+)
+
+// mdHost lays out a host with arrays A (md127: an LV dm-0 on it, a partition md127p1)
+// and B (md126), an array md125 whose member cannot be read, and a plain disk vde1. The
+// members are the superblock fixtures mdadm wrote in the builder VM.
+// sysfs and dev are the host's /sys and /dev, which may hold other things already.
+func mdHost(t *testing.T, sysfs, dev string) {
+	t.Helper()
+	writeTree(t, sysfs, map[string]string{
+		"block/md127/md/level":          "raid1\n",
+		"block/md127/slaves/vda/x":      "",
+		"block/md127/slaves/vdb/x":      "",
+		"block/md127/md127p1/partition": "1\n",
+		"block/md126/md/level":          "raid1\n",
+		"block/md126/slaves/vdc/x":      "",
+		"block/md126/slaves/vdd/x":      "",
+		"block/md125/md/level":          "raid1\n",
+		"block/md125/slaves/vdz/x":      "",
+		"block/dm-0/dm/name":            "vg-root\n",
+		"block/dm-0/slaves/md127/x":     "",
+		"block/dm-2/dm/name":            "vg2-root\n",
+		"block/dm-2/slaves/md126p1/x":   "",
+		"block/md126/md126p1/partition": "1\n",
+		"block/vde/vde1/partition":      "1\n",
+	})
+	must(t, os.MkdirAll(filepath.Join(sysfs, "class", "block"), 0o755))
+	must(t, os.Symlink("../../block/md127/md127p1", filepath.Join(sysfs, "class", "block", "md127p1")))
+	must(t, os.Symlink("../../block/vde/vde1", filepath.Join(sysfs, "class", "block", "vde1")))
+	must(t, os.Symlink("../../block/md126/md126p1", filepath.Join(sysfs, "class", "block", "md126p1")))
+	writeTree(t, dev, map[string]string{"md127": "", "md126": "", "md125": "", "dm-0": ""})
+	must(t, os.MkdirAll(filepath.Join(dev, "md"), 0o755))
+	must(t, os.Symlink("../md127", filepath.Join(dev, "md", "root")))
+	for name, fixture := range map[string]string{
+		"vda": "md-raid1-1.2-m0", "vdb": "md-raid1-1.2-m1", "vdc": "md-raid1-0.90-m0", "vdd": "md-raid1-0.90-m1",
+	} {
+		writeSparse(t, filepath.Join("..", "md", "testdata", "builder", fixture+".json"), filepath.Join(dev, name))
+	}
+}
+
+// writeSparse writes the sparse image fixture as a (sparse) file of its full size.
+func writeSparse(t *testing.T, fixture, path string) {
+	t.Helper()
+	im, err := sparse.Load(fixture)
+	must(t, err)
+	f, err := os.Create(path)
+	must(t, err)
+	defer f.Close()
+	must(t, f.Truncate(im.Size))
+	for _, c := range im.Chunks {
+		_, err := f.WriteAt(c.Data, c.Off)
+		must(t, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHostMDConf(t *testing.T) {
+	sysfs, dev := filepath.Join(t.TempDir(), "sys"), t.TempDir()
+	mdHost(t, sysfs, dev)
+	full := "# mdadm.conf\nHOMEHOST <system>\nMAILADDR root\n" + arrayA + "\n" + arrayB + "\n"
+	for _, tc := range []struct {
+		name, conf, root string
+		want             string // the image's mdadm.conf
+		warn             string // part of the one warning expected
+	}{
+		{name: "array", conf: full, root: "/dev/md127", want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "md link", conf: full, root: "/dev/md/root", want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "lv on md", conf: full, root: "/dev/mapper/vg-root", want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "dm node", conf: full, root: "/dev/dm-0", want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "partition", conf: full, root: "/dev/md127p1", want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "0.90", conf: full, root: "/dev/md126", want: "HOMEHOST <system>\n" + arrayB + "\n"},
+		{name: "lv on a partition of md", conf: full, root: "/dev/mapper/vg2-root", want: "HOMEHOST <system>\n" + arrayB + "\n"},
+		{name: "by name", conf: "ARRAY /dev/md/root name=earlyroot:root\nARRAY /dev/md/x name=earlyroot:x\n", root: "/dev/md127",
+			want: "ARRAY /dev/md/root name=earlyroot:root\n"},
+		{name: "continuation", conf: "ARRAY /dev/md/root metadata=1.2\n  UUID=5eedd000:00004000:80000000:00000007\n" + arrayB + "\n",
+			root: "/dev/md127", want: "ARRAY /dev/md/root metadata=1.2 UUID=5eedd000:00004000:80000000:00000007\n"},
+		{name: "not on md", conf: full, root: "/dev/vde1"},
+		{name: "no file", root: "/dev/md127"},
+		{name: "no arrays", conf: "MAILADDR root\n", root: "/dev/md127"},
+		{name: "root array unlisted", conf: arrayB + "\n", root: "/dev/md/root", warn: "lists no ARRAY for md127 (UUID 5eedd000:00004000:80000000:00000007)"},
+		{name: "unreadable member", conf: full, root: "/dev/md125", warn: "md125: open " + filepath.Join(dev, "vdz")},
+		{name: "bad file", conf: "ARRAY /dev/md0 uuid=12:34\n", root: "/dev/md127", warn: "mdadm.conf: mdadm.conf line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "mdadm.conf")
+			if tc.conf != "" {
+				must(t, os.WriteFile(path, []byte(tc.conf), 0o644))
+			}
+			got, warnings, err := HostMDConf(path, sysfs, dev, tc.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("image mdadm.conf:\n%s\nwant:\n%s", got, tc.want)
+			}
+			if tc.warn == "" && len(warnings) > 0 || tc.warn != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tc.warn)) {
+				t.Errorf("warnings %q, want one with %q", warnings, tc.warn)
+			}
+			if got == "" {
+				return
+			}
+			// The image's file wants the root's array and no other.
+			c, err := md.ParseConf(got)
+			must(t, err)
+			for _, member := range []string{"vda", "vdc"} {
+				sb, err := readSuperblock(filepath.Join(dev, member))
+				must(t, err)
+				onRoot := strings.Contains(tc.want, sb.UUIDString()) || sb.Name != "" && strings.Contains(tc.want, "name="+sb.Name)
+				if c.Wants(sb) != onRoot {
+					t.Errorf("the image wants %s's array (%s): %v, want %v", member, sb.UUIDString(), c.Wants(sb), onRoot)
+				}
+			}
+		})
+	}
+	// An unreadable file is an error; a missing one is none.
+	if _, _, err := HostMDConf(dev, sysfs, dev, "/dev/md127"); err == nil {
+		t.Error("no error for a directory as mdadm.conf")
+	}
+}
+
+// A host-only image of a root on MD holds the root's ARRAY lines of the host's mdadm.conf
+// at etc/mdadm/mdadm.conf, where the init reads them; an extra file of that name wins.
+func TestBuildHostMDConf(t *testing.T) {
+	cfg := hostConfig(t)
+	// The fixture machine's devices, plus the arrays.
+	cfg.DevDir = t.TempDir()
+	mdHost(t, cfg.SysFS, cfg.DevDir)
+	cfg.MDAdmConf = filepath.Join(t.TempDir(), "mdadm.conf")
+	must(t, os.WriteFile(cfg.MDAdmConf, []byte("DEVICE partitions\n"+arrayA+"\n"+arrayB+"\n"), 0o644))
+	must(t, os.WriteFile(cfg.Mounts, []byte("/dev/md/root / ext4 rw 0 0\n"), 0o644))
+	image, res := build(t, cfg)
+	recs := readRecords(t, image)
+	r, ok := recs[md.ConfPaths[0]]
+	if !ok {
+		t.Fatalf("no %s in the image; warnings %q", md.ConfPaths[0], res.Warnings)
+	}
+	if got := string(content(t, r)); got != arrayA+"\n" {
+		t.Errorf("%s holds %q, want the root array's line", md.ConfPaths[0], got)
+	}
+
+	extra := filepath.Join(t.TempDir(), "mine.conf")
+	must(t, os.WriteFile(extra, []byte(arrayB+"\n"), 0o644))
+	cfg.Files = []File{{Src: extra, Dst: "/" + md.ConfPaths[0]}}
+	image, _ = build(t, cfg)
+	if got := string(content(t, readRecords(t, image)[md.ConfPaths[0]])); got != arrayB+"\n" {
+		t.Errorf("with -file %s: %q, want the extra file's", md.ConfPaths[0], got)
+	}
+}
