@@ -1,6 +1,8 @@
 package boot
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -98,6 +100,34 @@ func TestLUKSRescueUnlock(t *testing.T) {
 	expect(t, v, `(^|# )[1-9]\d*\s*$`, 20*time.Second)
 	send(t, v, "continue")
 	bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+}
+
+// A key file put in the image with mkinitramfs -file opens the volume (rd.luks.key= naming its
+// path in the image) with no prompt and no key disk attached.
+func TestLUKSKeyfileInImage(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-keyfile")
+	drives := s.Drives(t)
+	key := filepath.Join(t.TempDir(), "luks.key")
+	if err := os.WriteFile(key, []byte(builder.KeyfileContent), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	const inImage = "/etc/keys/root.key"
+	img := tb.image(t, "keyfile-in-image", "-file", key+":"+inImage)
+	// The LUKS volume only: the key disk stays out.
+	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "rd.luks.key="+inImage) + " ro"})
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/dm-0", "ext4")
+	for _, re := range []string{`unlocked with the key file`, `keyslot 0 opened`} {
+		if !regexp.MustCompile(re).MatchString(v.Output()) {
+			t.Errorf("the console lacks %q", re)
+		}
+	}
+	if strings.Contains(v.Output(), "Passphrase for") {
+		t.Errorf("a passphrase was asked for although the image holds the key file")
+	}
+	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
 }
 
 // luksAppend is the command line of a boot of recipe r: root=UUID= of the filesystem inside
