@@ -42,18 +42,23 @@ type CryptDevice struct {
 // every line marked x-initrd.attach or initramfs; the key files those lines name; and the
 // crypto modules the LUKS headers under the root ask for.
 type HostCrypt struct {
-	Devices  []CryptDevice    // the dm-crypt devices found under the root, /usr and resume=
+	Devices  []CryptDevice    // the dm-crypt devices under the root, /usr and resume=, then those of lines marked for the initramfs
 	Entries  []crypttab.Entry // the crypttab lines carried, in file order
 	Crypttab []byte           // etc/crypttab for the image: those lines as the host wrote them
 	Keyfiles []File           // key files to copy, each to its own path in the image
 	Warnings []string         // what could not be read or carried
 }
 
-// Modules returns the "crypto-<algorithm>" aliases the devices' LUKS headers need, sorted.
+// Modules returns what the devices need, sorted: device mapper, dm-crypt and AF_ALG, and the
+// "crypto-<algorithm>" aliases of their LUKS headers.
 // A device whose header was not read (mkinitramfs without the right to read the disk, a
 // plain dm-crypt mapping) gets the usual ciphers and hashes instead, FallbackCrypto.
 func (c HostCrypt) Modules() []string {
 	var out []string
+	if len(c.Devices) > 0 {
+		out = append(out, "dm_mod")
+		out = append(out, cryptModules...)
+	}
 	for _, d := range c.Devices {
 		if len(d.Algorithms) == 0 {
 			out = append(out, FallbackCrypto...)
@@ -334,6 +339,7 @@ func (h Host) selectCrypttab(c *HostCrypt) error {
 	}
 	lines := strings.Split(string(raw), "\n")
 	var out bytes.Buffer
+	var attached []crypttab.Entry
 	for _, e := range entries {
 		if !e.Options.InitrdAttach && !e.Options.Initramfs && !under(e, c.Devices, names) {
 			continue
@@ -341,11 +347,34 @@ func (h Host) selectCrypttab(c *HostCrypt) error {
 		c.Entries = append(c.Entries, e)
 		out.WriteString(strings.TrimSpace(lines[e.Line-1]) + "\n")
 		h.keyfile(e, c)
+		if !under(e, c.Devices, names) {
+			attached = append(attached, e)
+		}
+	}
+	// The devices of lines carried for their option alone: their headers name their ciphers.
+	for _, e := range attached {
+		d := CryptDevice{Name: e.Name, Backing: h.specPath(e.Spec)}
+		if d.Backing != "" && !slices.Contains(e.Options.Unsupported, "plain") {
+			h.readHeader(&d, c)
+		}
+		c.Devices = append(c.Devices, d)
 	}
 	if out.Len() > 0 {
 		c.Crypttab = out.Bytes()
 	}
 	return nil
+}
+
+// specPath is the /dev path of a crypttab device spec: the path itself, or the
+// /dev/disk/by-* link of a UUID=, LABEL=, PARTUUID= or PARTLABEL=.
+func (h Host) specPath(s mount.Spec) string {
+	switch s.Kind {
+	case mount.KindPath:
+		return s.Value
+	case mount.KindUUID, mount.KindLabel, mount.KindPartUUID, mount.KindPartLabel:
+		return "/dev/disk/by-" + s.Kind + "/" + mount.LinkName(s.Value)
+	}
+	return ""
 }
 
 // under reports whether e is the line of one of devs: by its mapping name, or by a name of

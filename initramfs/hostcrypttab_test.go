@@ -18,7 +18,8 @@ const (
 
 // hostFixture is a machine with LVM on LUKS2 as its root (vg-root on cryptroot on vda3), /usr
 // on LUKS1 (cryptusr on vdc1, named by PARTUUID in crypttab), encrypted swap as the resume
-// device (plain dm-crypt on vdb1), and a plain disk vdd1.
+// device (plain dm-crypt on vdb1), a plain disk vdd1, and vde1 (LUKS1, not open) to attach
+// in the initramfs by LABEL=early.
 func hostFixture(t *testing.T) Host {
 	t.Helper()
 	dir := t.TempDir()
@@ -46,6 +47,7 @@ func hostFixture(t *testing.T) Host {
 	// Sizes as cryptsetup made them (../luks/testdata/README.md).
 	gunzip(t, "../luks/testdata/luks2-xts.img.gz", filepath.Join(h.Dev, "vda3"), 20<<20)
 	gunzip(t, "../luks/testdata/luks1-essiv.img.gz", filepath.Join(h.Dev, "vdc1"), 4<<20)
+	gunzip(t, "../luks/testdata/luks1-essiv.img.gz", filepath.Join(h.Dev, "vde1"), 4<<20) // LABEL=early
 	writeTree(t, h.Dev, map[string]string{"vdb1": "", "vdd1": "", "dm-0": "", "dm-1": "", "dm-2": "", "dm-3": ""})
 	for link, target := range map[string]string{
 		"mapper/vg-root":               "../dm-1",
@@ -53,7 +55,7 @@ func hostFixture(t *testing.T) Host {
 		"disk/by-partuuid/0badc0de-03": "../../vda3",
 		"disk/by-partuuid/0badc0de-04": "../../vdc1",
 		"disk/by-uuid/5a5a-swap":       "../../dm-2",
-		"disk/by-label/early":          "../../vdd1",
+		"disk/by-label/early":          "../../vde1",
 	} {
 		symlink(t, target, filepath.Join(h.Dev, link))
 	}
@@ -98,6 +100,12 @@ func gunzip(t *testing.T, src, dst string, size int64) {
 	}
 }
 
+// withDM is the module list of a machine with encrypted devices: device mapper, dm-crypt and
+// AF_ALG, and the crypto aliases given.
+func withDM(crypto ...string) []string {
+	return sortedCopy(append([]string{"dm_mod", "dm_crypt", "af_alg", "algif_skcipher"}, crypto...))
+}
+
 const fixtureCrypttab = `# <name> <device> <key> <options>
 cryptroot  UUID=` + luks2XTSUUID + ` /etc/keys/root.key luks,discard
 usr        /dev/disk/by-partuuid/0badc0de-04 none luks
@@ -128,8 +136,10 @@ func TestFindHostCrypt(t *testing.T) {
 			mounts:   "/dev/mapper/vg-root / ext4 rw 0 0\n/dev/mapper/cryptusr /usr ext4 rw 0 0\n",
 			cmdline:  "BOOT_IMAGE=/vmlinuz root=/dev/mapper/vg-root resume=UUID=5a5a-swap quiet\n",
 			crypttab: fixtureCrypttab,
-			devices:  []string{"cryptroot on /dev/vda3 " + luks2XTSUUID, "cryptusr on /dev/vdc1 " + luks1EssivUUID, "cryptswap on /dev/vdb1 "},
-			modules:  sortedCopy(FallbackCrypto), // for the plain swap, whose cipher has no header
+			devices: []string{"cryptroot on /dev/vda3 " + luks2XTSUUID, "cryptusr on /dev/vdc1 " + luks1EssivUUID, "cryptswap on /dev/vdb1 ",
+				"early on /dev/disk/by-label/early " + luks1EssivUUID, "deb on /dev/disk/by-partuuid/12345678-01 ",
+				"dirkey on /dev/disk/by-partuuid/12345678-02 ", "onkey on /dev/disk/by-partuuid/12345678-03 "},
+			modules: withDM(FallbackCrypto...), // for the plain swap, whose cipher has no header
 			entries: []string{"cryptroot (UUID=" + luks2XTSUUID + ", key /etc/keys/root.key)", "usr (/dev/disk/by-partuuid/0badc0de-04)",
 				"cryptswap (/dev/vdb1)", "early (LABEL=early)", "deb (PARTUUID=12345678-01)", "dirkey (PARTUUID=12345678-02)",
 				"onkey (PARTUUID=12345678-03)"},
@@ -141,7 +151,14 @@ func TestFindHostCrypt(t *testing.T) {
 			mounts:    "/dev/dm-1 / xfs rw 0 0\n",
 			cmdline:   "resume=253:2",
 			devices:   []string{"cryptroot on /dev/vda3 " + luks2XTSUUID, "cryptswap on /dev/vdb1 "},
-			modules:   sortedCopy(FallbackCrypto),
+			modules:   withDM(FallbackCrypto...),
+			noWarning: true,
+		},
+		{
+			name:      "luks /usr only: its LUKS1 header's algorithms",
+			mounts:    "/dev/vdd1 / ext4 rw 0 0\n/dev/mapper/cryptusr /usr ext4 rw 0 0\n",
+			devices:   []string{"cryptusr on /dev/vdc1 " + luks1EssivUUID},
+			modules:   withDM("crypto-aes", "crypto-cbc", "crypto-essiv", "crypto-sha256"),
 			noWarning: true,
 		},
 		{
@@ -149,6 +166,8 @@ func TestFindHostCrypt(t *testing.T) {
 			mounts:    "/dev/vdd1 / ext4 rw 0 0\n",
 			cmdline:   "root=/dev/vdd1",
 			crypttab:  "cryptroot UUID=" + luks2XTSUUID + " /etc/keys/root.key luks\nearly LABEL=early /etc/keys/data.key x-initrd.attach\n",
+			devices:   []string{"early on /dev/disk/by-label/early " + luks1EssivUUID},
+			modules:   withDM("crypto-aes", "crypto-cbc", "crypto-essiv", "crypto-sha256"),
 			entries:   []string{"early (LABEL=early, key /etc/keys/data.key)"},
 			keyfiles:  []string{"/etc/keys/data.key"},
 			noWarning: true,
@@ -158,7 +177,7 @@ func TestFindHostCrypt(t *testing.T) {
 			mounts:    "/dev/mapper/vg-root / ext4 rw 0 0\n",
 			crypttab:  "cryptroot /dev/disk/by-id/renamed none luks\nother /dev/vda3x none\n",
 			devices:   []string{"cryptroot on /dev/vda3 " + luks2XTSUUID},
-			modules:   []string{"crypto-aes", "crypto-xts"},
+			modules:   withDM("crypto-aes", "crypto-xts"),
 			entries:   []string{"cryptroot (/dev/disk/by-id/renamed)"},
 			noWarning: true, // no cmdline file: nothing to resume from
 		},
@@ -168,7 +187,7 @@ func TestFindHostCrypt(t *testing.T) {
 			cmdline:  "resume=/dev/disk/by-uuid/nope",
 			crypttab: "root_crypt PARTUUID=0BADC0DE-03 none luks\n",
 			devices:  []string{"cryptroot on /dev/vda3 " + luks2XTSUUID},
-			modules:  []string{"crypto-aes", "crypto-xts"},
+			modules:  withDM("crypto-aes", "crypto-xts"),
 			entries:  []string{"root_crypt (PARTUUID=0BADC0DE-03)"},
 			warnings: []string{"resume=/dev/disk/by-uuid/nope: no such device"},
 		},
@@ -244,7 +263,7 @@ func TestFindHostCryptErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Devices) != 1 || c.Devices[0].UUID != "" || !slices.Equal(c.Modules(), sortedCopy(FallbackCrypto)) {
+	if len(c.Devices) != 1 || c.Devices[0].UUID != "" || !slices.Equal(c.Modules(), withDM(FallbackCrypto...)) {
 		t.Errorf("devices %+v, modules %q: want cryptroot without header facts", c.Devices, c.Modules())
 	}
 	if !slices.ContainsFunc(c.Warnings, func(s string) bool { return strings.HasPrefix(s, "/dev/vda3 (cryptroot): LUKS header: ") }) {
