@@ -2,6 +2,7 @@ package boot
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -128,6 +129,103 @@ func TestLUKSKeyfileInImage(t *testing.T) {
 	}
 	exited(t, v, factsTimeout)
 	unchanged(t, s, drives)
+}
+
+// A LUKS2 layout earlyroot does not open is refused before any passphrase is asked for, with
+// an "unsupported: …" reason and the rescue shell: authenticated encryption (dm-integrity),
+// and a reencryption in progress (started by the host's cryptsetup on a copy of a disk the
+// builder made). The disk stays as it was.
+func TestLUKSUnsupported(t *testing.T) {
+	cases := []struct {
+		name, recipe string
+		prepare      []string // host cryptsetup arguments run on the copy of the LUKS disk before the boot
+		reason       string
+	}{
+		{name: "integrity", recipe: "luks2-integrity",
+			reason: `unsupported: segment 0 uses dm-integrity/AEAD \(integrity "hmac\(sha256\)"\)`},
+		{name: "reencryption", recipe: "luks2-pbkdf2",
+			prepare: []string{"reencrypt", "--init-only", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"},
+			reason:  `unsupported: reencryption in progress \(requirement "online-reencrypt-v2"\)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := builder.Disk(t, tc.recipe)
+			drives := s.Drives(t)
+			if tc.prepare != nil {
+				hostCryptsetup(t, append(tc.prepare, "--key-file", passFile(t), drives[0].Path)...)
+			}
+			before := fileSum(t, drives[0].Path)
+			v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, "") + " ro"})
+			expect(t, v, `the boot stopped: .*`+tc.reason, unlockWait)
+			expect(t, v, `earlyroot# `, 20*time.Second)
+			if strings.Contains(v.Output(), "Passphrase for") {
+				t.Error("a passphrase was asked for a volume that cannot be opened")
+			}
+			send(t, v, "dmtable")
+			send(t, v, "echo tables-listed")
+			expect(t, v, `(^|# )tables-listed`, 20*time.Second)
+			if regexp.MustCompile(`(^|# )\S+: 0 \d+ crypt `).MatchString(v.Output()) {
+				t.Error("a dm-crypt mapping was made")
+			}
+			v.Kill() // QEMU no longer holds the disk
+			if tc.prepare == nil {
+				unchanged(t, s, drives)
+			} else if after := fileSum(t, drives[0].Path); after != before {
+				t.Error("the boot changed the disk")
+			}
+		})
+	}
+}
+
+// A LUKS2 header carrying a token (systemd-tpm2, imported by the host's cryptsetup into a copy
+// of a disk the builder made) is reported, with a line saying the passphrase is asked for
+// instead, and the passphrase opens the volume.
+func TestLUKSToken(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-pbkdf2")
+	drives := s.Drives(t)
+	tok := filepath.Join(t.TempDir(), "token.json")
+	json := `{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":"AAAA","tpm2-pcrs":[7],"tpm2-pcr-bank":"sha256",` +
+		`"tpm2-policy-hash":"` + strings.Repeat("0", 64) + `","tpm2-pin":false}`
+	if err := os.WriteFile(tok, []byte(json), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostCryptsetup(t, "token", "import", "--token-id", "0", "--json-file", tok, drives[0].Path)
+	v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, "") + " ro"})
+	expect(t, v, `tokens 0 systemd-tpm2 \(keyslots 0\)`, unlockWait)
+	expect(t, v, `token 0 \(systemd-tpm2\) not supported yet: asking for the passphrase`, unlockWait)
+	expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+	send(t, v, builder.Passphrase)
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/dm-0", "ext4")
+	if !strings.Contains(v.Output(), "keyslot 0 opened") {
+		t.Error("the console lacks keyslot 0 opened")
+	}
+	exited(t, v, factsTimeout)
+}
+
+// hostCryptsetup runs the host's cryptsetup (on a disk image file: no device-mapper needed),
+// skipping visibly when it is not installed.
+func hostCryptsetup(t *testing.T, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("cryptsetup")
+	if err != nil {
+		t.Skip("cryptsetup not on PATH (make deps installs cryptsetup-bin): this test alters a builder disk with it")
+	}
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("cryptsetup %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// passFile is a key file holding builder.Passphrase.
+func passFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(p, []byte(builder.Passphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // luksAppend is the command line of a boot of recipe r: root=UUID= of the filesystem inside
