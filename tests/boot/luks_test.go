@@ -131,6 +131,54 @@ func TestLUKSKeyfileInImage(t *testing.T) {
 	unchanged(t, s, drives)
 }
 
+// A host-only image built on a (recorded) machine whose /etc/crypttab marks the volume
+// x-initrd.attach with a key file carries that line and the key file, and the crypto modules
+// the volume's LUKS header names (read through -devdir's /dev/disk/by-uuid link): the volume
+// opens under the crypttab's name, with the key, without a prompt.
+func TestLUKSHostOnlyCrypttab(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-keyfile")
+	drives := s.Drives(t)
+	dir := t.TempDir()
+	for p, content := range map[string]string{
+		"sys/devices/pci0000:00/0000:00:04.0/modalias":         "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n",
+		"sys/devices/pci0000:00/0000:00:04.0/virtio1/modalias": "virtio:d00000002v00001AF4\n",
+		"mounts":                 "/dev/vdz1 / ext4 rw 0 0\n",
+		"root/etc/crypttab":      "cryptroot UUID=" + s.Recipe.LUKSUUID + " /etc/keys/root.key luks,x-initrd.attach\n",
+		"root/etc/keys/root.key": builder.KeyfileContent,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "dev/disk/by-uuid", s.Recipe.LUKSUUID)
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(drives[0].Path, link); err != nil {
+		t.Fatal(err)
+	}
+	img := tb.image(t, "hostonly-crypttab", "-hostonly", "-microcode=false", "-sysfs", filepath.Join(dir, "sys"),
+		"-mounts", filepath.Join(dir, "mounts"), "-hostroot", filepath.Join(dir, "root"), "-devdir", filepath.Join(dir, "dev"),
+		"-cmdline", filepath.Join(dir, "no-cmdline"))
+	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "") + " ro"})
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/dm-0", "ext4")
+	for _, re := range []string{`unlocked with the key file /etc/keys/root.key`, `opened as /dev/mapper/cryptroot`} {
+		if !regexp.MustCompile(re).MatchString(v.Output()) {
+			t.Errorf("the console lacks %q", re)
+		}
+	}
+	if strings.Contains(v.Output(), "Passphrase for") {
+		t.Error("a passphrase was asked for although the image holds the crypttab's key file")
+	}
+	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
+}
+
 // A LUKS2 layout earlyroot does not open is refused before any passphrase is asked for, with
 // an "unsupported: …" reason and the rescue shell: authenticated encryption (dm-integrity),
 // and a reencryption in progress (started by the host's cryptsetup on a copy of a disk the
