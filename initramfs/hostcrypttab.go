@@ -40,7 +40,7 @@ type CryptDevice struct {
 // HostCrypt is what a host-only image carries for the host's encrypted devices: the
 // /etc/crypttab lines of the devices under the root, /usr and the resume device, and of
 // every line marked x-initrd.attach or initramfs; the key files those lines name; and the
-// crypto modules the LUKS headers under the root ask for.
+// modules those devices need (Modules).
 type HostCrypt struct {
 	Devices  []CryptDevice    // the dm-crypt devices under the root, /usr and resume=, then those of lines marked for the initramfs
 	Entries  []crypttab.Entry // the crypttab lines carried, in file order
@@ -49,10 +49,10 @@ type HostCrypt struct {
 	Warnings []string         // what could not be read or carried
 }
 
-// Modules returns what the devices need, sorted: device mapper, dm-crypt and AF_ALG, and the
-// "crypto-<algorithm>" aliases of their LUKS headers.
-// A device whose header was not read (mkinitramfs without the right to read the disk, a
-// plain dm-crypt mapping) gets the usual ciphers and hashes instead, FallbackCrypto.
+// Modules returns what the devices need, by name or alias, sorted: device mapper, dm-crypt
+// and AF_ALG, and the "crypto-<algorithm>" aliases of their LUKS headers. A device whose
+// header was not read (mkinitramfs without the right to read the disk, a plain dm-crypt
+// mapping) gets the usual ciphers and hashes instead, FallbackCrypto.
 func (c HostCrypt) Modules() []string {
 	var out []string
 	if len(c.Devices) > 0 {
@@ -131,6 +131,7 @@ func (h Host) sources(c *HostCrypt) []string {
 		m, ok, err := mountAt(h.Mounts, target)
 		if err != nil {
 			c.Warnings = append(c.Warnings, err.Error())
+			break // the same for every target
 		}
 		if ok {
 			if n := h.blockName(m.Source); n != "" {
