@@ -56,10 +56,14 @@ type Config struct {
 	HostOnly bool   // select this machine's modules instead of the generic set
 	SysFS    string // sysfs root for HostOnly; default "/sys"
 	Mounts   string // /proc/mounts for HostOnly; default "/proc/mounts"
-	// MDAdmConf is the host's mdadm.conf for HostOnly (see HostMDConf);
-	// default: the first of md.ConfPaths under / that exists.
+	// HostRoot, DevDir and HostCmdline are where HostOnly reads the host's files: /etc/crypttab,
+	// the key files it names and mdadm.conf below HostRoot (default "/"); LUKS headers, MD
+	// members' superblocks and /dev/disk links in DevDir (default "/dev"); the kernel command
+	// line's resume= in HostCmdline (default "/proc/cmdline"). See FindHostCrypt and HostMDConf.
+	HostRoot, DevDir, HostCmdline string
+	// MDAdmConf is the host's mdadm.conf for HostOnly (see HostMDConf); default: the first of
+	// md.ConfPaths below HostRoot that exists.
 	MDAdmConf string
-	DevDir    string // the host's /dev for HostOnly (MD members' superblocks); default "/dev"
 
 	// Microcode prepends the early microcode archive (see FindMicrocode):
 	// every update file below FirmwareDir for a generic image, the running
@@ -82,6 +86,9 @@ type Config struct {
 	// Index is an optional prebuilt modload index of ModDir (modload.Build),
 	// to save rebuilding it when many images are made from one tree.
 	Index *modload.Index
+
+	// cryptModules are the crypto-* aliases of the host's LUKS headers (hostCryptFor).
+	cryptModules []string
 }
 
 // Result summarises a built image.
@@ -98,6 +105,8 @@ type Result struct {
 	Firmware         []string // firmware files in the image, relative to /lib/firmware
 	Compression      Compression
 	ModCompression   Compression
+	Crypttab         []string // host-only: the host's crypttab lines carried (HostCrypt.Carried)
+	Keyfiles         []string // host-only: key files carried, by their path in the image
 	Entries          []Entry  // every archive entry, in archive order
 	Warnings         []string // non-fatal problems, such as unreadable module files in the tree
 }
@@ -129,8 +138,12 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 			return res, err
 		}
 	}
+	crypt, err := hostCryptFor(&cfg)
+	if err != nil {
+		return res, err
+	}
 	names, warnings, err := selectModules(cfg, mods)
-	res.Warnings = warnings
+	res.Warnings = append(crypt.Warnings, warnings...)
 	if err != nil {
 		return res, err
 	}
@@ -156,6 +169,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 		return res, err
 	}
 	if err := addHostMDConf(cfg, a, &res); err != nil {
+		return res, err
+	}
+	if err := crypt.addTo(a, &res); err != nil {
 		return res, err
 	}
 	res.Modules, res.ModuleBytes, res.ModuleImageBytes = names, st.srcBytes, st.imgBytes
@@ -312,7 +328,11 @@ func WriteFileContext(ctx context.Context, cfg Config, out string) (Result, erro
 	if err := bw.Flush(); err != nil {
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	mode := os.FileMode(0o644)
+	if len(res.Keyfiles) > 0 {
+		mode = 0o600 // the image holds keys: readable by its owner only
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		return res, fmt.Errorf("output %s: %w", out, err)
 	}
 	// The data reaches the disk before the rename makes it the image, so a

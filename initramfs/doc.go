@@ -48,7 +48,10 @@
 // modload. Host-only images ([HostModules]) take the modules matching every
 // modalias in sysfs (minus [HostExclude]), the root filesystem's module
 // from the mount table and the device-mapper/MD modules under the root
-// device.
+// device. [FindHostCrypt] adds what the machine's encrypted devices need:
+// the crypto modules their LUKS headers name, and the host's crypttab
+// lines for them (and those marked x-initrd.attach or initramfs) with
+// their key files, which go into the image at the same paths.
 //
 // # Module facts
 //

@@ -25,8 +25,8 @@ import (
 const maxStackDepth = 8
 
 // HostMDConf returns the mdadm.conf a host-only image of the root device
-// src needs, made from the host's mdadm.conf at confPath ("": the first of
-// md.ConfPaths under / that exists; none is no error): "" when the root
+// src needs, made from the host's mdadm.conf at confPath (see
+// hostMDConfPath; "" or a missing file is none, which is no error): "" when the root
 // stands on no MD array or the file lists no arrays, with warnings for what
 // could not be matched. sysfs is the host's /sys (the stack is walked
 // through its slaves directories), devDir its /dev (each array's members
@@ -166,24 +166,34 @@ func readSuperblock(path string) (*md.Superblock, error) {
 // readHostMDConf reads the host's mdadm.conf: path, or when it is "" the
 // first of md.ConfPaths under /. A missing file is no error.
 func readHostMDConf(path string) (string, error) {
-	paths := []string{path}
 	if path == "" {
-		paths = nil
-		for _, p := range md.ConfPaths {
-			paths = append(paths, "/"+p)
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("host mdadm.conf: %w", err)
+	}
+	return string(data), nil
+}
+
+// hostMDConfPath is the host's mdadm.conf: the one named, else the first of md.ConfPaths below hostRoot that exists, else "".
+func hostMDConfPath(named, hostRoot string) string {
+	if named != "" {
+		return named
+	}
+	if hostRoot == "" {
+		hostRoot = "/"
+	}
+	for _, p := range md.ConfPaths {
+		path := filepath.Join(hostRoot, p)
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			return path
 		}
 	}
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("host mdadm.conf: %w", err)
-		}
-		return string(data), nil
-	}
-	return "", nil
+	return ""
 }
 
 // addHostMDConf puts the mdadm.conf of a host-only image into a (see
@@ -196,7 +206,7 @@ func addHostMDConf(cfg Config, a *Archive, res *Result) error {
 	if err != nil {
 		return err
 	}
-	text, warnings, err := HostMDConf(cfg.MDAdmConf, cfg.SysFS, cfg.DevDir, root.Source)
+	text, warnings, err := HostMDConf(hostMDConfPath(cfg.MDAdmConf, cfg.HostRoot), cfg.SysFS, cfg.DevDir, root.Source)
 	res.Warnings = append(res.Warnings, warnings...)
 	if err != nil || text == "" {
 		return err

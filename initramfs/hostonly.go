@@ -1,7 +1,6 @@
 package initramfs
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -66,30 +65,14 @@ type Mount struct {
 // RootMount returns the mount of "/" from a /proc/mounts style file (the
 // last one wins, skipping the initial "rootfs").
 func RootMount(mounts string) (Mount, error) {
-	f, err := os.Open(mounts)
+	m, ok, err := mountAt(mounts, "/")
 	if err != nil {
 		return Mount{}, fmt.Errorf("root filesystem: %w", err)
 	}
-	defer f.Close()
-	var root Mount
-	found := false
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || unescapeMount(fields[1]) != "/" || fields[2] == "rootfs" {
-			continue
-		}
-		root = Mount{Source: unescapeMount(fields[0]), Target: "/", FSType: fields[2]}
-		found = true
-	}
-	if err := sc.Err(); err != nil {
-		return Mount{}, fmt.Errorf("root filesystem: read %s: %w", mounts, err)
-	}
-	if !found {
+	if !ok {
 		return Mount{}, fmt.Errorf("root filesystem: no / in %s", mounts)
 	}
-	return root, nil
+	return m, nil
 }
 
 // unescapeMount undoes the octal escapes (\040 etc.) of /proc/mounts.
@@ -152,9 +135,8 @@ func stackDM(sysfs, dev string, set map[string]bool, depth int) {
 	if uuid, err := readAttr(filepath.Join(blk, "dm", "uuid")); err == nil {
 		switch {
 		case strings.HasPrefix(uuid, "CRYPT-"):
-			// dm-crypt, the AF_ALG sockets the init decrypts keyslots through, and the
-			// usual ciphers and hashes (the volume's own cipher is in its header, which
-			// is not read here; the kernel asks for it by crypto-* alias).
+			// dm-crypt and the AF_ALG sockets the init decrypts keyslots through; the
+			// volume's ciphers are in its header, which FindHostCrypt reads.
 			for _, m := range cryptModules {
 				set[m] = true
 			}
@@ -173,9 +155,8 @@ func stackDM(sysfs, dev string, set map[string]bool, depth int) {
 	}
 }
 
-// cryptModules are what a host-only image needs for a LUKS device, by name or alias.
-var cryptModules = []string{"dm_crypt", "af_alg", "algif_skcipher", "xts", "cbc", "ecb", "essiv",
-	"crypto-aes", "crypto-sha1", "crypto-sha256", "crypto-sha512"}
+// cryptModules are what a host-only image needs for any LUKS device, by name or alias.
+var cryptModules = []string{"dm_crypt", "af_alg", "algif_skcipher"}
 
 func stackMD(sysfs, dev string, set map[string]bool) {
 	set["md_mod"] = true

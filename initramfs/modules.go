@@ -41,6 +41,9 @@ func Select(cfg Config) (names, warnings []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, err := hostCryptFor(&cfg); err != nil {
+		return nil, nil, err
+	}
 	mods, err := ScanModules(cfg.ModDir)
 	if err != nil {
 		return nil, nil, err
@@ -75,7 +78,7 @@ func selectWith(cfg Config, mods []ModuleFile, ix *modload.Index) ([]string, err
 		if err != nil {
 			return nil, err
 		}
-		start = h
+		start = append(h, cfg.cryptModules...)
 	} else {
 		start = GenericSelection().Match(mods)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 )
 
@@ -164,4 +165,39 @@ func (c *cipherSpec) sectorIV(iv []byte, n uint64) {
 		shift := 9 - (bits.Len(uint(c.blockSz)) - 1)
 		binary.BigEndian.PutUint64(iv[len(iv)-8:], n<<shift+1)
 	}
+}
+
+// algorithms returns the kernel crypto API names the spec is built from, as the kernel asks
+// for their modules ("crypto-<name>"): the chaining mode and the cipher of its skcipher name
+// ("xts", "aes"), and for ESSIV the template and its hash ("essiv", "sha256").
+func (c *cipherSpec) algorithms() []string {
+	names := strings.FieldsFunc(c.kernel, func(r rune) bool { return r == '(' || r == ')' || r == ',' })
+	if c.ivMode == "essiv" {
+		names = append(names, "essiv", c.ivHash)
+	}
+	return names
+}
+
+// Algorithms returns the kernel crypto algorithms the volume needs, sorted and without
+// repeats: those of the data segment's cipher and of every keyslot's key material cipher
+// ("aes", "xts"; "cbc", "essiv", "sha256" for cbc-essiv:sha256). The kernel loads each
+// through the module alias "crypto-<name>", so an image builder resolves those aliases to
+// carry the modules. Hashes and KDFs computed in Go are not listed. Ciphers that cannot be
+// parsed, and the segment of a layout Segment refuses, are left out.
+func (h *Header) Algorithms() []string {
+	specs := make([]string, 0, len(h.keyslots)+1)
+	if h.segErr == nil {
+		specs = append(specs, h.segment.Cipher)
+	}
+	for _, ks := range h.keyslots {
+		specs = append(specs, ks.AreaCipher)
+	}
+	var out []string
+	for _, s := range specs {
+		if c, err := parseCipher(s); err == nil {
+			out = append(out, c.algorithms()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -3,6 +3,7 @@ package luks
 import (
 	"encoding/hex"
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -173,6 +174,35 @@ func TestKernelCiphersOnDemand(t *testing.T) {
 		c.Close()
 		if string(a) == string(make([]byte, sectorSize)) || string(a) == string(b) {
 			t.Errorf("%s: sectors 1 and 2 of zeros decrypt to zeros or to the same bytes", tt.spec)
+		}
+	}
+}
+
+func TestCipherAlgorithms(t *testing.T) {
+	tests := []struct {
+		spec string
+		want []string
+	}{
+		{"aes-xts-plain64", []string{"xts", "aes"}},
+		{"serpent-cbc-plain64", []string{"cbc", "serpent"}},
+		{"twofish-cbc-essiv:sha256", []string{"cbc", "twofish", "essiv", "sha256"}},
+		{"aes-ecb", []string{"ecb", "aes"}},
+		{"capi:xts(camellia)-plain64", []string{"xts", "camellia"}},
+		{"capi:cbc(aes)-essiv:sha512", nil}, // refused: essiv with a capi: name
+	}
+	for _, tt := range tests {
+		c, err := parseCipher(tt.spec)
+		if tt.want == nil {
+			if err == nil {
+				t.Errorf("%q: no error", tt.spec)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.spec, err)
+		}
+		if got := c.algorithms(); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: algorithms %q, want %q", tt.spec, got, tt.want)
 		}
 	}
 }

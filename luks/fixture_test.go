@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -112,5 +113,19 @@ func TestCommittedFixtures(t *testing.T) {
 				t.Errorf("Unlock: slot %d, key differs from cryptsetup's: %v", slot, !bytes.Equal(vk.Bytes(), want))
 			}
 		})
+	}
+}
+
+// Header.Algorithms lists what the kernel needs for the segment and the keyslots, sorted.
+func TestFixtureAlgorithms(t *testing.T) {
+	want := map[string][]string{
+		"luks1-essiv.img.gz": {"aes", "cbc", "essiv", "sha256"},
+		"luks2-xts.img.gz":   {"aes", "xts"},
+	}
+	for _, fx := range fixtures {
+		h := openImage(t, unpackFixture(t, fx.file, fx.size))
+		if got := h.Algorithms(); !slices.Equal(got, want[fx.file]) {
+			t.Errorf("%s: Algorithms %q, want %q", fx.file, got, want[fx.file])
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package luks
+package luks_test
 
 import (
 	"os"
@@ -19,6 +19,9 @@ import (
 // kernel, and images that the host's cryptsetup, copied into the guest, makes there with
 // ciphers a host kernel may lack (serpent, twofish). Hosts without AF_ALG cannot test that
 // path themselves.
+//
+// It is an external test (package luks_test): internal/builder imports initramfs, which
+// imports luks.
 func TestGuestAFALG(t *testing.T) {
 	if os.Getenv("EARLYROOT_BOOT") != "1" || testing.Short() {
 		t.Skip("QEMU test: runs with EARLYROOT_BOOT=1 and without -short")
@@ -38,8 +41,12 @@ func TestGuestAFALG(t *testing.T) {
 		{Name: "sbin/modprobe", Link: "/bin/busybox"},
 		{Name: "luks/luks.test", Src: bin, Mode: 0o755},
 	}
-	for _, fx := range fixtures {
-		files = append(files, vm.InitramfsFile{Name: "luks/testdata/" + fx.file, Src: filepath.Join("testdata", fx.file)})
+	committed, err := filepath.Glob(filepath.Join("testdata", "*.img.gz"))
+	if err != nil || len(committed) == 0 {
+		t.Fatalf("no committed fixtures in testdata (%v)", err)
+	}
+	for _, p := range committed {
+		files = append(files, vm.InitramfsFile{Name: "luks/" + filepath.ToSlash(p), Src: p})
 	}
 	files = append(files, cryptoModules(t, k)...)
 	files = append(files, cryptsetupFiles(t)...)

@@ -47,7 +47,8 @@ func main() {
 // synopsis is the first part of the usage text; README.md shows the same.
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-modcompress none|xz|zst|gz]
-                   [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE] [-dev DIR]
+                   [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE]
+                   [-hostroot DIR] [-devdir DIR] [-cmdline FILE]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
                    [-microcode=false] [-firmware=false] [-firmwaredir DIR] [-kconfig FILE]
                    [-keymap NAME] [-font NAME] [-v]
@@ -111,7 +112,8 @@ func (l *fileList) Set(s string) error {
 type options struct {
 	out, kver, moddir, init       string
 	sysfs, mounts, cpuinfo        string
-	mdadmConf, devDir             string
+	hostRoot, devDir, cmdline     string
+	mdadmConf                     string
 	firmwareDir, kconfig, confDir string
 	verbose, printConfig          bool
 	given                         []keyValue // configuration flags, in order
@@ -147,9 +149,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "v", false, "list every file in the image")
 	fs.StringVar(&o.sysfs, "sysfs", "/sys", "sysfs root `dir` for -hostonly")
 	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table `file` for -hostonly")
+	fs.StringVar(&o.hostRoot, "hostroot", "/", "the host's root `dir` for -hostonly: /etc/crypttab, its key files and mdadm.conf are read below it")
+	fs.StringVar(&o.devDir, "devdir", "/dev", "device `dir` for -hostonly: LUKS headers, MD members' superblocks and /dev/disk links")
+	fs.StringVar(&o.cmdline, "cmdline", "/proc/cmdline", "kernel command line `file` for -hostonly (resume=)")
 	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
-	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the root's arrays go into the image (default: /etc/mdadm/mdadm.conf, else /etc/mdadm.conf)")
-	fs.StringVar(&o.devDir, "dev", "/dev", "device `dir` for -hostonly (the root's MD members are read there)")
+	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the root's arrays go into the image (default: etc/mdadm/mdadm.conf, else etc/mdadm.conf, below -hostroot)")
 	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
 	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware and modules it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
 	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
@@ -238,7 +242,8 @@ func config(o options, s settings) (initramfs.Config, error) {
 	cfg := s.Config
 	cfg.KernelVersion, cfg.ModDir, cfg.Init = o.kver, o.moddir, o.init
 	cfg.SysFS, cfg.Mounts, cfg.CPUInfo = o.sysfs, o.mounts, o.cpuinfo
-	cfg.MDAdmConf, cfg.DevDir = o.mdadmConf, o.devDir
+	cfg.HostRoot, cfg.DevDir, cfg.HostCmdline = o.hostRoot, o.devDir, o.cmdline
+	cfg.MDAdmConf = o.mdadmConf
 	cfg.FirmwareDir, cfg.KernelConfig = o.firmwareDir, o.kconfig
 	var err error
 	if cfg.KernelVersion == "" {
@@ -318,6 +323,13 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 			list = "none"
 		}
 		fmt.Fprintf(w, "firmware: %s\n", list)
+	}
+	if s.HostOnly {
+		list := strings.Join(res.Crypttab, ", ")
+		if list == "" {
+			list = "none"
+		}
+		fmt.Fprintf(w, "crypttab: %s\n", list)
 	}
 	fmt.Fprintf(w, "%s: %d entries, archive %s, image %s (%s)\n", o.out, len(res.Entries),
 		host.Size(res.ArchiveBytes), host.Size(res.ImageBytes), res.Compression)

@@ -272,3 +272,51 @@ func TestRunMicrocodeFirmware(t *testing.T) {
 		t.Error("-microcode=false: the image does not start with the main archive")
 	}
 }
+
+// -hostonly carries the host's crypttab lines marked for the initramfs with their key files,
+// read below -hostroot; the summary names them and the image is readable by its owner only.
+func TestRunHostCrypttab(t *testing.T) {
+	root := t.TempDir()
+	for p, c := range map[string]string{
+		"etc/crypttab":       "early LABEL=early /etc/keys/early.key luks,x-initrd.attach\nhome UUID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee none luks\n",
+		"etc/keys/early.key": "key bytes",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "initrd.img")
+	args := append(fixture(t), "-o", out, "-compress", "none", "-hostroot", root, "-devdir", t.TempDir(),
+		"-cmdline", filepath.Join(root, "no-cmdline"))
+	code, stdout, stderr := runCmd(args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := "crypttab: early (LABEL=early, key /etc/keys/early.key)\n"; !strings.Contains(stdout, want) {
+		t.Errorf("summary lacks %q:\n%s", want, stdout)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("image with a key file: mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	img, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, img, false)
+	if r, ok := recs["etc/keys/early.key"]; !ok || r.Mode&0o777 != 0o400 {
+		t.Errorf("key file in the image: %v (present %v)", r.Info, ok)
+	}
+	if _, ok := recs["etc/crypttab"]; !ok {
+		t.Error("image lacks etc/crypttab")
+	}
+
+	// Without a crypttab: "none", and the usual mode.
+	os.Remove(filepath.Join(root, "etc/crypttab"))
+	if code, stdout, stderr = runCmd(args...); code != 0 || !strings.Contains(stdout, "crypttab: none\n") {
+		t.Errorf("exit %d, summary:\n%s%s", code, stdout, stderr)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("image without keys: mode %v (%v), want 0644", fi.Mode(), err)
+	}
+}

@@ -82,7 +82,7 @@ var guestPreload = []string{"virtio_pci", "virtio_blk", "virtio_rng", "dm_mod", 
 // guestModules are in the guest image, with their dependencies.
 var guestModules = []string{
 	"virtio_pci", "virtio_blk", "virtio_rng", "dm_mod", "md_mod", "dm_crypt", "dm_snapshot", "dm_thin_pool",
-	"dm_raid", "dm_mirror", "linear", "raid0", "raid1", "raid10", "raid456", "ext4", "btrfs",
+	"dm_raid", "dm_mirror", "dm_integrity", "linear", "raid0", "raid1", "raid10", "raid456", "ext4", "btrfs",
 	"af_alg", "algif_skcipher", "algif_hash",
 }
 

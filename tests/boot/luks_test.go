@@ -1,6 +1,9 @@
 package boot
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -98,6 +101,179 @@ func TestLUKSRescueUnlock(t *testing.T) {
 	expect(t, v, `(^|# )[1-9]\d*\s*$`, 20*time.Second)
 	send(t, v, "continue")
 	bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+}
+
+// A key file put in the image with mkinitramfs -file opens the volume (rd.luks.key= naming its
+// path in the image) with no prompt and no key disk attached.
+func TestLUKSKeyfileInImage(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-keyfile")
+	drives := s.Drives(t)
+	key := filepath.Join(t.TempDir(), "luks.key")
+	if err := os.WriteFile(key, []byte(builder.KeyfileContent), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	const inImage = "/etc/keys/root.key"
+	img := tb.image(t, "keyfile-in-image", "-file", key+":"+inImage)
+	// The LUKS volume only: the key disk stays out.
+	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "rd.luks.key="+inImage) + " ro"})
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/dm-0", "ext4")
+	for _, re := range []string{`unlocked with the key file`, `keyslot 0 opened`} {
+		if !regexp.MustCompile(re).MatchString(v.Output()) {
+			t.Errorf("the console lacks %q", re)
+		}
+	}
+	if strings.Contains(v.Output(), "Passphrase for") {
+		t.Errorf("a passphrase was asked for although the image holds the key file")
+	}
+	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
+}
+
+// A host-only image built on a (recorded) machine whose /etc/crypttab marks the volume
+// x-initrd.attach with a key file carries that line and the key file, and the crypto modules
+// the volume's LUKS header names (read through -devdir's /dev/disk/by-uuid link): the volume
+// opens under the crypttab's name, with the key, without a prompt.
+func TestLUKSHostOnlyCrypttab(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-keyfile")
+	drives := s.Drives(t)
+	dir := t.TempDir()
+	for p, content := range map[string]string{
+		"sys/devices/pci0000:00/0000:00:04.0/modalias":         "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n",
+		"sys/devices/pci0000:00/0000:00:04.0/virtio1/modalias": "virtio:d00000002v00001AF4\n",
+		"mounts":                 "/dev/vdz1 / ext4 rw 0 0\n",
+		"root/etc/crypttab":      "cryptroot UUID=" + s.Recipe.LUKSUUID + " /etc/keys/root.key luks,x-initrd.attach\n",
+		"root/etc/keys/root.key": builder.KeyfileContent,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "dev/disk/by-uuid", s.Recipe.LUKSUUID)
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(drives[0].Path, link); err != nil {
+		t.Fatal(err)
+	}
+	img := tb.image(t, "hostonly-crypttab", "-hostonly", "-microcode=false", "-sysfs", filepath.Join(dir, "sys"),
+		"-mounts", filepath.Join(dir, "mounts"), "-hostroot", filepath.Join(dir, "root"), "-devdir", filepath.Join(dir, "dev"),
+		"-cmdline", filepath.Join(dir, "no-cmdline"))
+	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "") + " ro"})
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/dm-0", "ext4")
+	for _, re := range []string{`unlocked with the key file /etc/keys/root.key`, `opened as /dev/mapper/cryptroot`} {
+		if !regexp.MustCompile(re).MatchString(v.Output()) {
+			t.Errorf("the console lacks %q", re)
+		}
+	}
+	if strings.Contains(v.Output(), "Passphrase for") {
+		t.Error("a passphrase was asked for although the image holds the crypttab's key file")
+	}
+	exited(t, v, factsTimeout)
+	unchanged(t, s, drives)
+}
+
+// A LUKS2 layout earlyroot does not open is refused before any passphrase is asked for, with
+// an "unsupported: …" reason and the rescue shell: authenticated encryption (dm-integrity),
+// and a reencryption in progress (started by the host's cryptsetup on a copy of a disk the
+// builder made). The disk stays as it was.
+func TestLUKSUnsupported(t *testing.T) {
+	cases := []struct {
+		name, recipe string
+		prepare      []string // host cryptsetup arguments run on the copy of the LUKS disk before the boot
+		reason       string
+	}{
+		{name: "integrity", recipe: "luks2-integrity",
+			reason: `unsupported: segment 0 uses dm-integrity/AEAD \(integrity "hmac\(sha256\)"\)`},
+		{name: "reencryption", recipe: "luks2-pbkdf2",
+			prepare: []string{"reencrypt", "--init-only", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"},
+			reason:  `unsupported: reencryption in progress \(requirement "online-reencrypt-v2"\)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := builder.Disk(t, tc.recipe)
+			drives := s.Drives(t)
+			if tc.prepare != nil {
+				hostCryptsetup(t, append(tc.prepare, "--key-file", passFile(t), drives[0].Path)...)
+			}
+			before := fileSum(t, drives[0].Path)
+			v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, "") + " ro"})
+			expect(t, v, `the boot stopped: .*`+tc.reason, unlockWait)
+			expect(t, v, `earlyroot# `, 20*time.Second)
+			if strings.Contains(v.Output(), "Passphrase for") {
+				t.Error("a passphrase was asked for a volume that cannot be opened")
+			}
+			send(t, v, "dmtable")
+			send(t, v, "echo tables-listed")
+			expect(t, v, `(^|# )tables-listed`, 20*time.Second)
+			if regexp.MustCompile(`(^|# )\S+: 0 \d+ crypt `).MatchString(v.Output()) {
+				t.Error("a dm-crypt mapping was made")
+			}
+			v.Kill() // QEMU no longer holds the disk
+			if tc.prepare == nil {
+				unchanged(t, s, drives)
+			} else if after := fileSum(t, drives[0].Path); after != before {
+				t.Error("the boot changed the disk")
+			}
+		})
+	}
+}
+
+// A LUKS2 header carrying a token (systemd-tpm2, imported by the host's cryptsetup into a copy
+// of a disk the builder made) is reported, with a line saying the passphrase is asked for
+// instead, and the passphrase opens the volume.
+func TestLUKSToken(t *testing.T) {
+	t.Parallel()
+	s := builder.Disk(t, "luks2-pbkdf2")
+	drives := s.Drives(t)
+	tok := filepath.Join(t.TempDir(), "token.json")
+	json := `{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":"AAAA","tpm2-pcrs":[7],"tpm2-pcr-bank":"sha256",` +
+		`"tpm2-policy-hash":"` + strings.Repeat("0", 64) + `","tpm2-pin":false}`
+	if err := os.WriteFile(tok, []byte(json), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostCryptsetup(t, "token", "import", "--token-id", "0", "--json-file", tok, drives[0].Path)
+	v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, "") + " ro"})
+	expect(t, v, `tokens 0 systemd-tpm2 \(keyslots 0\)`, unlockWait)
+	expect(t, v, `token 0 \(systemd-tpm2\) not supported yet: asking for the passphrase`, unlockWait)
+	expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+	send(t, v, builder.Passphrase)
+	f := facts(t, v)
+	bootedOn(t, f, "/dev/dm-0", "ext4")
+	if !strings.Contains(v.Output(), "keyslot 0 opened") {
+		t.Error("the console lacks keyslot 0 opened")
+	}
+	exited(t, v, factsTimeout)
+}
+
+// hostCryptsetup runs the host's cryptsetup (on a disk image file: no device-mapper needed),
+// skipping visibly when it is not installed.
+func hostCryptsetup(t *testing.T, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("cryptsetup")
+	if err != nil {
+		t.Skip("cryptsetup not on PATH (make deps installs cryptsetup-bin): this test alters a builder disk with it")
+	}
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("cryptsetup %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// passFile is a key file holding builder.Passphrase.
+func passFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(p, []byte(builder.Passphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // luksAppend is the command line of a boot of recipe r: root=UUID= of the filesystem inside
