@@ -67,6 +67,10 @@ type Config struct {
 	CPUInfo      string // /proc/cpuinfo for host-only microcode; default "/proc/cpuinfo"
 	KernelConfig string // the kernel's .config (which compressed firmware and modules it loads, see ReadKernelConfig); default: found by kernelConfigPath; none: compressed firmware goes in decompressed, compressed modules as they are
 
+	// Console is the console keymap and font to put in the image (none
+	// when empty); see SystemConsole for the system's own.
+	Console Console
+
 	Modules []string // extra modules (names or aliases such as "fs-ext4")
 	Omit    []string // modules to leave out, with every module that depends on them
 	Files   []File   // extra files
@@ -92,6 +96,8 @@ type Result struct {
 	Microcode        []string // microcode files in the early archive, relative to FirmwareDir
 	CPU              *CPU     // the CPU host-only microcode was chosen for
 	Firmware         []string // firmware files in the image, relative to /lib/firmware
+	Keymap           string   // the keymap's name (Console.KeymapName), "" without one
+	Font             string   // the console font (Console.Font), "" without one
 	Compression      Compression
 	ModCompression   Compression
 	Entries          []Entry  // every archive entry, in archive order
@@ -147,7 +153,17 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	a, err := layout(cfg, st, fw)
+	con, err := buildConsole(ctx, cfg.Console)
+	if err != nil {
+		return res, err
+	}
+	if con.keymap != nil {
+		res.Keymap = cfg.Console.KeymapName()
+	}
+	if con.font != nil {
+		res.Font = cfg.Console.Font
+	}
+	a, err := layout(cfg, st, fw, con)
 	if err != nil {
 		return res, err
 	}
@@ -368,7 +384,7 @@ func writeCompressed(a *Archive, w io.Writer, c Compression) (int64, int64, erro
 }
 
 // layout puts everything but the compression together.
-func layout(cfg Config, st staged, fw stagedFirmware) (*Archive, error) {
+func layout(cfg Config, st staged, fw stagedFirmware, con consoleFiles) (*Archive, error) {
 	a := NewArchive()
 	a.MTime = cfg.MTime
 	for _, d := range []string{"proc", "sys", "dev", "run", "newroot", "etc", "lib", "sbin"} {
@@ -388,6 +404,9 @@ func layout(cfg Config, st staged, fw stagedFirmware) (*Archive, error) {
 		a.AddSymlink("etc/os-release", "initrd-release"),
 	}
 	if err := errors.Join(steps...); err != nil {
+		return nil, fmt.Errorf("image layout: %w", err)
+	}
+	if err := addConsole(a, con); err != nil {
 		return nil, fmt.Errorf("image layout: %w", err)
 	}
 	modRoot := path.Join("lib/modules", cfg.KernelVersion)
