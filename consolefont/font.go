@@ -24,6 +24,10 @@ const (
 	MaxHeight = 32
 )
 
+// ImageFile is where an earlyroot image keeps its console font (a PSF
+// file, not compressed), relative to its root.
+const ImageFile = "etc/earlyroot/font.psf"
+
 // Font is a console font.
 type Font struct {
 	Width, Height int

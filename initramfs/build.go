@@ -153,7 +153,8 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	con, err := buildConsole(ctx, cfg.Console)
+	con, warnings, err := buildConsole(ctx, cfg.Console)
+	res.Warnings = append(res.Warnings, warnings...)
 	if err != nil {
 		return res, err
 	}

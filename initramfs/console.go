@@ -40,6 +40,11 @@ type Console struct {
 	// Root is the system whose keymap and font files are used; "" is
 	// "/". The compilers and XKB's data are the build host's.
 	Root string
+	// KeymapOptional and FontOptional make a keymap or font that cannot
+	// be found or compiled a warning (Result.Warnings), and leave it out,
+	// instead of failing the build: for settings read from the system
+	// rather than asked for.
+	KeymapOptional, FontOptional bool
 }
 
 // XKB names an X keyboard layout as /etc/default/keyboard does.
@@ -191,27 +196,39 @@ type consoleFiles struct {
 	keymap, keymapName, font []byte
 }
 
-// buildConsole compiles c's keymap and reads its font.
-func buildConsole(ctx context.Context, c Console) (consoleFiles, error) {
-	var out consoleFiles
+// buildConsole compiles c's keymap and reads its font; the failures of
+// optional ones are returned as warnings.
+func buildConsole(ctx context.Context, c Console) (out consoleFiles, warnings []string, err error) {
 	if c.Root == "" {
 		c.Root = "/"
 	}
-	if c.Keymap != "" || c.XKB.Layout != "" {
-		km, err := compileKeymap(ctx, c)
-		if err != nil {
-			return out, fmt.Errorf("keymap %s: %w", c.KeymapName(), err)
+	fail := func(e error, optional bool) {
+		switch {
+		case ctx.Err() != nil:
+			err = errors.Join(err, ctx.Err())
+		case optional:
+			warnings = append(warnings, fmt.Sprintf("%v: left out of the image", e))
+		default:
+			err = errors.Join(err, e)
 		}
-		out.keymap, out.keymapName = km, []byte(c.KeymapName()+"\n")
+	}
+	if c.Keymap != "" || c.XKB.Layout != "" {
+		km, e := compileKeymap(ctx, c)
+		if e != nil {
+			fail(fmt.Errorf("keymap %s: %w", c.KeymapName(), e), c.KeymapOptional)
+		} else {
+			out.keymap, out.keymapName = km, []byte(c.KeymapName()+"\n")
+		}
 	}
 	if c.Font != "" {
-		f, err := readFont(c.Root, c.Font)
-		if err != nil {
-			return out, fmt.Errorf("font %s: %w", c.Font, err)
+		f, e := readFont(c.Root, c.Font)
+		if e != nil {
+			fail(fmt.Errorf("font %s: %w", c.Font, e), c.FontOptional)
+		} else {
+			out.font = f
 		}
-		out.font = f
 	}
-	return out, nil
+	return out, warnings, err
 }
 
 // compileKeymap runs loadkeys (after ckbcomp for an XKB layout) and checks

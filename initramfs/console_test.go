@@ -257,3 +257,19 @@ func FuzzParseShellVars(f *testing.F) {
 		}
 	})
 }
+
+// Settings read from the system (optional) that cannot be used are
+// warnings; asked for, they are errors.
+func TestBuildConsoleOptional(t *testing.T) {
+	c := Console{Keymap: "missing", Font: "missing", Root: t.TempDir()}
+	_, warnings, err := buildConsole(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "keymap missing: ") || !strings.Contains(err.Error(), "font missing: not found") || warnings != nil {
+		t.Errorf("asked for: %v, warnings %q", err, warnings)
+	}
+	c.KeymapOptional, c.FontOptional = true, true
+	files, warnings, err := buildConsole(context.Background(), c)
+	if err != nil || len(warnings) != 2 || files.keymap != nil || files.font != nil ||
+		!strings.HasPrefix(warnings[0], "keymap missing: ") || !strings.HasSuffix(warnings[1], ": left out of the image") {
+		t.Errorf("optional: %v, warnings %q", err, warnings)
+	}
+}

@@ -31,6 +31,13 @@ const (
 	NumKeys   = 128
 )
 
+// Where an earlyroot image keeps the keymap, relative to its root: the
+// binary keymap and, in a one-line text file, its name.
+const (
+	ImageFile     = "etc/earlyroot/keymap.bmap"
+	ImageNameFile = "etc/earlyroot/keymap.name"
+)
+
 // Magic starts every binary keymap.
 const Magic = "bkeymap"
 

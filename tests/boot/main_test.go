@@ -106,15 +106,16 @@ func (b *bench) image(t testing.TB, name string, flags ...string) string {
 	b.mu.Unlock()
 	io.once.Do(func() {
 		io.path = filepath.Join(b.work, name+".img")
-		// An empty configuration directory: the host's /etc/earlyroot does not change the
-		// images under test.
+		// An empty configuration directory and no console settings: the host's
+		// /etc/earlyroot, keymap and font do not change the images under test (a test's
+		// own -keymap and -font come later and win).
 		noConfig := filepath.Join(b.work, "no-config")
 		if err := os.MkdirAll(noConfig, 0o755); err != nil {
 			io.err = err
 			return
 		}
 		args := append([]string{"-o", io.path, "-kver", b.kver, "-moddir", b.moddir,
-			"-init", filepath.Join(b.build, "init"), "-config", noConfig}, flags...)
+			"-init", filepath.Join(b.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none"}, flags...)
 		out, err := exec.Command(filepath.Join(b.build, "mkinitramfs"), args...).CombinedOutput()
 		if err != nil {
 			io.err = fmt.Errorf("mkinitramfs %s: %v\n%s", strings.Join(args, " "), err, out)
