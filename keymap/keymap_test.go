@@ -131,13 +131,15 @@ func TestApply(t *testing.T) {
 		}
 		return unix.EINVAL
 	})
-	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "2 of 3 entries refused; first: table 0 key 2 = 0x0002") {
+	var le *LoadError
+	if !errors.Is(err, unix.EINVAL) || !errors.As(err, &le) || le.Set != 1 || le.Refused != 2 ||
+		!strings.Contains(err.Error(), "2 of 3 entries refused; first: table 0 key 2 = 0x0002") {
 		t.Errorf("apply = %v", err)
 	}
 	calls := 0
 	err = apply(es, func(Entry) error { calls++; return unix.ENOTTY })
-	if calls != 1 || !errors.Is(err, unix.ENOTTY) {
-		t.Errorf("not a console: %d calls, %v; want 1 and ENOTTY", calls, err)
+	if calls != 1 || !errors.Is(err, unix.ENOTTY) || !errors.As(err, &le) || le.Set != 0 {
+		t.Errorf("not a console: %d calls, %v; want 1 and ENOTTY, nothing set", calls, err)
 	}
 }
 

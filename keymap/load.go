@@ -21,7 +21,7 @@ type kbentry struct {
 // console (/dev/tty0). The tables are shared by every virtual console.
 // Unicode key values (U+ keysyms) are accepted only while the console's
 // keyboard is in Unicode mode, the kernel's default. Load goes on past a
-// refused entry and returns the first error with the count of refusals.
+// refused entry; its error is a *LoadError.
 func Load(fd int, k *Keymap) error {
 	return apply(k.Entries(), func(e Entry) error {
 		kb := kbentry{e.Table, e.Index, e.Value}
@@ -33,25 +33,40 @@ func Load(fd int, k *Keymap) error {
 	})
 }
 
-// apply makes every request with set, and reports the refused ones.
+// LoadError reports the entries the kernel refused. Set of them were set
+// nevertheless: a keymap with Set > 0 is partly in force.
+type LoadError struct {
+	Set, Refused int
+	First        error // the first refusal, with its entry
+}
+
+func (e *LoadError) Error() string {
+	return fmt.Sprintf("keymap: KDSKBENT: %d of %d entries refused; first: %v", e.Refused, e.Set+e.Refused, e.First)
+}
+
+func (e *LoadError) Unwrap() error { return e.First }
+
+// apply makes every request with set, and reports the refused ones. A
+// refusal that every other request would meet alike (not a console, not
+// allowed) stops it.
 func apply(es []Entry, set func(Entry) error) error {
-	var first error
-	failed := 0
+	var le LoadError
 	for _, e := range es {
 		err := set(e)
 		if err == nil {
+			le.Set++
 			continue
 		}
-		if failed == 0 {
-			first = fmt.Errorf("table %d key %d = %#04x: %w", e.Table, e.Index, e.Value, err)
+		if le.Refused == 0 {
+			le.First = fmt.Errorf("table %d key %d = %#04x: %w", e.Table, e.Index, e.Value, err)
 		}
-		failed++
+		le.Refused++
 		if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBADF) {
-			break // not a console, or not allowed: every other entry fails alike
+			break
 		}
 	}
-	if failed == 0 {
+	if le.Refused == 0 {
 		return nil
 	}
-	return fmt.Errorf("keymap: KDSKBENT: %d of %d entries refused; first: %w", failed, len(es), first)
+	return &le
 }
