@@ -21,7 +21,7 @@ GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
              f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
-             busybox-static cryptsetup-bin lvm2 mdadm python3
+             busybox-static cryptsetup-bin lvm2 mdadm python3 kbd console-data console-setup
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 FUZZTIME  ?= 60s
 TESTFUZZTIME ?= 3s

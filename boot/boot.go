@@ -41,12 +41,13 @@ type Boot struct {
 	cfg      cmdline.Config
 	moddir   string
 
-	index  *modload.Index
-	loader *modload.Loader
-	reg    *devices.Registry
-	src    Discovery
-	layer  layerState // busy and failed layers, for the wait for the root (layers.go)
-	crypt  cryptState // the LUKS layer (luks.go)
+	index   *modload.Index
+	loader  *modload.Loader
+	reg     *devices.Registry
+	src     Discovery
+	layer   layerState   // busy and failed layers, for the wait for the root (layers.go)
+	crypt   cryptState   // the LUKS layer (luks.go)
+	console consoleState // the console's keymap and font (console.go)
 
 	work  sync.WaitGroup // module loads and probes in flight
 	reap  sync.Mutex     // held while the rescue shell waits for its own children
@@ -199,6 +200,7 @@ func (b *Boot) setup() error {
 	for _, p := range b.cfg.Problems {
 		b.log.Warnf("command line: %s", p)
 	}
+	b.startConsole()
 
 	done := b.log.Phase("module index")
 	b.moddir = filepath.Join(b.sys.ModRoot, "lib/modules", release)

@@ -14,7 +14,9 @@
 // One boot, in order (each step logs its duration):
 //
 //  1. mount /proc, /sys, /dev (devtmpfs), /run, /dev/pts and open the kernel log;
-//  2. parse /proc/cmdline (cmdline.Parse);
+//  2. parse /proc/cmdline (cmdline.Parse), and start loading the image's console keymap
+//     and font in the background (console.go): a passphrase prompt or the rescue shell
+//     waits for them;
 //  3. open the module index (modload.OpenImage) with the options of modprobe.d and the command
 //     line (modload.SystemOptions), and start device discovery: every MODALIAS a module
 //     answers to goes to the module loader in its own goroutine, the root's likely drivers

@@ -432,7 +432,9 @@ func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, se
 		return nil, 0, err
 	}
 	asker := askpass.Asker{Term: term, Cache: &b.crypt.cache}
-	prompt := askpass.Prompt(d.Path, set.Name, askpass.DefaultKeymap)
+	km := b.keymapName()
+	b.log.Infof("luks %s: a passphrase is needed (keymap %s)", d.Path, km)
+	prompt := askpass.Prompt(d.Path, set.Name, km)
 	tries := set.Options.MaxTries()
 	if err := asker.Ask(ctx, prompt, tries, check); err != nil {
 		return nil, 0, err

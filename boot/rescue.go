@@ -66,7 +66,8 @@ func (b *Boot) shell(reason string, isBreak bool) (over bool) {
 		return true
 	}
 	b.saveLog()
-	b.reap.Lock() // the shell waits for its own children
+	b.keymapName() // the keyboard speaks the image's keymap before the shell reads it
+	b.reap.Lock()  // the shell waits for its own children
 	action := rescue.Run(rescue.Env{
 		In:        b.sys.In,
 		Out:       b.sys.Out,

@@ -13,8 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/consolefont"
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/internal/host"
+	"github.com/earlyroot/earlyroot/keymap"
 	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/switchroot"
 	"github.com/earlyroot/earlyroot/uevent"
@@ -83,6 +85,10 @@ type System struct {
 	// DMCreate makes a device-mapper device (dm.Control.Create); with keyDesc set, key is
 	// in the thread keyring as a logon key so described for the table load only.
 	DMCreate func(name, uuid string, readOnly bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error)
+	// LoadKeymap and LoadFont put the image's console keymap and font into the kernel
+	// (keymap.Load and consolefont.Load on the foreground virtual console).
+	LoadKeymap func(*keymap.Keymap) error
+	LoadFont   func(*consolefont.Font) error
 	// Layers are the kernel interfaces of md, lvm and btrfs (stack.go); the zero value
 	// uses the real ones.
 	Layers Layers
@@ -117,6 +123,12 @@ func Real() System {
 		Environ:     os.Environ,
 		DMCreate: func(name, uuid string, ro bool, table []dm.Target, keyDesc string, key []byte) (dm.Device, error) {
 			return dmCreate(dm.ControlPath, name, uuid, ro, table, keyDesc, key)
+		},
+		LoadKeymap: func(k *keymap.Keymap) error {
+			return onConsole(func(fd int) error { return keymap.Load(fd, k) })
+		},
+		LoadFont: func(f *consolefont.Font) error {
+			return onConsole(func(fd int) error { return consolefont.Load(fd, f) })
 		},
 	}
 }

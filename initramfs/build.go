@@ -75,6 +75,10 @@ type Config struct {
 	CPUInfo      string // /proc/cpuinfo for host-only microcode; default "/proc/cpuinfo"
 	KernelConfig string // the kernel's .config (which compressed firmware and modules it loads, see ReadKernelConfig); default: found by kernelConfigPath; none: compressed firmware goes in decompressed, compressed modules as they are
 
+	// Console is the console keymap and font to put in the image (none
+	// when empty); see SystemConsole for the system's own.
+	Console Console
+
 	Modules []string // extra modules (names or aliases such as "fs-ext4")
 	Omit    []string // modules to leave out, with every module that depends on them
 	Files   []File   // extra files
@@ -103,6 +107,8 @@ type Result struct {
 	Microcode        []string // microcode files in the early archive, relative to FirmwareDir
 	CPU              *CPU     // the CPU host-only microcode was chosen for
 	Firmware         []string // firmware files in the image, relative to /lib/firmware
+	Keymap           string   // the keymap's name (Console.KeymapName), "" without one
+	Font             string   // the console font (Console.Font), "" without one
 	Compression      Compression
 	ModCompression   Compression
 	Crypttab         []string // host-only: the host's crypttab lines carried (HostCrypt.Carried)
@@ -164,7 +170,18 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	a, err := layout(cfg, st, fw)
+	con, warnings, err := buildConsole(ctx, cfg.Console)
+	res.Warnings = append(res.Warnings, warnings...)
+	if err != nil {
+		return res, err
+	}
+	if con.keymap != nil {
+		res.Keymap = cfg.Console.KeymapName()
+	}
+	if con.font != nil {
+		res.Font = cfg.Console.Font
+	}
+	a, err := layout(cfg, st, fw, con)
 	if err != nil {
 		return res, err
 	}
@@ -398,7 +415,7 @@ func writeCompressed(a *Archive, w io.Writer, c Compression) (int64, int64, erro
 }
 
 // layout puts everything but the compression together.
-func layout(cfg Config, st staged, fw stagedFirmware) (*Archive, error) {
+func layout(cfg Config, st staged, fw stagedFirmware, con consoleFiles) (*Archive, error) {
 	a := NewArchive()
 	a.MTime = cfg.MTime
 	for _, d := range []string{"proc", "sys", "dev", "run", "newroot", "etc", "lib", "sbin"} {
@@ -418,6 +435,9 @@ func layout(cfg Config, st staged, fw stagedFirmware) (*Archive, error) {
 		a.AddSymlink("etc/os-release", "initrd-release"),
 	}
 	if err := errors.Join(steps...); err != nil {
+		return nil, fmt.Errorf("image layout: %w", err)
+	}
+	if err := addConsole(a, con); err != nil {
 		return nil, fmt.Errorf("image layout: %w", err)
 	}
 	modRoot := path.Join("lib/modules", cfg.KernelVersion)

@@ -39,6 +39,10 @@
 //	                                    .xz/.zst when the kernel's .config
 //	                                    says it loads them so, else
 //	                                    decompressed
+//	/etc/earlyroot/keymap.bmap          with Config.Console: the keymap,
+//	/etc/earlyroot/keymap.name          compiled by loadkeys -b (package
+//	                                    keymap), and its name
+//	/etc/earlyroot/font.psf             the console font, decompressed
 //	extra files (Config.Files)
 //
 // # Selection

@@ -185,13 +185,14 @@ func summaryTail(out string) string {
 
 func (e *benchEnv) mkinitramfs(name, desc string, extra ...string) (image, string, error) {
 	p := e.path("images", name+".img")
-	// An empty configuration directory: the host's /etc/earlyroot does not change the images.
+	// An empty configuration directory and no console keymap or font: the host's
+	// /etc/earlyroot and console settings do not change the images.
 	noConfig := e.path("no-config")
 	if err := os.MkdirAll(noConfig, 0o755); err != nil {
 		return image{}, "", err
 	}
 	args := append([]string{"-o", p, "-kver", e.k.Release, "-moddir", e.k.ModDir,
-		"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig}, extra...)
+		"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none"}, extra...)
 	out, err := runTool(filepath.Join(e.opt.build, "mkinitramfs"), args...)
 	if err != nil {
 		return image{}, out, err

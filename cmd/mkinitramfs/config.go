@@ -36,8 +36,8 @@ const (
 type settings struct {
 	initramfs.Config
 	// keymap and font are the console keymap and font (as vconsole.conf's
-	// KEYMAP and FONT name them), parsed and shown by -print-config; the
-	// image does not use them yet.
+	// KEYMAP and FONT name them): "" takes the system's (see console),
+	// "none" puts none in the image.
 	keymap, font string
 }
 
@@ -114,10 +114,10 @@ var confKeys = []confKey{
 	{"firmware", "yes: add the firmware files the modules name",
 		func(s *settings, v string) (err error) { s.Firmware, err = parseBool(v); return err },
 		func(s settings) string { return showBool(s.Firmware) }},
-	{"keymap", "console keymap name (not yet put in the image)",
+	{"keymap", "console keymap (kbd name, e.g. de-latin1); empty: the system's; none: no keymap",
 		func(s *settings, v string) error { s.keymap = v; return checkWord(v) },
 		func(s settings) string { return s.keymap }},
-	{"font", "console font name (not yet put in the image)",
+	{"font", "console font (PSF name, e.g. eurlatgr); empty: the system's; none: no font",
 		func(s *settings, v string) error { s.font = v; return checkWord(v) },
 		func(s settings) string { return s.font }},
 }

@@ -287,17 +287,19 @@ func containsFlag(text, name string) bool {
 func TestConfigFromFlagsAndSettings(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "7")
 	o := options{kver: "6.1.0-9-amd64", moddir: "/m", init: "/i", sysfs: "/s", mounts: "/mo",
-		cpuinfo: "/c", firmwareDir: "/f", kconfig: "/k", mdadmConf: "/md", devDir: "/d"}
+		cpuinfo: "/c", firmwareDir: "/f", kconfig: "/k", mdadmConf: "/md", devDir: "/d", root: t.TempDir()}
 	s := defaultSettings()
 	s.Modules, s.Omit, s.HostOnly, s.Compression = []string{"xfs"}, []string{"floppy"}, true, initramfs.XZ
+	s.keymap = "de-latin1"
 	got, err := config(o, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := initramfs.Config{KernelVersion: "6.1.0-9-amd64", ModDir: "/m", Init: "/i", SysFS: "/s", Mounts: "/mo",
-		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", MTime: 7,
+		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", HostRoot: o.root, MTime: 7,
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
-		ModCompression: initramfs.Zstd, Microcode: true, Firmware: true}
+		ModCompression: initramfs.Zstd, Microcode: true, Firmware: true,
+		Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant %+v", got, want)
 	}

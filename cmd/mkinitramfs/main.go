@@ -2,13 +2,18 @@
 //
 //	mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
 //	            [-compress ...] [-modcompress ...] [-hostonly] [-modules a,b] [-omit a,b]
-//	            [-file SRC[:DST]]... [-microcode=false] [-firmware=false] [-v] ...
+//	            [-file SRC[:DST]]... [-microcode=false] [-firmware=false]
+//	            [-keymap NAME] [-font NAME] [-root DIR] [-v] ...
 //
 // (mkinitramfs -h lists every flag.) By default the image holds every
 // module a root device could need (the generic set, see
 // initramfs.GenericSelection); -hostonly narrows it to the drivers of this
 // machine's devices and its root filesystem. An early microcode archive
-// goes in front, and the firmware the modules name goes in.
+// goes in front, and the firmware the modules name goes in, and so do the
+// console keymap (compiled by kbd's loadkeys) and font: the configuration's,
+// or else the system's (vconsole.conf, or Debian's keyboard and
+// console-setup files), so that a passphrase is typed with the user's
+// layout.
 //
 // Settings come from built-in defaults, then /etc/earlyroot/earlyroot.conf
 // and earlyroot.conf.d/*.conf (see config.go and README.md's
@@ -48,10 +53,10 @@ func main() {
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-modcompress none|xz|zst|gz]
                    [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE]
-                   [-hostroot DIR] [-devdir DIR] [-cmdline FILE]
+                   [-devdir DIR] [-cmdline FILE]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
                    [-microcode=false] [-firmware=false] [-firmwaredir DIR] [-kconfig FILE]
-                   [-keymap NAME] [-font NAME] [-v]
+                   [-keymap NAME] [-font NAME] [-root DIR] [-v]
 
 Settings come from the built-in defaults, then DIR/earlyroot.conf and
 DIR/earlyroot.conf.d/*.conf (-config, default /etc/earlyroot), then the flags:
@@ -112,9 +117,10 @@ func (l *fileList) Set(s string) error {
 type options struct {
 	out, kver, moddir, init       string
 	sysfs, mounts, cpuinfo        string
-	hostRoot, devDir, cmdline     string
+	devDir, cmdline               string
 	mdadmConf                     string
 	firmwareDir, kconfig, confDir string
+	root                          string // the system the image is for: its console settings, crypttab, mdadm.conf
 	verbose, printConfig          bool
 	given                         []keyValue // configuration flags, in order
 	files                         fileList
@@ -129,8 +135,8 @@ var flagDocs = map[string]string{
 	"hostonly":    "only the modules this machine needs",
 	"microcode":   "prepend the early CPU microcode archive (host-only: this CPU's only)",
 	"firmware":    "add the firmware files the included modules name",
-	"keymap":      "console keymap `name` (not yet put in the image)",
-	"font":        "console font `name` (not yet put in the image)",
+	"keymap":      "console keymap `name` (kbd's, e.g. de-latin1; none: no keymap; default: the system's)",
+	"font":        "console font `name` (a PSF font, e.g. eurlatgr; none: no font; default: the system's)",
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -149,13 +155,13 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "v", false, "list every file in the image")
 	fs.StringVar(&o.sysfs, "sysfs", "/sys", "sysfs root `dir` for -hostonly")
 	fs.StringVar(&o.mounts, "mounts", "/proc/mounts", "mount table `file` for -hostonly")
-	fs.StringVar(&o.hostRoot, "hostroot", "/", "the host's root `dir` for -hostonly: /etc/crypttab, its key files and mdadm.conf are read below it")
 	fs.StringVar(&o.devDir, "devdir", "/dev", "device `dir` for -hostonly: LUKS headers, MD members' superblocks and /dev/disk links")
 	fs.StringVar(&o.cmdline, "cmdline", "/proc/cmdline", "kernel command line `file` for -hostonly (resume=)")
 	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
-	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the root's arrays go into the image (default: etc/mdadm/mdadm.conf, else etc/mdadm.conf, below -hostroot)")
+	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the root's arrays go into the image (default: etc/mdadm/mdadm.conf, else etc/mdadm.conf, below -root)")
 	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
 	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware and modules it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
+	fs.StringVar(&o.root, "root", "/", "the system `dir` the image is for: its console settings (vconsole.conf, /etc/default/keyboard, console-setup), keymaps and fonts, and for -hostonly its /etc/crypttab, key files and mdadm.conf, are read below it")
 	fs.Var(&o.files, "file", "extra file `SRC[:DST]` (repeatable; DST defaults to SRC's absolute path)")
 	for _, k := range confKeys {
 		if k.name == "files" {
@@ -242,7 +248,7 @@ func config(o options, s settings) (initramfs.Config, error) {
 	cfg := s.Config
 	cfg.KernelVersion, cfg.ModDir, cfg.Init = o.kver, o.moddir, o.init
 	cfg.SysFS, cfg.Mounts, cfg.CPUInfo = o.sysfs, o.mounts, o.cpuinfo
-	cfg.HostRoot, cfg.DevDir, cfg.HostCmdline = o.hostRoot, o.devDir, o.cmdline
+	cfg.HostRoot, cfg.DevDir, cfg.HostCmdline = o.root, o.devDir, o.cmdline
 	cfg.MDAdmConf = o.mdadmConf
 	cfg.FirmwareDir, cfg.KernelConfig = o.firmwareDir, o.kconfig
 	var err error
@@ -259,12 +265,47 @@ func config(o options, s settings) (initramfs.Config, error) {
 			return cfg, err
 		}
 	}
+	if cfg.Console, err = console(o.root, s); err != nil {
+		return cfg, err
+	}
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		if cfg.MTime, err = strconv.ParseUint(s, 10, 32); err != nil {
 			return cfg, fmt.Errorf("SOURCE_DATE_EPOCH=%q: not a valid time", s)
 		}
 	}
 	return cfg, nil
+}
+
+// console is the image's keymap and font: the settings', or where they
+// are empty the system's below root. What comes from the system is
+// optional: a keymap its tools cannot compile leaves the image without
+// one, with a warning, rather than failing a kernel's installation.
+func console(root string, s settings) (initramfs.Console, error) {
+	c := initramfs.Console{Root: root}
+	if s.keymap == "" || s.font == "" {
+		sys, err := initramfs.SystemConsole(root)
+		if err != nil {
+			return c, fmt.Errorf("console settings: %w", err)
+		}
+		c = sys
+	}
+	switch s.keymap {
+	case "":
+		c.KeymapOptional = true
+	case "none":
+		c.Keymap, c.XKB = "", initramfs.XKB{}
+	default:
+		c.Keymap, c.XKB = s.keymap, initramfs.XKB{}
+	}
+	switch s.font {
+	case "":
+		c.FontOptional = true
+	case "none":
+		c.Font = ""
+	default:
+		c.Font = s.font
+	}
+	return c, nil
 }
 
 // splitList splits a list of module names at commas and blanks.
@@ -331,6 +372,16 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 		}
 		fmt.Fprintf(w, "crypttab: %s\n", list)
 	}
+	if res.Keymap != "" || res.Font != "" {
+		fmt.Fprintf(w, "console: keymap %s, font %s\n", orNone(res.Keymap), orNone(res.Font))
+	}
 	fmt.Fprintf(w, "%s: %d entries, archive %s, image %s (%s)\n", o.out, len(res.Entries),
 		host.Size(res.ArchiveBytes), host.Size(res.ImageBytes), res.Compression)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

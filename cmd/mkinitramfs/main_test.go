@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +13,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/earlyroot/earlyroot/consolefont"
 	testfixture "github.com/earlyroot/earlyroot/internal/fixture"
+	"github.com/earlyroot/earlyroot/keymap"
 	"github.com/earlyroot/earlyroot/modload"
 )
 
@@ -49,7 +53,7 @@ func fixture(t *testing.T) []string {
 	return []string{"-kver", kver, "-moddir", modDir(t), "-init", filepath.Join(dir, "init"),
 		"-hostonly", "-sysfs", filepath.Join(dir, "sys"), "-mounts", filepath.Join(dir, "mounts"),
 		"-file", filepath.Join(dir, "extra") + ":/bin/busybox",
-		"-config", filepath.Join(dir, "etc"), "-firmwaredir", filepath.Join(dir, "firmware")}
+		"-config", filepath.Join(dir, "etc"), "-firmwaredir", filepath.Join(dir, "firmware"), "-root", dir}
 }
 
 func runCmd(args ...string) (int, string, string) {
@@ -274,7 +278,7 @@ func TestRunMicrocodeFirmware(t *testing.T) {
 }
 
 // -hostonly carries the host's crypttab lines marked for the initramfs with their key files,
-// read below -hostroot; the summary names them and the image is readable by its owner only.
+// read below -root; the summary names them and the image is readable by its owner only.
 func TestRunHostCrypttab(t *testing.T) {
 	root := t.TempDir()
 	for p, c := range map[string]string{
@@ -287,7 +291,7 @@ func TestRunHostCrypttab(t *testing.T) {
 		}
 	}
 	out := filepath.Join(t.TempDir(), "initrd.img")
-	args := append(fixture(t), "-o", out, "-compress", "none", "-hostroot", root, "-devdir", t.TempDir(),
+	args := append(fixture(t), "-o", out, "-compress", "none", "-root", root, "-devdir", t.TempDir(),
 		"-cmdline", filepath.Join(root, "no-cmdline"))
 	code, stdout, stderr := runCmd(args...)
 	if code != 0 {
@@ -319,4 +323,92 @@ func TestRunHostCrypttab(t *testing.T) {
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("image without keys: mode %v (%v), want 0644", fi.Mode(), err)
 	}
+}
+
+// The console keymap and font come from the system under -root (Debian's
+// files here) unless the flags name others or none; the system's that
+// cannot be compiled are a warning, a keymap asked for is an error.
+func TestRunConsole(t *testing.T) {
+	for _, tool := range []string{"loadkeys", "ckbcomp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages kbd, console-setup): it compiles the keymap", tool)
+		}
+	}
+	font, err := os.ReadFile("../../consolefont/testdata/Lat15-Fixed16.psf.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for p, c := range map[string]string{
+		"etc/default/keyboard":                        "XKBMODEL=pc105\nXKBLAYOUT=de\n",
+		"etc/default/console-setup":                   "CODESET=Lat15\nFONTFACE=Fixed\nFONTSIZE=8x16\n",
+		"usr/share/consolefonts/Lat15-Fixed16.psf.gz": string(font),
+		"usr/share/keymaps/i386/yz.map":               "keymaps 0\nkeycode 21 = +z\n",
+	} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		flags      []string
+		code       int
+		keymap     string // in the image, "" for none
+		font       bool
+		out, warns string
+	}{
+		{"system", nil, 0, "de", true, "console: keymap de, font Lat15-Fixed16\n", ""},
+		{"flags", []string{"-keymap", "yz", "-font", "none"}, 0, "yz", false, "console: keymap yz, font none\n", ""},
+		{"none", []string{"-keymap", "none", "-font", "none"}, 0, "", false, "", ""},
+		{"missing", []string{"-keymap", "nowhere"}, 1, "", false, "", "keymap nowhere: no nowhere.map"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "img")
+			args := append(append(fixture(t), "-root", root, "-o", out), tc.flags...)
+			code, stdout, stderr := runCmd(args...)
+			if code != tc.code || !strings.Contains(stdout, tc.out) || !strings.Contains(stderr, tc.warns) {
+				t.Fatalf("exit %d (want %d), stdout %q (want %q), stderr %q (want %q)", code, tc.code, stdout, tc.out, stderr, tc.warns)
+			}
+			if code != 0 {
+				return
+			}
+			img, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := records(t, img, false)
+			name, hasKeymap := recs[keymap.ImageNameFile]
+			_, hasBin := recs[keymap.ImageFile]
+			_, hasFont := recs[consolefont.ImageFile]
+			switch {
+			case tc.keymap == "" && (hasKeymap || hasBin):
+				t.Errorf("the image has a keymap")
+			case tc.keymap != "" && (!hasBin || !hasKeymap):
+				t.Errorf("the image lacks the keymap")
+			case tc.keymap != "" && readAll(t, name) != tc.keymap+"\n":
+				t.Errorf("keymap name %q, want %q", readAll(t, name), tc.keymap)
+			}
+			if hasFont != tc.font {
+				t.Errorf("font in the image: %v, want %v", hasFont, tc.font)
+			}
+		})
+	}
+	// A system layout the tools refuse is left out with a warning.
+	bad := t.TempDir()
+	os.MkdirAll(filepath.Join(bad, "etc"), 0o755)
+	os.WriteFile(filepath.Join(bad, "etc/vconsole.conf"), []byte("XKB_LAYOUT=no-such-layout\n"), 0o644)
+	code, _, stderr := runCmd(append(fixture(t), "-root", bad, "-o", filepath.Join(t.TempDir(), "img"))...)
+	if code != 0 || !strings.Contains(stderr, "warning: keymap no-such-layout: ckbcomp") || !strings.Contains(stderr, "left out of the image") {
+		t.Errorf("an unusable system layout: exit %d, %s", code, stderr)
+	}
+}
+
+func readAll(t *testing.T, r cpio.Record) string {
+	t.Helper()
+	b, err := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -162,7 +162,7 @@ func TestLUKSHostOnlyCrypttab(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := tb.image(t, "hostonly-crypttab", "-hostonly", "-microcode=false", "-sysfs", filepath.Join(dir, "sys"),
-		"-mounts", filepath.Join(dir, "mounts"), "-hostroot", filepath.Join(dir, "root"), "-devdir", filepath.Join(dir, "dev"),
+		"-mounts", filepath.Join(dir, "mounts"), "-root", filepath.Join(dir, "root"), "-devdir", filepath.Join(dir, "dev"),
 		"-cmdline", filepath.Join(dir, "no-cmdline"))
 	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "") + " ro"})
 	f := facts(t, v)

@@ -149,15 +149,16 @@ func (b *bench) imageFor(t testing.TB, k *testKernel, name string, flags ...stri
 			return
 		}
 		io.path = filepath.Join(dir, name+".img")
-		// An empty configuration directory: the host's /etc/earlyroot does not change the
-		// images under test.
+		// An empty configuration directory and no console settings: the host's
+		// /etc/earlyroot, keymap and font do not change the images under test (a test's
+		// own -keymap and -font come later and win).
 		noConfig := filepath.Join(b.work, "no-config")
 		if err := os.MkdirAll(noConfig, 0o755); err != nil {
 			io.err = err
 			return
 		}
 		args := append([]string{"-o", io.path, "-kver", k.Release, "-moddir", k.ModDir,
-			"-init", filepath.Join(b.build, "init"), "-config", noConfig}, k.flags...)
+			"-init", filepath.Join(b.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none"}, k.flags...)
 		args = append(args, flags...)
 		out, err := exec.Command(filepath.Join(b.build, "mkinitramfs"), args...).CombinedOutput()
 		if err != nil {
