@@ -20,7 +20,7 @@ GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
              f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
-             busybox-static cryptsetup-bin lvm2 mdadm python3
+             busybox-static cryptsetup-bin lvm2 mdadm python3 debootstrap
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 FUZZTIME  ?= 60s
 TESTFUZZTIME ?= 3s
@@ -76,8 +76,8 @@ fuzz-short:
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
-boot: build kernel
-	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
+boot: build kernel deb
+	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ ./tests/distro/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
 test: deps kernel build disks unit fuzz-short boot
 
@@ -109,10 +109,11 @@ install: build
 	install -D -m 755 packaging/kernel-install/50-earlyroot.install $(DESTDIR)/usr/lib/kernel/install.d/50-earlyroot.install
 	install -d $(DESTDIR)/etc/earlyroot/earlyroot.conf.d
 
-# deb builds build/earlyroot_VERSION_amd64.deb with dpkg-deb (VERSION from the commit).
+# deb builds build/earlyroot_VERSION_amd64.deb with dpkg-deb (VERSION from the commit), the only
+# one there (tests/distro installs it).
 DEB_VERSION ?= 0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
 deb: build
-	rm -rf $(BUILD)/deb && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb
+	rm -rf $(BUILD)/deb $(BUILD)/earlyroot_*.deb && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb
 	install -d $(BUILD)/deb/DEBIAN
 	sed 's/@VERSION@/$(DEB_VERSION)/' packaging/debian/control.in >$(BUILD)/deb/DEBIAN/control
 	install -m 755 packaging/debian/postinst $(BUILD)/deb/DEBIAN/postinst
