@@ -23,6 +23,7 @@ import (
 // boots too. Purging the kernel package removes the image.
 func TestDebianPackage(t *testing.T) {
 	needBoot(t)
+	t.Parallel() // the two tests boot one VM at a time each; make boot runs -parallel 2
 	k := vm.NeedKernel(t)
 	kdeb, err := k.Package()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // earlyroot's log in /run/initramfs.
 func TestSystemdRoot(t *testing.T) {
 	needBoot(t)
+	t.Parallel() // the two tests boot one VM at a time each; make boot runs -parallel 2
 	k := vm.NeedKernel(t)
 	tree := debroot.Copy(t, debroot.Need(t, debroot.Bookworm))
 	prepareRoot(t, tree)
