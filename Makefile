@@ -3,6 +3,7 @@
 #   make build   static init + host tools into build/
 #   make test    installs what it needs (apt packages, the test kernel), unit tests, QEMU boot tests
 #   make disks   builds the layered test disks (LUKS, LVM, MD, btrfs) in a builder VM, cached
+#   make debroot makes the Debian 12 root of the distro tests with debootstrap, cached
 #   make demo    builds everything and boots a sample root disk under QEMU
 #   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut;
 #                BENCH_ARGS passes flags, e.g. -compare-init OLD/init), not part of make test
@@ -28,7 +29,7 @@ BOOT_PARALLEL ?= 2
 # Builder VMs (cmd/mkdisks) run at the same time by make disks.
 DISKS_JOBS ?= 2
 
-.PHONY: install deb all build deps kernel disks lint unit boot test demo bench fuzz fuzz-short clean
+.PHONY: install deb all build deps kernel disks debroot lint unit boot test demo bench fuzz fuzz-short clean
 
 all: build
 
@@ -60,6 +61,11 @@ kernel: deps
 disks: deps kernel
 	$(GO) run ./cmd/mkdisks -j $(DISKS_JOBS)
 
+# debroot: the Debian 12 root the distro tests boot (internal/debroot), made by debootstrap from
+# the apt mirror and cached in $(CACHE)/debroot-KEY, so only the first run pays for it.
+debroot: deps
+	$(GO) test -count=1 -timeout 30m -run '^TestBookwormRoot$$' ./internal/debroot/
+
 # unit: fast tests, no VM boots (-short); lint first.
 # The tests that read the Debian test kernel's module tree fail, not skip, when it is missing.
 unit: lint
@@ -79,7 +85,7 @@ fuzz:
 boot: build kernel deb
 	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ ./tests/distro/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
-test: deps kernel build disks unit fuzz-short boot
+test: deps kernel build disks debroot unit fuzz-short boot
 
 demo: deps kernel build
 	$(GO) run ./cmd/demo -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel)
