@@ -124,11 +124,40 @@ func build(ctx context.Context, s Spec, dir string) error {
 	if err := os.Rename(tmp, dir); err != nil {
 		return err
 	}
-	if err := os.WriteFile(complete(dir), []byte(s.Key()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(complete(dir), []byte(marker(s)), 0o644); err != nil {
 		return err
 	}
 	logf.Close()
-	return os.Rename(logPath, dir+".log")
+	if err := os.Rename(logPath, dir+".log"); err != nil {
+		return err
+	}
+	return prune(filepath.Dir(dir), s)
+}
+
+// marker is the content of a tree's .complete file: its suite, so that prune knows which
+// trees the new one replaces.
+func marker(s Spec) string { return "suite=" + s.Suite + "\n" }
+
+// prune removes the trees of s's suite that other keys made (a changed package list or build
+// script): each is hundreds of megabytes that nothing uses any more. Trees of other suites stay.
+func prune(cacheDir string, s Spec) error {
+	markers, _ := filepath.Glob(filepath.Join(cacheDir, "debroot-*.complete"))
+	for _, m := range markers {
+		dir := strings.TrimSuffix(m, ".complete")
+		if dir == s.Dir(cacheDir) {
+			continue
+		}
+		if b, err := os.ReadFile(m); err != nil || string(b) != marker(s) {
+			continue
+		}
+		// The marker goes first: a tree without one is never used, even half removed.
+		for _, p := range []string{m, dir, dir + ".log", dir + ".failed.log"} {
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("prune %s: %w", dir, err)
+			}
+		}
+	}
+	return nil
 }
 
 // lock takes an exclusive flock on path, waiting until it is free or ctx is done.

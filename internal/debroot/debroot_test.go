@@ -69,3 +69,40 @@ func TestBookwormRoot(t *testing.T) {
 		t.Errorf("/etc/machine-id = %q, %v; want empty (each boot gets its own)", b, err)
 	}
 }
+
+// TestPrune: a new tree replaces the trees of its suite made by other keys, and leaves other
+// suites' trees, and anything not marked complete, alone.
+func TestPrune(t *testing.T) {
+	cache := t.TempDir()
+	trixie := Spec{Suite: "trixie", Packages: Bookworm.Packages}
+	old := Spec{Suite: "bookworm", Packages: []string{"systemd"}}
+	mk := func(s Spec, marked bool) string {
+		dir := s.Dir(cache)
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+".log", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if marked {
+			if err := os.WriteFile(complete(dir), []byte(marker(s)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	cur, oldDir, other := mk(Bookworm, true), mk(old, true), mk(trixie, true)
+	if err := prune(cache, Bookworm); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{oldDir, oldDir + ".log", complete(oldDir)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s survived the prune: %v", p, err)
+		}
+	}
+	for _, p := range []string{cur, complete(cur), other, complete(other)} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s pruned: %v", p, err)
+		}
+	}
+}
