@@ -41,6 +41,8 @@ r failed "$(systemctl --failed --no-legend --plain | tr -s ' \n' ' ;')"
 r jobs "$(systemctl list-jobs --no-legend --plain | tr -s ' \n' ' ;')"
 r analyze "$(systemd-analyze | head -n1)"
 r blame "$(systemd-analyze blame --no-pager | head -n8 | tr -s ' \n' ' ;')"
+r pid1_messages "$(journalctl -b -q --no-pager -o cat SYSLOG_IDENTIFIER=systemd | wc -l)"
+r pid1_warnings "$(journalctl -b -q --no-pager -o cat -p warning SYSLOG_IDENTIFIER=systemd | tr '\n' ';')"
 if [ -x /usr/sbin/earlyroot-mkinitramfs ] && [ ! -e /boot/initrd.img-hostonly ]; then
 	if out=$(/usr/sbin/earlyroot-mkinitramfs -hostonly -kver "$(uname -r)" -o /boot/initrd.img-hostonly 2>&1); then
 		r hostonly "made $(stat -c %s /boot/initrd.img-hostonly)"
@@ -166,6 +168,15 @@ func checkBoot(t *testing.T, rep map[string]string, f vm.Facts) {
 	}
 	if got := rep["failed"]; got != "" {
 		t.Errorf("failed units: %s", got)
+	}
+	// What systemd itself (PID 1) warned about, from the journal, which keeps what it said on
+	// the console before journald ran: a hand-off it dislikes (its serialization, the API file
+	// systems, /run) shows here even when no unit fails.
+	if got := rep["pid1_warnings"]; got != "" {
+		t.Errorf("systemd warned: %s", got)
+	}
+	if n := rep["pid1_messages"]; n == "" || n == "0" {
+		t.Errorf("the journal holds %q messages of systemd: the query for its warnings finds nothing at all", n)
 	}
 	if got := rep["analyze"]; !reInitrd.MatchString(got) {
 		t.Errorf("systemd-analyze = %q, want the initrd stage in it", got)
