@@ -46,6 +46,9 @@ func TestDebianPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if built, err := os.ReadFile(filepath.Join(build, "init")); err != nil || !bytes.Equal(built, init) {
+		t.Fatalf("%s holds another init than build/init (%v): run make deb", filepath.Base(edeb), err)
+	}
 	if got := archiveFile(t, img, "init"); !bytes.Equal(got, init) {
 		t.Fatalf("%s: /init (%d bytes) is not the package's /usr/lib/earlyroot/init (%d bytes)", initrd, len(got), len(init))
 	}
