@@ -3,6 +3,7 @@
 #   make build   static init + host tools into build/
 #   make test    installs what it needs (apt packages, the test kernel), unit tests, QEMU boot tests
 #   make disks   builds the layered test disks (LUKS, LVM, MD, btrfs) in a builder VM, cached
+#   make debroot makes the Debian 12 root of the distro tests with debootstrap, cached
 #   make demo    builds everything and boots a sample root disk under QEMU
 #   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut, and
 #                the image generation time against initramfs-tools on Debian 12's and 13's trees;
@@ -21,7 +22,7 @@ GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
              f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
-             busybox-static cryptsetup-bin lvm2 mdadm python3 kbd console-data console-setup
+             busybox-static cryptsetup-bin lvm2 mdadm python3 kbd console-data console-setup debootstrap
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 FUZZTIME  ?= 60s
 TESTFUZZTIME ?= 3s
@@ -29,7 +30,7 @@ BOOT_PARALLEL ?= 2
 # Builder VMs (cmd/mkdisks) run at the same time by make disks.
 DISKS_JOBS ?= 2
 
-.PHONY: install deb all build deps kernel disks lint unit boot test demo bench fuzz fuzz-short clean
+.PHONY: install deb all build deps kernel disks debroot lint unit boot test demo bench fuzz fuzz-short clean
 
 all: build
 
@@ -61,6 +62,11 @@ kernel: deps
 disks: deps kernel
 	$(GO) run ./cmd/mkdisks -j $(DISKS_JOBS)
 
+# debroot: the Debian 12 root the distro tests boot (internal/debroot), made by debootstrap from
+# the apt mirror and cached in $(CACHE)/debroot-KEY, so only the first run pays for it.
+debroot: deps
+	$(GO) test -count=1 -timeout 30m -run '^TestBookwormRoot$$' ./internal/debroot/
+
 # unit: fast tests, no VM boots (-short); lint first.
 # The tests that read the Debian test kernel's module tree fail, not skip, when it is missing.
 unit: lint
@@ -77,10 +83,10 @@ fuzz-short:
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
-boot: build kernel
-	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
+boot: build kernel deb
+	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ ./tests/distro/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
-test: deps kernel build disks unit fuzz-short boot
+test: deps kernel build disks debroot unit fuzz-short boot
 
 demo: deps kernel build
 	$(GO) run ./cmd/demo -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel)
@@ -111,10 +117,11 @@ install: build
 	install -D -m 755 packaging/kernel-install/50-earlyroot.install $(DESTDIR)/usr/lib/kernel/install.d/50-earlyroot.install
 	install -d $(DESTDIR)/etc/earlyroot/earlyroot.conf.d
 
-# deb builds build/earlyroot_VERSION_amd64.deb with dpkg-deb (VERSION from the commit).
+# deb builds build/earlyroot_VERSION_amd64.deb with dpkg-deb (VERSION from the commit), the only
+# one there (tests/distro installs it).
 DEB_VERSION ?= 0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
 deb: build
-	rm -rf $(BUILD)/deb && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb
+	rm -rf $(BUILD)/deb $(BUILD)/earlyroot_*.deb && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb
 	install -d $(BUILD)/deb/DEBIAN
 	sed 's/@VERSION@/$(DEB_VERSION)/' packaging/debian/control.in >$(BUILD)/deb/DEBIAN/control
 	install -m 755 packaging/debian/postinst $(BUILD)/deb/DEBIAN/postinst

@@ -7,6 +7,7 @@
 #                         under CACHE_DIR/apt-SUITE (the host's apt setup is not touched)
 # Prints the unpacked directory. A no-op when the cache already holds it. The default
 # suite's ABI is recorded in CACHE_DIR/current, another suite's in CACHE_DIR/current-SUITE.
+# The package itself is kept in CACHE_DIR/debs/ (the .deb test installs it in a chroot).
 set -euo pipefail
 cache=${1:-${EARLYROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/earlyroot}/kernel}
 suite=${SUITE:-}
@@ -46,20 +47,29 @@ if [ -z "$abi" ]; then
 fi
 [ -n "$abi" ] || { echo "fetch-kernel: cannot resolve the kernel ABI from linux-image-amd64${suite:+ in $suite}" >&2; exit 1; }
 dir=$cache/$abi
-if [ -f "$dir/.complete" ]; then
+debs=$cache/debs
+pkg=linux-image-$abi-unsigned
+have_deb() { compgen -G "$debs/${pkg}_*.deb" >/dev/null; }
+if [ -f "$dir/.complete" ] && have_deb; then
 	echo "$abi" >"$current"
 	echo "$dir"
 	exit 0
 fi
-tmp=$(mktemp -d)
+# In the cache, so that the package is renamed into debs/ whole.
+tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-( cd "$tmp" && apt-get "${apt_opts[@]}" download "linux-image-$abi-unsigned" >&2 ) || {
+( cd "$tmp" && apt-get "${apt_opts[@]}" download "$pkg" >&2 ) || {
 	apt-get "${apt_opts[@]}" update -qq >&2
-	( cd "$tmp" && apt-get "${apt_opts[@]}" download "linux-image-$abi-unsigned" >&2 )
+	( cd "$tmp" && apt-get "${apt_opts[@]}" download "$pkg" >&2 )
 }
-rm -rf "$dir"
-mkdir -p "$dir"
-dpkg -x "$tmp"/linux-image-*.deb "$dir"
-touch "$dir/.complete"
+if [ ! -f "$dir/.complete" ]; then
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	dpkg -x "$tmp"/linux-image-*.deb "$dir"
+	touch "$dir/.complete"
+fi
+mkdir -p "$debs"
+rm -f "$debs/${pkg}"_*.deb
+mv "$tmp"/linux-image-*.deb "$debs/"
 echo "$abi" >"$current"
 echo "$dir"

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -316,7 +317,7 @@ func splitList(s string) []string {
 // defaultInit is the init binary next to this executable (build/init next
 // to build/mkinitramfs).
 func defaultInit() (string, error) {
-	exe, err := os.Executable()
+	exe, err := executable(os.Executable, os.Args[0], exec.LookPath)
 	if err != nil {
 		return "", fmt.Errorf("find default init: %w", err)
 	}
@@ -325,6 +326,32 @@ func defaultInit() (string, error) {
 		return "", fmt.Errorf("no -init given and no init binary next to %s: %w", exe, err)
 	}
 	return p, nil
+}
+
+// executable is this program's path with symbolic links resolved. os.Executable reads
+// /proc/self/exe, which a chroot without /proc lacks: a kernel package installed in an image
+// builder's or installer's chroot runs the kernel hook there. The path then comes from argv[0]
+// (through $PATH when it has no slash), as the hook ran it: /usr/sbin/earlyroot-mkinitramfs,
+// a link to /usr/lib/earlyroot/mkinitramfs, beside which the init is.
+func executable(osExecutable func() (string, error), argv0 string, lookPath func(string) (string, error)) (string, error) {
+	exe, err := osExecutable()
+	if err == nil {
+		return exe, nil
+	}
+	p := argv0
+	if !strings.Contains(p, "/") {
+		if p, err = lookPath(argv0); err != nil {
+			return "", fmt.Errorf("%s: not found in $PATH without /proc: %w", argv0, err)
+		}
+	}
+	if p, err = filepath.Abs(p); err != nil {
+		return "", err
+	}
+	resolved, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("argv[0] %s (no /proc): %w", argv0, err)
+	}
+	return resolved, nil
 }
 
 func summary(w io.Writer, o options, s settings, res initramfs.Result) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -411,4 +412,54 @@ func readAll(t *testing.T, r cpio.Record) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestExecutableWithoutProc: in a chroot without /proc (a kernel package installed in an
+// image builder's chroot), the generator finds itself, and so the init beside it, from argv[0]
+// as the kernel hook runs it: through $PATH or a path, links resolved.
+func TestExecutableWithoutProc(t *testing.T) {
+	dir := t.TempDir()
+	lib, sbin := filepath.Join(dir, "usr/lib/earlyroot"), filepath.Join(dir, "usr/sbin")
+	for _, d := range []string{lib, sbin} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := filepath.Join(lib, "mkinitramfs")
+	if err := os.WriteFile(gen, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(sbin, "earlyroot-mkinitramfs")
+	if err := os.Symlink("../lib/earlyroot/mkinitramfs", link); err != nil {
+		t.Fatal(err)
+	}
+	noProc := func() (string, error) { return "", errors.New("readlink /proc/self/exe: no such file or directory") }
+	inPath := func(name string) (string, error) {
+		if name == "earlyroot-mkinitramfs" {
+			return link, nil
+		}
+		return "", errors.New("not found")
+	}
+	for _, tc := range []struct {
+		name, argv0 string
+		exe         func() (string, error)
+		want        string // "" for an error
+	}{
+		{"proc", "whatever", func() (string, error) { return "/proc/says/this", nil }, "/proc/says/this"},
+		{"path", link, noProc, gen},
+		{"PATH", "earlyroot-mkinitramfs", noProc, gen},
+		{"not in PATH", "mkinitramfs-elsewhere", noProc, ""},
+		{"dangling", filepath.Join(dir, "missing"), noProc, ""},
+	} {
+		got, err := executable(tc.exe, tc.argv0, inPath)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%s: executable = %q, want an error", tc.name, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: executable = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
 }
