@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/earlyroot/earlyroot/internal/fixture"
@@ -180,7 +179,7 @@ func Build(ctx context.Context, r Recipe, o Options) (*Set, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
 	}
-	unlock, err := lock(ctx, dir+".lock")
+	unlock, err := fixture.LockCache(ctx, dir+".lock")
 	if err != nil {
 		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
 	}
@@ -210,30 +209,6 @@ func Build(ctx context.Context, r Recipe, o Options) (*Set, error) {
 		return nil, fmt.Errorf("builder %s: %w", r.Name, err)
 	}
 	return load(r, dir)
-}
-
-// lock takes an exclusive flock on path, waiting until it is free or ctx is done.
-func lock(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // load opens a built set: its manifest and every file it must have.

@@ -227,37 +227,6 @@ func TestTarTree(t *testing.T) {
 	}
 }
 
-func TestLock(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "x.lock")
-	unlock, err := lock(context.Background(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if _, err := lock(ctx, p); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("second lock while held: %v, want a deadline error", err)
-	}
-	got := make(chan error)
-	go func() {
-		u, err := lock(context.Background(), p)
-		if err == nil {
-			u()
-		}
-		got <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	unlock()
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiting lock was not granted after unlock")
-	}
-}
-
 func TestKeepEnds(t *testing.T) {
 	for _, size := range []int{6 << 20, 512 << 10} {
 		dir := t.TempDir()

@@ -18,8 +18,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
 )
 
 //go:embed build.sh
@@ -81,7 +81,7 @@ func Build(ctx context.Context, cacheDir string, s Spec) (string, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("debroot: %w", err)
 	}
-	unlock, err := lock(ctx, dir+".lock")
+	unlock, err := fixture.LockCache(ctx, dir+".lock")
 	if err != nil {
 		return "", fmt.Errorf("debroot: %w", err)
 	}
@@ -158,28 +158,4 @@ func prune(cacheDir string, s Spec) error {
 		}
 	}
 	return nil
-}
-
-// lock takes an exclusive flock on path, waiting until it is free or ctx is done.
-func lock(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil // closing the file releases the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
