@@ -117,15 +117,22 @@ func TestLUKSKeyfileInImage(t *testing.T) {
 	img := tb.image(t, "keyfile-in-image", "-file", key+":"+inImage)
 	// The LUKS volume only: the key disk stays out.
 	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "rd.luks.key="+inImage) + " ro"})
-	f := facts(t, v)
-	bootedOn(t, f, "/dev/dm-0", "ext4")
-	for _, re := range []string{`unlocked with the key file`, `keyslot 0 opened`} {
+	unlockedByKey(t, v, s, drives, `unlocked with the key file`, `keyslot 0 opened`)
+}
+
+// unlockedByKey checks a boot that needs no passphrase: the root is the filesystem in the
+// LUKS volume, the console shows each of logs, no passphrase was asked for, and the disks
+// are as the builder made them.
+func unlockedByKey(t *testing.T, v *vm.VM, s *builder.Set, drives []vm.Drive, logs ...string) {
+	t.Helper()
+	bootedOn(t, facts(t, v), "/dev/dm-0", "ext4")
+	for _, re := range logs {
 		if !regexp.MustCompile(re).MatchString(v.Output()) {
 			t.Errorf("the console lacks %q", re)
 		}
 	}
 	if strings.Contains(v.Output(), "Passphrase for") {
-		t.Errorf("a passphrase was asked for although the image holds the key file")
+		t.Errorf("a passphrase was asked for although the image holds the key")
 	}
 	exited(t, v, factsTimeout)
 	unchanged(t, s, drives)
@@ -165,18 +172,7 @@ func TestLUKSHostOnlyCrypttab(t *testing.T) {
 		"-mounts", filepath.Join(dir, "mounts"), "-root", filepath.Join(dir, "root"), "-devdir", filepath.Join(dir, "dev"),
 		"-cmdline", filepath.Join(dir, "no-cmdline"))
 	v := bootVM(t, vm.Config{Drives: drives[:1], Initrd: img, Append: luksAppend(s.Recipe, "") + " ro"})
-	f := facts(t, v)
-	bootedOn(t, f, "/dev/dm-0", "ext4")
-	for _, re := range []string{`unlocked with the key file /etc/keys/root.key`, `opened as /dev/mapper/cryptroot`} {
-		if !regexp.MustCompile(re).MatchString(v.Output()) {
-			t.Errorf("the console lacks %q", re)
-		}
-	}
-	if strings.Contains(v.Output(), "Passphrase for") {
-		t.Error("a passphrase was asked for although the image holds the crypttab's key file")
-	}
-	exited(t, v, factsTimeout)
-	unchanged(t, s, drives)
+	unlockedByKey(t, v, s, drives, `unlocked with the key file /etc/keys/root.key`, `opened as /dev/mapper/cryptroot`)
 }
 
 // A LUKS2 layout earlyroot does not open is refused before any passphrase is asked for, with
