@@ -52,8 +52,8 @@ func Need(tb testing.TB, s Spec) string {
 func Copy(tb testing.TB, dir string) string {
 	tb.Helper()
 	dst := filepath.Join(tb.TempDir(), "root")
-	if out, err := exec.Command("cp", "-a", "--reflink=auto", dir, dst).CombinedOutput(); err != nil {
-		tb.Fatalf("copy %s: %v: %s", dir, err, out)
+	if err := CopyTree(dir, dst); err != nil {
+		tb.Fatal(err)
 	}
 	return dst
 }

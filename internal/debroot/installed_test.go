@@ -1,4 +1,4 @@
-package distro
+package debroot
 
 import (
 	"maps"
@@ -18,8 +18,8 @@ func TestParseReport(t *testing.T) {
 		{"no key", "EARLYROOT-DISTRO =x\nEARLYROOT-DISTRO nokey\nEARLYROOT-DISTRO a b=c\n", map[string]string{}},
 		{"nothing", "Linux version 6.1\n", map[string]string{}},
 	} {
-		if got := parseReport(tc.in); !maps.Equal(got, tc.want) {
-			t.Errorf("%s: parseReport = %q, want %q", tc.name, got, tc.want)
+		if got := ParseReport(tc.in); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: ParseReport = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -28,7 +28,7 @@ func FuzzParseReport(f *testing.F) {
 	f.Add("EARLYROOT-DISTRO state=running\nEARLYROOT-DISTRO failed=\r\n")
 	f.Add("xEARLYROOT-DISTRO =\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		for k := range parseReport(s) {
+		for k := range ParseReport(s) {
 			if k == "" {
 				t.Fatalf("empty key from %q", s)
 			}
