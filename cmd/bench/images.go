@@ -31,6 +31,9 @@ type benchEnv struct {
 	disks []string // one root disk per parallel VM (QEMU locks images)
 	kdf   []KDFResult
 	gen   []GenResult // the generation-time comparison (gentime.go)
+	// The systemd comparison (distro.go) and the host's load average before and after it.
+	distro     []DistroResult
+	distroLoad [2]string
 }
 
 // image is one initramfs to boot.

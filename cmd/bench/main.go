@@ -6,12 +6,16 @@
 //
 //	bench -build build -kernel-dir ~/.cache/earlyroot/kernel/<kver> -out build/bench [-n 5]
 //	      [-parallel 1] [-layouts=true] [-peers] [-only a,b] [-compare-init PATH] [-report]
+//	      [-distro N] [-distro-only]
 //
 // Every image is booted -n times, round-robin, so drift in the host's load
 // affects all images alike. The results go to OUT/results.md (also printed),
 // OUT/init-stage.svg and OUT/runs.csv; each boot's console is kept under
 // OUT/logs. -report re-renders the report from OUT/runs.csv without
-// booting. `make bench` runs it.
+// booting. -distro N boots the Debian 12 systemd root of tests/distro
+// through earlyroot's, initramfs-tools' and dracut's images N times each and
+// tabulates systemd-analyze's figures in OUT/distro.md (distro.go says why).
+// `make bench` runs it.
 package main
 
 import (
@@ -44,6 +48,8 @@ type options struct {
 	genOnly               bool   // only that comparison, no boots
 	genSecondOnly         bool   // only on the second kernel's tree
 	kernel2Dir            string // the second kernel's tree for it
+	distro                int    // rounds of the systemd root comparison (distro.go)
+	distroOnly            bool   // only that comparison
 }
 
 func main() {
@@ -67,6 +73,8 @@ func main() {
 	flag.BoolVar(&o.genOnly, "gen-only", false, "only the generation time comparison (written to OUT/gentime.md), no boots")
 	flag.BoolVar(&o.genSecondOnly, "gen-second-only", false, "the generation time comparison on the second kernel's tree only (initramfs-tools takes minutes per image on a small machine)")
 	flag.StringVar(&o.kernel2Dir, "kernel2-dir", "", "a second unpacked kernel package (Debian 13's) whose tree the generation time comparison also uses")
+	flag.IntVar(&o.distro, "distro", genDefault(), "rounds of the systemd comparison: the Debian 12 root booted through earlyroot's, initramfs-tools' and dracut's images, systemd-analyze's figures (0 skips it; default 1 with BENCH_PEERS=1)")
+	flag.BoolVar(&o.distroOnly, "distro-only", false, "only the systemd comparison (written to OUT/distro.md), no other boots")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -103,6 +111,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return err
 		}
 		return env.report(results)
+	}
+	if o.distroOnly {
+		env.opt.distro = max(o.distro, 1)
+		return env.runDistro(ctx, nil)
 	}
 	if o.genOnly {
 		o.gen = max(o.gen, 1)
@@ -147,11 +159,27 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return err
 		}
 	}
+	if o.distro > 0 {
+		if err := env.runDistro(ctx, imgs); err != nil {
+			return err
+		}
+	}
 	return env.report(results)
 }
 
-// genDefault is -gen's default: one round with BENCH_PEERS=1 (initramfs-tools is then
-// installed), none otherwise.
+// runDistro runs the systemd comparison and writes OUT/distro.md; built are the images the
+// run already made.
+func (e *benchEnv) runDistro(ctx context.Context, built []image) error {
+	rs, err := e.distroBench(ctx, built)
+	if err != nil {
+		return err
+	}
+	e.distro = rs
+	return e.writeDistro(rs)
+}
+
+// genDefault is the default of -gen and -distro: one round with BENCH_PEERS=1 (the peer
+// generators are then installed), none otherwise.
 func genDefault() int {
 	if os.Getenv("BENCH_PEERS") == "1" {
 		return 1

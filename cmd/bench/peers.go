@@ -31,10 +31,8 @@ var namedModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"
 // missing, the kernel cache's tree is copied there and depmod run, and the
 // copy is removed once the images are built.
 func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
-	for _, b := range []string{itoolsBin, dracutBin, mktirfsBin, busyboxBin} {
-		if _, err := os.Stat(b); err != nil {
-			return nil, fmt.Errorf("peers: %s missing (apt-get install --no-install-recommends initramfs-tools dracut-core tiny-initramfs-core busybox-static): %w", b, err)
-		}
+	if err := needTools(itoolsBin, dracutBin, mktirfsBin, busyboxBin); err != nil {
+		return nil, err
 	}
 	cleanup, err := e.installHostKernel()
 	defer cleanup()
@@ -42,24 +40,18 @@ func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
 		return nil, err
 	}
 	var out []image
-	it := image{name: "initramfs-tools", kind: KindPeer, path: e.path("images", "initramfs-tools.img"),
-		desc: "Debian initramfs-tools: mkinitramfs -o X " + e.k.Release + " (default config: MODULES=most, zstd)"}
-	if selected(e.opt.only, it.name) {
-		if _, err := runTool(itoolsBin, "-o", it.path, e.k.Release); err != nil {
-			return nil, fmt.Errorf("peers: %w", err)
+	if selected(e.opt.only, itoolsImage) {
+		it, err := e.itoolsImage()
+		if err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(e.log, "bench: built %s\n", it.path)
 		out = append(out, it)
 	}
-	dr := image{name: "dracut", kind: KindPeer, path: e.path("images", "dracut.img"),
-		desc:   "Debian dracut: dracut --no-hostonly --kver " + e.k.Release + " X (systemd initrd); booted with rd.shell=0 rd.emergency=poweroff",
-		append: "rd.shell=0 rd.emergency=poweroff"}
-	if selected(e.opt.only, dr.name) {
-		cmd := exec.CommandContext(ctx, dracutBin, "--no-hostonly", "--force", "--kver", e.k.Release, dr.path)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("peers: dracut: %w\n%s", err, b)
+	if selected(e.opt.only, dracutImage) {
+		dr, err := e.dracutImage(ctx)
+		if err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(e.log, "bench: built %s\n", dr.path)
 		out = append(out, dr)
 	}
 	tiny := image{name: "tiny-initramfs", kind: KindPeer, path: e.path("images", "tiny-initramfs.img"),
@@ -84,6 +76,38 @@ func (e *benchEnv) peerImages(ctx context.Context) ([]image, error) {
 		out = append(out, bb)
 	}
 	return out, nil
+}
+
+// The peers the systemd comparison (distro.go) boots too.
+const (
+	itoolsImage = "initramfs-tools"
+	dracutImage = "dracut"
+)
+
+// itoolsImage builds initramfs-tools' image with its default configuration; the kernel's
+// tree must be in /lib/modules (installHostKernel).
+func (e *benchEnv) itoolsImage() (image, error) {
+	it := image{name: itoolsImage, kind: KindPeer, path: e.path("images", itoolsImage+".img"),
+		desc: "Debian initramfs-tools: mkinitramfs -o X " + e.k.Release + " (default config: MODULES=most, zstd)"}
+	if _, err := runTool(itoolsBin, "-o", it.path, e.k.Release); err != nil {
+		return image{}, fmt.Errorf("peers: %w", err)
+	}
+	fmt.Fprintf(e.log, "bench: built %s\n", it.path)
+	return it, nil
+}
+
+// dracutImage builds dracut's generic (not host-only) image, a systemd initrd, which is
+// told to power off rather than wait at a shell when it fails.
+func (e *benchEnv) dracutImage(ctx context.Context) (image, error) {
+	dr := image{name: dracutImage, kind: KindPeer, path: e.path("images", dracutImage+".img"),
+		desc:   "Debian dracut: dracut --no-hostonly --kver " + e.k.Release + " X (systemd initrd); booted with rd.shell=0 rd.emergency=poweroff",
+		append: "rd.shell=0 rd.emergency=poweroff"}
+	cmd := exec.CommandContext(ctx, dracutBin, "--no-hostonly", "--force", "--kver", e.k.Release, dr.path)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return image{}, fmt.Errorf("peers: dracut: %w\n%s", err, b)
+	}
+	fmt.Fprintf(e.log, "bench: built %s\n", dr.path)
+	return dr, nil
 }
 
 // busyboxScript is the whole init of the busybox peer: what a person writes by hand for one
@@ -127,6 +151,16 @@ func (e *benchEnv) busyboxImage(path string) error {
 	}
 	files = append(files, vm.InitramfsFile{Name: "modules.order", Data: []byte(strings.Join(order, "\n") + "\n")})
 	return vm.WriteInitramfs(path, files)
+}
+
+// needTools checks that the peer generators are installed.
+func needTools(bins ...string) error {
+	for _, b := range bins {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("peers: %s missing (apt-get install --no-install-recommends initramfs-tools dracut-core tiny-initramfs-core busybox-static): %w", b, err)
+		}
+	}
+	return nil
 }
 
 // installHostKernel puts the test kernel's module tree (then runs depmod) and
