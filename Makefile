@@ -5,8 +5,9 @@
 #   make disks   builds the layered test disks (LUKS, LVM, MD, btrfs) in a builder VM, cached
 #   make debroot makes the Debian 12 root of the distro tests with debootstrap, cached
 #   make demo    builds everything and boots a sample root disk under QEMU
-#   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut, and
-#                the image generation time against initramfs-tools on Debian 12's and 13's trees;
+#   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut, the
+#                image generation time against initramfs-tools on Debian 12's and 13's trees, and
+#                systemd's figures for the three on the Debian 12 root (-distro N, -distro-only);
 #                BENCH_ARGS passes flags, e.g. -compare-init OLD/init), not part of make test
 #   make fuzz    runs every fuzz target for FUZZTIME (default 60s)
 
