@@ -27,6 +27,8 @@ func TestParseStartup(t *testing.T) {
 			Startup{Firmware: 3200 * ms, Loader: 1100 * ms, Kernel: 2 * time.Second, Userspace: 5 * time.Second, Total: 11300 * ms}, ""},
 		{"spaces around", "  Startup finished in 1s (kernel) + 2s (userspace) = 3s\r\n",
 			Startup{Kernel: time.Second, Userspace: 2 * time.Second, Total: 3 * time.Second}, ""},
+		{"as the report carries it", "Startup finished in 1.915s (kernel) + 984ms (initrd) + 12.365s (userspace) = 15.265s ",
+			Startup{Kernel: 1915 * ms, Initrd: 984 * ms, HasInitrd: true, Userspace: 12365 * ms, Total: 15265 * ms}, ""},
 		{"not finished", "Bootup is not yet finished (org.freedesktop.systemd1.Manager.FinishTimestampMonotonic=0).", Startup{}, "no \"Startup finished in\""},
 		{"no total", "Startup finished in 1s (kernel) + 2s (userspace)", Startup{}, "no total"},
 		{"no userspace", "Startup finished in 1s (kernel) + 2s (initrd) = 3s", Startup{}, "want kernel and userspace"},
