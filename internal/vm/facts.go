@@ -47,8 +47,10 @@ func ParseFacts(out string) (Facts, error) {
 			continue
 		}
 		js := strings.TrimSpace(strings.ReplaceAll(line[i+len(FactsPrefix):], "\r", ""))
+		// The first JSON value is the facts: the console may carry a kernel message right
+		// after it on the same line (printk does not wait for the newline).
 		var f Facts
-		err := json.Unmarshal([]byte(js), &f)
+		err := json.NewDecoder(strings.NewReader(js)).Decode(&f)
 		if err == nil {
 			return f, nil
 		}

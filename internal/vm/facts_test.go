@@ -36,6 +36,10 @@ func TestParseFacts(t *testing.T) {
 	if _, err := ParseFacts(broken); err == nil || errors.Is(err, ErrNoFacts) {
 		t.Errorf("broken only: err = %v, want a parse error", err)
 	}
+	// A kernel message right after the complete facts, on the same line.
+	if f, err := ParseFacts(realFacts + "[    4.5] earlyroot: switch_root: initramfs deleted\n"); err != nil || f.PID != 1 {
+		t.Errorf("facts then a kernel message: %+v, %v", f, err)
+	}
 	if _, err := ParseFacts("no facts here\n"); !errors.Is(err, ErrNoFacts) {
 		t.Errorf("no facts: err = %v, want ErrNoFacts", err)
 	}
