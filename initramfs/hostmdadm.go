@@ -206,6 +206,11 @@ func addHostMDConf(cfg Config, a *Archive, res *Result) error {
 	if err != nil {
 		return err
 	}
+	if cfg.MDAdmConf != "" {
+		if _, err := os.Stat(cfg.MDAdmConf); errors.Is(err, os.ErrNotExist) {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("mdadm.conf %s does not exist; the image assembles every array", cfg.MDAdmConf))
+		}
+	}
 	text, warnings, err := HostMDConf(hostMDConfPath(cfg.MDAdmConf, cfg.HostRoot), cfg.SysFS, cfg.DevDir, root.Source)
 	res.Warnings = append(res.Warnings, warnings...)
 	if err != nil || text == "" {

@@ -160,6 +160,18 @@ func TestBuildHostMDConf(t *testing.T) {
 		t.Errorf("%s holds %q, want the root array's line", md.ConfPaths[0], got)
 	}
 
+	// A named mdadm.conf that is not there (a typo) is a warning, and no file in the image.
+	named := cfg.MDAdmConf
+	cfg.MDAdmConf = filepath.Join(t.TempDir(), "typo.conf")
+	image, res = build(t, cfg)
+	if _, ok := readRecords(t, image)[md.ConfPaths[0]]; ok {
+		t.Errorf("a missing -mdadmconf: %s in the image", md.ConfPaths[0])
+	}
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "typo.conf does not exist") {
+		t.Errorf("a missing -mdadmconf: warnings %q lack it", res.Warnings)
+	}
+	cfg.MDAdmConf = named
+
 	extra := filepath.Join(t.TempDir(), "mine.conf")
 	must(t, os.WriteFile(extra, []byte(arrayB+"\n"), 0o644))
 	cfg.Files = []File{{Src: extra, Dst: "/" + md.ConfPaths[0]}}
