@@ -168,6 +168,7 @@ func (b *Boot) addMD(d devices.Device) {
 		return
 	}
 	m := md.Member{Device: d.Path, Dev: fmt.Sprintf("%d:%d", d.Major, d.Minor), SB: sb}
+	b.loadMDModules(sb.Level)
 	a, action := b.stack.md.add(d.Name, m, b.sys.Now())
 	switch action {
 	case mdKnown:
@@ -225,16 +226,27 @@ func (b *Boot) stopMD() {
 	}
 }
 
+// loadMDModules starts loading md_mod and the array's personality as soon as its first
+// member is seen, in the background: on a machine with more than one CPU they go into the
+// kernel while the other members are still being found and probed. The loader inserts
+// each module once, so the loads startMD asks for again only wait for these.
+func (b *Boot) loadMDModules(level int) {
+	b.goSafe(func() {
+		if r := b.loader.Load("md_mod"); r.Err != nil {
+			b.log.Debugf("md_mod: %v", r.Err) // built in, or the start says why
+		}
+		// The kernel asks for the personality itself (request_module "md-level-N") when
+		// the array runs; asking first lets it load while the members are added.
+		b.loader.Load("md-level-" + strconv.Itoa(level))
+	})
+}
+
 // startMD starts an array auto-read-only, and gives it its /dev/md/NAME and by-id links.
 func (b *Boot) startMD(a *md.Array, degraded bool) {
 	uuid := a.SB.UUIDString()
 	if r := b.loader.Load("md_mod"); r.Err != nil {
 		b.log.Debugf("md_mod: %v", r.Err) // built in, or the start below says why
 	}
-	// The kernel asks for the personality itself (request_module "md-level-N") when the
-	// array runs; asking first lets it load while the members are added.
-	level := "md-level-" + strconv.Itoa(a.SB.Level)
-	b.goSafe(func() { b.loader.Load(level) })
 	for _, l := range a.Left {
 		b.log.Warnf("md: %s: left out %s: %s", uuid, l.Member.Device, l.Reason)
 	}

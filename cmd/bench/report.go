@@ -196,15 +196,14 @@ func Targets(rows []Row, initSize int64) []Target {
 			rss = r.RSSKB.Max / 1024
 		}
 	}
-	return []Target{
+	return append([]Target{
 		{"generic image: init stage vs " + tinyPeer, 1.0, "×", gStage / tiny},
 		{"host-only image: init stage vs " + tinyPeer, 0.9, "×", hStage / tiny},
 		{"generic image at 2 vCPUs: init stage vs " + tinyPeer + " at 2", 0.8, "×", gStage2 / tiny2},
 		{"generic image size", 10, "MiB", gSize},
 		{"init binary size (build/init)", 4, "MiB", float64(initSize) / mib},
 		{"PID 1 peak RSS (VmHWM, worst boot)", 24, "MiB", rss},
-		stackTarget(rows),
-	}
+	}, stackTargets(rows)...)
 }
 
 func findRow(rows []Row, name string) (Row, bool) {

@@ -240,22 +240,35 @@ PASS`
 	}
 }
 
-// The LVM-on-MD target is the ratio of the two roots' median init stages; without both
-// rows it is not measured, and fails.
-func TestStackTarget(t *testing.T) {
-	row := func(name string, stage float64) Row { return Row{Name: name, Stage: Summary{Median: stage}} }
+// The LVM-on-MD targets are the ratios of the two roots' median uptimes at the real init
+// and of their init stages; without both rows neither is measured, and both fail.
+func TestStackTargets(t *testing.T) {
+	row := func(name string, uptime, stage float64) Row {
+		return Row{Name: name, Uptime: Summary{Median: uptime}, Stage: Summary{Median: stage}}
+	}
 	for _, tc := range []struct {
-		rows []Row
-		want float64 // NaN: not measured
-		pass bool
+		rows         []Row
+		uptime       float64 // NaN: not measured
+		stage        float64
+		pass0, pass1 bool
 	}{
-		{[]Row{row(plainImage, 1.0), row(stackImage, 1.1)}, 1.1, true},
-		{[]Row{row(stackImage, 1.5), row(plainImage, 1.0)}, 1.5, false},
-		{[]Row{row(stackImage, 1.5)}, math.NaN(), false},
+		{[]Row{row(plainImage, 2.0, 1.0), row(stackImage, 2.2, 1.1)}, 1.1, 1.1, true, true},
+		{[]Row{row(stackImage, 2.3, 1.3), row(plainImage, 2.0, 1.0)}, 1.15, 1.3, true, false},
+		{[]Row{row(stackImage, 3.0, 1.5), row(plainImage, 2.0, 1.0)}, 1.5, 1.5, false, false},
+		{[]Row{row(stackImage, 2.0, 1.5)}, math.NaN(), math.NaN(), false, false},
 	} {
-		got := stackTarget(tc.rows)
-		if math.IsNaN(tc.want) != math.IsNaN(got.Measured) || !math.IsNaN(tc.want) && math.Abs(got.Measured-tc.want) > 1e-9 || got.Pass() != tc.pass {
-			t.Errorf("rows %v: measured %v (pass %v), want %v (pass %v)", tc.rows, got.Measured, got.Pass(), tc.want, tc.pass)
+		got := stackTargets(tc.rows)
+		if len(got) != 2 {
+			t.Fatalf("%d targets, want 2", len(got))
+		}
+		for i, want := range []struct {
+			v    float64
+			pass bool
+		}{{tc.uptime, tc.pass0}, {tc.stage, tc.pass1}} {
+			m := got[i].Measured
+			if math.IsNaN(want.v) != math.IsNaN(m) || !math.IsNaN(want.v) && math.Abs(m-want.v) > 1e-9 || got[i].Pass() != want.pass {
+				t.Errorf("rows %v, target %q: measured %v (pass %v), want %v (pass %v)", tc.rows, got[i].What, m, got[i].Pass(), want.v, want.pass)
+			}
 		}
 	}
 }

@@ -106,16 +106,22 @@ func (e *benchEnv) plainDisks(r builder.Recipe, slot int) ([]string, error) {
 	return out, nil
 }
 
-// stackTarget is the goal: the LVM-on-MD root reaches the real init within
-// stackLimit times the plain root's init stage (medians of the same run).
-func stackTarget(rows []Row) Target {
-	ratio := math.NaN()
+// stackTargets are the goal and a stricter reading of it (medians of the same
+// run): the LVM-on-MD root reaches the real init (its uptime there) within stackLimit
+// times the plain root's; and the part the initramfs adds, the init stage, which leaves
+// out the kernel's own start (the same for both), within the same limit.
+func stackTargets(rows []Row) []Target {
+	uptime, stage := math.NaN(), math.NaN()
 	s, ok1 := findRow(rows, stackImage)
 	p, ok2 := findRow(rows, plainImage)
 	if ok1 && ok2 {
-		ratio = s.Stage.Median / p.Stage.Median
+		uptime = s.Uptime.Median / p.Uptime.Median
+		stage = s.Stage.Median / p.Stage.Median
 	}
-	return Target{stackImage + " root: init stage vs " + plainImage + " (same disks)", stackLimit, "×", ratio}
+	return []Target{
+		{stackImage + " root: uptime at the real init vs " + plainImage + " (same disks)", stackLimit, "×", uptime},
+		{stackImage + " root: init stage vs " + plainImage + " (stricter: the kernel's start left out)", stackLimit, "×", stage},
+	}
 }
 
 // stackLine is the comparison in one line for the log: both init stages and their ratio,
