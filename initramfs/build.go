@@ -52,6 +52,11 @@ type Config struct {
 
 	Compression    Compression // whole archive; "" means none
 	ModCompression Compression // each module file; "" means none
+	// InitCompression, when Compression is none, splits the image: the files that are
+	// compressed already (modules, firmware) go in a plain archive, which the kernel only
+	// copies, and the init with every other file in a second archive compressed with this;
+	// "" or none writes one plain archive. See ReadSegments.
+	InitCompression Compression
 
 	HostOnly bool   // select this machine's modules instead of the generic set
 	SysFS    string // sysfs root for HostOnly; default "/sys"
@@ -111,10 +116,11 @@ type Result struct {
 	Font             string   // the console font (Console.Font), "" without one
 	Compression      Compression
 	ModCompression   Compression
-	Crypttab         []string // host-only: the host's crypttab lines carried (HostCrypt.Carried)
-	Keyfiles         []string // host-only: key files carried, by their path in the image
-	Entries          []Entry  // every archive entry, in archive order
-	Warnings         []string // non-fatal problems, such as unreadable module files in the tree
+	InitCompression  Compression // the init's archive (Config.InitCompression), None for one archive
+	Crypttab         []string    // host-only: the host's crypttab lines carried (HostCrypt.Carried)
+	Keyfiles         []string    // host-only: key files carried, by their path in the image
+	Entries          []Entry     // every archive entry, in archive order
+	Warnings         []string    // non-fatal problems, such as unreadable module files in the tree
 }
 
 // Build builds the image described by cfg and writes it to w.
@@ -130,6 +136,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 		return Result{}, err
 	}
 	res := Result{KernelVersion: cfg.KernelVersion, Compression: cfg.Compression, ModCompression: cfg.ModCompression}
+	if cfg.Compression == None {
+		res.InitCompression = cfg.InitCompression
+	}
 	mods, err := ScanModules(cfg.ModDir)
 	if err != nil {
 		return res, err
@@ -202,9 +211,44 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 			return res, err
 		}
 	}
-	res.ArchiveBytes, res.ImageBytes, err = writeCompressed(a, cw, cfg.Compression)
+	res.ArchiveBytes, res.ImageBytes, err = writeMain(a, cw, cfg)
 	res.ImageBytes += res.EarlyBytes
 	return res, err
+}
+
+// writeMain writes the image's archive, or with cfg.InitCompression its two archives (see
+// Config.InitCompression), and returns the cpio bytes and the bytes written to w.
+func writeMain(a *Archive, w io.Writer, cfg Config) (int64, int64, error) {
+	if cfg.Compression != None || cfg.InitCompression == None {
+		return writeCompressed(a, w, cfg.Compression)
+	}
+	compressed := a.splitCompressed()
+	var plain int64
+	if len(compressed.entries) > 0 {
+		var err error
+		if plain, err = writePlain(compressed, w); err != nil {
+			return plain, plain, fmt.Errorf("write the archive of compressed files: %w", err)
+		}
+	}
+	n, m, err := writeCompressed(a, w, cfg.InitCompression)
+	return plain + n, plain + m, err
+}
+
+// writePlain writes a as a plain newc archive padded to a multiple of 4 bytes, so that
+// another archive can follow (the kernel reads a newc header only at such an offset).
+func writePlain(a *Archive, w io.Writer) (int64, error) {
+	n, err := a.WriteTo(w)
+	if err != nil {
+		return n, err
+	}
+	if pad := (4 - n%4) % 4; pad > 0 {
+		m, err := w.Write(make([]byte, pad))
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // firmwareFor stages the firmware of the selected modules when cfg asks for it.
@@ -279,6 +323,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ModCompression == "" {
 		cfg.ModCompression = None
+	}
+	if cfg.InitCompression == "" {
+		cfg.InitCompression = None
+	}
+	if c, err := ParseCompression(string(cfg.InitCompression)); err != nil {
+		return cfg, err
+	} else if c == LZ4 {
+		// ReadSegments (and so the tests and tools that read an image) takes no lz4.
+		return cfg, fmt.Errorf("init compression lz4: want zstd, gzip, xz or none")
 	}
 	if _, err := cfg.ModCompression.ModuleSuffix(); err != nil {
 		return cfg, err

@@ -258,16 +258,9 @@ func concatFiles(dir string, files []string, dst string) error {
 // to a multiple of 4 so that the next archive starts aligned, and returns
 // the bytes written.
 func writeEarly(a *Archive, w io.Writer) (int64, error) {
-	n, err := a.WriteTo(w)
+	n, err := writePlain(a, w)
 	if err != nil {
 		return n, fmt.Errorf("write microcode archive: %w", err)
-	}
-	if pad := (4 - n%4) % 4; pad > 0 {
-		m, err := w.Write(make([]byte, pad))
-		n += int64(m)
-		if err != nil {
-			return n, fmt.Errorf("write microcode archive: %w", err)
-		}
 	}
 	return n, nil
 }

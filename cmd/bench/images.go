@@ -119,9 +119,10 @@ var layouts = []struct {
 	args []string
 }{
 	{"generic-zstd", []string{"-compress", "zstd", "-modcompress", "none"}},
-	{"generic-none-modzst", []string{"-compress", "none", "-modcompress", "zst"}},
+	{"generic-none-modzst-initzstd", []string{"-compress", "none", "-initcompress", "zstd", "-modcompress", "zst"}},
+	{"generic-none-modzst", []string{"-compress", "none", "-initcompress", "none", "-modcompress", "zst"}},
 	{"generic-lz4", []string{"-compress", "lz4", "-modcompress", "none"}},
-	{"generic-none", []string{"-compress", "none", "-modcompress", "none"}},
+	{"generic-none", []string{"-compress", "none", "-initcompress", "none", "-modcompress", "none"}},
 }
 
 // genericImages builds the generic image with the generator's defaults and,

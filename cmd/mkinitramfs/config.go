@@ -31,7 +31,7 @@ const (
 // settings are the configurable parts of an image: every key of the
 // configuration files, each also a flag of the same name. The image's keys
 // are the fields of initramfs.Config they set (Modules, Omit, Files,
-// Compression, ModCompression, HostOnly, Microcode, Firmware); the other
+// Compression, InitCompression, ModCompression, HostOnly, Microcode, Firmware); the other
 // fields of Config come from the flags alone (see config).
 type settings struct {
 	initramfs.Config
@@ -41,13 +41,15 @@ type settings struct {
 	keymap, font string
 }
 
-// defaultSettings are the built-in defaults: the layout `make bench`
-// measured fastest (an uncompressed archive, which the kernel unpacks with
-// a copy, of zstd-compressed modules, of which the init decompresses only
-// the few it loads), microcode and firmware included.
+// defaultSettings are the built-in defaults: zstd-compressed modules, of
+// which the init decompresses only the few it loads, in an uncompressed
+// archive, which the kernel unpacks with a copy; the init and the other
+// files in a second, zstd-compressed one (the init binary is most of an
+// image's uncompressed bytes); microcode and firmware included.
 func defaultSettings() settings {
 	return settings{Config: initramfs.Config{
-		Compression: initramfs.None, ModCompression: initramfs.Zstd, Microcode: true, Firmware: true,
+		Compression: initramfs.None, InitCompression: initramfs.Zstd, ModCompression: initramfs.Zstd,
+		Microcode: true, Firmware: true,
 	}}
 }
 
@@ -93,6 +95,18 @@ var confKeys = []confKey{
 			return err
 		},
 		func(s settings) string { return string(s.Compression) }},
+	{"initcompress", "with compress none: compression of a second archive holding the init and every other file not compressed already (the modules stay in a plain one): zstd, gzip, xz or none (one plain archive)",
+		func(s *settings, v string) error {
+			c, err := initramfs.ParseCompression(v)
+			if err == nil && c == initramfs.LZ4 {
+				err = fmt.Errorf("initcompress lz4: want zstd, gzip, xz or none")
+			}
+			if err == nil {
+				s.InitCompression = c
+			}
+			return err
+		},
+		func(s settings) string { return string(s.InitCompression) }},
 	{"modcompress", "compression of each module file: none, xz, zst or gz",
 		func(s *settings, v string) error {
 			c, err := initramfs.ParseCompression(v)

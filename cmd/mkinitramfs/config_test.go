@@ -28,6 +28,7 @@ omit=floppy
 files = /usr/bin/busybox:/bin/busybox /etc/hosts
 compress = zstd
 modcompress = none
+initcompress = xz
 hostonly = yes
 microcode = no
 firmware = off
@@ -37,7 +38,7 @@ font = eurlatgr
 			Config: initramfs.Config{
 				Modules: []string{"xfs", "btrfs"}, Omit: []string{"floppy"},
 				Files:       []initramfs.File{{Src: "/usr/bin/busybox", Dst: "/bin/busybox"}, {Src: "/etc/hosts", Dst: "/etc/hosts"}},
-				Compression: initramfs.Zstd, ModCompression: initramfs.None, HostOnly: true,
+				Compression: initramfs.Zstd, ModCompression: initramfs.None, InitCompression: initramfs.XZ, HostOnly: true,
 			},
 			keymap: "de-latin1", font: "eurlatgr",
 		}, ""},
@@ -50,6 +51,7 @@ font = eurlatgr
 		{"bad bool", "\nmicrocode = maybe\n", settings{}, `test.conf:2: microcode: "maybe" is not yes or no`},
 		{"bad compression", "compress = bzip2\n", settings{}, `test.conf:1: compress: unknown compression "bzip2"`},
 		{"lz4 modules", "modcompress = lz4\n", settings{}, "test.conf:1: modcompress: compression lz4 is not supported"},
+		{"lz4 init archive", "initcompress = lz4\n", settings{}, "test.conf:1: initcompress: initcompress lz4: want zstd, gzip, xz or none"},
 		{"empty compression", "compress =\n", def, ""},
 		{"relative file", "files = busybox\n", settings{}, `test.conf:1: files: file "busybox": source is not an absolute path`},
 		{"blank in keymap", "keymap = de latin1\n", settings{}, "test.conf:1: keymap"},
@@ -298,7 +300,7 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 	want := initramfs.Config{KernelVersion: "6.1.0-9-amd64", ModDir: "/m", Init: "/i", SysFS: "/s", Mounts: "/mo",
 		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", HostRoot: o.root, MTime: 7,
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
-		ModCompression: initramfs.Zstd, Microcode: true, Firmware: true,
+		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, Microcode: true, Firmware: true,
 		Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant %+v", got, want)

@@ -52,7 +52,7 @@ func main() {
 
 // synopsis is the first part of the usage text; README.md shows the same.
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
-                   [-compress zstd|gzip|xz|lz4|none] [-modcompress none|xz|zst|gz]
+                   [-compress zstd|gzip|xz|lz4|none] [-initcompress zstd|gzip|xz|none] [-modcompress none|xz|zst|gz]
                    [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE]
                    [-devdir DIR] [-cmdline FILE]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
@@ -129,15 +129,16 @@ type options struct {
 
 // flagDocs are the usage lines of the flags that set a configuration key.
 var flagDocs = map[string]string{
-	"modules":     "extra `modules`, comma separated (names or aliases)",
-	"omit":        "`modules` to leave out, comma separated, with every module that depends on them",
-	"compress":    "archive compression `method`: zstd, gzip, xz, lz4 or none",
-	"modcompress": "compression `method` of each module file: none, xz, zst or gz",
-	"hostonly":    "only the modules this machine needs",
-	"microcode":   "prepend the early CPU microcode archive (host-only: this CPU's only)",
-	"firmware":    "add the firmware files the included modules name",
-	"keymap":      "console keymap `name` (kbd's, e.g. de-latin1; none: no keymap; default: the system's)",
-	"font":        "console font `name` (a PSF font, e.g. eurlatgr; none: no font; default: the system's)",
+	"modules":      "extra `modules`, comma separated (names or aliases)",
+	"omit":         "`modules` to leave out, comma separated, with every module that depends on them",
+	"compress":     "archive compression `method`: zstd, gzip, xz, lz4 or none",
+	"modcompress":  "compression `method` of each module file: none, xz, zst or gz",
+	"initcompress": "with -compress none, compression `method` of a second archive holding the init and every other file not compressed already (the modules stay in a plain archive, which the kernel only copies): zstd, gzip, xz or none (one plain archive)",
+	"hostonly":     "only the modules this machine needs",
+	"microcode":    "prepend the early CPU microcode archive (host-only: this CPU's only)",
+	"firmware":     "add the firmware files the included modules name",
+	"keymap":       "console keymap `name` (kbd's, e.g. de-latin1; none: no keymap; default: the system's)",
+	"font":         "console font `name` (a PSF font, e.g. eurlatgr; none: no font; default: the system's)",
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -402,8 +403,12 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	if res.Keymap != "" || res.Font != "" {
 		fmt.Fprintf(w, "console: keymap %s, font %s\n", orNone(res.Keymap), orNone(res.Font))
 	}
+	how := string(res.Compression)
+	if res.InitCompression != "" && res.InitCompression != initramfs.None {
+		how = "compressed files plain, the rest " + string(res.InitCompression)
+	}
 	fmt.Fprintf(w, "%s: %d entries, archive %s, image %s (%s)\n", o.out, len(res.Entries),
-		host.Size(res.ArchiveBytes), host.Size(res.ImageBytes), res.Compression)
+		host.Size(res.ArchiveBytes), host.Size(res.ImageBytes), how)
 }
 
 func orNone(s string) string {

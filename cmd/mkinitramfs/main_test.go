@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/earlyroot/earlyroot/initramfs"
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/earlyroot/earlyroot/consolefont"
@@ -63,21 +63,32 @@ func runCmd(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// records reads the first archive of img, zstd-compressed or not.
+// records reads every file of img, whatever its archives and their compression
+// (initramfs.ImageRecords). With compressed, the image must be one zstd archive.
 func records(t *testing.T, img []byte, compressed bool) map[string]cpio.Record {
 	t.Helper()
-	archive := img
-	if compressed {
-		d, err := zstd.NewReader(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		if archive, err = d.DecodeAll(img, nil); err != nil {
-			t.Fatalf("image is not zstd: %v", err)
-		}
+	segs, err := initramfs.ReadSegments(img)
+	if err != nil {
+		t.Fatal(err)
 	}
-	recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(archive))})
+	if compressed && (len(segs) != 1 || segs[0].Compression != initramfs.Zstd) {
+		t.Fatalf("image is not one zstd archive: %d archives, the first %s", len(segs), segs[0].Compression)
+	}
+	m, err := initramfs.ImageRecords(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// firstArchive reads the records of img's first archive.
+func firstArchive(t *testing.T, img []byte) map[string]cpio.Record {
+	t.Helper()
+	segs, err := initramfs.ReadSegments(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(segs[0].Archive))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +272,7 @@ func TestRunMicrocodeFirmware(t *testing.T) {
 		t.Errorf("want one firmware warning line, stderr:\n%s", stderr)
 	}
 	img, _ := os.ReadFile(out)
-	if _, ok := records(t, img, false)["kernel/x86/microcode/GenuineIntel.bin"]; !ok {
+	if _, ok := firstArchive(t, img)["kernel/x86/microcode/GenuineIntel.bin"]; !ok {
 		t.Error("the image does not start with the microcode archive")
 	}
 
@@ -273,8 +284,11 @@ func TestRunMicrocodeFirmware(t *testing.T) {
 		t.Errorf("microcode and firmware off, output:\n%s%s", stdout, stderr)
 	}
 	img, _ = os.ReadFile(out)
+	if _, ok := firstArchive(t, img)["kernel/x86/microcode/GenuineIntel.bin"]; ok {
+		t.Error("-microcode=false: the image starts with the microcode archive")
+	}
 	if _, ok := records(t, img, false)["init"]; !ok {
-		t.Error("-microcode=false: the image does not start with the main archive")
+		t.Error("-microcode=false: the image lacks the init")
 	}
 }
 

@@ -171,7 +171,7 @@ func damaged(t *testing.T, uuid string, off int64, data []byte) string {
 // loader meets them at boot.
 func brokenModulesImage(t *testing.T) string {
 	t.Helper()
-	src := tb.image(t, "plain-uncompressed", "-compress", "none", "-modcompress", "none", "-microcode=false")
+	src := tb.image(t, "plain-uncompressed", "-compress", "none", "-initcompress", "none", "-modcompress", "none", "-microcode=false")
 	img, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)

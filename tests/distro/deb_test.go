@@ -9,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/u-root/u-root/pkg/cpio"
-
+	"github.com/earlyroot/earlyroot/initramfs"
 	"github.com/earlyroot/earlyroot/internal/debroot"
 	"github.com/earlyroot/earlyroot/internal/vm"
 )
@@ -113,26 +112,23 @@ func inChroot(t *testing.T, tree string, args ...string) string {
 	return string(out)
 }
 
-// archiveFile returns the content of name in the image's first newc archive (uncompressed,
-// earlyroot's default). No early microcode archive comes before it: Debian's microcode packages
-// are outside main, so the chroot has no microcode files.
+// archiveFile returns the content of name in the image, whatever its archives
+// (initramfs.ImageRecords).
 func archiveFile(t *testing.T, img []byte, name string) []byte {
 	t.Helper()
-	recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(img))})
+	recs, err := initramfs.ImageRecords(img)
 	if err != nil {
-		t.Fatalf("image is not a newc archive: %v", err)
+		t.Fatalf("image: %v", err)
 	}
-	for _, r := range recs {
-		if r.Name == name {
-			b, err := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
+	r, ok := recs[name]
+	if !ok {
+		t.Fatalf("image has no %s", name)
 	}
-	t.Fatalf("image has no %s", name)
-	return nil
+	b, err := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // dumpFromDisk copies a file out of the root filesystem of disk (its first partition, at

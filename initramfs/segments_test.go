@@ -1,0 +1,159 @@
+package initramfs
+
+import (
+	"bytes"
+	"path"
+	"strings"
+	"testing"
+)
+
+// A split image is a plain archive of the compressed files and a compressed one of the
+// rest; read back, it holds every entry of the build, with the same contents as the
+// one-archive image of the same configuration.
+func TestBuildInitCompression(t *testing.T) {
+	cfg := hostConfig(t)
+	cfg.ModCompression = Zstd
+	one, _ := build(t, cfg)
+	for _, c := range []Compression{Zstd, XZ, Gzip} {
+		t.Run(string(c), func(t *testing.T) {
+			cfg := cfg
+			cfg.InitCompression = c
+			img, res := build(t, cfg)
+			if res.InitCompression != c {
+				t.Errorf("Result.InitCompression %q, want %q", res.InitCompression, c)
+			}
+			segs, err := ReadSegments(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(segs) != 2 || segs[0].Compression != None || segs[1].Compression != c {
+				t.Fatalf("segments %+v, want a plain one and a %s one", segs, c)
+			}
+			if segs[1].Offset%4 != 0 || segs[0].Offset != 0 {
+				t.Errorf("offsets %d, %d", segs[0].Offset, segs[1].Offset)
+			}
+			first := readRecords(t, segs[0].Archive)
+			for n, r := range first {
+				if r.Mode&0o170000 == 0o100000 && !strings.HasSuffix(n, ".ko.zst") {
+					t.Errorf("plain archive holds %s", n)
+				}
+			}
+			if _, ok := first[path.Join("lib/modules", debianKver, "kernel/drivers/block/virtio_blk.ko.zst")]; !ok {
+				t.Error("plain archive lacks virtio_blk.ko.zst")
+			}
+			if _, ok := readRecords(t, segs[1].Archive)["init"]; !ok {
+				t.Errorf("%s archive lacks the init", c)
+			}
+			got, err := ImageRecords(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := readRecords(t, one)
+			for n, w := range want {
+				g, ok := got[n]
+				if !ok {
+					t.Errorf("split image lacks %s", n)
+					continue
+				}
+				if g.Mode != w.Mode || w.FileSize > 0 && !bytes.Equal(content(t, g), content(t, w)) {
+					t.Errorf("%s differs: mode %o, want %o", n, g.Mode, w.Mode)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("split image has %d entries, one archive %d", len(got), len(want))
+			}
+			if len(img) >= len(one) {
+				t.Errorf("split image %d bytes, one plain archive %d", len(img), len(one))
+			}
+		})
+	}
+}
+
+// ReadSegments takes the early microcode archive in front, zero padding, and refuses what
+// the kernel would not unpack.
+func TestReadSegments(t *testing.T) {
+	early := NewArchive()
+	if err := early.AddBytes("kernel/x86/microcode/GenuineIntel.bin", 0o644, []byte("ucode")); err != nil {
+		t.Fatal(err)
+	}
+	var img bytes.Buffer
+	if _, err := writePlain(early, &img); err != nil {
+		t.Fatal(err)
+	}
+	img.Write(make([]byte, 8)) // padding between archives
+	main := sampleArchive(t)
+	if _, _, err := writeCompressed(main, &img, Zstd); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := ReadSegments(img.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 2 || segs[0].Compression != None || segs[1].Compression != Zstd {
+		t.Fatalf("segments %+v", segs)
+	}
+	recs, err := ImageRecords(img.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"kernel/x86/microcode/GenuineIntel.bin", "sbin/modprobe", "lib/modules/6.1/kernel/x.ko"} {
+		if _, ok := recs[n]; !ok {
+			t.Errorf("records lack %s", n)
+		}
+	}
+
+	var plain bytes.Buffer
+	if _, err := writePlain(main, &plain); err != nil {
+		t.Fatal(err)
+	}
+	p := plain.Bytes()
+	for _, tc := range []struct {
+		name string
+		img  []byte
+		err  string
+	}{
+		{"empty", nil, "no archive"},
+		{"zeros", make([]byte, 16), "no archive"},
+		{"garbage", []byte("hello, world"), "neither a newc archive"},
+		{"lz4", []byte("\x02\x21\x4c\x18xxxx"), "neither a newc archive"},
+		{"truncated", p[:len(p)/2], "without a trailer"},
+		{"no trailer", p[:len(p)-124], "without a trailer"},
+		{"misaligned", append([]byte{0, 0}, p...), "not 4-byte aligned"},
+		{"bad zstd", append(append([]byte{}, p...), "\x28\xb5\x2f\xfdxxxx"...), "zstd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadSegments(tc.img)
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("error %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func FuzzReadSegments(f *testing.F) {
+	var plain bytes.Buffer
+	a := NewArchive()
+	if err := a.AddBytes("init", 0o755, []byte("#!/bin/sh\n")); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := writePlain(a, &plain); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(plain.Bytes())
+	f.Add([]byte("\x28\xb5\x2f\xfd"))
+	f.Add([]byte("070701"))
+	f.Fuzz(func(t *testing.T, img []byte) {
+		segs, err := ReadSegments(img)
+		if err != nil {
+			return
+		}
+		for _, s := range segs {
+			if s.Offset < 0 || s.Offset >= int64(len(img)) {
+				t.Fatalf("segment offset %d outside the %d-byte image", s.Offset, len(img))
+			}
+			if s.Compression == None && int(s.Offset)+len(s.Archive) > len(img) {
+				t.Fatalf("plain segment runs past the image")
+			}
+		}
+	})
+}
