@@ -11,6 +11,9 @@ const (
 	KindBaseline  = "baseline"
 	KindEarlyroot = "earlyroot"
 	KindPeer      = "peer"
+	// KindFloor is a measured floor: what the kernel costs for an image of the generic
+	// image's size that only inserts the root's modules and mounts (floorImage).
+	KindFloor = "floor"
 )
 
 // Run is one boot of an image.
@@ -375,4 +378,39 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// FloorText splits, per vCPU group, the generic image's init stage against the measured
+// floor (floorImage) and tiny-initramfs: the floor minus tiny is what the kernel spends on
+// the generic image's bytes; generic minus the floor is earlyroot's own work. "" without
+// the three rows.
+func FloorText(rows []Row) string {
+	var b strings.Builder
+	for _, f := range rows {
+		if f.Kind != KindFloor || f.Good == 0 {
+			continue
+		}
+		group := cpuGroup(f.Name)
+		suffix := group
+		g, ok1 := findRow(rows, "generic"+suffix)
+		t, ok2 := findRow(rows, tinyPeer+suffix)
+		if !ok1 || !ok2 || g.Good == 0 || t.Good == 0 {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\nThe measured floor (" + floorName + ": the generic image's bytes and the same module inserts, tiny-initramfs's C init instead of earlyroot's):\n\n")
+		}
+		fmt.Fprintf(&b, "- %s: generic %.3f s = tiny-initramfs %.3f s + the image's size to the kernel %+.3f s (floor %.3f s) + earlyroot's own work %+.3f s; generic vs floor %s, floor vs tiny %s.\n",
+			groupLabel(group), g.Stage.Median, t.Stage.Median, f.Stage.Median-t.Stage.Median, f.Stage.Median,
+			g.Stage.Median-f.Stage.Median, ratio(g.Stage.Median, f.Stage.Median), ratio(f.Stage.Median, t.Stage.Median))
+	}
+	return b.String()
+}
+
+// groupLabel names a vCPU group for the text.
+func groupLabel(group string) string {
+	if group == "" {
+		return "1 vCPU"
+	}
+	return strings.TrimPrefix(group, "@smp") + " vCPUs"
 }

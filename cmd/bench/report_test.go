@@ -272,3 +272,27 @@ func TestStackTargets(t *testing.T) {
 		}
 	}
 }
+
+// The floor text splits the generic image's init stage into tiny-initramfs's, the kernel's
+// cost of the image's size and earlyroot's own work, per vCPU group; without the three rows
+// of a group it says nothing of it.
+func TestFloorText(t *testing.T) {
+	row := func(name, kind string, stage float64) Row {
+		return Row{Name: name, Kind: kind, Good: 1, Stage: Summary{Median: stage}}
+	}
+	rows := []Row{
+		row("generic", KindEarlyroot, 1.2), row(tinyPeer, KindPeer, 0.5), row(floorName, KindFloor, 0.7),
+		row("generic@smp2", KindEarlyroot, 1.0), row(floorName+"@smp2", KindFloor, 0.6),
+	}
+	got := FloorText(rows)
+	want := "- 1 vCPU: generic 1.200 s = tiny-initramfs 0.500 s + the image's size to the kernel +0.200 s (floor 0.700 s) + earlyroot's own work +0.500 s; generic vs floor 1.71×, floor vs tiny 1.40×.\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("floor text lacks\n%s\ngot:\n%s", want, got)
+	}
+	if strings.Contains(got, "2 vCPUs") {
+		t.Errorf("a group without tiny-initramfs is described:\n%s", got)
+	}
+	if FloorText(rows[:2]) != "" {
+		t.Error("text without a floor row")
+	}
+}
