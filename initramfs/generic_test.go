@@ -84,10 +84,13 @@ func TestGenericSetDebian(t *testing.T) {
 		{"LUKS keyslots and ciphers", true, []string{"af_alg", "algif_skcipher", "aesni_intel", "xts", "essiv",
 			"serpent_generic", "twofish_generic", "sha256_ssse3", "sha512_generic"}},
 		{"root filesystems", true, []string{"ext4", "xfs", "btrfs", "f2fs", "vfat", "isofs", "udf", "squashfs", "erofs"}},
+		{"keyboards for the passphrase prompt", true, []string{"usbhid", "hid_generic", "hid", "i2c_hid_acpi",
+			"hyperv_keyboard", "hid_logitech_dj", "hid_apple"}},
 		{"filesystem checksums and NLS", true, []string{"crc32c_generic", "crc32c_intel", "libcrc32c", "xxhash_generic",
 			"blake2b_generic", "nls_cp437", "nls_iso8859_1", "nls_utf8"}},
 
 		{"not storage", false, []string{"snd_hda_intel", "e1000", "e1000e", "virtio_net", "i915", "amdgpu"}},
+		{"HID devices that are not keyboards", false, []string{"hid_sony", "hid_wiimote", "hid_sensor_hub", "wacom", "hid_logitech"}},
 		{"network, RAM, file and test block devices", false, []string{"nbd", "loop", "floppy", "brd", "zram", "null_blk"}},
 		{"SCSI over the network", false, []string{"libiscsi", "scsi_transport_iscsi", "iscsi_tcp", "iscsi_boot_sysfs",
 			"scsi_transport_srp", "libfcoe", "fcoe", "qla4xxx", "bnx2fc"}},

@@ -105,8 +105,12 @@ type Selection struct {
 // place that says what a generic image holds: every block, SCSI, SATA/PATA,
 // NVMe, virtio, MMC, USB storage and FireWire disk controller with its bus's
 // host controllers (FC and SAS HBAs included), device mapper and MD RAID,
-// the root filesystems with the NLS tables vfat needs, and the crypto and
-// checksum modules the filesystems and dm-crypt load by softdep or by name.
+// the root filesystems with the NLS tables vfat needs, the crypto and
+// checksum modules the filesystems and dm-crypt load by softdep or by name,
+// and the keyboards a LUKS passphrase is typed on that the kernel does not
+// drive itself (its own PS/2 keyboard): USB and I2C HID with the generic
+// HID driver and the vendor drivers of common keyboards and receivers, and
+// Hyper-V's virtual keyboard (other HID devices are the real system's).
 //
 // Exclude leaves out what no root the init can reach needs, even under a
 // storage directory: network and test block devices, SCSI over the network
@@ -199,6 +203,10 @@ func GenericSelection() Selection {
 			"raid0", "raid1", "raid10", "raid456", "linear",
 			"zstd_decompress", "lz4_decompress", "lzo_decompress", "zlib_inflate",
 			"vfat",
+			// keyboards for the passphrase prompt
+			"hid", "hid_generic", "usbhid", "i2c_hid", "i2c_hid_acpi", "hyperv_keyboard",
+			"hid_apple", "hid_cherry", "hid_chicony", "hid_lenovo", "hid_logitech_dj",
+			"hid_logitech_hidpp", "hid_microsoft", "hid_multitouch",
 		},
 	}
 }

@@ -29,6 +29,8 @@ func TestLUKS(t *testing.T) {
 		typed  []string
 		expect []string // console lines expected on the way
 		module string   // a module the kernel asked for on demand
+		qemu   []string // further QEMU arguments
+		before []string // console lines that must come before the passphrase is typed
 	}{
 		{name: "luks2-argon2id", recipe: "luks2-argon2id", typed: []string{builder.Passphrase},
 			expect: []string{`keyslot 0 opened`, `opened as /dev/mapper/luks-`}},
@@ -42,15 +44,24 @@ func TestLUKS(t *testing.T) {
 			expect: []string{`unlocked with the key file`, `keyslot 0 opened`}},
 		{name: "mapper-name", recipe: "luks2-pbkdf2", append: "rd.luks.name={LUKS_UUID}=cryptroot root=/dev/mapper/cryptroot",
 			typed: []string{builder.Passphrase}, expect: []string{`opened as /dev/mapper/cryptroot`, `root=/dev/mapper/cryptroot is /dev/dm-0`}},
+		// A USB keyboard gets its drivers while the prompt waits (the generic image carries
+		// them): the passphrase of a desktop's encrypted root is typed on one. hid_generic
+		// binds the keyboard's HID device, which usbhid makes.
+		{name: "usb-keyboard", recipe: "luks2-pbkdf2", append: "rd.debug", typed: []string{builder.Passphrase},
+			qemu:   []string{"-device", "qemu-xhci,id=xhci", "-device", "usb-kbd,bus=xhci.0"},
+			before: []string{`loaded hid_generic \(hid:b0003g0001`}, module: "usbhid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := builder.Disk(t, tc.recipe)
 			drives := s.Drives(t)
-			v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, tc.append) + " ro"})
+			v := bootVM(t, vm.Config{Drives: drives, Append: luksAppend(s.Recipe, tc.append) + " ro", ExtraArgs: tc.qemu})
 			for _, pass := range tc.typed {
 				expect(t, v, `Passphrase for /dev/vda \(`, unlockWait)
+				for _, re := range tc.before {
+					expect(t, v, re, unlockWait)
+				}
 				send(t, v, pass)
 			}
 			f := facts(t, v)
