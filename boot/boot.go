@@ -284,8 +284,9 @@ func (b *Boot) loadRequested() {
 }
 
 // earlyFilesystems are the filesystems whose modules load at once: rootfstype='s, or
-// without it the image's only filesystem (onlyFilesystem). The guess needs a second CPU: on
-// one, its load only competes with the disk's driver (measured: the root was found later).
+// without it a guess: the image's only filesystem (onlyFilesystem), else the one the image
+// was made for (rootFSHint). A guess needs a second CPU: on one, its load only competes with
+// the disk's driver (measured: the root was found later).
 func (b *Boot) earlyFilesystems() []string {
 	if len(b.cfg.RootFSTypes) > 0 {
 		return b.cfg.RootFSTypes
@@ -294,8 +295,27 @@ func (b *Boot) earlyFilesystems() []string {
 		if fs := b.onlyFilesystem(); fs != "" {
 			return []string{fs}
 		}
+		if fs := b.rootFSHint(); fs != "" {
+			b.log.Debugf("loading %s at once: the root filesystem the image was made for (/%s)", fs, modload.RootFSHintPath)
+			return []string{fs}
+		}
 	}
 	return nil
+}
+
+// rootFSHint is the filesystem type the image's hint file names (modload.RootFSHintPath),
+// when the image has a module for it; "" otherwise.
+func (b *Boot) rootFSHint() string {
+	data, err := os.ReadFile(filepath.Join(b.sys.ModRoot, modload.RootFSHintPath))
+	if err != nil || b.index == nil {
+		return ""
+	}
+	fs := strings.TrimSpace(string(data))
+	if fs == "" || strings.ContainsAny(fs, " \t\n/") || len(b.index.Lookup("fs-"+fs)) == 0 {
+		b.log.Debugf("/%s: %q names no filesystem module of the image; ignored", modload.RootFSHintPath, fs)
+		return ""
+	}
+	return fs
 }
 
 // startDiscovery starts the device events; a no-op when running.

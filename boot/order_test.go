@@ -1,11 +1,14 @@
 package boot
 
 import (
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/earlyroot/earlyroot/bootlog"
 	"github.com/earlyroot/earlyroot/modload"
 )
 
@@ -87,24 +90,33 @@ func TestLoadGate(t *testing.T) {
 	}
 }
 
-// earlyFilesystems is rootfstype='s list, or the image's one filesystem module when it has
-// exactly one and the boot has a second CPU.
+// earlyFilesystems is rootfstype='s list, or with a second CPU the image's one filesystem
+// module when it has exactly one, else the filesystem its hint file names when it has a
+// module for it.
 func TestEarlyFilesystems(t *testing.T) {
 	const ext4 = "kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst kernel/fs/mbcache.ko.zst\n" +
 		"kernel/fs/jbd2/jbd2.ko.zst:\nkernel/fs/mbcache.ko.zst:\nkernel/drivers/block/virtio_blk.ko.zst:\n"
 	const hostOnly = "alias fs-ext4 ext4\nalias fs-ext3 ext4\nalias virtio:d00000002v* virtio_blk\n"
+	const generic, genericAlias = ext4 + "kernel/fs/xfs/xfs.ko.zst:\n", "alias fs-ext4 ext4\nalias fs-xfs xfs\n"
 	tests := []struct {
 		name, dep, alias string
 		rootfstype       []string
+		hint             string // the image's hint file; "" for none
 		cpus             int
 		want             []string
 	}{
-		{"host-only", ext4, hostOnly, nil, 2, []string{"ext4"}},
-		{"host-only, one CPU", ext4, hostOnly, nil, 1, nil},
-		{"host-only, CPUs unknown", ext4, hostOnly, nil, 0, nil},
-		{"rootfstype", ext4, hostOnly, []string{"xfs", "ext4"}, 1, []string{"xfs", "ext4"}},
-		{"generic", ext4 + "kernel/fs/xfs/xfs.ko.zst:\n", "alias fs-ext4 ext4\nalias fs-xfs xfs\n", nil, 2, nil},
-		{"no alias", ext4, "alias virtio:d00000002v* virtio_blk\n", nil, 2, nil},
+		{"host-only", ext4, hostOnly, nil, "", 2, []string{"ext4"}},
+		{"host-only, one CPU", ext4, hostOnly, nil, "", 1, nil},
+		{"host-only, CPUs unknown", ext4, hostOnly, nil, "", 0, nil},
+		{"rootfstype", ext4, hostOnly, []string{"xfs", "ext4"}, "xfs\n", 1, []string{"xfs", "ext4"}},
+		{"generic", generic, genericAlias, nil, "", 2, nil},
+		{"generic with a hint", generic, genericAlias, nil, "xfs\n", 2, []string{"xfs"}},
+		{"generic with a hint, one CPU", generic, genericAlias, nil, "xfs\n", 1, nil},
+		{"hint without a module", generic, genericAlias, nil, "btrfs\n", 2, nil},
+		{"hint not a word", generic, genericAlias, nil, "ext4 xfs\n", 2, nil},
+		{"empty hint", generic, genericAlias, nil, "\n", 2, nil},
+		{"rootfstype before the hint", generic, genericAlias, []string{"ext4"}, "xfs\n", 2, []string{"ext4"}},
+		{"no alias", ext4, "alias virtio:d00000002v* virtio_blk\n", nil, "", 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +127,14 @@ func TestEarlyFilesystems(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := &Boot{index: ix, sys: System{CPUs: tt.cpus}}
+			root := t.TempDir()
+			if tt.hint != "" {
+				if err := os.MkdirAll(filepath.Join(root, filepath.Dir(modload.RootFSHintPath)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				write(t, filepath.Join(root, modload.RootFSHintPath), tt.hint)
+			}
+			b := &Boot{index: ix, sys: System{CPUs: tt.cpus, Paths: Paths{ModRoot: root}}, log: bootlog.New(nil, io.Discard)}
 			b.cfg.RootFSTypes = tt.rootfstype
 			if got := b.earlyFilesystems(); !slices.Equal(got, tt.want) {
 				t.Errorf("earlyFilesystems = %q, want %q", got, tt.want)

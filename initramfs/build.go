@@ -52,6 +52,11 @@ type Config struct {
 
 	Compression    Compression // whole archive; "" means none
 	ModCompression Compression // each module file; "" means none
+	// RootFSHint names the filesystem type of the root the image is for (see
+	// modload.RootFSHintPath): "auto" takes the type of / in Mounts (the system making the
+	// image, as a kernel hook makes it), "" or "none" writes no hint. A hint whose modules
+	// the image does not carry is dropped (with a warning unless it came from "auto").
+	RootFSHint string
 	// InitCompression, when Compression is none, splits the image: the files that are
 	// compressed already (modules, firmware) go in a plain archive, which the kernel only
 	// copies, and the init with every other file in a second archive compressed with this;
@@ -117,6 +122,7 @@ type Result struct {
 	Compression      Compression
 	ModCompression   Compression
 	InitCompression  Compression // the init's archive (Config.InitCompression), None for one archive
+	RootFSHint       string      // the hint written (Config.RootFSHint), "" for none
 	Crypttab         []string    // host-only: the host's crypttab lines carried (HostCrypt.Carried)
 	Keyfiles         []string    // host-only: key files carried, by their path in the image
 	Entries          []Entry     // every archive entry, in archive order
@@ -162,6 +168,11 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
+	hint, warning := rootFSHint(cfg, names)
+	if warning != "" {
+		res.Warnings = append(res.Warnings, warning)
+	}
+	res.RootFSHint = hint
 	loading, fl, err := kernelSupport(cfg)
 	if err != nil {
 		return res, err
@@ -193,6 +204,11 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	a, err := layout(cfg, st, fw, con)
 	if err != nil {
 		return res, err
+	}
+	if hint != "" {
+		if err := a.AddBytes(modload.RootFSHintPath, 0o644, []byte(hint+"\n")); err != nil {
+			return res, err
+		}
 	}
 	if err := addHostMDConf(cfg, a, &res); err != nil {
 		return res, err
@@ -323,6 +339,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ModCompression == "" {
 		cfg.ModCompression = None
+	}
+	if h := cfg.RootFSHint; h != "" && (strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" || len(h) > 32) {
+		return cfg, fmt.Errorf("root filesystem hint %q: want auto, none or a filesystem type", h)
 	}
 	if cfg.InitCompression == "" {
 		cfg.InitCompression = None
@@ -546,4 +565,33 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return slices.Compact(c)
+}
+
+// rootFSHint resolves cfg.RootFSHint against the selected modules: the filesystem type to
+// write, "" for none, and a warning for a named type the image cannot load.
+func rootFSHint(cfg Config, names []string) (hint, warning string) {
+	fstype := cfg.RootFSHint
+	switch fstype {
+	case "", "none":
+		return "", ""
+	case "auto":
+		m, err := RootMount(cfg.Mounts)
+		if err != nil {
+			return "", ""
+		}
+		fstype = m.FSType
+	}
+	var mods []string
+	if cfg.Index != nil {
+		mods = cfg.Index.Lookup("fs-" + fstype)
+	}
+	for _, m := range mods {
+		if slices.Contains(names, m) {
+			return fstype, ""
+		}
+	}
+	if cfg.RootFSHint == "auto" {
+		return "", "" // built in, or a root no image mounts (overlay in a container): no hint
+	}
+	return "", fmt.Sprintf("root filesystem hint %q: the image carries no module for it; no hint written", fstype)
 }

@@ -2,9 +2,14 @@ package initramfs
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 // A split image is a plain archive of the compressed files and a compressed one of the
@@ -156,4 +161,54 @@ func FuzzReadSegments(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The root filesystem hint: auto takes the type of / from the mounts file when the image
+// carries its module, a named type is written when it does, and warned about when not.
+func TestRootFSHint(t *testing.T) {
+	mounts := func(line string) string {
+		p := filepath.Join(t.TempDir(), "mounts")
+		if err := os.WriteFile(p, []byte("rootfs / rootfs rw 0 0\n"+line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, hint, mounts, want, warning string
+	}{
+		{"auto ext4", "auto", "/dev/vda1 / ext4 rw 0 0\n", "ext4", ""},
+		{"auto overlay", "auto", "overlay / overlay rw 0 0\n", "", ""},
+		{"named", "xfs", "/dev/vda1 / ext4 rw 0 0\n", "xfs", ""},
+		{"named, not in the image", "zfs", "/dev/vda1 / ext4 rw 0 0\n", "", `root filesystem hint "zfs": the image carries no module for it`},
+		{"none", "none", "/dev/vda1 / ext4 rw 0 0\n", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := hostConfig(t)
+			cfg.HostOnly = false
+			cfg.RootFSHint = tc.hint
+			cfg.Mounts = mounts(tc.mounts)
+			img, res := build(t, cfg)
+			if res.RootFSHint != tc.want {
+				t.Errorf("Result.RootFSHint %q, want %q", res.RootFSHint, tc.want)
+			}
+			r, ok := readRecords(t, img)[modload.RootFSHintPath]
+			switch {
+			case tc.want == "" && ok:
+				t.Errorf("image has %s", modload.RootFSHintPath)
+			case tc.want != "" && !ok:
+				t.Errorf("image lacks %s", modload.RootFSHintPath)
+			case ok && string(content(t, r)) != tc.want+"\n":
+				t.Errorf("%s holds %q", modload.RootFSHintPath, content(t, r))
+			}
+			warned := strings.Join(res.Warnings, "\n")
+			if tc.warning == "" && strings.Contains(warned, "hint") || !strings.Contains(warned, tc.warning) {
+				t.Errorf("warnings %q, want %q", res.Warnings, tc.warning)
+			}
+		})
+	}
+	cfg := hostConfig(t)
+	cfg.RootFSHint = "ext4 xfs"
+	if _, err := Build(cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "want auto, none or a filesystem type") {
+		t.Errorf("hint %q: error %v", cfg.RootFSHint, err)
+	}
 }

@@ -10,6 +10,12 @@ import (
 	"github.com/earlyroot/earlyroot/cmdline"
 )
 
+// RootFSHintPath is the image file (relative to its root) that names the filesystem type of
+// the root the image was made for, one word and a newline: on a machine with more than one
+// CPU the init loads that filesystem's modules at once, while the root is still being found
+// (the hint only orders loads; the root's own probe decides what is mounted).
+const RootFSHintPath = "etc/earlyroot/rootfstype"
+
 // ModprobeTarget is where the image's /sbin/modprobe points: a symlink to /init that the
 // init creates when it starts (on the /run tmpfs) and removes before switch_root. Until
 // then /sbin/modprobe dangles, so the kernel's module requests while it is still

@@ -31,8 +31,9 @@ const (
 // settings are the configurable parts of an image: every key of the
 // configuration files, each also a flag of the same name. The image's keys
 // are the fields of initramfs.Config they set (Modules, Omit, Files,
-// Compression, InitCompression, ModCompression, HostOnly, Microcode, Firmware); the other
-// fields of Config come from the flags alone (see config).
+// Compression, InitCompression, ModCompression, RootFSHint, HostOnly,
+// Microcode, Firmware); the other fields of Config come from the flags alone
+// (see config).
 type settings struct {
 	initramfs.Config
 	// keymap and font are the console keymap and font (as vconsole.conf's
@@ -49,7 +50,7 @@ type settings struct {
 func defaultSettings() settings {
 	return settings{Config: initramfs.Config{
 		Compression: initramfs.None, InitCompression: initramfs.Zstd, ModCompression: initramfs.Zstd,
-		Microcode: true, Firmware: true,
+		RootFSHint: "auto", Microcode: true, Firmware: true,
 	}}
 }
 
@@ -119,6 +120,18 @@ var confKeys = []confKey{
 			return err
 		},
 		func(s settings) string { return string(s.ModCompression) }},
+	{"roothint", "root filesystem type whose modules load at once on a machine with more than one CPU: auto (the type of / on the system making the image), none, or a type",
+		func(s *settings, v string) error {
+			if v == "" {
+				v = "auto"
+			}
+			if strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+				return fmt.Errorf("roothint %q: want auto, none or a filesystem type", v)
+			}
+			s.RootFSHint = v
+			return nil
+		},
+		func(s settings) string { return s.RootFSHint }},
 	{"hostonly", "yes: only the modules this machine needs; no: the generic set",
 		func(s *settings, v string) (err error) { s.HostOnly, err = parseBool(v); return err },
 		func(s settings) string { return showBool(s.HostOnly) }},

@@ -29,6 +29,7 @@ files = /usr/bin/busybox:/bin/busybox /etc/hosts
 compress = zstd
 modcompress = none
 initcompress = xz
+roothint = xfs
 hostonly = yes
 microcode = no
 firmware = off
@@ -39,6 +40,7 @@ font = eurlatgr
 				Modules: []string{"xfs", "btrfs"}, Omit: []string{"floppy"},
 				Files:       []initramfs.File{{Src: "/usr/bin/busybox", Dst: "/bin/busybox"}, {Src: "/etc/hosts", Dst: "/etc/hosts"}},
 				Compression: initramfs.Zstd, ModCompression: initramfs.None, InitCompression: initramfs.XZ, HostOnly: true,
+				RootFSHint: "xfs",
 			},
 			keymap: "de-latin1", font: "eurlatgr",
 		}, ""},
@@ -51,6 +53,7 @@ font = eurlatgr
 		{"bad bool", "\nmicrocode = maybe\n", settings{}, `test.conf:2: microcode: "maybe" is not yes or no`},
 		{"bad compression", "compress = bzip2\n", settings{}, `test.conf:1: compress: unknown compression "bzip2"`},
 		{"lz4 modules", "modcompress = lz4\n", settings{}, "test.conf:1: modcompress: compression lz4 is not supported"},
+		{"bad root hint", "roothint = ext4 xfs\n", settings{}, `test.conf:1: roothint: roothint "ext4 xfs": want auto, none or a filesystem type`},
 		{"lz4 init archive", "initcompress = lz4\n", settings{}, "test.conf:1: initcompress: initcompress lz4: want zstd, gzip, xz or none"},
 		{"empty compression", "compress =\n", def, ""},
 		{"relative file", "files = busybox\n", settings{}, `test.conf:1: files: file "busybox": source is not an absolute path`},
@@ -300,7 +303,7 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 	want := initramfs.Config{KernelVersion: "6.1.0-9-amd64", ModDir: "/m", Init: "/i", SysFS: "/s", Mounts: "/mo",
 		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", HostRoot: o.root, MTime: 7,
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
-		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, Microcode: true, Firmware: true,
+		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, RootFSHint: "auto", Microcode: true, Firmware: true,
 		Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant %+v", got, want)

@@ -53,7 +53,7 @@ func main() {
 // synopsis is the first part of the usage text; README.md shows the same.
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-initcompress zstd|gzip|xz|none] [-modcompress none|xz|zst|gz]
-                   [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE]
+                   [-roothint auto|none|TYPE] [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE]
                    [-devdir DIR] [-cmdline FILE]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
                    [-microcode=false] [-firmware=false] [-firmwaredir DIR] [-kconfig FILE]
@@ -134,6 +134,7 @@ var flagDocs = map[string]string{
 	"compress":     "archive compression `method`: zstd, gzip, xz, lz4 or none",
 	"modcompress":  "compression `method` of each module file: none, xz, zst or gz",
 	"initcompress": "with -compress none, compression `method` of a second archive holding the init and every other file not compressed already (the modules stay in a plain archive, which the kernel only copies): zstd, gzip, xz or none (one plain archive)",
+	"roothint":     "root filesystem `type` whose modules load at once on a machine with more than one CPU, while the root is being found: auto (the type of / in -mounts: the system making the image, as a kernel hook makes it), none, or a type",
 	"hostonly":     "only the modules this machine needs",
 	"microcode":    "prepend the early CPU microcode archive (host-only: this CPU's only)",
 	"firmware":     "add the firmware files the included modules name",
@@ -402,6 +403,9 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	}
 	if res.Keymap != "" || res.Font != "" {
 		fmt.Fprintf(w, "console: keymap %s, font %s\n", orNone(res.Keymap), orNone(res.Font))
+	}
+	if res.RootFSHint != "" {
+		fmt.Fprintf(w, "root filesystem hint: %s (its modules load at once with more than one CPU)\n", res.RootFSHint)
 	}
 	how := string(res.Compression)
 	if res.InitCompression != "" && res.InitCompression != initramfs.None {
