@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "boot only these images (comma separated names), plus the baseline")
 	flag.StringVar(&o.extraAppend, "append", "", "extra kernel command line for every boot (e.g. rd.debug, for a look at one image)")
 	flag.StringVar(&o.compareInit, "compare-init", "", "also boot the generic image built with this init binary (\"generic-compare\"), e.g. an earlier commit's, to compare two inits in one run")
-	flag.StringVar(&o.smp, "smp", "1", "vCPU counts, comma separated: every image is booted at each (\"1,2\" adds a column of NAME@smp2 rows)")
+	flag.StringVar(&o.smp, "smp", "1,2", "vCPU counts, comma separated: every image is booted at each (NAME@smpN rows for N > 1)")
 	flag.IntVar(&o.kdf, "kdf", 3, "unlocks per LUKS format in the KDF comparison with cryptsetup (luks's BenchmarkUnlock; 0 skips it)")
 	flag.BoolVar(&o.stack, "stack", true, "also boot the generic image on an LVM-on-MD root and on a plain root on the same two disks (\""+stackImage+"\", \""+plainImage+"\")")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
