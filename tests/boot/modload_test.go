@@ -19,6 +19,10 @@ func TestModulesFromUevents(t *testing.T) {
 		{"ko-in-zstd-archive", func(t *testing.T) string {
 			return tb.image(t, "plainko", "-compress", "zstd", "-modcompress", "none")
 		}},
+		// the init's archive xz-compressed after the plain one of modules, and one plain
+		// archive of everything
+		{"init-archive-xz", func(t *testing.T) string { return tb.image(t, "initxz", "-initcompress", "xz") }},
+		{"one-plain-archive", func(t *testing.T) string { return tb.image(t, "oneplain", "-initcompress", "none") }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
