@@ -48,3 +48,37 @@ func TestModulesFromUevents(t *testing.T) {
 		})
 	}
 }
+
+// With two CPUs, the filesystem the image names as its root's (-roothint) loads while the
+// root is being found; a wrong hint costs a module load and nothing else: the root's own
+// probe decides what is mounted.
+func TestRootFSHint(t *testing.T) {
+	for _, c := range []struct {
+		name, hint, fstype string
+	}{
+		{"right", "xfs", "xfs"},
+		{"wrong", "btrfs", "ext4"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			uuid := uuidFor(81)
+			disk := wholeDisk(t, rootFS(t, c.fstype, uuid, "root"))
+			v := bootVM(t, vm.Config{
+				Initrd: tb.image(t, "roothint-"+c.hint, "-roothint", c.hint),
+				Append: "root=UUID=" + uuid + " rd.debug",
+				Drives: []vm.Drive{{Path: disk, Bus: vm.BusVirtioBlk}},
+				CPUs:   2,
+			})
+			expect(t, v, `loading `+c.hint+` at once: the root filesystem the image was made for`, factsTimeout)
+			f := facts(t, v)
+			bootedOn(t, f, "/dev/vda", c.fstype)
+			mods := "," + f.Extra["modules"] + ","
+			for _, m := range []string{c.hint, c.fstype} {
+				if !contains(mods, ","+m+",") {
+					t.Errorf("module %s not loaded; loaded: %s", m, f.Extra["modules"])
+				}
+			}
+			exited(t, v, factsTimeout)
+		})
+	}
+}
