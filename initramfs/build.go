@@ -173,8 +173,11 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 		res.Warnings = append(res.Warnings, warning)
 	}
 	res.RootFSHint = hint
-	loading, fl, err := kernelSupport(cfg)
+	loading, fl, unpack, err := kernelSupport(cfg)
 	if err != nil {
+		return res, err
+	}
+	if err := checkUnpack(&cfg, &res, unpack); err != nil {
 		return res, err
 	}
 	st, err := stageModules(ctx, cfg, loading, mods, names, filepath.Join(stage, "modules"))
@@ -594,4 +597,23 @@ func rootFSHint(cfg Config, names []string) (hint, warning string) {
 		return "", "" // built in, or a root no image mounts (overlay in a container): no hint
 	}
 	return "", fmt.Sprintf("root filesystem hint %q: the image carries no module for it; no hint written", fstype)
+}
+
+// checkUnpack holds the archive compressions against what the kernel's unpacker reads, when
+// its .config is known (unpack non-nil): a whole-archive compression it cannot read is an
+// error; an init archive compression it cannot read falls back to one plain archive, with a
+// warning, since the image boots either way.
+func checkUnpack(cfg *Config, res *Result, unpack map[Compression]bool) error {
+	if unpack == nil {
+		return nil
+	}
+	if c := cfg.Compression; c != None && !unpack[c] {
+		return fmt.Errorf("compression %s: the kernel's unpacker does not read it (%s lacks CONFIG_RD_%s)", c, cfg.KernelConfig, strings.ToUpper(string(c)))
+	}
+	if c := cfg.InitCompression; cfg.Compression == None && c != None && !unpack[c] {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("init archive compression %s: %s lacks CONFIG_RD_%s; writing one plain archive", c, cfg.KernelConfig, strings.ToUpper(string(c))))
+		cfg.InitCompression = None
+		res.InitCompression = None
+	}
+	return nil
 }

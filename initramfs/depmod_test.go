@@ -115,7 +115,7 @@ func TestSubsetIndexMatchesStaged(t *testing.T) {
 	}
 	read := func(cfg Config) *modload.Index {
 		stage := t.TempDir()
-		loading, _, err := kernelSupport(cfg)
+		loading, _, _, err := kernelSupport(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,9 @@ type KernelFeatures struct {
 	// CONFIG_MODULE_DECOMPRESS is set (finit_module then takes the file as
 	// it is), else None.
 	ModuleDecompress Compression
+	// Unpack holds the archive compressions the initramfs unpacker reads
+	// (CONFIG_RD_GZIP, _XZ, _ZSTD, _LZ4).
+	Unpack map[Compression]bool
 }
 
 // ReadKernelConfig reads the kernel's .config p (/boot/config-<kver>).
@@ -50,7 +53,8 @@ func ReadKernelConfig(p string) (KernelFeatures, error) {
 		return KernelFeatures{}, fmt.Errorf("kernel config: %w", err)
 	}
 	defer f.Close()
-	var k KernelFeatures
+	k := KernelFeatures{Unpack: map[Compression]bool{}}
+	rd := map[string]Compression{"CONFIG_RD_GZIP=y": Gzip, "CONFIG_RD_XZ=y": XZ, "CONFIG_RD_ZSTD=y": Zstd, "CONFIG_RD_LZ4=y": LZ4}
 	fwCompress, fwSplit, modDecompress := false, false, false
 	modFormat := None
 	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
@@ -72,6 +76,9 @@ func ReadKernelConfig(p string) (KernelFeatures, error) {
 			modFormat = Zstd
 		case "CONFIG_MODULE_COMPRESS_GZIP=y":
 			modFormat = Gzip
+		}
+		if c, ok := rd[line]; ok {
+			k.Unpack[c] = true
 		}
 		if strings.Contains(line, "CONFIG_FW_LOADER_COMPRESS_") {
 			fwSplit = true

@@ -20,16 +20,17 @@ type moduleLoading struct {
 }
 
 // kernelSupport reads the kernel's .config, when cfg names one, once for the
-// whole build: what the module stage and the firmware stage need from it.
-func kernelSupport(cfg Config) (moduleLoading, FirmwareLoading, error) {
+// whole build: what the module stage and the firmware stage need from it, and
+// the archive compressions its initramfs unpacker reads (nil when unknown).
+func kernelSupport(cfg Config) (moduleLoading, FirmwareLoading, map[Compression]bool, error) {
 	if cfg.KernelConfig == "" {
-		return moduleLoading{}, FirmwareLoading{}, nil
+		return moduleLoading{}, FirmwareLoading{}, nil, nil
 	}
 	k, err := ReadKernelConfig(cfg.KernelConfig)
 	if err != nil {
-		return moduleLoading{}, FirmwareLoading{}, err
+		return moduleLoading{}, FirmwareLoading{}, nil, err
 	}
-	return moduleLoading{known: true, kernel: k.ModuleDecompress}, k.Firmware, nil
+	return moduleLoading{known: true, kernel: k.ModuleDecompress}, k.Firmware, k.Unpack, nil
 }
 
 func (l moduleLoading) keep(srcSuffix, wantSuffix string) bool {

@@ -86,7 +86,7 @@ func TestStageRecompress(t *testing.T) {
 				os.WriteFile(cfg.KernelConfig, []byte(c.config), 0o644)
 			}
 			stage := t.TempDir()
-			loading, _, err := kernelSupport(cfg)
+			loading, _, _, err := kernelSupport(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package initramfs
 import (
 	"bytes"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -210,5 +211,56 @@ func TestRootFSHint(t *testing.T) {
 	cfg.RootFSHint = "ext4 xfs"
 	if _, err := Build(cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "want auto, none or a filesystem type") {
 		t.Errorf("hint %q: error %v", cfg.RootFSHint, err)
+	}
+}
+
+// With the kernel's .config known, an init archive compression its unpacker cannot read
+// falls back to one plain archive with a warning, and a whole-archive one is refused.
+func TestKernelUnpack(t *testing.T) {
+	config := func(lines string) string {
+		p := filepath.Join(t.TempDir(), "config")
+		if err := os.WriteFile(p, []byte(lines), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	k, err := ReadKernelConfig(config("CONFIG_RD_GZIP=y\nCONFIG_RD_XZ=y\n# CONFIG_RD_ZSTD is not set\nCONFIG_RD_LZ4=y\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[Compression]bool{Gzip: true, XZ: true, LZ4: true}; !maps.Equal(k.Unpack, want) {
+		t.Errorf("Unpack %v, want %v", k.Unpack, want)
+	}
+
+	base := hostConfig(t)
+	base.ModCompression = Zstd
+	base.InitCompression = Zstd
+	noZstd := config("CONFIG_RD_GZIP=y\nCONFIG_RD_XZ=y\n")
+
+	cfg := base
+	cfg.KernelConfig = noZstd
+	img, res := build(t, cfg)
+	segs, err := ReadSegments(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 1 || segs[0].Compression != None || res.InitCompression != None {
+		t.Errorf("kernel without RD_ZSTD: %d archives, the first %s, Result.InitCompression %q; want one plain", len(segs), segs[0].Compression, res.InitCompression)
+	}
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "lacks CONFIG_RD_ZSTD; writing one plain archive") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+
+	cfg.InitCompression = XZ // read by this kernel: split as asked
+	img, _ = build(t, cfg)
+	if segs, err := ReadSegments(img); err != nil || len(segs) != 2 || segs[1].Compression != XZ {
+		t.Errorf("xz init archive on a kernel with RD_XZ: %+v, %v", segs, err)
+	}
+
+	cfg = base
+	cfg.KernelConfig = noZstd
+	cfg.Compression = Zstd
+	if _, err := Build(cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "lacks CONFIG_RD_ZSTD") {
+		t.Errorf("zstd archive for a kernel without RD_ZSTD: error %v", err)
 	}
 }
