@@ -168,8 +168,10 @@ func (b *Boot) addMD(d devices.Device) {
 		return
 	}
 	m := md.Member{Device: d.Path, Dev: fmt.Sprintf("%d:%d", d.Major, d.Minor), SB: sb}
-	b.loadMDModules(sb.Level)
 	a, action := b.stack.md.add(d.Name, m, b.sys.Now())
+	if action != mdKnown && action != mdLate {
+		b.loadMDModules(sb.Level) // before startMD, which waits for md_mod only
+	}
 	switch action {
 	case mdKnown:
 		b.log.Debugf("md: %s changed; its array %s runs already", d.Path, uuid)

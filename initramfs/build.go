@@ -142,9 +142,6 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 		return Result{}, err
 	}
 	res := Result{KernelVersion: cfg.KernelVersion, Compression: cfg.Compression, ModCompression: cfg.ModCompression}
-	if cfg.Compression == None {
-		res.InitCompression = cfg.InitCompression
-	}
 	mods, err := ScanModules(cfg.ModDir)
 	if err != nil {
 		return res, err
@@ -179,6 +176,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	}
 	if err := checkUnpack(&cfg, &res, unpack); err != nil {
 		return res, err
+	}
+	if cfg.Compression == None {
+		res.InitCompression = cfg.InitCompression
 	}
 	st, err := stageModules(ctx, cfg, loading, mods, names, filepath.Join(stage, "modules"))
 	if err != nil {
@@ -343,18 +343,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ModCompression == "" {
 		cfg.ModCompression = None
 	}
-	if h := cfg.RootFSHint; h != "" && (strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" || len(h) > 32) {
-		return cfg, fmt.Errorf("root filesystem hint %q: want auto, none or a filesystem type", h)
-	}
-	if cfg.InitCompression == "" {
-		cfg.InitCompression = None
-	}
-	if c, err := ParseCompression(string(cfg.InitCompression)); err != nil {
+	if _, err := ParseRootFSHint(cfg.RootFSHint); err != nil {
 		return cfg, err
-	} else if c == LZ4 {
-		// ReadSegments (and so the tests and tools that read an image) takes no lz4.
-		return cfg, fmt.Errorf("init compression lz4: want zstd, gzip, xz or none")
 	}
+	c, err := ParseInitCompression(string(cfg.InitCompression))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.InitCompression = c
 	if _, err := cfg.ModCompression.ModuleSuffix(); err != nil {
 		return cfg, err
 	}
@@ -570,6 +566,25 @@ func sortedCopy(s []string) []string {
 	return slices.Compact(c)
 }
 
+// ParseRootFSHint checks a RootFSHint value: "", "auto", "none" or a filesystem type (one
+// lower-case word, as the kernel's fs-<type> module aliases name them).
+func ParseRootFSHint(s string) (string, error) {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" || len(s) > 32 {
+		return "", fmt.Errorf("root filesystem hint %q: want auto, none or a filesystem type", s)
+	}
+	return s, nil
+}
+
+// ParseInitCompression is ParseCompression for Config.InitCompression, which takes no lz4:
+// ReadSegments (and so the tests and tools that read an image) reads no lz4 archive.
+func ParseInitCompression(s string) (Compression, error) {
+	c, err := ParseCompression(s)
+	if err == nil && c == LZ4 {
+		err = fmt.Errorf("init archive compression lz4: want zstd, gzip, xz or none")
+	}
+	return c, err
+}
+
 // rootFSHint resolves cfg.RootFSHint against the selected modules: the filesystem type to
 // write, "" for none, and a warning for a named type the image cannot load.
 func rootFSHint(cfg Config, names []string) (hint, warning string) {
@@ -613,7 +628,6 @@ func checkUnpack(cfg *Config, res *Result, unpack map[Compression]bool) error {
 	if c := cfg.InitCompression; cfg.Compression == None && c != None && !unpack[c] {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("init archive compression %s: %s lacks CONFIG_RD_%s; writing one plain archive", c, cfg.KernelConfig, strings.ToUpper(string(c))))
 		cfg.InitCompression = None
-		res.InitCompression = None
 	}
 	return nil
 }

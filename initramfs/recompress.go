@@ -41,10 +41,14 @@ func (l moduleLoading) keep(srcSuffix, wantSuffix string) bool {
 	return l.kernel != None && k == srcSuffix
 }
 
+// compressedSuffixes are the file suffixes of the compressions modules and
+// firmware come in.
+var compressedSuffixes = []string{".xz", ".zst", ".gz"}
+
 // compressedSuffix returns ".xz", ".zst" or ".gz" for a compressed module
 // path, "" for a plain .ko.
 func compressedSuffix(p string) string {
-	for _, s := range []string{".xz", ".zst", ".gz"} {
+	for _, s := range compressedSuffixes {
 		if strings.HasSuffix(p, ".ko"+s) {
 			return s
 		}

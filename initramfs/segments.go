@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/earlyroot/earlyroot/modload"
@@ -161,10 +162,5 @@ func (a *Archive) splitCompressed() *Archive {
 
 // compressedName says whether a file's name ends in a compressed format's suffix.
 func compressedName(n string) bool {
-	for _, s := range []string{".zst", ".xz", ".gz"} {
-		if strings.HasSuffix(n, s) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(compressedSuffixes, func(s string) bool { return strings.HasSuffix(n, s) })
 }

@@ -390,10 +390,9 @@ func FloorText(rows []Row) string {
 		if f.Kind != KindFloor || f.Good == 0 {
 			continue
 		}
-		group := cpuGroup(f.Name)
-		suffix := group
-		g, ok1 := findRow(rows, "generic"+suffix)
-		t, ok2 := findRow(rows, tinyPeer+suffix)
+		group := cpuGroup(f.Name) // "" or "@smpN", the suffix of the group's row names
+		g, ok1 := findRow(rows, "generic"+group)
+		t, ok2 := findRow(rows, tinyPeer+group)
 		if !ok1 || !ok2 || g.Good == 0 || t.Good == 0 {
 			continue
 		}

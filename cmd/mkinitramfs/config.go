@@ -97,14 +97,8 @@ var confKeys = []confKey{
 		},
 		func(s settings) string { return string(s.Compression) }},
 	{"initcompress", "with compress none: compression of a second archive holding the init and every other file not compressed already (the modules stay in a plain one): zstd, gzip, xz or none (one plain archive)",
-		func(s *settings, v string) error {
-			c, err := initramfs.ParseCompression(v)
-			if err == nil && c == initramfs.LZ4 {
-				err = fmt.Errorf("initcompress lz4: want zstd, gzip, xz or none")
-			}
-			if err == nil {
-				s.InitCompression = c
-			}
+		func(s *settings, v string) (err error) {
+			s.InitCompression, err = initramfs.ParseInitCompression(v)
 			return err
 		},
 		func(s settings) string { return string(s.InitCompression) }},
@@ -121,15 +115,12 @@ var confKeys = []confKey{
 		},
 		func(s settings) string { return string(s.ModCompression) }},
 	{"roothint", "root filesystem type whose modules load at once on a machine with more than one CPU: auto (the type of / on the system making the image), none, or a type",
-		func(s *settings, v string) error {
+		func(s *settings, v string) (err error) {
 			if v == "" {
 				v = "auto"
 			}
-			if strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
-				return fmt.Errorf("roothint %q: want auto, none or a filesystem type", v)
-			}
-			s.RootFSHint = v
-			return nil
+			s.RootFSHint, err = initramfs.ParseRootFSHint(v)
+			return err
 		},
 		func(s settings) string { return s.RootFSHint }},
 	{"hostonly", "yes: only the modules this machine needs; no: the generic set",

@@ -88,13 +88,9 @@ func firstArchive(t *testing.T, img []byte) map[string]cpio.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(segs[0].Archive))})
+	m, err := initramfs.ImageRecords(segs[0].Archive) // a plain archive is an image too
 	if err != nil {
 		t.Fatal(err)
-	}
-	m := map[string]cpio.Record{}
-	for _, r := range recs {
-		m[r.Name] = r
 	}
 	return m
 }

@@ -66,6 +66,11 @@ func TestLUKS(t *testing.T) {
 			}
 			f := facts(t, v)
 			bootedOn(t, f, "/dev/dm-0", "ext4")
+			for _, pass := range tc.typed {
+				if strings.Contains(v.Output(), pass) { // rd.debug included (usb-keyboard)
+					t.Errorf("the console shows the typed passphrase %q", pass)
+				}
+			}
 			if tc.module != "" && !hasOption(f.Extra["modules"], tc.module) {
 				t.Errorf("modules loaded %q lack %s", f.Extra["modules"], tc.module)
 			}
