@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/earlyroot/earlyroot/modload"
@@ -96,7 +97,7 @@ func sniffCompression(b []byte) Compression {
 // to 4 bytes included. u-root's reader parses it; the extent of what it read through the
 // headers is where the archive ends.
 func newcLen(b []byte) (int, error) {
-	ra := &extentReader{r: bytes.NewReader(b)}
+	ra := newArchiveReader(b)
 	rr := cpio.Newc.Reader(ra)
 	for {
 		_, err := rr.ReadRecord()
@@ -112,15 +113,37 @@ func newcLen(b []byte) (int, error) {
 	}
 }
 
-// extentReader records how far into r reads have reached.
-type extentReader struct {
-	r   io.ReaderAt
-	end int64
+// newc header layout: the magic, then 13 fields of 8 hex digits; namesize is the 12th.
+const (
+	newcHeaderLen = 6 + 13*8
+	newcNameSize  = 6 + 11*8
+)
+
+// archiveReader is what u-root's newc reader reads an archive through. It records how far
+// into the archive reads have reached (newcLen), and it refuses a header whose name runs
+// past the archive: the reader allocates the name's declared size (up to 4 GiB) before
+// reading it.
+type archiveReader struct {
+	r    *bytes.Reader
+	end  int64
+	size int64
 }
 
-func (e *extentReader) ReadAt(p []byte, off int64) (int, error) {
-	n, err := e.r.ReadAt(p, off)
-	e.end = max(e.end, off+int64(n))
+func newArchiveReader(b []byte) *archiveReader {
+	return &archiveReader{r: bytes.NewReader(b), size: int64(len(b))}
+}
+
+func (a *archiveReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := a.r.ReadAt(p, off)
+	if n > 0 { // a read at or past the end (a header's sizes pointing beyond it) reaches nothing
+		a.end = max(a.end, off+int64(n))
+	}
+	if n == newcHeaderLen && bytes.HasPrefix(p, []byte("070701")) {
+		name, perr := strconv.ParseUint(string(p[newcNameSize:newcNameSize+8]), 16, 32)
+		if perr == nil && int64(name) > a.size-off-newcHeaderLen {
+			return n, fmt.Errorf("newc header at %d: a name of %d bytes runs past the archive", off, name)
+		}
+	}
 	return n, err
 }
 
@@ -134,7 +157,7 @@ func ImageRecords(img []byte) (map[string]cpio.Record, error) {
 	}
 	out := map[string]cpio.Record{}
 	for _, s := range segs {
-		recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(bytes.NewReader(s.Archive))})
+		recs, err := cpio.ReadAllRecords(cpio.EOFReader{RecordReader: cpio.Newc.Reader(newArchiveReader(s.Archive))})
 		if err != nil {
 			return nil, fmt.Errorf("image offset %d: %w", s.Offset, err)
 		}

@@ -126,6 +126,7 @@ func TestReadSegments(t *testing.T) {
 		{"no trailer", p[:len(p)-124], "without a trailer"},
 		{"misaligned", append([]byte{0, 0}, p...), "not 4-byte aligned"},
 		{"bad zstd", append(append([]byte{}, p...), "\x28\xb5\x2f\xfdxxxx"...), "zstd"},
+		{"name past the end", []byte("070701" + strings.Repeat("0", 11*8) + "eee00000" + "00000000"), "runs past the archive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadSegments(tc.img)
@@ -153,6 +154,7 @@ func FuzzReadSegments(f *testing.F) {
 		if err != nil {
 			return
 		}
+		_, _ = ImageRecords(img) // an error is fine; a panic or a runaway allocation is not
 		for _, s := range segs {
 			if s.Offset < 0 || s.Offset >= int64(len(img)) {
 				t.Fatalf("segment offset %d outside the %d-byte image", s.Offset, len(img))
