@@ -263,6 +263,7 @@ func (b *Boot) openModules() {
 		b.log.Warnf("modprobe.d: %v", err)
 	}
 	opt.SysModule = filepath.Join(b.sys.Sys, "module")
+	opt.CPU = modload.ReadCPUModalias(modload.CPUModaliasPath(b.sys.Sys))
 	opt.Observe = b.logLoad
 	b.loader = modload.NewLoader(ix, b.moddir, opt)
 }

@@ -207,9 +207,10 @@ func hostExcluded(modPath string) bool {
 // stageModules writes the selected modules (compressed when asked) and the
 // builtin lists to stage, then builds modload's index of exactly that tree
 // and writes it as IndexFile. loading says which module files already
-// compressed in the tree stay as they are. It returns the files that go to
-// the image.
-func stageModules(ctx context.Context, cfg Config, loading moduleLoading, mods []ModuleFile, names []string, stage string) (staged, error) {
+// compressed in the tree stay as they are; the modules in plain are staged
+// uncompressed whatever their form in the tree (see unpackedModules). It
+// returns the files that go to the image.
+func stageModules(ctx context.Context, cfg Config, loading moduleLoading, mods []ModuleFile, names []string, plain map[string]bool, stage string) (staged, error) {
 	var st staged
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return st, fmt.Errorf("stage module tree: %w", err)
@@ -228,13 +229,17 @@ func stageModules(ctx context.Context, cfg Config, loading moduleLoading, mods [
 			continue
 		}
 		j := stageJob{name: m.Name, rel: m.Path, src: filepath.Join(cfg.ModDir, filepath.FromSlash(m.Path))}
+		want := suffix
+		if plain[m.Name] {
+			want = ""
+		}
 		switch src := compressedSuffix(m.Path); {
 		case src == "":
-			j.rel += suffix
-			j.compress = suffix != ""
-		case !loading.keep(src, suffix):
-			j.rel = strings.TrimSuffix(m.Path, src) + suffix
-			j.decompress, j.compress = src, suffix != ""
+			j.rel += want
+			j.compress = want != ""
+		case plain[m.Name] || !loading.keep(src, want):
+			j.rel = strings.TrimSuffix(m.Path, src) + want
+			j.decompress, j.compress = src, want != ""
 		}
 		j.dst = filepath.Join(stage, filepath.FromSlash(j.rel))
 		jobs = append(jobs, j)

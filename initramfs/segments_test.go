@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 // one-archive image of the same configuration.
 func TestBuildInitCompression(t *testing.T) {
 	cfg := hostConfig(t)
+	cfg.HostOnly = false // a generic image without a hint: every module compressed alone
 	cfg.ModCompression = Zstd
 	one, _ := build(t, cfg)
 	for _, c := range []Compression{Zstd, XZ, Gzip} {
@@ -70,6 +72,95 @@ func TestBuildInitCompression(t *testing.T) {
 			}
 			if len(img) >= len(one) {
 				t.Errorf("split image %d bytes, one plain archive %d", len(img), len(one))
+			}
+		})
+	}
+}
+
+// A split image carries the modules it expects to load at every boot uncompressed in its
+// compressed archive, which the kernel unpacks: a generic image the hinted root
+// filesystem's with what they need, a host-only image all of its modules. Each is the
+// tree's module byte for byte, and the image's index names that file; every other module
+// stays compressed in the plain archive. An image that is not split has none.
+func TestUnpackedModules(t *testing.T) {
+	ext4 := []string{"crc16", "crc32c_generic", "crc32c_intel", "ext4", "jbd2", "mbcache"}
+	for _, tc := range []struct {
+		name     string
+		hostOnly bool
+		hint     string
+		compress Compression
+		init     Compression
+		want     []string // nil: every module of the image
+	}{
+		{"generic, ext4 hint", false, "ext4", None, Zstd, ext4},
+		{"generic, no hint", false, "none", None, Zstd, []string{}},
+		{"host-only", true, "ext4", None, XZ, nil},
+		{"one plain archive", true, "ext4", None, None, []string{}},
+		{"one compressed archive", true, "ext4", Zstd, None, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := hostConfig(t)
+			cfg.HostOnly, cfg.RootFSHint = tc.hostOnly, tc.hint
+			cfg.Compression, cfg.InitCompression, cfg.ModCompression = tc.compress, tc.init, Zstd
+			img, res := build(t, cfg)
+			want := tc.want
+			if want == nil {
+				want = res.Modules
+			}
+			for _, m := range want {
+				if !slices.Contains(res.Modules, m) {
+					t.Fatalf("the image's modules %q lack %s", res.Modules, m)
+				}
+			}
+			if !slices.Equal(res.Unpacked, want) && len(res.Unpacked)+len(want) > 0 {
+				t.Errorf("Result.Unpacked %q, want %q", res.Unpacked, want)
+			}
+			segs, err := ReadSegments(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compressedSeg := map[string]bool{}
+			for _, s := range segs {
+				for n := range readRecords(t, s.Archive) {
+					compressedSeg[n] = s.Compression != None
+				}
+			}
+			recs, err := ImageRecords(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix := readIndex(t, recs)
+			mdir := path.Join("lib/modules", debianKver)
+			for _, name := range res.Modules {
+				m, ok := ix.Module(name)
+				if !ok {
+					t.Errorf("the image's index lacks %s", name)
+					continue
+				}
+				p := path.Join(mdir, m.Path)
+				unpacked := slices.Contains(want, name)
+				switch {
+				case unpacked && (!strings.HasSuffix(p, ".ko") || !compressedSeg[p]):
+					t.Errorf("%s: %s, in a compressed archive: %v; want a plain .ko there", name, m.Path, compressedSeg[p])
+				case unpacked:
+					tree, _ := debianIndex(t).Module(name)
+					data, err := os.ReadFile(filepath.Join(cfg.ModDir, tree.Path))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if z := compressedSuffix(tree.Path); z != "" {
+						if data, err = decompressBytes(data, z, maxModuleFile); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if !bytes.Equal(content(t, recs[p]), data) {
+						t.Errorf("%s differs from the tree's module", p)
+					}
+				case !strings.HasSuffix(p, ".ko.zst"):
+					t.Errorf("%s: %s, want .ko.zst", name, m.Path)
+				case tc.init != None && compressedSeg[p]:
+					t.Errorf("%s is in the compressed archive", p)
+				}
 			}
 		})
 	}
@@ -235,6 +326,7 @@ func TestKernelUnpack(t *testing.T) {
 	}
 
 	base := hostConfig(t)
+	base.HostOnly = false // generic, no hint: the modules go in the plain archive
 	base.ModCompression = Zstd
 	base.InitCompression = Zstd
 	noZstd := config("CONFIG_RD_GZIP=y\nCONFIG_RD_XZ=y\n")

@@ -23,6 +23,13 @@ type Options struct {
 	// Observe, when set, is called with every result as it is recorded (dependencies and
 	// softdeps included), from the loading goroutine: the init logs failures as they happen.
 	Observe func(Result)
+	// CPU is the CPU's modalias (/sys/devices/system/cpu/modalias). A module reached
+	// through an alias that serves only CPUs with certain features (it has cpu: aliases)
+	// and matches none of this CPU's is then not inserted (status OtherCPU): its init
+	// would refuse with ENODEV, after the kernel had checked its signature and relocated
+	// it (crc32c-intel without SSE4.2 beside crc32c_generic, aesni-intel without AES-NI).
+	// A module asked for by its own name is always tried. "" tries every module.
+	CPU string
 }
 
 // Status is the outcome of loading one module.
@@ -37,9 +44,10 @@ const (
 	NoModule                    // no module has that name or alias
 	Blacklisted                 // skipped by the blacklist
 	Deferred                    // a device's load not started: see [Loader.DeferDeviceLoads]
+	OtherCPU                    // not tried: it serves CPU features this one lacks (see Options.CPU)
 )
 
-var statusNames = [...]string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted", "deferred"}
+var statusNames = [...]string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted", "deferred", "other-cpu"}
 
 func (s Status) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
@@ -88,6 +96,11 @@ type Loader struct {
 	compOnce sync.Once
 	kernComp string // contents of /sys/module/compression
 
+	cpu      string // Options.CPU
+	cpuOnce  sync.Once
+	cpuBound map[string]bool // modules with cpu: aliases
+	cpuFits  map[string]bool // modules whose aliases match cpu
+
 	mu       sync.Mutex
 	entries  map[string]*entry
 	results  []Result
@@ -108,6 +121,7 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 		blacklist:   map[string]bool{},
 		sysModule:   opt.SysModule,
 		observe:     opt.Observe,
+		cpu:         opt.CPU,
 		finitModule: unix.FinitModule,
 		initModule:  unix.InitModule,
 		entries:     map[string]*entry{},
@@ -254,10 +268,49 @@ func (l *Loader) loadAll(names []string, alias string, useBlacklist, device bool
 			out[i] = Result{Module: n, Alias: alias, Status: AlreadyLoaded}
 			continue
 		}
+		if n != normName(alias) && l.otherCPU(n) {
+			out[i] = Result{Module: n, Alias: alias, Status: OtherCPU}
+			l.record(out[i])
+			continue
+		}
 		wg.Go(func() { out[i] = l.load(n, alias, device, chain) })
 	}
 	wg.Wait()
 	return out
+}
+
+// CPUModaliasPath is the file below the sysfs root sys that holds the CPU's modalias.
+func CPUModaliasPath(sys string) string {
+	return filepath.Join(sys, "devices/system/cpu/modalias")
+}
+
+// ReadCPUModalias returns the CPU's modalias from the file p (CPUModaliasPath), or "" when
+// p is "" or unreadable, or holds no cpu: modalias: then every module is tried.
+func ReadCPUModalias(p string) string {
+	if p == "" {
+		return ""
+	}
+	data, err := readFileLimit(p, maxLine)
+	if s := strings.TrimSpace(string(data)); err == nil && strings.HasPrefix(s, "cpu:") {
+		return s
+	}
+	return ""
+}
+
+// otherCPU reports whether module name serves only CPU features this CPU lacks (see
+// Options.CPU). The index's cpu: aliases are read at the first call.
+func (l *Loader) otherCPU(name string) bool {
+	if l.cpu == "" {
+		return false
+	}
+	l.cpuOnce.Do(func() {
+		l.cpuBound = l.ix.aliasedModules("cpu:")
+		l.cpuFits = map[string]bool{}
+		for _, m := range l.ix.Lookup(l.cpu) {
+			l.cpuFits[m] = true
+		}
+	})
+	return l.cpuBound[name] && !l.cpuFits[name]
 }
 
 // Load loads one module by name or alias ("ext4", "fs-ext4"), with its

@@ -213,6 +213,60 @@ func TestLoadSoftdepProviders(t *testing.T) {
 	}
 }
 
+// With the CPU's modalias known, a module that serves only CPU features this CPU lacks is
+// not tried when an alias leads to it (ext4's softdep on crypto-crc32c), and is when the CPU
+// has them or when it is asked for by name.
+func TestLoadOtherCPU(t *testing.T) {
+	const (
+		noSSE42 = "cpu:type:x86,ven0000fam0006mod0006:feature:,0000,0001,0002,0003,0004,0005,0006,0008,0009,000B,000C,000D,000F,0010,0013,0017,0018,0019,001A,0080"
+		sse42   = noSSE42 + ",0094"
+	)
+	for _, tc := range []struct {
+		name, cpu string
+		load      func(*Loader) Result
+		want      Status // crc32c_intel's
+		tried     bool
+	}{
+		{"alias, no SSE4.2", noSSE42, func(l *Loader) Result { return l.LoadAlias("fs-ext4")[0] }, OtherCPU, false},
+		{"alias, SSE4.2", sse42, func(l *Loader) Result { return l.LoadAlias("fs-ext4")[0] }, Loaded, true},
+		{"alias, CPU unknown", "", func(l *Loader) Result { return l.LoadAlias("fs-ext4")[0] }, Loaded, true},
+		{"by name, no SSE4.2", noSSE42, func(l *Loader) Result { return l.Load("crc32c-intel") }, Loaded, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLoaderEnv(t)
+			l := e.loader(Options{CPU: tc.cpu})
+			if r := tc.load(l); !r.Status.OK() {
+				t.Fatalf("load: %+v", r)
+			}
+			if st := statuses(l.Results())["crc32c_intel"]; st != tc.want {
+				t.Errorf("crc32c_intel: %v, want %v", st, tc.want)
+			}
+			if _, n := e.k.call("crc32c_intel"); (n > 0) != tc.tried {
+				t.Errorf("crc32c_intel reached the kernel %d times", n)
+			}
+			if st, ok := statuses(l.Results())["crc32c_generic"]; ok && st != Loaded {
+				t.Errorf("crc32c_generic: %v", st)
+			}
+		})
+	}
+	dir := t.TempDir()
+	p := CPUModaliasPath(dir)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for content, want := range map[string]string{noSSE42 + "\n": noSSE42, "garbage\n": "", "": ""} {
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := ReadCPUModalias(p); got != want {
+			t.Errorf("ReadCPUModalias(%q) = %q, want %q", content, got, want)
+		}
+	}
+	if got := ReadCPUModalias(filepath.Join(dir, "missing")); got != "" {
+		t.Errorf("missing file: %q", got)
+	}
+}
+
 func TestLoadSoftdepPost(t *testing.T) {
 	e := newLoaderEnv(t)
 	l := e.loader(Options{})
@@ -450,7 +504,7 @@ func TestLoadIndependentConcurrently(t *testing.T) {
 }
 
 func TestStatusString(t *testing.T) {
-	want := []string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted"}
+	want := []string{"loaded", "builtin", "already-loaded", "failed", "no-module", "blacklisted", "deferred", "other-cpu"}
 	for i, w := range want {
 		if got := Status(i).String(); got != w {
 			t.Errorf("Status(%d) = %q, want %q", i, got, w)

@@ -259,6 +259,17 @@ func (ix *Index) Lookup(modalias string) []string {
 	return out
 }
 
+// aliasedModules returns the modules with an alias pattern that starts with prefix.
+func (ix *Index) aliasedModules(prefix string) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range ix.aliases {
+		if strings.HasPrefix(a.Pattern, prefix) {
+			out[a.Module] = true
+		}
+	}
+	return out
+}
+
 // lookupLinear is Lookup trying every pattern, for tests and benchmarks.
 func (ix *Index) lookupLinear(modalias string) []string {
 	q := normalize(modalias)

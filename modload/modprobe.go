@@ -45,6 +45,7 @@ func ModprobeMain(args []string, moddir string, stderr io.Writer) int {
 		root:      filepath.Clean(filepath.Join(moddir, "..", "..", "..")),
 		cmdline:   "/proc/cmdline",
 		sysModule: "/sys/module",
+		cpu:       CPUModaliasPath("/sys"),
 		stderr:    stderr,
 	})
 }
@@ -55,6 +56,7 @@ type modprobeEnv struct {
 	root      string // holds the modprobe.d directories (see confDirs)
 	cmdline   string // the kernel command line file; "" reads none
 	sysModule string
+	cpu       string // the CPU's modalias file (see Options.CPU); "" reads none
 	stderr    io.Writer
 	setup     func(*Loader) // tests replace the syscalls here
 }
@@ -174,6 +176,8 @@ func report(rs []Result, name string, env modprobeEnv, f modprobeFlags) bool {
 			}
 		case r.Status == Failed:
 			fmt.Fprintf(env.stderr, "modprobe: %v\n", r.Err)
+		case r.Status == OtherCPU:
+			fmt.Fprintf(env.stderr, "modprobe: %s: not for this CPU (it lacks the features of the module's cpu: aliases)\n", r.Module)
 		default:
 			ok = true
 			if f.verbose {
@@ -196,5 +200,6 @@ func (env modprobeEnv) options() Options {
 	}
 	opt, _ := SystemOptions(env.root, cfg)
 	opt.SysModule = env.sysModule
+	opt.CPU = ReadCPUModalias(env.cpu)
 	return opt
 }

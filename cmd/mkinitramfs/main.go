@@ -407,6 +407,9 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	if res.RootFSHint != "" {
 		fmt.Fprintf(w, "root filesystem hint: %s (its modules load at once with more than one CPU)\n", res.RootFSHint)
 	}
+	if len(res.Unpacked) > 0 {
+		fmt.Fprintf(w, "modules the kernel unpacks with the init archive: %s\n", strings.Join(res.Unpacked, " "))
+	}
 	how := string(res.Compression)
 	if res.InitCompression != "" && res.InitCompression != initramfs.None {
 		how = "compressed files plain, the rest " + string(res.InitCompression)

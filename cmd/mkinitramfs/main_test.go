@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,22 +222,50 @@ func TestRunInterrupted(t *testing.T) {
 	}
 }
 
-// The default layout is the one `make bench` measured fastest: an uncompressed archive of
-// zstd-compressed modules.
+// The default layout is the one `make bench` measured fastest: a generic image's modules
+// compressed with zstd one by one in an uncompressed archive, and the init with the other
+// files in a zstd-compressed one after it; a host-only image's modules, which it expects to
+// load at every boot, uncompressed in that second archive.
 func TestDefaultLayout(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "initrd.img")
-	if code, _, stderr := runCmd(append(fixture(t), "-o", out)...); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	img, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(img, []byte("070701")) {
-		t.Fatalf("default image is not an uncompressed newc archive: % x", img[:8])
-	}
-	if !bytes.Contains(img, []byte("/kernel/drivers/block/virtio_blk.ko.zst\x00")) {
-		t.Errorf("default image holds no zstd-compressed virtio_blk module")
+	virtioBlk := path.Join("lib/modules", kver, "kernel/drivers/block/virtio_blk.ko")
+	for _, tc := range []struct {
+		name      string
+		hostOnly  bool
+		segments  []initramfs.Compression
+		virtioBlk string // its name in the image
+		in        int    // the segment that holds it
+	}{
+		{"generic", false, []initramfs.Compression{initramfs.None, initramfs.Zstd}, virtioBlk + ".zst", 0},
+		{"host-only", true, []initramfs.Compression{initramfs.Zstd}, virtioBlk, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := fixture(t)
+			if !tc.hostOnly {
+				args = slices.DeleteFunc(args, func(a string) bool { return a == "-hostonly" })
+			}
+			out := filepath.Join(t.TempDir(), "initrd.img")
+			if code, _, stderr := runCmd(append(args, "-o", out)...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			img, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			segs, err := initramfs.ReadSegments(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []initramfs.Compression
+			for _, s := range segs {
+				got = append(got, s.Compression)
+			}
+			if !slices.Equal(got, tc.segments) {
+				t.Fatalf("archives %v, want %v", got, tc.segments)
+			}
+			if !bytes.Contains(segs[tc.in].Archive, []byte(tc.virtioBlk+"\x00")) {
+				t.Errorf("archive %d (%s) lacks %s", tc.in, got[tc.in], tc.virtioBlk)
+			}
+		})
 	}
 }
 
