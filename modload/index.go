@@ -120,7 +120,11 @@ func readFileLimit(p string, limit int64) ([]byte, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > 0 && st.Size() <= limit {
 		// one exact read; ReadAll would grow its buffer step by step
 		data = make([]byte, st.Size())
-		if _, err := io.ReadFull(f, data); err != nil {
+		n, err := io.ReadFull(f, data)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return data[:n], nil // shorter than its size: a sysfs attribute claims a page
+		}
+		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
 		if n, _ := f.Read(make([]byte, 1)); n == 0 {

@@ -265,6 +265,12 @@ func TestLoadOtherCPU(t *testing.T) {
 	if got := ReadCPUModalias(filepath.Join(dir, "missing")); got != "" {
 		t.Errorf("missing file: %q", got)
 	}
+	// sysfs gives the attribute a page's size whatever it holds.
+	if _, err := os.Stat(CPUModaliasPath("/sys")); err != nil {
+		t.Logf("skipped the host's CPU modalias: %v", err)
+	} else if got := ReadCPUModalias(CPUModaliasPath("/sys")); !strings.HasPrefix(got, "cpu:type:") {
+		t.Errorf("the host's CPU modalias: %q", got)
+	}
 }
 
 func TestLoadSoftdepPost(t *testing.T) {
