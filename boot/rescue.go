@@ -169,14 +169,15 @@ func (b *Boot) listDevices(w io.Writer) {
 	tw.Flush()
 }
 
-// listModules prints the loaded and failed modules, and the modaliases nothing drives.
+// listModules prints the loaded modules, those that failed or were not tried (blacklisted,
+// for other CPUs), and the modaliases nothing drives.
 func (b *Boot) listModules(w io.Writer) {
 	var loaded, failed, unknown []string
 	for _, r := range b.loader.Results() {
 		switch r.Status {
 		case modload.Loaded, modload.AlreadyLoaded, modload.Builtin:
 			loaded = append(loaded, r.Module)
-		case modload.Failed, modload.Blacklisted:
+		case modload.Failed, modload.Blacklisted, modload.OtherCPU:
 			line := fmt.Sprintf("  %s: %s", r.Module, r.Status)
 			if r.Err != nil {
 				line = fmt.Sprintf("  %s: %v", r.Module, r.Err)
@@ -190,7 +191,7 @@ func (b *Boot) listModules(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nmodules loaded (%d): %s\n", len(loaded), strings.Join(uniqSorted(loaded), " "))
 	if len(failed) > 0 {
-		fmt.Fprintf(w, "modules that failed (%d):\n%s\n", len(failed), strings.Join(uniqSorted(failed), "\n"))
+		fmt.Fprintf(w, "modules not loaded (%d):\n%s\n", len(failed), strings.Join(uniqSorted(failed), "\n"))
 	}
 	if len(unknown) > 0 {
 		fmt.Fprintf(w, "storage-bus devices with no module in this image (%d):\n%s\n", len(unknown), strings.Join(uniqSorted(unknown), "\n"))

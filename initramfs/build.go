@@ -178,6 +178,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err := checkUnpack(&cfg, &res, unpack); err != nil {
 		return res, err
 	}
+	if err := loading.check(cfg.ModCompression, cfg.KernelConfig); err != nil {
+		return res, err
+	}
 	if cfg.Compression == None {
 		res.InitCompression = cfg.InitCompression
 	}

@@ -73,9 +73,11 @@
 //
 // A module already compressed in the tree (.ko.xz) goes in as it is when
 // the kernel's .config says finit_module decompresses that format
-// (CONFIG_MODULE_DECOMPRESS) or when the .config is unknown; else it is
-// recompressed with Config.ModCompression, so that the init does not
-// decompress xz in Go at boot.
+// (CONFIG_MODULE_DECOMPRESS); else it is recompressed with
+// Config.ModCompression. The init decodes zstd modules only (it links no
+// xz or gzip decoder), so an xz or gzip Config.ModCompression is refused
+// unless the kernel is known to decompress that format. A split image's
+// modules that load at every boot go in uncompressed (unpackedModules).
 //
 // # Reproducibility
 //

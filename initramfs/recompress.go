@@ -10,10 +10,10 @@ import (
 
 // moduleLoading decides whether a module file that is already compressed
 // in the tree goes into the image as it is, or is recompressed with
-// Config.ModCompression: kept when it already has that format, when the
-// kernel decompresses its format itself (the init then hands the file to
-// finit_module as it is), or when the kernel's .config is unknown (the init
-// decompresses any format, only more slowly).
+// Config.ModCompression: kept when the kernel decompresses its format itself
+// (the init then hands the file to finit_module as it is), or when it is
+// zstd and zstd is asked for (the init decodes zstd, and only zstd, itself).
+// A .ko.xz of a kernel whose .config is unknown is recompressed.
 type moduleLoading struct {
 	known  bool
 	kernel Compression // what the kernel decompresses; None for nothing
@@ -34,11 +34,32 @@ func kernelSupport(cfg Config) (moduleLoading, FirmwareLoading, map[Compression]
 }
 
 func (l moduleLoading) keep(srcSuffix, wantSuffix string) bool {
-	if srcSuffix == wantSuffix || !l.known {
+	if srcSuffix == wantSuffix && srcSuffix == zstdSuffix {
 		return true
 	}
+	return l.kernelTakes(srcSuffix)
+}
+
+// zstdSuffix is the suffix of the module files the init decodes itself.
+const zstdSuffix = ".zst"
+
+// kernelTakes says whether the kernel is known to decompress modules with this suffix.
+func (l moduleLoading) kernelTakes(suffix string) bool {
 	k, _ := l.kernel.ModuleSuffix()
-	return l.kernel != None && k == srcSuffix
+	return l.known && l.kernel != None && k == suffix
+}
+
+// check refuses a module compression that the image could not load: the init decodes
+// zstd modules only, so xz and gzip ones need a kernel known to decompress that format.
+func (l moduleLoading) check(c Compression, kconfig string) error {
+	suffix, err := c.ModuleSuffix()
+	if err != nil || suffix == "" || suffix == zstdSuffix || l.kernelTakes(suffix) {
+		return err
+	}
+	if !l.known {
+		return fmt.Errorf("module compression %s: the init decodes zstd modules only, and with no kernel .config (-kconfig) it is unknown whether the kernel decompresses %s modules", c, c)
+	}
+	return fmt.Errorf("module compression %s: the init decodes zstd modules only, and the kernel does not decompress %s modules (%s: no CONFIG_MODULE_DECOMPRESS with CONFIG_MODULE_COMPRESS_%s)", c, c, kconfig, strings.ToUpper(string(c)))
 }
 
 // compressedSuffixes are the file suffixes of the compressions modules and

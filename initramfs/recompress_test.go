@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,7 +35,9 @@ func TestModuleLoadingKeep(t *testing.T) {
 		src, want string
 		keep      bool
 	}{
-		{moduleLoading{}, ".xz", ".zst", true},                         // kernel unknown
+		{moduleLoading{}, ".xz", ".zst", false},                        // kernel unknown: the init decodes zstd only
+		{moduleLoading{}, ".zst", ".zst", true},                        // which it decodes
+		{moduleLoading{}, ".xz", ".xz", false},                         // (-modcompress xz is refused: TestModCompressionCheck)
 		{moduleLoading{known: true}, ".xz", ".zst", false},             // the kernel decompresses nothing
 		{moduleLoading{known: true}, ".xz", "", false},                 // -modcompress none
 		{moduleLoading{known: true}, ".zst", ".zst", true},             // already as wanted
@@ -49,8 +52,32 @@ func TestModuleLoadingKeep(t *testing.T) {
 	}
 }
 
+// An image gets xz or gzip modules only for a kernel known to decompress them itself: the
+// init decodes zstd only.
+func TestModCompressionCheck(t *testing.T) {
+	cases := []struct {
+		l       moduleLoading
+		c       Compression
+		wantErr string
+	}{
+		{moduleLoading{}, Zstd, ""},
+		{moduleLoading{}, None, ""},
+		{moduleLoading{}, XZ, "it is unknown whether the kernel decompresses xz modules"},
+		{moduleLoading{known: true}, Gzip, "the kernel does not decompress gzip modules (config: no CONFIG_MODULE_DECOMPRESS with CONFIG_MODULE_COMPRESS_GZIP)"},
+		{moduleLoading{known: true, kernel: XZ}, XZ, ""},
+		{moduleLoading{known: true, kernel: XZ}, Gzip, "does not decompress gzip"},
+		{moduleLoading{known: true}, LZ4, "not supported for module files"},
+	}
+	for _, c := range cases {
+		err := c.l.check(c.c, "config")
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%+v.check(%s) = %v, want %q", c.l, c.c, err, c.wantErr)
+		}
+	}
+}
+
 // A .ko.xz tree: modules are recompressed with the image's module
-// compression when the kernel cannot load .ko.xz itself, kept otherwise.
+// compression unless the kernel is known to load .ko.xz itself.
 func TestStageRecompress(t *testing.T) {
 	tree := xzTree(t)
 	orig, err := os.ReadFile(filepath.Join(debianModDir(t), "kernel/drivers/block/virtio_blk.ko"))
@@ -71,7 +98,7 @@ func TestStageRecompress(t *testing.T) {
 		{"kernel without module decompression", "CONFIG_MODULE_COMPRESS_NONE=y\n", Zstd, "kernel/drivers/block/virtio_blk.ko.zst", ".zst"},
 		{"kernel without, modules plain", "CONFIG_MODULE_COMPRESS_NONE=y\n", None, "kernel/drivers/block/virtio_blk.ko", ""},
 		{"kernel loads .ko.xz", "CONFIG_MODULE_COMPRESS_XZ=y\nCONFIG_MODULE_DECOMPRESS=y\n", Zstd, "kernel/drivers/block/virtio_blk.ko.xz", "keep"},
-		{"kernel unknown", "", Zstd, "kernel/drivers/block/virtio_blk.ko.xz", "keep"},
+		{"kernel unknown", "", Zstd, "kernel/drivers/block/virtio_blk.ko.zst", ".zst"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -36,9 +36,13 @@
 //     itself, then its softdep post: modules; each dependency likewise sits
 //     between its own softdep pre: and post: modules. A plain .ko is loaded
 //     with finit_module(fd, params, 0); a .ko.zst, .ko.xz or .ko.gz is
-//     either handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
-//     /sys/module/compression names that algorithm, or decompressed in Go
-//     and loaded with init_module. Parameters come from [Options.Params]
+//     handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
+//     /sys/module/compression names that algorithm; else a .ko.zst is
+//     decompressed in Go and loaded with init_module, and the others fail
+//     (the image generator writes them only for a kernel that takes them,
+//     so the init links no xz or gzip decoder). A module reached through an
+//     alias whose cpu: aliases this CPU does not match is not tried
+//     ([Options.CPU]). Parameters come from [Options.Params]
 //     ([SystemOptions] gathers them with the blacklist: modprobe.d
 //     "options" and "blacklist" lines, then the kernel command line as
 //     package cmdline parses it). EEXIST counts as already loaded. Each module

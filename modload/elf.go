@@ -120,14 +120,35 @@ func nameOr(s, def string) string {
 	return s
 }
 
-// readModuleImage returns the uncompressed bytes of the module file p.
-func readModuleImage(p string) ([]byte, error) {
+// readModuleFile returns the uncompressed bytes of the module file p, in any format: a
+// tree's module, for the index and the image generator.
+func readModuleFile(p string) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	data, err := decompress(compression(p), f)
+	if err != nil {
+		return nil, fmt.Errorf("decompress %s: %w", p, err)
+	}
+	return data, nil
+}
+
+// loadImage returns the uncompressed bytes of the compressed module file p, which the
+// loader inserts because the kernel does not decompress its format. Only zstd is decoded:
+// mkinitramfs puts an xz or gzip module in an image only for a kernel that decompresses
+// that format itself, so the init links no xz or gzip decoder.
+func loadImage(p string) ([]byte, error) {
+	if algo := compression(p); algo != "zstd" {
+		return nil, fmt.Errorf("%s: the kernel does not decompress %s modules (/sys/module/compression) and the init decodes zstd only", p, algo)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := decompressZstd(f, maxModule)
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s: %w", p, err)
 	}
@@ -145,7 +166,7 @@ func readModinfoFile(p string) (modinfo, error) {
 		defer f.Close()
 		ra = f
 	} else {
-		data, err := readModuleImage(p)
+		data, err := readModuleFile(p)
 		if err != nil {
 			return modinfo{}, err
 		}

@@ -504,7 +504,7 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 	algo := compression(p)
 	if algo != "" && algo != l.kernelCompression() {
-		image, err := readModuleImage(p)
+		image, err := loadImage(p)
 		if err != nil {
 			return false, err
 		}

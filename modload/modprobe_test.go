@@ -116,10 +116,10 @@ func TestModprobe(t *testing.T) {
 	t.Run("failure", func(t *testing.T) {
 		dir := writeTree(t, treeOpts{image: true})
 		k := newFakeKernel()
-		k.errs["xzmod"] = unix.ENOEXEC
+		k.errs["zstmod"] = unix.ENOEXEC
 		var stderr bytes.Buffer
-		code := modprobe([]string{"modprobe", "xzmod"}, modprobeEnv{moddir: dir, root: t.TempDir(), stderr: &stderr, setup: k.install})
-		if code != 1 || !strings.Contains(stderr.String(), "load xzmod: init_module ") || !strings.Contains(stderr.String(), "exec format error") {
+		code := modprobe([]string{"modprobe", "zstmod"}, modprobeEnv{moddir: dir, root: t.TempDir(), stderr: &stderr, setup: k.install})
+		if code != 1 || !strings.Contains(stderr.String(), "load zstmod: init_module ") || !strings.Contains(stderr.String(), "exec format error") {
 			t.Errorf("exit %d, stderr %q", code, stderr.String())
 		}
 	})

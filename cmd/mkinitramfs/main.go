@@ -132,7 +132,7 @@ var flagDocs = map[string]string{
 	"modules":      "extra `modules`, comma separated (names or aliases)",
 	"omit":         "`modules` to leave out, comma separated, with every module that depends on them",
 	"compress":     "archive compression `method`: zstd, gzip, xz, lz4 or none",
-	"modcompress":  "compression `method` of each module file: none, xz, zst or gz",
+	"modcompress":  "compression `method` of each module file: none, xz, zst or gz (xz and gz only for a kernel that decompresses them: the init decodes zst only)",
 	"initcompress": "with -compress none, compression `method` of a second archive holding the init and every other file not compressed already (the modules stay in a plain archive, which the kernel only copies): zstd, gzip, xz or none (one plain archive)",
 	"roothint":     "root filesystem `type` whose modules load at once on a machine with more than one CPU, while the root is being found: auto (the type of / in -mounts: the system making the image, as a kernel hook makes it), none, or a type",
 	"hostonly":     "only the modules this machine needs",

@@ -14,8 +14,10 @@ func TestModulesFromUevents(t *testing.T) {
 		name  string
 		image func(*testing.T) string
 	}{
-		{"ko.zst", func(t *testing.T) string { return tb.generic(t) }}, // the default layout
-		{"ko.xz", func(t *testing.T) string { return tb.image(t, "modxz", "-compress", "none", "-modcompress", "xz") }},
+		{"ko.zst", func(t *testing.T) string { return tb.image(t, "nohint", "-roothint", "none") }},
+		// the default layout for a system whose root is ext4: its modules plain in the
+		// zstd-compressed archive with the init, the others .ko.zst in the plain one
+		{"ext4-unpacked", func(t *testing.T) string { return tb.image(t, "hint-ext4", "-roothint", "ext4") }},
 		{"ko-in-zstd-archive", func(t *testing.T) string {
 			return tb.image(t, "plainko", "-compress", "zstd", "-modcompress", "none")
 		}},
