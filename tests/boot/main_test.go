@@ -113,9 +113,11 @@ func (b *bench) secondKernel(t testing.TB) *testKernel {
 	t.Helper()
 	k := fixture.NeedSecondKernel(t)
 	b.secondOnce.Do(func() {
-		var flags []string
+		// No root filesystem hint (the default takes the host's): the generic images
+		// carry every module as the tree has it, .ko.xz.
+		flags := []string{"-roothint", "none"}
 		if c := k.Config(); c != "" {
-			flags = []string{"-kconfig", c}
+			flags = append(flags, "-kconfig", c)
 		}
 		b.second = newTestKernel(k, flags...)
 	})
