@@ -123,16 +123,7 @@ func nameOr(s, def string) string {
 // readModuleFile returns the uncompressed bytes of the module file p, in any format: a
 // tree's module, for the index and the image generator.
 func readModuleFile(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := decompress(compression(p), f)
-	if err != nil {
-		return nil, fmt.Errorf("decompress %s: %w", p, err)
-	}
-	return data, nil
+	return decodeFile(p, func(r io.Reader) ([]byte, error) { return decompress(compression(p), r) })
 }
 
 // loadImage returns the uncompressed bytes of the compressed module file p, which the
@@ -143,12 +134,17 @@ func loadImage(p string) ([]byte, error) {
 	if algo := compression(p); algo != "zstd" {
 		return nil, fmt.Errorf("%s: the kernel does not decompress %s modules (/sys/module/compression) and the init decodes zstd only", p, algo)
 	}
+	return decodeFile(p, func(r io.Reader) ([]byte, error) { return decompressZstd(r, maxModule) })
+}
+
+// decodeFile returns what decode makes of the file p.
+func decodeFile(p string, decode func(io.Reader) ([]byte, error)) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := decompressZstd(f, maxModule)
+	data, err := decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s: %w", p, err)
 	}

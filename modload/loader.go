@@ -285,11 +285,8 @@ func CPUModaliasPath(sys string) string {
 }
 
 // ReadCPUModalias returns the CPU's modalias from the file p (CPUModaliasPath), or "" when
-// p is "" or unreadable, or holds no cpu: modalias: then every module is tried.
+// p is unreadable or holds no cpu: modalias: then every module is tried.
 func ReadCPUModalias(p string) string {
-	if p == "" {
-		return ""
-	}
 	data, err := readFileLimit(p, maxLine)
 	if s := strings.TrimSpace(string(data)); err == nil && strings.HasPrefix(s, "cpu:") {
 		return s

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/earlyroot/earlyroot/internal/vm"
@@ -13,18 +14,19 @@ func TestModulesFromUevents(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		image func(*testing.T) string
+		ext4  string // the file ext4 is loaded from, when the test checks it
 	}{
-		{"ko.zst", func(t *testing.T) string { return tb.image(t, "nohint", "-roothint", "none") }},
+		{"ko.zst", func(t *testing.T) string { return tb.image(t, "nohint", "-roothint", "none") }, "ext4.ko.zst"},
 		// the default layout for a system whose root is ext4: its modules plain in the
 		// zstd-compressed archive with the init, the others .ko.zst in the plain one
-		{"ext4-unpacked", func(t *testing.T) string { return tb.image(t, "hint-ext4", "-roothint", "ext4") }},
+		{"ext4-unpacked", func(t *testing.T) string { return tb.image(t, "hint-ext4", "-roothint", "ext4") }, "ext4.ko"},
 		{"ko-in-zstd-archive", func(t *testing.T) string {
 			return tb.image(t, "plainko", "-compress", "zstd", "-modcompress", "none")
-		}},
+		}, "ext4.ko"},
 		// the init's archive xz-compressed after the plain one of modules, and one plain
 		// archive of everything
-		{"init-archive-xz", func(t *testing.T) string { return tb.image(t, "initxz", "-initcompress", "xz") }},
-		{"one-plain-archive", func(t *testing.T) string { return tb.image(t, "oneplain", "-initcompress", "none") }},
+		{"init-archive-xz", func(t *testing.T) string { return tb.image(t, "initxz", "-initcompress", "xz") }, ""},
+		{"one-plain-archive", func(t *testing.T) string { return tb.image(t, "oneplain", "-initcompress", "none") }, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -32,7 +34,7 @@ func TestModulesFromUevents(t *testing.T) {
 			disk := wholeDisk(t, rootFS(t, "ext4", uuid, "root"))
 			v := bootVM(t, vm.Config{
 				Initrd: c.image(t),
-				Append: "root=UUID=" + uuid + " virtio_blk.queue_depth=64",
+				Append: "root=UUID=" + uuid + " virtio_blk.queue_depth=64 rd.debug",
 				Drives: []vm.Drive{{Path: disk, Bus: vm.BusVirtioBlk}},
 			})
 			f := facts(t, v)
@@ -45,6 +47,9 @@ func TestModulesFromUevents(t *testing.T) {
 				if !contains(mods, ","+m+",") {
 					t.Errorf("module %s not loaded; loaded: %s", m, f.Extra["modules"])
 				}
+			}
+			if c.ext4 != "" && !strings.Contains(v.Output(), ") from "+c.ext4+" in ") {
+				t.Errorf("ext4 not loaded from %s", c.ext4)
 			}
 			exited(t, v, factsTimeout)
 		})
