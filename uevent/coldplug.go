@@ -28,7 +28,9 @@ const maxWalkErrors = 8
 // environment is the uevent file's KEY=VALUE lines plus ACTION, DEVPATH,
 // SUBSYSTEM (from the subsystem link) and MODALIAS (from the modalias
 // file when the uevent file lacks it). Parents are emitted before their
-// children, siblings in name order. Directories and attributes are opened
+// children, siblings in name order, except below sysfs/devices itself, where
+// the buses that hold storage controllers come first (see topLevelRank).
+// Directories and attributes are opened
 // relative to their parent's descriptor, symlinks are never followed and
 // the per-device "power" attribute directory is not listed (see the
 // package doc for the measurement). Devices that vanish during the walk
@@ -145,6 +147,9 @@ func (w *walker) walkAt(dirfd int, name, devpath string) error {
 		}
 	}
 	slices.Sort(subdirs)
+	if devpath == "/devices" {
+		slices.SortStableFunc(subdirs, func(a, b string) int { return topLevelRank(a) - topLevelRank(b) })
+	}
 	for _, n := range subdirs {
 		if n == "power" && !hasUeventAt(fd, n) {
 			continue // the power-management attribute group of every device
@@ -154,6 +159,27 @@ func (w *walker) walkAt(dirfd int, name, devpath string) error {
 		}
 	}
 	return nil
+}
+
+// topLevelRank orders the walk of sysfs/devices' own entries: the PCI hosts
+// first (the controllers of nearly every disk, and virtio's transports), then
+// platform devices (the SoC and ACPI-enumerated controllers), then the rest
+// (ACPI and PnP nodes, cpus and memory, ...), and the virtual devices last
+// (terminals, memory and misc devices, network loopback: half of a small
+// machine's devices, none with a driver to load; the kernel's md, dm and loop
+// disks are among them, but those exist at start only when the kernel made
+// them itself). The root's controller is then found, and its driver loading,
+// after a few devices rather than after all of the ACPI tree.
+func topLevelRank(name string) int {
+	switch {
+	case strings.HasPrefix(name, "pci"):
+		return 0
+	case name == "platform":
+		return 1
+	case name == "virtual":
+		return 3
+	}
+	return 2
 }
 
 func deviceAt(dirfd int, devpath string, hasModalias bool) (Event, error) {

@@ -227,6 +227,57 @@ func BenchmarkColdplugHostSys(b *testing.B) {
 	b.ReportMetric(float64(n), "devices")
 }
 
+// TestColdplugOrder checks the walk's top-level order on the recorded QEMU
+// sysfs: the PCI host's devices first, then platform devices, then the
+// others, the virtual devices last; below the top level, name order.
+func TestColdplugOrder(t *testing.T) {
+	evs := coldplugEvents(t, extractSysfs(t))
+	rank := func(devpath string) int {
+		top, _, _ := strings.Cut(strings.TrimPrefix(devpath, "/devices/"), "/")
+		return topLevelRank(top)
+	}
+	var seen [4]int
+	for i, e := range evs {
+		r := rank(e.DevPath)
+		seen[r]++
+		if i > 0 && r < rank(evs[i-1].DevPath) {
+			t.Errorf("event %d %s (rank %d) after %s", i, e.DevPath, r, evs[i-1].DevPath)
+		}
+	}
+	for r, n := range seen {
+		if n == 0 {
+			t.Errorf("the fixture has no device of rank %d: the order is not tested", r)
+		}
+	}
+	if first := evs[0].DevPath; !strings.HasPrefix(first, "/devices/pci0000:00") {
+		t.Errorf("first event %s, want the PCI host", first)
+	}
+	// Siblings below the top level stay in name order: the PCI functions.
+	var pci []string
+	for _, e := range evs {
+		if d := strings.TrimPrefix(e.DevPath, "/devices/pci0000:00/"); d != e.DevPath && !strings.Contains(d, "/") {
+			pci = append(pci, d)
+		}
+	}
+	if len(pci) < 2 || !slices.IsSorted(pci) {
+		t.Errorf("PCI functions in walk order %v, want several, sorted", pci)
+	}
+}
+
+func TestTopLevelRank(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want int
+	}{
+		{"pci0000:00", 0}, {"pci0001:00", 0}, {"platform", 1}, {"LNXSYSTM:00", 2},
+		{"system", 2}, {"pnp0", 2}, {"virtual", 3},
+	} {
+		if got := topLevelRank(tc.name); got != tc.want {
+			t.Errorf("topLevelRank(%q) = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestColdplugVanishingDevice(t *testing.T) {
 	sysfs := extractSysfs(t)
 	// While the virtio disk is being emitted, its partitions disappear:

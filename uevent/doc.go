@@ -32,8 +32,10 @@
 //     recv fails with ENOBUFS: readLoop asks scanLoop for a rescan and keeps
 //     reading. The rescan replays sysfs again (devices whose "add" was lost
 //     are delivered; devices that vanished get a synthesised "remove").
-//  5. Meanwhile scanLoop runs Coldplug (coldplug.go) once: it walks
-//     sysfs/devices depth-first, parents before children, and for every
+//  5. Meanwhile scanLoop runs Coldplug (coldplug.go) once, on a thread of
+//     its own at the lowest priority (background, source.go): it walks
+//     sysfs/devices depth-first, the PCI hosts first and the virtual devices
+//     last, parents before children, and for every
 //     directory holding a uevent file and a subsystem link it reads the file
 //     and queues a synthesised "add" with the same environment the kernel
 //     would send (minus SEQNUM), e.g. for vda1 the block device's MAJOR,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -509,4 +510,31 @@ loop:
 		t.Error("no datagram received after ENOBUFS")
 	}
 	t.Logf("ENOBUFS reported, then %d datagrams", after)
+}
+
+// TestBackground checks that background lowers the calling goroutine's thread
+// to nice 19, and only that thread.
+func TestBackground(t *testing.T) {
+	before, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Skipf("getpriority: %v", err)
+	}
+	got := make(chan int, 1)
+	go func() {
+		background()
+		// The raw system call returns 20 - nice.
+		p, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+		if err != nil {
+			p = -1
+		}
+		got <- p
+	}()
+	if p := <-got; p != 20-19 {
+		t.Errorf("background thread: getpriority %d, want %d (nice 19)", p, 20-19)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if p, _ := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid()); p != before {
+		t.Errorf("another thread: getpriority %d, want %d as before", p, before)
+	}
 }
