@@ -250,8 +250,11 @@ func (s system) enterNewRoot(p plan, opt Options, logf func(string, ...any)) err
 }
 
 // startDeleter starts the DeleteWith helper with the old root as its fd 3 and /dev/null of
-// the new root as its stdio (a Go program cannot start without fds 0-2), and leaves it
-// running.
+// the new root as its stdio (a Go program cannot start without fds 0-2), at the lowest
+// priority, and leaves it running. The priority is set here rather than only by the helper
+// itself: its Go runtime's start is a burst of CPU work at the very moment the real init
+// starts, and on one CPU the two shared it evenly. StartProcess returns once the child has
+// exec'd (a vfork), so the child runs at its parent's priority only until this call.
 func startDeleter(oldRoot int, argv []string) error {
 	null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 	if err != nil {
@@ -272,6 +275,7 @@ func startDeleter(oldRoot int, argv []string) error {
 	if err != nil {
 		return err
 	}
+	_ = unix.Setpriority(unix.PRIO_PROCESS, proc.Pid, 19) // DeleterMain sets it too
 	return proc.Release()
 }
 
