@@ -59,6 +59,9 @@ type Boot struct {
 
 	timing timeline  // when each step happened, for the breakdown line
 	gate   *loadGate // holds back second-class device loads (order.go)
+	// diskFilesystems wait for the first block device to start loading (loadRequested);
+	// only the discovery's handler reads and clears it once discovery runs.
+	diskFilesystems []string
 }
 
 // faults carries a worker's recovered panic to the attempt it happened in: the attempt's
@@ -268,12 +271,18 @@ func (b *Boot) openModules() {
 	b.loader = modload.NewLoader(ix, b.moddir, opt)
 }
 
-// loadRequested loads modules_load= modules and the rootfstype= filesystems (without
-// rootfstype=, the image's only filesystem, if it has one), concurrently with everything
-// else, so that they are ready when the root appears.
+// loadRequested loads modules_load= modules and the filesystems of earlyFilesystems,
+// concurrently with everything else, so that they are ready when the root appears. With
+// one CPU the filesystems wait for the first disk (startDiskFilesystems): loaded at once
+// they only compete with the disk's own driver (measured: the root was found later),
+// while from the disk's appearance on they load during the probe's reads of it.
 func (b *Boot) loadRequested() {
-	for _, fstype := range b.earlyFilesystems() {
-		b.goSafe(func() { b.loadFilesystem(fstype) })
+	if fss := b.earlyFilesystems(); b.sys.CPUs > 1 {
+		for _, fstype := range fss {
+			b.goSafe(func() { b.loadFilesystem(fstype) })
+		}
+	} else {
+		b.diskFilesystems = fss
 	}
 	for _, name := range b.cfg.ModulesLoad {
 		b.goSafe(func() {
@@ -284,18 +293,28 @@ func (b *Boot) loadRequested() {
 	}
 }
 
-// earlyFilesystems are the filesystems whose modules load at once: rootfstype='s, or
-// without it a guess: the image's only filesystem (onlyFilesystem), else the one the image
-// was made for (rootFSHint). A guess needs a second CPU: on one, its load only competes with
-// the disk's driver (measured: the root was found later).
+// startDiskFilesystems starts the loads loadRequested left for the first disk; called for
+// every block device that appears, it acts on the first.
+func (b *Boot) startDiskFilesystems() {
+	fss := b.diskFilesystems
+	b.diskFilesystems = nil
+	for _, fstype := range fss {
+		b.goSafe(func() { b.loadFilesystem(fstype) })
+	}
+}
+
+// earlyFilesystems are the filesystems whose modules load before the root is found:
+// rootfstype='s, or without it the image's only filesystem (onlyFilesystem), else, with a
+// second CPU, a guess: the one the image was made for (rootFSHint). On one CPU a wrong
+// guess would hold up the right filesystem's load by a whole load of the wrong one.
 func (b *Boot) earlyFilesystems() []string {
 	if len(b.cfg.RootFSTypes) > 0 {
 		return b.cfg.RootFSTypes
 	}
+	if fs := b.onlyFilesystem(); fs != "" {
+		return []string{fs}
+	}
 	if b.sys.CPUs > 1 {
-		if fs := b.onlyFilesystem(); fs != "" {
-			return []string{fs}
-		}
 		if fs := b.rootFSHint(); fs != "" {
 			b.log.Debugf("loading %s at once: the root filesystem the image was made for (/%s)", fs, modload.RootFSHintPath)
 			return []string{fs}
@@ -372,6 +391,7 @@ func (b *Boot) handle(ev uevent.Event) {
 	}
 	switch ev.Action {
 	case "add", "change":
+		b.startDiskFilesystems()
 		dev := b.blockDevice(ev)
 		if !b.worthProbing(dev) {
 			return

@@ -167,8 +167,8 @@ func (b *Boot) openGate() {
 // onlyFilesystem returns the one filesystem module of the image (a module below
 // kernel/fs/ that answers to fs-<its name>), or "" when it has none or several. A
 // host-only image carries the filesystem of the host's root alone, so without rootfstype=
-// its module can start loading at once, beside the storage drivers, rather than after the
-// root appears; a generic image has many and guesses nothing.
+// its module can start loading before the root appears (loadRequested); a generic image
+// has many.
 func (b *Boot) onlyFilesystem() string {
 	if b.index == nil {
 		return ""

@@ -1,15 +1,19 @@
 package boot
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/earlyroot/earlyroot/bootlog"
+	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/modload"
+	"github.com/earlyroot/earlyroot/uevent"
 )
 
 func TestIsFirstClass(t *testing.T) {
@@ -90,8 +94,8 @@ func TestLoadGate(t *testing.T) {
 	}
 }
 
-// earlyFilesystems is rootfstype='s list, or with a second CPU the image's one filesystem
-// module when it has exactly one, else the filesystem its hint file names when it has a
+// earlyFilesystems is rootfstype='s list, or the image's one filesystem module when it has
+// exactly one, else with a second CPU the filesystem its hint file names when it has a
 // module for it.
 func TestEarlyFilesystems(t *testing.T) {
 	const ext4 = "kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst kernel/fs/mbcache.ko.zst\n" +
@@ -106,8 +110,9 @@ func TestEarlyFilesystems(t *testing.T) {
 		want             []string
 	}{
 		{"host-only", ext4, hostOnly, nil, "", 2, []string{"ext4"}},
-		{"host-only, one CPU", ext4, hostOnly, nil, "", 1, nil},
-		{"host-only, CPUs unknown", ext4, hostOnly, nil, "", 0, nil},
+		{"host-only, one CPU", ext4, hostOnly, nil, "", 1, []string{"ext4"}},
+		{"host-only, CPUs unknown", ext4, hostOnly, nil, "", 0, []string{"ext4"}},
+		{"host-only with a hint, one CPU", ext4, hostOnly, nil, "xfs\n", 1, []string{"ext4"}},
 		{"rootfstype", ext4, hostOnly, []string{"xfs", "ext4"}, "xfs\n", 1, []string{"xfs", "ext4"}},
 		{"generic", generic, genericAlias, nil, "", 2, nil},
 		{"generic with a hint", generic, genericAlias, nil, "xfs\n", 2, []string{"xfs"}},
@@ -194,5 +199,64 @@ func TestLoadDevice(t *testing.T) {
 	b.work.Wait()
 	if s, ok := statuses()[sata]; !ok || s != modload.Failed {
 		t.Errorf("sata modalias: status %v (recorded %v) after the gate opened, want %v", s, ok, modload.Failed)
+	}
+}
+
+// With one CPU the early filesystems' loads wait for the first block device; with two
+// they start at once.
+func TestFilesystemsAtFirstDisk(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "modules.dep"), "kernel/fs/ext4/ext4.ko:\nkernel/drivers/block/virtio_blk.ko:\n")
+	write(t, filepath.Join(dir, "modules.alias"), "alias fs-ext4 ext4\nalias virtio:d00000002v* virtio_blk\n")
+	ix, err := modload.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(msg string) uevent.Event {
+		ev, err := uevent.Parse([]byte(strings.ReplaceAll(msg, "|", "\x00")))
+		must(t, err)
+		return ev
+	}
+	virtio := event("add@/devices/pci0000:00/0000:00:04.0/virtio1|ACTION=add|DEVPATH=/devices/pci0000:00/0000:00:04.0/virtio1|" +
+		"SUBSYSTEM=virtio|MODALIAS=virtio:d00000002v00001AF4|SEQNUM=1|")
+	disk := event("add@/devices/virtual/block/vda|ACTION=add|DEVPATH=/devices/virtual/block/vda|SUBSYSTEM=block|" +
+		"MAJOR=254|MINOR=0|DEVNAME=vda|DEVTYPE=disk|SEQNUM=2|")
+	for _, cpus := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d CPUs", cpus), func(t *testing.T) {
+			devDir := t.TempDir()
+			// The module files do not exist: a load that starts ends as Failed, which is
+			// enough to see whether it started.
+			b := &Boot{index: ix, loader: modload.NewLoader(ix, dir, modload.Options{}),
+				sys: System{CPUs: cpus, Now: time.Now, Paths: Paths{ModRoot: t.TempDir(), Dev: devDir}},
+				log: bootlog.New(nil, io.Discard), reg: devices.NewRegistry(devDir)}
+			b.cfg.RootFSTypes = []string{"ext4"}
+			started := func() bool {
+				b.work.Wait()
+				for _, r := range b.loader.Results() {
+					if r.Module == "ext4" || r.Alias == "fs-ext4" {
+						return true
+					}
+				}
+				return false
+			}
+			b.loadRequested()
+			if got := started(); got != (cpus > 1) {
+				t.Fatalf("ext4 load started at once: %v, want %v", got, cpus > 1)
+			}
+			b.handle(virtio)
+			if got := started(); got != (cpus > 1) {
+				t.Fatalf("ext4 load started after a device that is no disk: %v, want %v", got, cpus > 1)
+			}
+			b.handle(disk)
+			if !started() {
+				t.Fatal("ext4 load not started after the first disk")
+			}
+			n := len(b.loader.Results())
+			b.handle(disk)
+			b.work.Wait()
+			if got := len(b.loader.Results()); got != n {
+				t.Errorf("a second disk changed the loads: %d results, then %d", n, got)
+			}
+		})
 	}
 }
