@@ -62,6 +62,11 @@ type Config struct {
 	// copies, and the init with every other file in a second archive compressed with this;
 	// "" or none writes one plain archive. See ReadSegments.
 	InitCompression Compression
+	// Unpack names modules (names or aliases) a generic split image expects to load at most
+	// boots, such as a virtual machine's disk drivers: with what they need, it carries them
+	// uncompressed in its compressed archive, beside the hinted root filesystem's (see
+	// unpackedModules). A host-only image carries all of its modules so.
+	Unpack []string
 
 	HostOnly bool   // select this machine's modules instead of the generic set
 	SysFS    string // sysfs root for HostOnly; default "/sys"
@@ -622,12 +627,12 @@ func rootFSHint(cfg Config, names []string) (hint, warning string) {
 // unpackedModules are the modules a split image (Config.InitCompression) carries
 // uncompressed in its compressed init archive rather than each compressed in the plain one:
 // those it expects to load at every boot, all of a host-only image's and, in a generic one,
-// the hinted root filesystem's with what it needs. The kernel then unpacks them with the
-// archive before /init runs, which takes a fraction of the time the init takes to decode
-// each module file (Go against the kernel's zstd) or the kernel to decompress it in
-// finit_module (xz), and the image is about as large. The other modules of a generic image
-// stay compressed one by one: most of them never load, and the kernel would otherwise
-// unpack them all at every boot.
+// the hinted root filesystem's and Config.Unpack's, with what they need. The kernel then
+// unpacks them with the archive before /init runs, which takes a fraction of the time the
+// init takes to decode each module file (Go against the kernel's zstd) or the kernel to
+// decompress it in finit_module (xz), and the image is about as large. The other modules of
+// a generic image stay compressed one by one: most of them never load, and the kernel would
+// otherwise unpack them all at every boot.
 func unpackedModules(cfg Config, hint string, names []string) []string {
 	if cfg.Compression != None || cfg.InitCompression == None {
 		return nil
@@ -635,11 +640,15 @@ func unpackedModules(cfg Config, hint string, names []string) []string {
 	if cfg.HostOnly {
 		return slices.Clone(names)
 	}
-	if hint == "" || cfg.Index == nil {
+	wanted := slices.Clone(cfg.Unpack)
+	if hint != "" {
+		wanted = append(wanted, "fs-"+hint)
+	}
+	if len(wanted) == 0 || cfg.Index == nil {
 		return nil
 	}
 	var out []string
-	for _, m := range cfg.Index.Closure([]string{"fs-" + hint}) {
+	for _, m := range cfg.Index.Closure(wanted) {
 		if slices.Contains(names, m) {
 			out = append(out, m)
 		}

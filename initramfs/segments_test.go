@@ -88,19 +88,24 @@ func TestUnpackedModules(t *testing.T) {
 		name     string
 		hostOnly bool
 		hint     string
+		unpack   []string
 		compress Compression
 		init     Compression
 		want     []string // nil: every module of the image
 	}{
-		{"generic, ext4 hint", false, "ext4", None, Zstd, ext4},
-		{"generic, no hint", false, "none", None, Zstd, []string{}},
-		{"host-only", true, "ext4", None, XZ, nil},
-		{"one plain archive", true, "ext4", None, None, []string{}},
-		{"one compressed archive", true, "ext4", Zstd, None, []string{}},
+		{"generic, ext4 hint", false, "ext4", nil, None, Zstd, ext4},
+		{"generic, no hint", false, "none", nil, None, Zstd, []string{}},
+		{"generic, virtio_blk", false, "none", []string{"virtio_blk"}, None, Zstd, []string{"virtio", "virtio_blk", "virtio_ring"}},
+		{"generic, virtio_blk and ext4 hint", false, "ext4", []string{"virtio_blk"}, None, Zstd,
+			append(slices.Clone(ext4), "virtio", "virtio_blk", "virtio_ring")},
+		{"generic, an alias", false, "none", []string{"fs-xfs"}, None, Zstd, []string{"crc32c_generic", "crc32c_intel", "libcrc32c", "xfs"}},
+		{"host-only", true, "ext4", nil, None, XZ, nil},
+		{"one plain archive", true, "ext4", nil, None, None, []string{}},
+		{"one compressed archive", true, "ext4", nil, Zstd, None, []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := hostConfig(t)
-			cfg.HostOnly, cfg.RootFSHint = tc.hostOnly, tc.hint
+			cfg.HostOnly, cfg.RootFSHint, cfg.Unpack = tc.hostOnly, tc.hint, tc.unpack
 			cfg.Compression, cfg.InitCompression, cfg.ModCompression = tc.compress, tc.init, Zstd
 			img, res := build(t, cfg)
 			want := tc.want

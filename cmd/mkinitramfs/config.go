@@ -31,7 +31,7 @@ const (
 // settings are the configurable parts of an image: every key of the
 // configuration files, each also a flag of the same name. The image's keys
 // are the fields of initramfs.Config they set (Modules, Omit, Files,
-// Compression, InitCompression, ModCompression, RootFSHint, HostOnly,
+// Compression, InitCompression, ModCompression, RootFSHint, Unpack, HostOnly,
 // Microcode, Firmware); the other fields of Config come from the flags alone
 // (see config).
 type settings struct {
@@ -50,9 +50,16 @@ type settings struct {
 func defaultSettings() settings {
 	return settings{Config: initramfs.Config{
 		Compression: initramfs.None, InitCompression: initramfs.Zstd, ModCompression: initramfs.Zstd,
-		RootFSHint: "auto", Microcode: true, Firmware: true,
+		RootFSHint: "auto", Unpack: defaultUnpack, Microcode: true, Firmware: true,
 	}}
 }
+
+// defaultUnpack are the modules a generic image carries uncompressed for the kernel to
+// unpack (initramfs.Config.Unpack): a virtual machine's disk drivers, the virtio PCI
+// transport and virtio's block driver, which most boots of a generic image load (the
+// bench's VM among them: 55-65 ms less at 1 vCPU under TCG than decoding their .ko.zst in
+// the init). They add about 0.3 MB to what the kernel unpacks at every boot.
+var defaultUnpack = []string{"virtio_pci", "virtio_blk"}
 
 // confKey is one key of the configuration format.
 type confKey struct {
@@ -123,6 +130,20 @@ var confKeys = []confKey{
 			return err
 		},
 		func(s settings) string { return s.RootFSHint }},
+	{"unpack", "generic image: modules (names or aliases) expected at most boots, which the image carries with what they need uncompressed, for the kernel to unpack with the init, comma or space separated; replaces the list; none: only the root filesystem hint's",
+		func(s *settings, v string) error {
+			s.Unpack = []string{}
+			if v != "none" {
+				s.Unpack = splitList(v)
+			}
+			return nil
+		},
+		func(s settings) string {
+			if len(s.Unpack) == 0 {
+				return "none"
+			}
+			return strings.Join(s.Unpack, ", ")
+		}},
 	{"hostonly", "yes: only the modules this machine needs; no: the generic set",
 		func(s *settings, v string) (err error) { s.HostOnly, err = parseBool(v); return err },
 		func(s settings) string { return showBool(s.HostOnly) }},

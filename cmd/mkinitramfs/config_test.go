@@ -30,6 +30,7 @@ compress = zstd
 modcompress = none
 initcompress = xz
 roothint = xfs
+unpack = nvme, ahci
 hostonly = yes
 microcode = no
 firmware = off
@@ -40,13 +41,15 @@ font = eurlatgr
 				Modules: []string{"xfs", "btrfs"}, Omit: []string{"floppy"},
 				Files:       []initramfs.File{{Src: "/usr/bin/busybox", Dst: "/bin/busybox"}, {Src: "/etc/hosts", Dst: "/etc/hosts"}},
 				Compression: initramfs.Zstd, ModCompression: initramfs.None, InitCompression: initramfs.XZ, HostOnly: true,
-				RootFSHint: "xfs",
+				RootFSHint: "xfs", Unpack: []string{"nvme", "ahci"},
 			},
 			keymap: "de-latin1", font: "eurlatgr",
 		}, ""},
 		{"lists append, scalars replace", "modules = a b\nmodules = c\ncompress = xz\ncompress = gz\n",
 			with(func(s *settings) { s.Modules = []string{"a", "b", "c"}; s.Compression = initramfs.Gzip }), ""},
 		{"empty values", "modules =\nkeymap =\nfiles=\n", def, ""},
+		{"unpack replaces", "unpack = a b\nunpack = c\n", with(func(s *settings) { s.Unpack = []string{"c"} }), ""},
+		{"unpack none", "unpack = none\n", with(func(s *settings) { s.Unpack = []string{} }), ""},
 		{"# inside a value", "keymap = us#x\n", with(func(s *settings) { s.keymap = "us#x" }), ""},
 		{"unknown key", "# c\ncompress = xz\nmodulez = a\n", settings{}, `test.conf:3: unknown key "modulez"`},
 		{"no =", "hostonly\n", settings{}, `test.conf:1: "hostonly" is not key = value`},
@@ -303,8 +306,8 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 	want := initramfs.Config{KernelVersion: "6.1.0-9-amd64", ModDir: "/m", Init: "/i", SysFS: "/s", Mounts: "/mo",
 		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", HostRoot: o.root, MTime: 7,
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
-		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, RootFSHint: "auto", Microcode: true, Firmware: true,
-		Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true}}
+		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, RootFSHint: "auto", Unpack: defaultUnpack,
+		Microcode: true, Firmware: true, Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant %+v", got, want)
 	}

@@ -53,7 +53,8 @@ func main() {
 // synopsis is the first part of the usage text; README.md shows the same.
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-initcompress zstd|gzip|xz|none] [-modcompress none|xz|zst|gz]
-                   [-roothint auto|none|TYPE] [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE] [-mdadmconf FILE]
+                   [-roothint auto|none|TYPE] [-unpack a,b,...|none] [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE]
+                   [-mdadmconf FILE]
                    [-devdir DIR] [-cmdline FILE]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
                    [-microcode=false] [-firmware=false] [-firmwaredir DIR] [-kconfig FILE]
@@ -135,6 +136,7 @@ var flagDocs = map[string]string{
 	"modcompress":  "compression `method` of each module file: none, xz, zst or gz (xz and gz only for a kernel that decompresses them: the init decodes zst only)",
 	"initcompress": "with -compress none, compression `method` of a second archive holding the init and every other file not compressed already (the modules stay in a plain archive, which the kernel only copies): zstd, gzip, xz or none (one plain archive)",
 	"roothint":     "root filesystem `type` whose modules load at once on a machine with more than one CPU, while the root is being found: auto (the type of / in -mounts: the system making the image, as a kernel hook makes it), none, or a type",
+	"unpack":       "generic image: `modules` expected at most boots, comma separated, carried with what they need uncompressed for the kernel to unpack with the init (replaces the default list; none: only the -roothint filesystem's)",
 	"hostonly":     "only the modules this machine needs",
 	"microcode":    "prepend the early CPU microcode archive (host-only: this CPU's only)",
 	"firmware":     "add the firmware files the included modules name",

@@ -224,22 +224,27 @@ func TestRunInterrupted(t *testing.T) {
 
 // The default layout is the one `make bench` measured fastest: a generic image's modules
 // compressed with zstd one by one in an uncompressed archive, and the init with the other
-// files in a zstd-compressed one after it; a host-only image's modules, which it expects to
-// load at every boot, uncompressed in that second archive.
+// files in a zstd-compressed one after it, with the modules it expects at most boots (a
+// virtual machine's disk drivers, -unpack) uncompressed there; a host-only image's modules,
+// which it expects to load at every boot, all uncompressed in that second archive.
 func TestDefaultLayout(t *testing.T) {
 	virtioBlk := path.Join("lib/modules", kver, "kernel/drivers/block/virtio_blk.ko")
+	split := []initramfs.Compression{initramfs.None, initramfs.Zstd}
 	for _, tc := range []struct {
 		name      string
 		hostOnly  bool
+		flags     []string
 		segments  []initramfs.Compression
 		virtioBlk string // its name in the image
 		in        int    // the segment that holds it
 	}{
-		{"generic", false, []initramfs.Compression{initramfs.None, initramfs.Zstd}, virtioBlk + ".zst", 0},
-		{"host-only", true, []initramfs.Compression{initramfs.Zstd}, virtioBlk, 0},
+		{"generic", false, nil, split, virtioBlk, 1},
+		{"generic, -unpack none", false, []string{"-unpack", "none"}, split, virtioBlk + ".zst", 0},
+		{"generic, -unpack ahci", false, []string{"-unpack", "ahci"}, split, virtioBlk + ".zst", 0},
+		{"host-only", true, nil, []initramfs.Compression{initramfs.Zstd}, virtioBlk, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := fixture(t)
+			args := append(fixture(t), tc.flags...)
 			if !tc.hostOnly {
 				args = slices.DeleteFunc(args, func(a string) bool { return a == "-hostonly" })
 			}

@@ -113,9 +113,10 @@ func (b *bench) secondKernel(t testing.TB) *testKernel {
 	t.Helper()
 	k := fixture.NeedSecondKernel(t)
 	b.secondOnce.Do(func() {
-		// No root filesystem hint (the default takes the host's): the generic images
-		// carry every module as the tree has it, .ko.xz.
-		flags := []string{"-roothint", "none"}
+		// No root filesystem hint (the default takes the host's) and no modules for the
+		// kernel to unpack (the default has the virtio disk's): the generic images carry
+		// every module as the tree has it, .ko.xz.
+		flags := []string{"-roothint", "none", "-unpack", "none"}
 		if c := k.Config(); c != "" {
 			flags = append(flags, "-kconfig", c)
 		}

@@ -14,19 +14,22 @@ func TestModulesFromUevents(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		image func(*testing.T) string
-		ext4  string // the file ext4 is loaded from, when the test checks it
+		files []string // the files modules are loaded from, when the test checks them
 	}{
-		{"ko.zst", func(t *testing.T) string { return tb.image(t, "nohint", "-roothint", "none") }, "ext4.ko.zst"},
-		// the default layout for a system whose root is ext4: its modules plain in the
-		// zstd-compressed archive with the init, the others .ko.zst in the plain one
-		{"ext4-unpacked", func(t *testing.T) string { return tb.image(t, "hint-ext4", "-roothint", "ext4") }, "ext4.ko"},
+		{"ko.zst", func(t *testing.T) string { return tb.image(t, "nounpack", "-roothint", "none", "-unpack", "none") },
+			[]string{"virtio_blk.ko.zst", "ext4.ko.zst"}},
+		// the default layout for a system whose root is ext4: its modules and the virtio
+		// disk's plain in the zstd-compressed archive with the init, the others .ko.zst in
+		// the plain one
+		{"unpacked", func(t *testing.T) string { return tb.image(t, "hint-ext4", "-roothint", "ext4") },
+			[]string{"virtio_pci.ko", "virtio_blk.ko", "ext4.ko"}},
 		{"ko-in-zstd-archive", func(t *testing.T) string {
 			return tb.image(t, "plainko", "-compress", "zstd", "-modcompress", "none")
-		}, "ext4.ko"},
+		}, []string{"ext4.ko"}},
 		// the init's archive xz-compressed after the plain one of modules, and one plain
 		// archive of everything
-		{"init-archive-xz", func(t *testing.T) string { return tb.image(t, "initxz", "-initcompress", "xz") }, ""},
-		{"one-plain-archive", func(t *testing.T) string { return tb.image(t, "oneplain", "-initcompress", "none") }, ""},
+		{"init-archive-xz", func(t *testing.T) string { return tb.image(t, "initxz", "-initcompress", "xz") }, nil},
+		{"one-plain-archive", func(t *testing.T) string { return tb.image(t, "oneplain", "-initcompress", "none") }, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -48,8 +51,10 @@ func TestModulesFromUevents(t *testing.T) {
 					t.Errorf("module %s not loaded; loaded: %s", m, f.Extra["modules"])
 				}
 			}
-			if c.ext4 != "" && !strings.Contains(v.Output(), ") from "+c.ext4+" in ") {
-				t.Errorf("ext4 not loaded from %s", c.ext4)
+			for _, file := range c.files {
+				if !strings.Contains(v.Output(), ") from "+file+" in ") {
+					t.Errorf("no module loaded from %s", file)
+				}
 			}
 			exited(t, v, factsTimeout)
 		})
