@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +93,22 @@ type System struct {
 	// Layers are the kernel interfaces of md, lvm and btrfs (stack.go); the zero value
 	// uses the real ones.
 	Layers Layers
+}
+
+// TuneRuntime sets the Go runtime for PID 1's short life, before the boot starts:
+//   - a GC target of 400%: the process lives for about a second and allocates a few MB, and
+//     a higher target saves collections on the boot path;
+//   - at least two Ps (GOMAXPROCS), also on one CPU. The coldplug walk runs on a thread of
+//     the lowest priority (uevent's background), so that the kernel gives the CPU to the
+//     module loads first; with a single P, the walk's thread held it whenever the kernel
+//     had preempted it, and no other goroutine (the event handler, the loader) could run
+//     Go code until the runtime took the P back. Measured on the bench's generic image at
+//     1 vCPU: 40-70 ms less to the real init.
+func TuneRuntime() {
+	debug.SetGCPercent(400)
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 }
 
 // Real returns the system of PID 1 in the initramfs.

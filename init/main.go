@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -41,9 +40,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "earlyroot: init must run as PID 1 (or be called as modprobe)")
 		os.Exit(2)
 	}
-	// The runtime's GC target matters little for a process that lives for one second and
-	// allocates a few MB; a higher value saves collections on the boot path.
-	debug.SetGCPercent(400)
+	boot.TuneRuntime()
 	boot.New(boot.Real()).Run() // never returns on the real system
 	select {}
 }
