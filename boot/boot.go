@@ -59,9 +59,12 @@ type Boot struct {
 
 	timing timeline  // when each step happened, for the breakdown line
 	gate   *loadGate // holds back second-class device loads (order.go)
-	// diskFilesystems wait for the first block device to start loading (loadRequested);
-	// only the discovery's handler reads and clears it once discovery runs.
-	diskFilesystems []string
+	// diskFS are the filesystems that wait for the first block device to start loading
+	// (loadRequested, startDiskFilesystems).
+	diskFS struct {
+		sync.Mutex
+		types []string
+	}
 }
 
 // faults carries a worker's recovered panic to the attempt it happened in: the attempt's
@@ -282,7 +285,9 @@ func (b *Boot) loadRequested() {
 			b.goSafe(func() { b.loadFilesystem(fstype) })
 		}
 	} else {
-		b.diskFilesystems = fss
+		b.diskFS.Lock()
+		b.diskFS.types = fss
+		b.diskFS.Unlock()
 	}
 	for _, name := range b.cfg.ModulesLoad {
 		b.goSafe(func() {
@@ -296,8 +301,10 @@ func (b *Boot) loadRequested() {
 // startDiskFilesystems starts the loads loadRequested left for the first disk; called for
 // every block device that appears, it acts on the first.
 func (b *Boot) startDiskFilesystems() {
-	fss := b.diskFilesystems
-	b.diskFilesystems = nil
+	b.diskFS.Lock()
+	fss := b.diskFS.types
+	b.diskFS.types = nil
+	b.diskFS.Unlock()
 	for _, fstype := range fss {
 		b.goSafe(func() { b.loadFilesystem(fstype) })
 	}

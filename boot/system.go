@@ -102,8 +102,8 @@ type System struct {
 //     the lowest priority (uevent's background), so that the kernel gives the CPU to the
 //     module loads first; with a single P, the walk's thread held it whenever the kernel
 //     had preempted it, and no other goroutine (the event handler, the loader) could run
-//     Go code until the runtime took the P back. Measured on the bench's generic image at
-//     1 vCPU: 40-70 ms less to the real init.
+//     Go code until the runtime took the P back (measured on the bench's images at 1 vCPU:
+//     the real init started sooner with two).
 func TuneRuntime() {
 	debug.SetGCPercent(400)
 	if runtime.GOMAXPROCS(0) < 2 {

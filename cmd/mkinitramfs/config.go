@@ -57,8 +57,8 @@ func defaultSettings() settings {
 // defaultUnpack are the modules a generic image carries uncompressed for the kernel to
 // unpack (initramfs.Config.Unpack): a virtual machine's disk drivers, the virtio PCI
 // transport and virtio's block driver, which most boots of a generic image load (the
-// bench's VM among them: 55-65 ms less at 1 vCPU under TCG than decoding their .ko.zst in
-// the init). They add about 0.3 MB to what the kernel unpacks at every boot.
+// bench's VM among them, which reaches its real init sooner than when the init decodes
+// their .ko.zst). They add a few hundred KB to what the kernel unpacks at every boot.
 var defaultUnpack = []string{"virtio_pci", "virtio_blk"}
 
 // confKey is one key of the configuration format.
