@@ -281,9 +281,7 @@ func (b *Boot) openModules() {
 // while from the disk's appearance on they load during the probe's reads of it.
 func (b *Boot) loadRequested() {
 	if fss := b.earlyFilesystems(); b.sys.CPUs > 1 {
-		for _, fstype := range fss {
-			b.goSafe(func() { b.loadFilesystem(fstype) })
-		}
+		b.loadFilesystems(fss)
 	} else {
 		b.diskFS.Lock()
 		b.diskFS.types = fss
@@ -305,6 +303,11 @@ func (b *Boot) startDiskFilesystems() {
 	fss := b.diskFS.types
 	b.diskFS.types = nil
 	b.diskFS.Unlock()
+	b.loadFilesystems(fss)
+}
+
+// loadFilesystems starts loading the modules of each filesystem type in fss.
+func (b *Boot) loadFilesystems(fss []string) {
 	for _, fstype := range fss {
 		b.goSafe(func() { b.loadFilesystem(fstype) })
 	}

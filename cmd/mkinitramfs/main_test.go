@@ -228,20 +228,20 @@ func TestRunInterrupted(t *testing.T) {
 // virtual machine's disk drivers, -unpack) uncompressed there; a host-only image's modules,
 // which it expects to load at every boot, all uncompressed in that second archive.
 func TestDefaultLayout(t *testing.T) {
-	virtioBlk := path.Join("lib/modules", kver, "kernel/drivers/block/virtio_blk.ko")
+	mod := func(p string) string { return path.Join("lib/modules", kver, "kernel", p) }
+	virtioBlk, virtioPCI, ahci := mod("drivers/block/virtio_blk.ko"), mod("drivers/virtio/virtio_pci.ko"), mod("drivers/ata/ahci.ko")
 	split := []initramfs.Compression{initramfs.None, initramfs.Zstd}
 	for _, tc := range []struct {
-		name      string
-		hostOnly  bool
-		flags     []string
-		segments  []initramfs.Compression
-		virtioBlk string // its name in the image
-		in        int    // the segment that holds it
+		name     string
+		hostOnly bool
+		flags    []string
+		segments []initramfs.Compression
+		files    [][]string // names in the image, by the segment that holds them
 	}{
-		{"generic", false, nil, split, virtioBlk, 1},
-		{"generic, -unpack none", false, []string{"-unpack", "none"}, split, virtioBlk + ".zst", 0},
-		{"generic, -unpack ahci", false, []string{"-unpack", "ahci"}, split, virtioBlk + ".zst", 0},
-		{"host-only", true, nil, []initramfs.Compression{initramfs.Zstd}, virtioBlk, 0},
+		{"generic", false, nil, split, [][]string{{ahci + ".zst"}, {virtioBlk, virtioPCI}}},
+		{"generic, -unpack none", false, []string{"-unpack", "none"}, split, [][]string{{virtioBlk + ".zst", virtioPCI + ".zst"}, nil}},
+		{"generic, -unpack ahci", false, []string{"-unpack", "ahci"}, split, [][]string{{virtioBlk + ".zst"}, {ahci}}},
+		{"host-only", true, nil, []initramfs.Compression{initramfs.Zstd}, [][]string{{virtioBlk, virtioPCI}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(fixture(t), tc.flags...)
@@ -267,8 +267,12 @@ func TestDefaultLayout(t *testing.T) {
 			if !slices.Equal(got, tc.segments) {
 				t.Fatalf("archives %v, want %v", got, tc.segments)
 			}
-			if !bytes.Contains(segs[tc.in].Archive, []byte(tc.virtioBlk+"\x00")) {
-				t.Errorf("archive %d (%s) lacks %s", tc.in, got[tc.in], tc.virtioBlk)
+			for i, names := range tc.files {
+				for _, name := range names {
+					if !bytes.Contains(segs[i].Archive, []byte(name+"\x00")) {
+						t.Errorf("archive %d (%s) lacks %s", i, got[i], name)
+					}
+				}
 			}
 		})
 	}
