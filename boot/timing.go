@@ -1,10 +1,9 @@
 package boot
 
 import (
-	"cmp"
 	"fmt"
 	"os"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -126,7 +125,7 @@ func moduleSummary(rs []modload.Result) []string {
 			total += r.Took
 		}
 	}
-	slices.SortStableFunc(loaded, func(a, b modload.Result) int { return cmp.Compare(b.Took, a.Took) })
+	sort.SliceStable(loaded, func(i, j int) bool { return loaded[i].Took > loaded[j].Took })
 	var slow []string
 	for _, r := range loaded[:min(len(loaded), slowModules)] {
 		kib := int64(-1)

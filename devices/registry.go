@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -451,7 +451,7 @@ func (r *Registry) sortedLocked() []Device {
 	for _, d := range r.devs {
 		out = append(out, d)
 	}
-	slices.SortFunc(out, func(a, b Device) int { return naturalCompare(a.Name, b.Name) })
+	sort.Slice(out, func(i, j int) bool { return naturalCompare(out[i].Name, out[j].Name) < 0 })
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -323,7 +324,7 @@ func moduleFiles(moddir string) ([]string, error) {
 // newIndex builds the lookup structures. deps of each rawMod are the full
 // closure when transitive, else direct dependencies.
 func newIndex(raw []rawMod, transitive bool, builtin []string, aliases []aliasEntry) *Index {
-	slices.SortStableFunc(raw, func(a, b rawMod) int { return cmp.Compare(a.name, b.name) })
+	sort.SliceStable(raw, func(i, j int) bool { return raw[i].name < raw[j].name })
 	raw = slices.CompactFunc(raw, func(a, b rawMod) bool { return a.name == b.name })
 	ix := &Index{mods: make([]modRec, len(raw))}
 	byName := make(map[string]int32, len(raw))

@@ -1,9 +1,9 @@
 package modload
 
 import (
-	"cmp"
 	"math/bits"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -51,14 +51,15 @@ func (t *aliasTable) setAliases(aliases []aliasEntry) {
 	for i, a := range aliases {
 		ks[i] = keyed{prefix: literalPrefix(a.Pattern), aliasEntry: a}
 	}
-	slices.SortFunc(ks, func(a, b keyed) int {
-		if c := strings.Compare(a.prefix, b.prefix); c != 0 {
-			return c
+	sort.Slice(ks, func(i, j int) bool {
+		a, b := &ks[i], &ks[j]
+		if a.prefix != b.prefix {
+			return a.prefix < b.prefix
 		}
-		if c := strings.Compare(a.Pattern, b.Pattern); c != 0 {
-			return c
+		if a.Pattern != b.Pattern {
+			return a.Pattern < b.Pattern
 		}
-		return strings.Compare(a.Module, b.Module)
+		return a.Module < b.Module
 	})
 	ks = slices.Compact(ks)
 	*t = aliasTable{aliases: make([]aliasEntry, 0, len(ks)), grams: make([]uint8, 0, len(ks))}
@@ -80,12 +81,13 @@ func (t *aliasTable) setAliases(aliases []aliasEntry) {
 					nkeyed++
 				}
 			}
-			gramOf := func(k keyed) string { return k.Pattern[k.gram-1 : int(k.gram)-1+gramLen] }
-			slices.SortStableFunc(b, func(x, y keyed) int {
+			gramOf := func(k *keyed) string { return k.Pattern[k.gram-1 : int(k.gram)-1+gramLen] }
+			sort.SliceStable(b, func(i, j int) bool {
+				x, y := &b[i], &b[j]
 				if x.gram == 0 || y.gram == 0 { // keyed first
-					return cmp.Compare(min(y.gram, 1), min(x.gram, 1))
+					return x.gram != 0 && y.gram == 0
 				}
-				return cmp.Compare(gramOf(x), gramOf(y))
+				return gramOf(x) < gramOf(y)
 			})
 		}
 		t.prefixes = append(t.prefixes, b[0].prefix)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -147,6 +147,9 @@ func ParentDevPath(devpath string) string {
 	return dir
 }
 
+// sortEvents orders evs by device path. Slices of structs are sorted with the sort
+// package throughout the init: it has one implementation for every element type, where
+// each struct type would instantiate a generic sort of its own in the binary.
 func sortEvents(evs []Event) {
-	slices.SortFunc(evs, func(a, b Event) int { return strings.Compare(a.DevPath, b.DevPath) })
+	sort.Slice(evs, func(i, j int) bool { return evs[i].DevPath < evs[j].DevPath })
 }
