@@ -36,7 +36,7 @@ type Boot struct {
 	start time.Time
 	// startCPU is PID 1's CPU time when /init started: the kernel's own init ran as PID 1
 	// before it, and is not ours.
-	startCPU struct{ user, sys time.Duration }
+	startCPU usage
 	log      *bootlog.Logger
 	cfg      cmdline.Config
 	moddir   string
@@ -109,7 +109,7 @@ func (f *faults) begin() (context.Context, func()) {
 // New prepares a boot on sys; nothing is done until Run.
 func New(sys System) *Boot {
 	b := &Boot{sys: sys, start: sys.Now()}
-	b.startCPU.user, b.startCPU.sys, _ = cpuTime()
+	b.startCPU, _ = selfUsage()
 	return b
 }
 
@@ -667,11 +667,10 @@ func (b *Boot) logSummary(dev devices.Device, fstype, initPath string) {
 			loaded++
 		}
 	}
-	b.log.Infof("peak memory of PID 1: VmHWM %s", b.procStatus("VmHWM"))
-	if user, sys, ok := cpuTime(); ok {
+	if u, ok := selfUsage(); ok {
 		// sys is the kernel's work in our syscalls: module loading, mount, reads.
-		b.log.Infof("cpu time of PID 1 since /init started: user %d ms, sys %d ms",
-			(user - b.startCPU.user).Milliseconds(), (sys - b.startCPU.sys).Milliseconds())
+		b.log.Infof("peak memory of PID 1: %d kB; cpu time since /init started: user %d ms, sys %d ms",
+			u.peakKB, (u.user - b.startCPU.user).Milliseconds(), (u.sys - b.startCPU.sys).Milliseconds())
 	}
 	if n := len(b.loader.Deferred()); n > 0 {
 		b.log.Infof("the modules of %d other devices are left to the real system", n)
@@ -705,29 +704,26 @@ func (b *Boot) enableModprobe() error {
 	return nil
 }
 
-// disableModprobe removes the helper link before switch_root: /run moves into the real
-// root, where /init does not exist.
-func (b *Boot) disableModprobe() { _ = os.RemoveAll(filepath.Dir(b.sys.ModprobeLink)) }
-
-// procStatus returns one field of /proc/self/status ("VmHWM" → "5312 kB").
-func (b *Boot) procStatus(field string) string {
-	data, err := os.ReadFile(filepath.Join(b.sys.Proc, "self/status"))
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
+// disableModprobe removes the helper link and its directory before switch_root: /run moves
+// into the real root, where /init does not exist. Two calls, where os.RemoveAll would list
+// a directory that holds nothing else.
+func (b *Boot) disableModprobe() {
+	_ = os.Remove(b.sys.ModprobeLink)
+	_ = os.Remove(filepath.Dir(b.sys.ModprobeLink))
 }
 
-// cpuTime returns the user and system CPU time of this process.
-func cpuTime() (user, sys time.Duration, ok bool) {
+// usage is a process's CPU time and peak resident memory.
+type usage struct {
+	user, sys time.Duration
+	peakKB    int64 // the peak resident set (VmHWM in /proc/PID/status)
+}
+
+// selfUsage returns this process's usage in one getrusage call: cheaper at the end of the
+// boot than reading and parsing /proc/self/status, a file the kernel formats in full.
+func selfUsage() (usage, bool) {
 	var ru unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0, false
+		return usage{}, false
 	}
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), true
+	return usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), ru.Maxrss}, true
 }

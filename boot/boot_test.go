@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -442,6 +443,26 @@ func TestModprobeLink(t *testing.T) {
 	run(t, f)
 	if _, err := os.Stat(filepath.Join(f.root, "run/initramfs/earlyroot.log")); err != nil {
 		t.Errorf("log not saved for the shell: %v", err)
+	}
+}
+
+// Before switch_root the helper link and its directory are gone (/run moves into the real
+// root), and the summary gives PID 1's peak memory and CPU time.
+func TestSwitchSummary(t *testing.T) {
+	f := newFakeSystem(t, "root=/dev/vda")
+	f.coldplug("vda", "ext4")
+	run(t, f)
+	if f.switched == nil {
+		t.Fatalf("no switch:\n%s", f.output())
+	}
+	for _, p := range []string{"run/earlyroot/modprobe", "run/earlyroot"} {
+		if _, err := os.Lstat(f.path(p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s at the switch: %v, want it removed", p, err)
+		}
+	}
+	m := regexp.MustCompile(`peak memory of PID 1: ([0-9]+) kB; cpu time since /init started: user [0-9]+ ms, sys [0-9]+ ms`).FindStringSubmatch(f.output())
+	if m == nil || m[1] == "0" {
+		t.Errorf("no memory and cpu line, or a zero peak:\n%s", f.output())
 	}
 }
 

@@ -20,7 +20,7 @@ type BootLog struct {
 	Phases    map[string]float64
 	MountedMS float64 // "root /dev/vda (ext4) mounted in N ms"
 	Modules   float64 // "...; N modules; ..."
-	PeakRSSKB float64 // "peak memory of PID 1: VmHWM N kB"
+	PeakRSSKB float64 // "peak memory of PID 1: N kB" (getrusage's maxrss, which is VmHWM)
 	// Breakdown holds the numeric fields of earlyroot's "breakdown:" line (see
 	// breakdownKeys); Slowest is its slowest= field ("ext4:300:1200,...").
 	Breakdown map[string]float64
@@ -41,7 +41,7 @@ var (
 	phaseRe   = regexp.MustCompile(`^earlyroot: (.+?) took ([0-9.]+) ms$`)
 	mountedRe = regexp.MustCompile(`^earlyroot: root \S+ \(\S+\) mounted in ([0-9]+) ms; ([0-9]+) modules`)
 	breakRe   = regexp.MustCompile(`^earlyroot: breakdown: (.*)$`)
-	hwmRe     = regexp.MustCompile(`^earlyroot: peak memory of PID 1: VmHWM ([0-9]+) kB`)
+	hwmRe     = regexp.MustCompile(`^earlyroot: peak memory of PID 1: (?:VmHWM )?([0-9]+) kB`) // VmHWM: an older init (-compare-init)
 	runInitRe = regexp.MustCompile(`^Run \S+ as init process`)
 )
 

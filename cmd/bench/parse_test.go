@@ -48,6 +48,8 @@ func TestParseLog(t *testing.T) {
 			"[ 3.2] earlyroot: root /dev/vda1 (xfs) mounted in 412 ms; 3 modules; switching to /sbin/init\n" +
 			"[ 3.3] earlyroot: wait for root took 367.6 ms\n",
 			math.NaN(), 412, 5784, 367.6},
+		{"this init's memory line", "[ 3.1] earlyroot: peak memory of PID 1: 6120 kB; cpu time since /init started: user 130 ms, sys 394 ms\n",
+			math.NaN(), math.NaN(), 6120, math.NaN()},
 		{"garbled", "[ abc] Run /init as init process\n[ 1.5] earlyroot: wait for root took x ms\n", math.NaN(), math.NaN(), math.NaN(), math.NaN()},
 	}
 	for _, tc := range tests {
