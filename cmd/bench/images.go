@@ -101,8 +101,11 @@ func (e *benchEnv) images(ctx context.Context) ([]image, error) {
 			return nil, err
 		}
 		out = append(out, peers...)
-		if selected(e.opt.only, floorName) {
-			if fl, ok, err := e.floorImage(out); err != nil {
+		for _, base := range floorBases {
+			if !selected(e.opt.only, floorName(base)) {
+				continue
+			}
+			if fl, ok, err := e.floorImage(out, base); err != nil {
 				return nil, err
 			} else if ok {
 				out = append(out, fl)
@@ -406,26 +409,30 @@ func (e *benchEnv) recordSysfs(ctx context.Context) (map[string]string, string, 
 	return aliases, rootDev, nil
 }
 
-// floorName is the measured floor's image (floorImage).
-const floorName = "floor-generic"
+// floorBases are the earlyroot images that get a measured floor (floorImage).
+var floorBases = []string{"generic", "host-only"}
 
-// floorImage is the generic image with tiny-initramfs's image appended: the kernel unpacks
-// both, and tiny's /init, a C program that inserts the root's named modules and mounts it,
-// replaces earlyroot's. It costs the kernel what the generic image does (the same bytes to
+// floorName is the measured floor's image of the earlyroot image base: "floor-generic".
+func floorName(base string) string { return "floor-" + base }
+
+// floorImage is the earlyroot image base with tiny-initramfs's image appended: the kernel
+// unpacks both, and tiny's /init, a C program that inserts the root's named modules and
+// mounts it, replaces earlyroot's. It costs the kernel what base does (the same bytes to
 // unpack, the same modules to insert), without earlyroot's own work: the Go runtime,
 // discovery, decompressing the modules. ok is false without both images.
-func (e *benchEnv) floorImage(imgs []image) (image, bool, error) {
+func (e *benchEnv) floorImage(imgs []image, base string) (image, bool, error) {
 	var gen, tiny string
 	for _, im := range imgs {
 		switch im.name {
-		case "generic":
+		case base:
 			gen = im.path
-		case "tiny-initramfs":
+		case tinyPeer:
 			tiny = im.path
 		}
 	}
+	name := floorName(base)
 	if gen == "" || tiny == "" {
-		fmt.Fprintf(e.log, "bench: no %s: it needs the generic and tiny-initramfs images\n", floorName)
+		fmt.Fprintf(e.log, "bench: no %s: it needs the %s and %s images\n", name, base, tinyPeer)
 		return image{}, false, nil
 	}
 	g, err := os.ReadFile(gen)
@@ -439,9 +446,9 @@ func (e *benchEnv) floorImage(imgs []image) (image, bool, error) {
 	// The kernel reads an archive header only at a 4-byte offset, and skips zeros.
 	data := append(g, make([]byte, (4-len(g)%4)%4)...)
 	data = append(data, t...)
-	im := image{name: floorName, kind: KindFloor, path: e.path("images", floorName+".img"),
-		desc: "measured floor: the generic image with tiny-initramfs's appended, whose /init (C, inserts " +
-			strings.Join(namedModules, ",") + ", mounts) replaces earlyroot's: the kernel's cost of the generic image's bytes and modules, without earlyroot's own work"}
+	im := image{name: name, kind: KindFloor, path: e.path("images", name+".img"),
+		desc: "measured floor: the " + base + " image with tiny-initramfs's appended, whose /init (C, inserts " +
+			strings.Join(namedModules, ",") + ", mounts) replaces earlyroot's: the kernel's cost of the " + base + " image's bytes and modules, without earlyroot's own work"}
 	if err := os.WriteFile(im.path, data, 0o644); err != nil {
 		return image{}, false, err
 	}

@@ -380,10 +380,10 @@ func orDash(s string) string {
 	return s
 }
 
-// FloorText splits, per vCPU group, the generic image's init stage against the measured
-// floor (floorImage) and tiny-initramfs: the floor minus tiny is what the kernel spends on
-// the generic image's bytes; generic minus the floor is earlyroot's own work. "" without
-// the three rows.
+// FloorText splits, per vCPU group, an earlyroot image's init stage against its measured
+// floor (floorImage: floor-NAME for the image NAME) and tiny-initramfs: the floor minus tiny
+// is what the kernel spends on the image's bytes; the image minus the floor is earlyroot's
+// own work. "" without the three rows of any group.
 func FloorText(rows []Row) string {
 	var b strings.Builder
 	for _, f := range rows {
@@ -391,17 +391,18 @@ func FloorText(rows []Row) string {
 			continue
 		}
 		group := cpuGroup(f.Name) // "" or "@smpN", the suffix of the group's row names
-		g, ok1 := findRow(rows, "generic"+group)
+		base := strings.TrimPrefix(strings.TrimSuffix(f.Name, group), floorName(""))
+		g, ok1 := findRow(rows, base+group)
 		t, ok2 := findRow(rows, tinyPeer+group)
 		if !ok1 || !ok2 || g.Good == 0 || t.Good == 0 {
 			continue
 		}
 		if b.Len() == 0 {
-			b.WriteString("\nThe measured floor (" + floorName + ": the generic image's bytes and the same module inserts, tiny-initramfs's C init instead of earlyroot's):\n\n")
+			b.WriteString("\nThe measured floors (" + floorName("NAME") + ": the image NAME's bytes and the same module inserts, tiny-initramfs's C init instead of earlyroot's):\n\n")
 		}
-		fmt.Fprintf(&b, "- %s: generic %.3f s = tiny-initramfs %.3f s + the image's size to the kernel %+.3f s (floor %.3f s) + earlyroot's own work %+.3f s; generic vs floor %s, floor vs tiny %s.\n",
-			groupLabel(group), g.Stage.Median, t.Stage.Median, f.Stage.Median-t.Stage.Median, f.Stage.Median,
-			g.Stage.Median-f.Stage.Median, ratio(g.Stage.Median, f.Stage.Median), ratio(f.Stage.Median, t.Stage.Median))
+		fmt.Fprintf(&b, "- %s, %s: %.3f s = tiny-initramfs %.3f s + the image's size to the kernel %+.3f s (floor %.3f s) + earlyroot's own work %+.3f s; %s vs floor %s, floor vs tiny %s.\n",
+			base, groupLabel(group), g.Stage.Median, t.Stage.Median, f.Stage.Median-t.Stage.Median, f.Stage.Median,
+			g.Stage.Median-f.Stage.Median, base, ratio(g.Stage.Median, f.Stage.Median), ratio(f.Stage.Median, t.Stage.Median))
 	}
 	return b.String()
 }
