@@ -661,12 +661,7 @@ func (b *Boot) switchOptions() switchroot.Options {
 }
 
 func (b *Boot) logSummary(dev devices.Device, fstype, initPath string) {
-	loaded := 0
-	for _, r := range b.loader.Results() {
-		if r.Status == modload.Loaded {
-			loaded++
-		}
-	}
+	loaded := loadedModules(b.loader.Results())
 	if u, ok := selfUsage(); ok {
 		// sys is the kernel's work in our syscalls: module loading, mount, reads.
 		b.log.Infof("peak memory of PID 1: %d kB; cpu time since /init started: user %d ms, sys %d ms",
@@ -675,9 +670,9 @@ func (b *Boot) logSummary(dev devices.Device, fstype, initPath string) {
 	if n := len(b.loader.Deferred()); n > 0 {
 		b.log.Infof("the modules of %d other devices are left to the real system", n)
 	}
-	b.log.Infof("%s", b.breakdownLine(dev.Name, b.log.Clock()-b.since()))
+	b.log.Infof("%s", b.breakdownLine(dev.Name, b.log.Clock()-b.since(), loaded))
 	b.log.Infof("root %s (%s) mounted in %d ms; %d modules; switching to %s",
-		dev.Path, fstype, b.sys.Now().Sub(b.start).Milliseconds(), loaded, initPath)
+		dev.Path, fstype, b.sys.Now().Sub(b.start).Milliseconds(), len(loaded), initPath)
 }
 
 // saveLog writes the log so far to LogFile, readable after the boot.

@@ -91,7 +91,7 @@ const slowModules = 3
 //	switch    when the breakdown was logged, just before switch_root
 //	modules   modules inserted; finit_ms their summed time in the kernel (loads overlap,
 //	          so it can exceed the wall time); slowest: name:ms:KiB of the slowest loads
-func (b *Boot) breakdownLine(root string, mainAt time.Duration) string {
+func (b *Boot) breakdownLine(root string, mainAt time.Duration, loaded []modload.Result) string {
 	t := &b.timing
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -111,19 +111,27 @@ func (b *Boot) breakdownLine(root string, mainAt time.Duration) string {
 	add("fs_ms", t.fs)
 	add("mount_ms", t.mount)
 	add("switch", stamp{b.since(), true})
-	f = append(f, moduleSummary(b.loader.Results())...)
+	f = append(f, moduleSummary(loaded)...)
 	return "breakdown: " + strings.Join(f, " ")
 }
 
-// moduleSummary is the modules=, finit_ms= and slowest= fields of the breakdown.
-func moduleSummary(rs []modload.Result) []string {
+// loadedModules are the results of the modules that went into the kernel.
+func loadedModules(rs []modload.Result) []modload.Result {
 	var loaded []modload.Result
-	var total time.Duration
 	for _, r := range rs {
 		if r.Status == modload.Loaded {
 			loaded = append(loaded, r)
-			total += r.Took
 		}
+	}
+	return loaded
+}
+
+// moduleSummary is the modules=, finit_ms= and slowest= fields of the breakdown, from the
+// results of the loaded modules (loadedModules); it sorts them.
+func moduleSummary(loaded []modload.Result) []string {
+	var total time.Duration
+	for _, r := range loaded {
+		total += r.Took
 	}
 	sort.SliceStable(loaded, func(i, j int) bool { return loaded[i].Took > loaded[j].Took })
 	var slow []string
