@@ -508,3 +508,34 @@ func TestShellFileStdin(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 }
+
+func TestLookPath(t *testing.T) {
+	dir := t.TempDir()
+	bin, other := filepath.Join(dir, "bin"), filepath.Join(dir, "other")
+	must(t, os.MkdirAll(bin, 0o755))
+	must(t, os.MkdirAll(other, 0o755))
+	write(t, filepath.Join(bin, "plain"), "not executable")
+	write(t, filepath.Join(other, "plain"), "#!/bin/sh\n")
+	must(t, os.Chmod(filepath.Join(other, "plain"), 0o755))
+	write(t, filepath.Join(bin, "sh"), "#!/bin/sh\n")
+	must(t, os.Chmod(filepath.Join(bin, "sh"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(other, "dir"), 0o755))
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"sh", bin + ":" + other, filepath.Join(bin, "sh")},
+		{"plain", bin + ":" + other, filepath.Join(other, "plain")}, // the first is not executable
+		{"dir", other, ""},                                          // a directory is no program
+		{"sh", "relative:" + other, ""},                             // relative entries are skipped
+		{"sh", "", ""},
+	} {
+		got, ok := lookPath(tc.name, tc.path)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("lookPath(%q, %q) = %q, %v; want %q", tc.name, tc.path, got, ok, tc.want)
+		}
+	}
+	t.Chdir(dir)
+	if got, ok := lookPath("sh", "bin"); ok {
+		t.Errorf("lookPath with a relative $PATH entry found %q", got)
+	}
+}

@@ -3,8 +3,8 @@ package rescue
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -172,7 +172,7 @@ func (s *session) findShell() ([]string, error) {
 		}
 		tried = append(tried, strings.Join(c, " "))
 		if !strings.Contains(c[0], "/") {
-			if p, err := exec.LookPath(c[0]); err == nil && isExecutable(p) {
+			if p, ok := lookPath(c[0], os.Getenv("PATH")); ok {
 				return append([]string{p}, c[1:]...), nil
 			}
 			continue
@@ -182,6 +182,22 @@ func (s *session) findShell() ([]string, error) {
 		}
 	}
 	return nil, fmt.Errorf("no shell found (tried %s)", strings.Join(tried, ", "))
+}
+
+// lookPath returns the first executable file called name in the absolute
+// directories of path (a $PATH value). Relative entries, the current
+// directory among them, are skipped: PID 1's working directory is not a
+// place to find programs in.
+func lookPath(name, path string) (string, bool) {
+	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 func isExecutable(path string) bool {
@@ -201,28 +217,79 @@ func (s *session) sh(args []string) error {
 	}
 	argv = append(append([]string(nil), argv...), args...)
 	in := s.stdinFile()
-	run := func(ctty bool) (*exec.Cmd, error) {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		if in != nil {
-			cmd.Stdin = in
-		}
-		cmd.Stdout, cmd.Stderr = s.out, s.out
-		if ctty {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		}
-		return cmd, cmd.Start()
+	var ctty *syscall.SysProcAttr
+	if in != nil && isTerminal(in) {
+		ctty = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	}
-	cmd, err := run(in != nil && isTerminal(in))
-	if err != nil && cmd.SysProcAttr != nil {
-		cmd, err = run(false)
+	wait, err := startChild(argv, in, s.out, ctty)
+	if err != nil && ctty != nil {
+		wait, err = startChild(argv, in, s.out, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := wait(); err != nil {
 		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
 	return nil
+}
+
+// startChild starts argv with in as its stdin (/dev/null when nil) and out as
+// its stdout and stderr, in this process's environment, and returns the
+// function that waits for it: an error when it did not exit with status 0.
+// An out that is not a file gets the child's output through a pipe. (The
+// init does this with os.StartProcess rather than os/exec, whose generality
+// it does not need, to keep the binary small.)
+func startChild(argv []string, in *os.File, out io.Writer, attr *syscall.SysProcAttr) (func() error, error) {
+	var closers []*os.File
+	defer func() {
+		for _, f := range closers {
+			f.Close()
+		}
+	}()
+	if in == nil {
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, null)
+		in = null
+	}
+	outFile, isFile := out.(*os.File)
+	var copied chan error // the copy's result, when out is not a file
+	if !isFile {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		// The write end is closed here once the child has it (or did not start), so
+		// that the copy ends when the child's output does.
+		closers = append(closers, w)
+		outFile = w
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(out, r)
+			r.Close()
+			done <- err
+		}()
+		copied = done
+	}
+	p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{Files: []*os.File{in, outFile, outFile}, Sys: attr})
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		st, err := p.Wait()
+		if copied != nil {
+			if cerr := <-copied; err == nil && cerr != nil {
+				err = fmt.Errorf("copy output: %w", cerr)
+			}
+		}
+		if err == nil && !st.Success() {
+			err = errors.New(st.String())
+		}
+		return err
+	}, nil
 }
 
 func isTerminal(f *os.File) bool {
