@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -160,13 +160,38 @@ func (b *Boot) listDevices(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "block devices:")
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  DEVICE\tSIZE\tTYPE\tUUID\tLABEL\tPARTUUID\tPARTLABEL")
+	rows := [][]string{{"  DEVICE", "SIZE", "TYPE", "UUID", "LABEL", "PARTUUID", "PARTLABEL"}}
 	for _, d := range devs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, host.Size(d.Size), orDash(describe(d)),
-			orDash(d.Info.UUID), orDash(d.Info.Label), orDash(d.PartUUID), orDash(d.PartLabel))
+		rows = append(rows, []string{"  " + d.Path, host.Size(d.Size), orDash(describe(d)),
+			orDash(d.Info.UUID), orDash(d.Info.Label), orDash(d.PartUUID), orDash(d.PartLabel)})
 	}
-	tw.Flush()
+	writeColumns(w, rows)
+}
+
+// writeColumns writes rows as aligned columns: every cell but a row's last is padded to
+// its column's widest cell (in characters) and two spaces.
+func writeColumns(w io.Writer, rows [][]string) {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	var line strings.Builder
+	for _, row := range rows {
+		line.Reset()
+		for i, cell := range row {
+			line.WriteString(cell)
+			if i < len(row)-1 {
+				line.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)+2))
+			}
+		}
+		line.WriteByte('\n')
+		io.WriteString(w, line.String())
+	}
 }
 
 // listModules prints the loaded modules, those that failed or were not tried (blacklisted,
