@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -172,7 +171,7 @@ func (b *Boot) luksSettings(d devices.Device) (cmdline.LUKSDevice, bool) {
 	if set.Key.IsZero() {
 		set.Key = e.Key
 	}
-	if !set.OptionsSet && reflect.DeepEqual(b.cfg.LUKS.Options, cryptopt.Options{}) {
+	if !set.OptionsSet && b.cfg.LUKS.Options.IsZero() {
 		discard := set.Options.Discard
 		set.Options = e.Options
 		set.Options.Discard = set.Options.Discard || discard
