@@ -365,11 +365,11 @@ func sortedKeys[V any](objs map[string]V) []string {
 	for k := range objs {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if len(a) != len(b) {
-			return len(a) - len(b)
+	sort.Slice(keys, func(i, j int) bool {
+		if len(keys[i]) != len(keys[j]) {
+			return len(keys[i]) < len(keys[j])
 		}
-		return strings.Compare(a, b)
+		return keys[i] < keys[j]
 	})
 	return keys
 }

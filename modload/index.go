@@ -346,11 +346,12 @@ func newIndex(raw []rawMod, transitive bool, builtin []string, aliases []aliasEn
 	depth := depths(sets)
 	for i, m := range raw {
 		deps := slices.Clone(sets[i])
-		slices.SortFunc(deps, func(a, b int32) int {
-			if c := cmp.Compare(depth[a], depth[b]); c != 0 {
-				return c
+		sort.Slice(deps, func(i, j int) bool {
+			a, b := deps[i], deps[j]
+			if depth[a] != depth[b] {
+				return depth[a] < depth[b]
 			}
-			return cmp.Compare(a, b) // same order as names: mods are sorted
+			return a < b // same order as names: mods are sorted
 		})
 		ix.mods[i] = modRec{name: m.name, path: m.path, deps: deps, pre: m.soft.Pre, post: m.soft.Post}
 	}

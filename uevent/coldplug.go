@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -146,9 +147,15 @@ func (w *walker) walkAt(dirfd int, name, devpath string) error {
 			w.fail(err)
 		}
 	}
-	slices.Sort(subdirs)
 	if devpath == "/devices" {
-		slices.SortStableFunc(subdirs, func(a, b string) int { return topLevelRank(a) - topLevelRank(b) })
+		sort.Slice(subdirs, func(i, j int) bool {
+			if ri, rj := topLevelRank(subdirs[i]), topLevelRank(subdirs[j]); ri != rj {
+				return ri < rj
+			}
+			return subdirs[i] < subdirs[j]
+		})
+	} else {
+		slices.Sort(subdirs)
 	}
 	for _, n := range subdirs {
 		if n == "power" && !hasUeventAt(fd, n) {
