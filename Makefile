@@ -21,6 +21,10 @@ CACHE     ?= $(XDG_CACHE_HOME)/earlyroot
 export EARLYROOT_CACHE := $(CACHE)
 GOFLAGS_STATIC := CGO_ENABLED=0
 LDFLAGS   := -s -w -buildid=
+# The init's own packages are compiled without inlining (the standard library and the runtime
+# keep theirs): the binary is 130 KB smaller, and most of its code runs once per boot, where
+# under TCG, as on a cold CPU cache, less code to run is faster (README, Benchmark).
+INIT_GCFLAGS := -gcflags=github.com/earlyroot/earlyroot/...=-l
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
              f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
              busybox-static cryptsetup-bin lvm2 mdadm python3 kbd console-data console-setup debootstrap
@@ -37,7 +41,7 @@ all: build
 
 build:
 	@mkdir -p $(BUILD)
-	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./init
+	$(GOFLAGS_STATIC) $(GO) build -trimpath $(INIT_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./init
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/testinit ./cmd/testinit
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/dmcheck ./cmd/dmcheck
 	$(GO) build -trimpath -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs
