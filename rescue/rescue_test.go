@@ -525,8 +525,8 @@ func TestLookPath(t *testing.T) {
 	}{
 		{"sh", bin + ":" + other, filepath.Join(bin, "sh")},
 		{"plain", bin + ":" + other, filepath.Join(other, "plain")}, // the first is not executable
-		{"dir", other, ""},                                          // a directory is no program
-		{"sh", "relative:" + other, ""},                             // relative entries are skipped
+		{"dir", other, ""},              // a directory is no program
+		{"sh", "relative:" + other, ""}, // relative entries are skipped
 		{"sh", "", ""},
 	} {
 		got, ok := lookPath(tc.name, tc.path)
