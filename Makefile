@@ -25,6 +25,10 @@ LDFLAGS   := -s -w -buildid=
 # keep theirs): the binary is 130 KB smaller, and most of its code runs once per boot, where
 # under TCG, as on a cold CPU cache, less code to run is faster (README, Benchmark).
 INIT_GCFLAGS := -gcflags=github.com/earlyroot/earlyroot/...=-l
+# earlyroot_init leaves out what only the host tools use of package modload: the readers of
+# module files themselves (ELF .modinfo, xz and gzip; modload/tree.go). A plain go build of
+# ./init works too, only larger.
+INIT_TAGS := -tags earlyroot_init
 APT_PKGS  := qemu-system-x86 qemu-utils e2fsprogs xfsprogs btrfs-progs dosfstools mtools gdisk fdisk \
              f2fs-tools squashfs-tools erofs-utils xorriso cpio zstd xz-utils lz4 kmod file util-linux \
              busybox-static cryptsetup-bin lvm2 mdadm python3 kbd console-data console-setup debootstrap
@@ -41,7 +45,7 @@ all: build
 
 build:
 	@mkdir -p $(BUILD)
-	$(GOFLAGS_STATIC) $(GO) build -trimpath $(INIT_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./init
+	$(GOFLAGS_STATIC) $(GO) build -trimpath $(INIT_TAGS) $(INIT_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./init
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/testinit ./cmd/testinit
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/dmcheck ./cmd/dmcheck
 	$(GO) build -trimpath -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs

@@ -18,7 +18,10 @@
 //     modules.dep, modules.softdep, modules.builtin) or, when they are
 //     absent, the .modinfo ELF section of every module, in parallel. The
 //     init uses [OpenImage], whose fallback reads the text files only: the
-//     image always has the index, and the init then links no ELF reader.
+//     image always has the index. The readers of module files themselves
+//     (.modinfo, and xz and gzip besides zstd) are for the host tools: the
+//     init is built with the tag earlyroot_init, which leaves them out
+//     (tree.go), and with them the packages only they import.
 //  2. Lookup: [Index.Lookup] matches the modalias against the patterns with
 //     fnmatch semantics ('*', '?', '[...]', '[!...]', '\' escapes; '/' is
 //     not special) and '-' and '_' treated alike. Patterns are grouped by
@@ -39,8 +42,7 @@
 //     handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
 //     /sys/module/compression names that algorithm; else a .ko.zst is
 //     decompressed in Go and loaded with init_module, and the others fail
-//     (the image generator writes them only for a kernel that takes them,
-//     so the init links no xz or gzip decoder). A module reached through an
+//     (the image generator writes them only for a kernel that takes them). A module reached through an
 //     alias whose cpu: aliases this CPU does not match is not tried
 //     ([Options.CPU]). Parameters come from [Options.Params]
 //     ([SystemOptions] gathers them with the blacklist: modprobe.d

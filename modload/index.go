@@ -8,11 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // Module describes one loadable module of the index.
@@ -47,20 +45,13 @@ type rawMod struct {
 	soft       softdep
 }
 
-// Build reads the index facts from moddir: depmod's modules.dep,
-// modules.alias and modules.softdep when modules.dep and modules.alias are
-// present, else the .modinfo section of every module file below moddir;
-// modules.builtin and modules.builtin.modinfo in both cases. Module files
-// that cannot be read are left out and reported by [Index.Problems].
-func Build(moddir string) (*Index, error) { return build(moddir, readModinfoTree) }
-
 // modinfoTreeFunc reads the .modinfo of every module file below a module
 // directory (readModinfoTree).
 type modinfoTreeFunc func(moddir string) ([]rawMod, []aliasEntry, []error, error)
 
 // build is [Build] with the reader of module files' .modinfo given: nil
-// builds from depmod's text files only, so that a program that calls it
-// and not Build links no ELF reader and no xz or gzip decoder.
+// builds from depmod's text files only ([OpenImage]'s fallback, which the
+// init's build, without tree.go, has).
 func build(moddir string, modinfoTree modinfoTreeFunc) (*Index, error) {
 	st, err := os.Stat(moddir)
 	if err != nil {
@@ -219,106 +210,6 @@ func readDepmodFiles(moddir string) ([]rawMod, []aliasEntry, error) {
 		mods = append(mods, m)
 	}
 	return mods, aliases, nil
-}
-
-// readModinfoTree reads the .modinfo of every module file below moddir
-// with a bounded pool of workers.
-func readModinfoTree(moddir string) ([]rawMod, []aliasEntry, []error, error) {
-	paths, err := moduleFiles(moddir)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	type out struct {
-		mi  modinfo
-		err error
-	}
-	res := make([]out, len(paths))
-	workers := min(max(2*runtime.GOMAXPROCS(0), 4), 16, len(paths))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				mi, err := readModinfoFile(filepath.Join(moddir, paths[i]))
-				res[i] = out{mi, err}
-			}
-		})
-	}
-	for i := range paths {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
-	var mods []rawMod
-	var aliases []aliasEntry
-	var problems []error
-	for i, r := range res {
-		if r.err != nil {
-			problems = append(problems, r.err)
-			continue
-		}
-		name := r.mi.Name
-		if name == "" {
-			name = moduleNameFromPath(paths[i])
-		}
-		mods = append(mods, rawMod{name: name, path: paths[i], deps: r.mi.Depends, soft: r.mi.Soft})
-		for _, a := range r.mi.Aliases {
-			aliases = append(aliases, aliasEntry{Pattern: a, Module: name})
-		}
-	}
-	return mods, aliases, problems, nil
-}
-
-// moduleFiles lists the module files below moddir, relative to it, in
-// lexical order. Symbolic links to directories are followed (except
-// "build" and "source"), with a bound on depth and no directory twice.
-func moduleFiles(moddir string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	var walk func(dir, rel string, depth int) error
-	walk = func(dir, rel string, depth int) error {
-		if depth > 32 {
-			return nil
-		}
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			if seen[real] {
-				return nil
-			}
-			seen[real] = true
-		}
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			full, r := filepath.Join(dir, e.Name()), filepath.Join(rel, e.Name())
-			isDir := e.IsDir()
-			if e.Type()&fs.ModeSymlink != 0 {
-				if depth == 0 && (e.Name() == "build" || e.Name() == "source") {
-					continue
-				}
-				st, err := os.Stat(full)
-				if err != nil {
-					continue
-				}
-				isDir = st.IsDir()
-			}
-			switch {
-			case isDir:
-				if err := walk(full, r, depth+1); err != nil {
-					return err
-				}
-			case moduleNameFromPath(e.Name()) != "":
-				out = append(out, filepath.ToSlash(r))
-			}
-		}
-		return nil
-	}
-	if err := walk(moddir, "", 0); err != nil {
-		return nil, fmt.Errorf("list modules: %w", err)
-	}
-	return out, nil
 }
 
 // newIndex builds the lookup structures. deps of each rawMod are the full

@@ -117,15 +117,10 @@ func (ix *Index) marshal() []byte {
 	return b
 }
 
-// Open returns the index of moddir, read from moddir/modules.earlyroot when
-// that file is present and sound, else built with [Build]. A corrupt file
-// is reported by [Index.Problems] of the built index.
-func Open(moddir string) (*Index, error) { return open(moddir, Build) }
-
 // OpenImage is [Open] for the init: when modules.earlyroot (which
 // mkinitramfs always writes) is missing or corrupt, it builds the index
-// from depmod's text files only, never from the module files themselves,
-// so the init links no ELF reader.
+// from depmod's text files only, never from the module files themselves
+// (the init's build has no reader of them: tree.go).
 func OpenImage(moddir string) (*Index, error) {
 	return open(moddir, func(dir string) (*Index, error) { return build(dir, nil) })
 }
