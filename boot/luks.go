@@ -171,7 +171,7 @@ func (b *Boot) luksSettings(d devices.Device) (cmdline.LUKSDevice, bool) {
 	if set.Key.IsZero() {
 		set.Key = e.Key
 	}
-	if !set.OptionsSet && b.cfg.LUKS.Options.IsZero() {
+	if !set.OptionsSet && !b.cfg.LUKS.OptionsSet {
 		discard := set.Options.Discard
 		set.Options = e.Options
 		set.Options.Discard = set.Options.Discard || discard

@@ -200,22 +200,32 @@ func TestLUKSNotAllowed(t *testing.T) {
 	}
 }
 
-// The image's /etc/crypttab names the device: its mapping name and key file apply, and it is
-// opened at once; rd.luks.crypttab=0 ignores it (the default name, the passphrase).
+// The image's /etc/crypttab names the device: its mapping name, key file and options apply,
+// and it is opened at once; options on the command line, for every device or for this one,
+// replace the line's; rd.luks.crypttab=0 ignores it (the default name, the passphrase).
 func TestLUKSCrypttab(t *testing.T) {
-	for _, tc := range []struct{ cmdline, want string }{
-		{"", "opened as /dev/mapper/cryptroot (dm-0)"},
-		{"rd.luks.crypttab=0", "opened as /dev/mapper/luks-" + luksUUID + " (dm-0)"},
+	for _, tc := range []struct{ cmdline, want, flag, notFlag string }{
+		{"", "opened as /dev/mapper/cryptroot (dm-0)", "allow_discards", "same_cpu_crypt"},
+		{"rd.luks.options=same-cpu-crypt", "opened as /dev/mapper/cryptroot (dm-0)", "same_cpu_crypt", "allow_discards"},
+		{"rd.luks.options=" + luksUUID + "=same-cpu-crypt", "opened as /dev/mapper/cryptroot (dm-0)", "same_cpu_crypt", "allow_discards"},
+		{"rd.luks.crypttab=0", "opened as /dev/mapper/luks-" + luksUUID + " (dm-0)", "", "allow_discards"},
 	} {
 		t.Run("cmdline="+tc.cmdline, func(t *testing.T) {
-			f, _, sys := luksSystem(t, "root=UUID="+ext4UUID+" "+tc.cmdline)
+			f, fd, sys := luksSystem(t, "root=UUID="+ext4UUID+" "+tc.cmdline)
 			write(t, f.path("etc/crypttab"), "# test\ncryptroot UUID="+luksUUID+" /etc/keys/root.key luks,discard\n")
 			write(t, f.path("etc/keys/root.key"), luksPass)
 			f.in.add(luksPass + "\n")
 			runSys(sys)
 			contains(t, f.output(), tc.want, "switching to /sbin/init")
-			if asked := strings.Contains(f.output(), "Passphrase for"); asked != (tc.cmdline != "") {
+			if asked := strings.Contains(f.output(), "Passphrase for"); asked != (tc.cmdline == "rd.luks.crypttab=0") {
 				t.Errorf("asked for the passphrase: %v", asked)
+			}
+			if len(fd.created) != 1 {
+				t.Fatalf("dm created %q", fd.created)
+			}
+			words := strings.Fields(fd.created[0])
+			if tc.flag != "" && !slices.Contains(words, tc.flag) || slices.Contains(words, tc.notFlag) {
+				t.Errorf("table %q: want %q, not %q", fd.created[0], tc.flag, tc.notFlag)
 			}
 		})
 	}

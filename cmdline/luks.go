@@ -35,6 +35,7 @@ type LUKS struct {
 	NoCrypttab    bool             // rd.luks.crypttab=0 or luks.crypttab=0
 	Devices       []LUKSDevice     // devices the command line mentions, in order of first mention
 	Options       cryptopt.Options // rd.luks.options=OPTS, for devices without options of their own
+	OptionsSet    bool             // rd.luks.options=OPTS was given (even empty): a crypttab line's options then do not apply
 	Key           cryptopt.Key     // rd.luks.key=PATH[:SPEC], for devices without a key of their own
 	CryptKey      cryptopt.Key     // cryptkey=, the key of the cryptdevice= device
 	AllowDiscards bool             // bare rd.luks.allow-discards: discard on every device
@@ -195,7 +196,7 @@ func (c *Config) luksOptions(p Param) {
 		d.Options, d.OptionsSet = c.luksParseOptions(p, opts), true
 		return
 	}
-	c.LUKS.Options = c.luksParseOptions(p, p.Value)
+	c.LUKS.Options, c.LUKS.OptionsSet = c.luksParseOptions(p, p.Value), true
 }
 
 func (c *Config) luksParseOptions(p Param, list string) cryptopt.Options {

@@ -72,18 +72,6 @@ type Options struct {
 	Unknown     []string // unknown options, verbatim, in order
 }
 
-// IsZero reports whether o holds no option at all, as an empty option list parses. (It
-// names every field, so that the init needs no reflect.DeepEqual; TestIsZeroEveryField
-// fails when a field is added and not named here.)
-func (o Options) IsZero() bool {
-	return !o.Discard && !o.SameCPUCrypt && !o.SubmitFromCryptCPUs && !o.NoReadWorkqueue &&
-		!o.NoWriteWorkqueue && o.SectorSize == 0 && o.Tries == 0 && !o.TriesSet &&
-		o.KeyfileOffset == 0 && o.KeyfileSize == 0 && !o.ReadOnly && o.Timeout == 0 &&
-		o.KeyfileTimeout == 0 && o.Header == "" && o.TPM2Device == "" && o.FIDO2Device == "" &&
-		!o.InitrdAttach && !o.Initramfs && !o.LUKS && !o.NoFail && !o.NoAuto &&
-		len(o.Unsupported) == 0 && len(o.Unknown) == 0
-}
-
 // MaxTries returns how many passphrases to ask for: tries= when given,
 // otherwise DefaultTries. 0 means no limit.
 func (o Options) MaxTries() int {

@@ -309,33 +309,3 @@ func FuzzParseTimespan(f *testing.F) {
 		}
 	})
 }
-
-// TestIsZeroEveryField sets each field of Options in turn and checks that IsZero sees it.
-func TestIsZeroEveryField(t *testing.T) {
-	if !(Options{}).IsZero() {
-		t.Fatal("the zero Options is not IsZero")
-	}
-	if o, _ := Parse(""); !o.IsZero() {
-		t.Errorf("Parse(\"\") = %+v, not IsZero", o)
-	}
-	typ := reflect.TypeFor[Options]()
-	for i := range typ.NumField() {
-		var o Options
-		f := reflect.ValueOf(&o).Elem().Field(i)
-		switch f.Kind() {
-		case reflect.Bool:
-			f.SetBool(true)
-		case reflect.Int, reflect.Int64:
-			f.SetInt(1)
-		case reflect.String:
-			f.SetString("x")
-		case reflect.Slice:
-			f.Set(reflect.ValueOf([]string{"x"}))
-		default:
-			t.Fatalf("field %s: kind %s not covered by this test", typ.Field(i).Name, f.Kind())
-		}
-		if o.IsZero() {
-			t.Errorf("IsZero with only %s set = true", typ.Field(i).Name)
-		}
-	}
-}
