@@ -421,21 +421,21 @@ func floorName(base string) string { return "floor-" + base }
 // unpack, the same modules to insert), without earlyroot's own work: the Go runtime,
 // discovery, decompressing the modules. ok is false without both images.
 func (e *benchEnv) floorImage(imgs []image, base string) (image, bool, error) {
-	var gen, tiny string
+	var basePath, tiny string
 	for _, im := range imgs {
 		switch im.name {
 		case base:
-			gen = im.path
+			basePath = im.path
 		case tinyPeer:
 			tiny = im.path
 		}
 	}
 	name := floorName(base)
-	if gen == "" || tiny == "" {
+	if basePath == "" || tiny == "" {
 		fmt.Fprintf(e.log, "bench: no %s: it needs the %s and %s images\n", name, base, tinyPeer)
 		return image{}, false, nil
 	}
-	g, err := os.ReadFile(gen)
+	g, err := os.ReadFile(basePath)
 	if err != nil {
 		return image{}, false, err
 	}
