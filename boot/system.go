@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/earlyroot/earlyroot/bootlog"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/earlyroot/earlyroot/consolefont"
@@ -201,11 +203,12 @@ func ensureStdio() {
 	}
 }
 
-// openKmsg opens /dev/kmsg. Writes to it are rate-limited to 10 per 5 s unless
-// printk_devkmsg is on; a boot log needs them all.
+// openKmsg opens /dev/kmsg for the boot log (bootlog.Kmsg: every line reaches it
+// although the kernel rate-limits each open file).
 func openKmsg() (io.Writer, error) {
-	_ = os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0o644)
-	return os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+	return bootlog.NewKmsg(func() (io.WriteCloser, error) {
+		return os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+	})
 }
 
 func reapChildren(pause *sync.Mutex) {

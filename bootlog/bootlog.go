@@ -16,9 +16,8 @@
 // Phase times named boot phases and logs their durations ("NAME took 12.3 ms"), which the
 // benchmark reads.
 //
-// Note for callers: the kernel rate-limits /dev/kmsg writers to 10 lines
-// per 5 s unless printk.devkmsg=on (or /proc/sys/kernel/printk_devkmsg is
-// "on"); excess lines are silently dropped by the kernel.
+// The kernel drops what one open file of /dev/kmsg writes past 10 lines in
+// 5 s unless printk.devkmsg=on; [Kmsg] opens the file again before that.
 package bootlog
 
 import (

@@ -22,6 +22,9 @@
 //	root_superopts          the root filesystem's super options
 //	proc_fstype, sys_fstype, dev_fstype, run_fstype   from mountinfo
 //	modules                 loaded modules, comma separated (from /proc/modules)
+//	printk_devkmsg          /proc/sys/kernel/printk_devkmsg (the kernel's rate limit of /dev/kmsg writers)
+//	kmsg_earlyroot          how many kernel log records hold "earlyroot: ", if /dev/kmsg opens
+//	kmsg_ratelimited        how many kernel log records report lines a writer lost to the rate limit
 //	kernel, hostname, env, cwd
 //
 // Run as any other PID (on a host, say) it prints the facts and exits
@@ -121,6 +124,10 @@ func extras(e map[string]string) {
 		e["virtio_blk_queue_depth"] = s
 	}
 	e["memfree_kb"] = memFree()
+	e["printk_devkmsg"] = readTrim("/proc/sys/kernel/printk_devkmsg")
+	if ours, limited, err := kmsgCounts("/dev/kmsg"); err == nil {
+		e["kmsg_earlyroot"], e["kmsg_ratelimited"] = strconv.Itoa(ours), strconv.Itoa(limited)
+	}
 	e["modules"] = modules()
 	if r, err := host.KernelRelease(); err == nil {
 		e["kernel"] = r
@@ -334,5 +341,33 @@ func reapChildren(limit time.Duration) {
 			continue
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// kmsgCounts reads the kernel log's records ("6,339,5140900,-;text\n", one per
+// read) and counts earlyroot's and the kernel's reports of rate-limited writers
+// ("init: 3 output lines suppressed due to ratelimiting").
+func kmsgCounts(path string) (ours, limited int, err error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EPIPE { // records overwritten while reading: go on from the next
+			continue
+		}
+		if err != nil || n <= 0 {
+			return ours, limited, nil
+		}
+		rec := string(buf[:n])
+		if strings.Contains(rec, "earlyroot: ") {
+			ours++
+		}
+		if strings.Contains(rec, "suppressed due to ratelimiting") {
+			limited++
+		}
 	}
 }

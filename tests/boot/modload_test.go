@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,6 +46,7 @@ func TestModulesFromUevents(t *testing.T) {
 			if got := f.Extra["virtio_blk_queue_depth"]; got != "64" {
 				t.Errorf("virtio_blk queue_depth = %q, want 64", got)
 			}
+			kernelLogComplete(t, f)
 			mods := "," + f.Extra["modules"] + ","
 			for _, m := range []string{"virtio_pci", "virtio_blk", "ext4", "crc32c_generic"} {
 				if !contains(mods, ","+m+",") {
@@ -92,5 +94,23 @@ func TestRootFSHint(t *testing.T) {
 			}
 			exited(t, v, factsTimeout)
 		})
+	}
+}
+
+// kernelLogComplete checks that the boot log of an rd.debug boot reached the kernel log
+// whole, past the kernel's allowance of 10 records per open file of /dev/kmsg, and that
+// the kernel's rate limit is still on for the booted system.
+func kernelLogComplete(t *testing.T, f vm.Facts) {
+	t.Helper()
+	if got := f.Extra["printk_devkmsg"]; got != "ratelimit" {
+		t.Errorf("printk_devkmsg = %q in the booted system, want the kernel's default, ratelimit", got)
+	}
+	// Such a boot logs about 24 lines; through one open file the kernel would have kept
+	// 10 of them, plus the deletion helper's line.
+	if n, err := strconv.Atoi(f.Extra["kmsg_earlyroot"]); err != nil || n < 16 {
+		t.Errorf("%q earlyroot records in the kernel log, want 16 or more from an rd.debug boot", f.Extra["kmsg_earlyroot"])
+	}
+	if got := f.Extra["kmsg_ratelimited"]; got != "0" {
+		t.Errorf("%q kernel log records report lines lost to the rate limit, want 0", got)
 	}
 }
