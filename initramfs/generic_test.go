@@ -34,26 +34,7 @@ var matrixDrivers = map[string][]string{
 // softdeps: a kept module here is a root the image can reach, a dropped one
 // is space no root needs.
 func TestGenericSetDebian(t *testing.T) {
-	k := fixture.NeedKernel(t)
-	ix, err := modload.Build(k.ModDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := filepath.Join(t.TempDir(), "init")
-	if err := os.WriteFile(init, []byte("\x7fELF stand-in init\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	names, warnings, err := initramfs.Select(initramfs.Config{KernelVersion: k.Release, ModDir: k.ModDir, Init: init, Index: ix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(warnings) > 0 {
-		t.Errorf("warnings: %q", warnings)
-	}
-	in := map[string]bool{}
-	for _, n := range names {
-		in[n] = true
-	}
+	ix, names, in := genericSet(t, fixture.NeedKernel(t))
 
 	for _, bus := range vm.Buses {
 		chain, ok := matrixDrivers[bus]
@@ -67,11 +48,7 @@ func TestGenericSetDebian(t *testing.T) {
 		}
 	}
 
-	cases := []struct {
-		why     string
-		keep    bool
-		modules []string
-	}{
+	checkKept(t, ix, in, []keptCase{
 		{"FC HBAs", true, []string{"lpfc", "qla2xxx", "bfa", "mptfc", "scsi_transport_fc"}},
 		{"SAS and RAID HBAs", true, []string{"mpt3sas", "mpi3mr", "megaraid_sas", "pm80xx", "isci", "aic94xx",
 			"mvsas", "hpsa", "smartpqi", "aacraid", "arcmsr", "mptspi", "3w_sas", "ipr"}},
@@ -100,17 +77,7 @@ func TestGenericSetDebian(t *testing.T) {
 			"dm_log", "dm_region_hash", "dm_switch", "dm_unstripe", "dm_flakey", "dm_delay", "md_cluster"}},
 		{"no root on them", false, []string{"overlay", "efivarfs", "mspro_block", "memstick"}},
 		{"target mode", false, []string{"tcm_qla2xxx", "nvmet_tcp", "nvmet_rdma"}},
-	}
-	for _, c := range cases {
-		for _, m := range c.modules {
-			if _, ok := ix.Module(m); !ok {
-				t.Errorf("%s: %s is not a module of the tree; the row proves nothing", c.why, m)
-			}
-			if in[m] != c.keep {
-				t.Errorf("%s: %s in the generic set = %v, want %v", c.why, m, in[m], c.keep)
-			}
-		}
-	}
+	})
 
 	paths := map[string]string{}
 	for _, n := range names {
@@ -127,4 +94,64 @@ func TestGenericSetDebian(t *testing.T) {
 		}
 	}
 	t.Logf("generic set: %d modules", len(names))
+}
+
+// TestGenericSetSecondKernel checks the generic set on Debian 13's tree (merged /usr,
+// every module .ko.xz): the matrix's controllers and the FC HBAs kept, and VDO
+// (drivers/md/dm-vdo/, since 6.9), which no LVM plan of the init makes, left out.
+func TestGenericSetSecondKernel(t *testing.T) {
+	ix, _, in := genericSet(t, fixture.NeedSecondKernel(t))
+	checkKept(t, ix, in, []keptCase{
+		{"matrix controllers", true, []string{"virtio_blk", "virtio_scsi", "ahci", "ata_piix", "nvme", "uas",
+			"sym53c8xx", "megaraid_sas", "mptsas", "am53c974"}},
+		{"FC HBAs", true, []string{"lpfc", "qla2xxx", "bfa"}},
+		{"device mapper of LUKS and LVM plans", true, []string{"dm_mod", "dm_crypt", "dm_thin_pool", "dm_raid"}},
+		{"layers the init never assembles", false, []string{"dm_vdo", "dm_integrity", "bcache"}},
+	})
+}
+
+// genericSet selects the generic image's modules from k's tree.
+func genericSet(t *testing.T, k fixture.Kernel) (*modload.Index, []string, map[string]bool) {
+	t.Helper()
+	ix, err := modload.Build(k.ModDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(t.TempDir(), "init")
+	if err := os.WriteFile(init, []byte("\x7fELF stand-in init\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names, warnings, err := initramfs.Select(initramfs.Config{KernelVersion: k.Release, ModDir: k.ModDir, Init: init, Index: ix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings: %q", warnings)
+	}
+	in := map[string]bool{}
+	for _, n := range names {
+		in[n] = true
+	}
+	return ix, names, in
+}
+
+// keptCase is a row of modules the generic set must keep, or leave out.
+type keptCase struct {
+	why     string
+	keep    bool
+	modules []string
+}
+
+func checkKept(t *testing.T, ix *modload.Index, in map[string]bool, cases []keptCase) {
+	t.Helper()
+	for _, c := range cases {
+		for _, m := range c.modules {
+			if _, ok := ix.Module(m); !ok {
+				t.Errorf("%s: %s is not a module of the tree; the row proves nothing", c.why, m)
+			}
+			if in[m] != c.keep {
+				t.Errorf("%s: %s in the generic set = %v, want %v", c.why, m, in[m], c.keep)
+			}
+		}
+	}
 }

@@ -118,7 +118,7 @@ type Selection struct {
 // changers, target mode, debug modules, and the layers the init never
 // assembles (bcache, which needs userspace registration; dm targets that no
 // LUKS or LVM plan of the init makes: cache, era, integrity (a LUKS2
-// integrity segment is refused), writecache, zoned, verity, multipath with
+// integrity segment is refused), writecache, zoned, verity, VDO, multipath with
 // its path selectors, mirror and its log; loop and overlay roots). Nothing
 // outside storage comes in, unless a selected module depends on it.
 // (A Closure over dependencies and softdeps is added by the caller.)
@@ -176,7 +176,7 @@ func GenericSelection() Selection {
 			"drivers/md/dm-flakey", "drivers/md/dm-delay", "drivers/md/dm-dust", "drivers/md/dm-log-writes",
 			// layers and dm targets the init never sets up (see above)
 			"drivers/md/bcache/", "drivers/md/dm-cache", "drivers/md/dm-era", "drivers/md/dm-integrity",
-			"drivers/md/dm-writecache", "drivers/md/dm-zoned", "drivers/md/dm-verity",
+			"drivers/md/dm-writecache", "drivers/md/dm-zoned", "drivers/md/dm-verity", "drivers/md/dm-vdo/",
 			"drivers/md/dm-switch", "drivers/md/dm-unstripe", "drivers/md/dm-ebs", "drivers/md/dm-clone",
 			"drivers/md/dm-multipath", "drivers/md/dm-queue-length", "drivers/md/dm-round-robin",
 			"drivers/md/dm-service-time", "drivers/md/dm-historical-service-time",
