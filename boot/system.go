@@ -12,10 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/earlyroot/earlyroot/bootlog"
-
 	"golang.org/x/sys/unix"
 
+	"github.com/earlyroot/earlyroot/bootlog"
 	"github.com/earlyroot/earlyroot/consolefont"
 	"github.com/earlyroot/earlyroot/dm"
 	"github.com/earlyroot/earlyroot/internal/host"
