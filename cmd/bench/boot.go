@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -101,7 +102,7 @@ func (e *benchEnv) boot(ctx context.Context, im image, round int, disks []string
 	}
 	var drives []vm.Drive
 	for _, d := range disks {
-		drives = append(drives, vm.Drive{Path: d})
+		drives = append(drives, vm.Drive{Path: d, Bus: e.opt.bus})
 	}
 	cfg := vm.Config{
 		Kernel:  e.k.Image,
@@ -180,9 +181,9 @@ func (e *benchEnv) report(results []ImageResult) error {
 	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "# earlyroot boot benchmark\n\n")
-	fmt.Fprintf(&md, "Kernel %s under QEMU TCG (no KVM), 1 vCPU (NAME@smpN rows: N vCPUs, compared with the baseline and peers at N), 512 MiB, q35; root ext4 on virtio-blk, root=UUID=; "+
+	fmt.Fprintf(&md, "Kernel %s under QEMU TCG (no KVM), 1 vCPU (NAME@smpN rows: N vCPUs, compared with the baseline and peers at N), 512 MiB, q35; root ext4 on %s, root=UUID=; "+
 		"the real init is cmd/testinit, which prints its uptime. %d boot(s) per image, round-robin, %d VM(s) at a time. %s.\n\n",
-		e.k.Release, rounds, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		e.k.Release, cmp.Or(e.opt.bus, vm.BusVirtioBlk), rounds, e.opt.parallel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	md.WriteString("**init stage** = the real init's uptime minus the baseline's median: what the initramfs costs over a kernel " +
 		"whose /init is the real init. It splits into *unpack + kernel until /init* (the image's `Run /init as init process` " +
 		"time minus the baseline's) and */init until real init* (the rest). *unpack* is the kernel's asynchronous initramfs " +

@@ -161,6 +161,16 @@ func (e *benchEnv) genericImages() ([]image, error) {
 		}
 		out = append(out, im)
 	}
+	for _, v := range e.opt.variants {
+		if !selected(e.opt.only, v.name) {
+			continue
+		}
+		im, _, err := e.mkinitramfs(v.name, "generic, "+strings.Join(v.args, " "), v.args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, im)
+	}
 	if !e.opt.layouts {
 		return out, nil
 	}

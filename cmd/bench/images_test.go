@@ -77,3 +77,38 @@ func TestSummaryTail(t *testing.T) {
 		}
 	}
 }
+
+func TestVariantsSet(t *testing.T) {
+	tests := []struct {
+		flags []string
+		want  string // String() after the good ones; "" when the last one fails
+		bad   bool
+	}{
+		{[]string{"unpack-ahci=-unpack virtio_pci,ahci"}, "unpack-ahci=-unpack virtio_pci,ahci", false},
+		{[]string{"a=-roothint  xfs   -unpack none", "b=-hostonly"}, "a=-roothint xfs -unpack none; b=-hostonly", false},
+		{[]string{"noflags="}, "", true},
+		{[]string{"-unpack none"}, "", true},
+		{[]string{"=-unpack none"}, "", true},
+		{[]string{"a/b=-unpack none"}, "", true},
+		{[]string{"a,b=-unpack none"}, "", true},
+		{[]string{"generic=-unpack none"}, "", true},
+		{[]string{"baseline=-unpack none"}, "", true},
+		{[]string{"a=-hostonly", "a=-unpack none"}, "", true},
+	}
+	for _, tt := range tests {
+		var v variants
+		var err error
+		for _, f := range tt.flags {
+			if err = v.Set(f); err != nil {
+				break
+			}
+		}
+		if (err != nil) != tt.bad {
+			t.Errorf("%q: error %v, want error %v", tt.flags, err, tt.bad)
+			continue
+		}
+		if !tt.bad && v.String() != tt.want {
+			t.Errorf("%q: %q, want %q", tt.flags, v.String(), tt.want)
+		}
+	}
+}

@@ -26,11 +26,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/earlyroot/earlyroot/internal/fixture"
+	"github.com/earlyroot/earlyroot/internal/vm"
 )
 
 type options struct {
@@ -50,6 +52,8 @@ type options struct {
 	kernel2Dir            string // the second kernel's tree for it
 	distro                int    // rounds of the systemd root comparison (distro.go)
 	distroOnly            bool   // only that comparison
+	bus                   string // the root disk's bus (internal/vm's Buses)
+	variants              variants
 }
 
 func main() {
@@ -75,7 +79,13 @@ func main() {
 	flag.StringVar(&o.kernel2Dir, "kernel2-dir", "", "a second unpacked kernel package (Debian 13's) whose tree the generation time comparison also uses")
 	flag.IntVar(&o.distro, "distro", genDefault(), "rounds of the systemd comparison: the Debian 12 root booted through earlyroot's, initramfs-tools' and dracut's images, systemd-analyze's figures (0 skips it; default 1 with BENCH_PEERS=1)")
 	flag.BoolVar(&o.distroOnly, "distro-only", false, "only the systemd comparison (written to OUT/distro.md), no other boots")
+	flag.StringVar(&o.bus, "bus", vm.BusVirtioBlk, "bus of the root disk: "+strings.Join(vm.Buses, ", ")+" (the peers' hand-named modules are virtio-blk's)")
+	flag.Var(&o.variants, "variant", "NAME=FLAGS: also boot the generic image built with these mkinitramfs flags (space separated) as NAME, e.g. -variant 'unpack-ahci=-unpack virtio_pci,virtio_blk,ahci'; repeatable")
 	flag.Parse()
+	if !slices.Contains(vm.Buses, o.bus) {
+		fmt.Fprintf(os.Stderr, "bench: -bus %q: want one of %s\n", o.bus, strings.Join(vm.Buses, ", "))
+		os.Exit(2)
+	}
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -230,4 +240,37 @@ func selected(only, name string) bool {
 		}
 	}
 	return false
+}
+
+// variant is a generic image built with extra mkinitramfs flags (-variant).
+type variant struct {
+	name string
+	args []string
+}
+
+// variants collects the -variant flags.
+type variants []variant
+
+func (v *variants) String() string {
+	var out []string
+	for _, x := range *v {
+		out = append(out, x.name+"="+strings.Join(x.args, " "))
+	}
+	return strings.Join(out, "; ")
+}
+
+// Set parses NAME=FLAGS: a name that can be an image's (and a file's) and at least one flag.
+func (v *variants) Set(s string) error {
+	name, flags, ok := strings.Cut(s, "=")
+	args := strings.Fields(flags)
+	switch {
+	case !ok || len(args) == 0:
+		return fmt.Errorf("%q: want NAME=FLAGS", s)
+	case name == "" || strings.ContainsAny(name, "/, \t") || name == "baseline" || name == "generic":
+		return fmt.Errorf("%q: bad image name %q", s, name)
+	case slices.ContainsFunc(*v, func(x variant) bool { return x.name == name }):
+		return fmt.Errorf("%q: image %s given twice", s, name)
+	}
+	*v = append(*v, variant{name, args})
+	return nil
 }
