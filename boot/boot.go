@@ -607,10 +607,12 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 }
 
 // loadFilesystem loads the module (and softdeps) of a filesystem type, unless built in.
+// A filesystem's modules drive no device: they load ahead (modload.Loader.LoadAhead), so
+// that a controller's probe under way in the kernel does not hold them up.
 func (b *Boot) loadFilesystem(fstype string) {
-	r := b.loader.Load("fs-" + fstype)
+	r := b.loader.LoadAhead("fs-" + fstype)
 	if r.Status == modload.NoModule {
-		r = b.loader.Load(fstype)
+		r = b.loader.LoadAhead(fstype)
 	}
 	if r.Status == modload.NoModule {
 		b.log.Debugf("filesystem %s: no module (built in, or unknown)", fstype)

@@ -103,6 +103,7 @@ type Loader struct {
 
 	mu       sync.Mutex
 	entries  map[string]*entry
+	ahead    map[string]bool // modules of LoadAhead's loads: inserted with asyncProbe
 	results  []Result
 	deferred []string // modaliases whose loads were deferred, in order, once each
 
@@ -125,6 +126,7 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 		finitModule: unix.FinitModule,
 		initModule:  unix.InitModule,
 		entries:     map[string]*entry{},
+		ahead:       map[string]bool{},
 	}
 	for name, ps := range opt.Params {
 		l.params[normName(name)] = joinParams(ps)
@@ -324,6 +326,38 @@ func (l *Loader) Load(name string) Result {
 	return best(l.loadAll(names, name, false, false, nil))
 }
 
+// asyncProbe is the parameter the kernel takes from every module (it is no module's own):
+// the load ends without waiting for the asynchronous probes under way, and the module's
+// drivers bind their devices asynchronously.
+const asyncProbe = "async_probe=1"
+
+// LoadAhead is [Load] for a module loaded ahead of the device or the mount that will need
+// it. It and the modules it brings are inserted with the async_probe parameter (as
+// modprobe.d's "options <module> async_probe" gives it): the kernel otherwise ends each
+// module's load only once every asynchronous probe under way is done, those of other
+// drivers included, so that an AHCI controller's port scan holds up a CRC module's load
+// for its whole length. Its drivers then bind their devices asynchronously too: whoever
+// needs a device waits for its uevent, not for the load.
+func (l *Loader) LoadAhead(name string) Result {
+	l.mu.Lock()
+	for _, m := range l.ix.Closure([]string{name}) {
+		l.ahead[m] = true
+	}
+	l.mu.Unlock()
+	return l.Load(name)
+}
+
+// paramsOf is the parameter string module name is inserted with.
+func (l *Loader) paramsOf(name string) string {
+	l.mu.Lock()
+	ahead := l.ahead[name]
+	l.mu.Unlock()
+	if !ahead {
+		return l.params[name]
+	}
+	return strings.TrimSpace(l.params[name] + " " + asyncProbe)
+}
+
 // best returns the first successful result, else the first one.
 func best(rs []Result) Result {
 	for _, r := range rs {
@@ -482,7 +516,7 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 	}
 	start := time.Now()
 	var err error
-	r.ByKernel, err = l.insertFile(r.Path, l.params[name])
+	r.ByKernel, err = l.insertFile(r.Path, l.paramsOf(name))
 	r.Took = time.Since(start)
 	switch {
 	case err == nil:

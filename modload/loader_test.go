@@ -662,3 +662,24 @@ func TestLoadCorruptCompressed(t *testing.T) {
 		})
 	}
 }
+
+// LoadAhead inserts the module and every module it brings with async_probe=1 (after the
+// module's own parameters); loads by Load, of other modules, get none.
+func TestLoadAhead(t *testing.T) {
+	e := newLoaderEnv(t)
+	l := e.loader(Options{Params: map[string][]string{"chain_b": {"x=1"}}})
+	if r := l.LoadAhead("chain-d"); r.Status != Loaded {
+		t.Fatalf("LoadAhead(chain-d) = %+v", r)
+	}
+	l.Load("virtio_blk")
+	want := map[string]string{
+		"chain_a": "async_probe=1", "chain_b": "x=1 async_probe=1", "chain_c": "async_probe=1", "chain_d": "async_probe=1",
+		"virtio_blk": "", "virtio": "",
+	}
+	for name, params := range want {
+		c, n := e.k.call(name)
+		if n != 1 || c.params != params {
+			t.Errorf("%s: %d syscalls, params %q; want 1 with %q", name, n, c.params, params)
+		}
+	}
+}
