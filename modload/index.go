@@ -249,6 +249,7 @@ func newIndex(raw []rawMod, transitive bool, builtin []string, aliases []aliasEn
 	slices.Sort(builtin)
 	ix.builtin = slices.Compact(builtin)
 	ix.setAliases(aliases)
+	ix.addMissingSoftdeps()
 	return ix
 }
 
