@@ -305,9 +305,14 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 	if set.Options.Header != "" {
 		return mapping{}, fmt.Errorf("header=%s: detached headers are not supported", set.Options.Header)
 	}
-	modules := make(chan struct{})
+	var modules sync.WaitGroup // the kernel's part, readied while the key is derived
+	modules.Add(2)
 	b.goSafe(func() {
-		defer close(modules)
+		defer modules.Done()
+		b.prepareCrypto(h)
+	})
+	b.goSafe(func() {
+		defer modules.Done()
 		if r := b.loader.Load("dm-crypt"); r.Err != nil {
 			b.log.Warnf("luks: %v", r.Err)
 		}
@@ -318,7 +323,7 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 	}
 	defer vk.Wipe()
 	b.log.Infof("luks %s: keyslot %d opened", d.Path, slot)
-	<-modules
+	modules.Wait()
 
 	c := dm.Crypt{
 		Cipher:   seg.Cipher,
@@ -538,4 +543,31 @@ func readKeyFile(path string, k cryptopt.Key) ([]byte, error) {
 	copy(key, buf)
 	clear(buf)
 	return key, nil
+}
+
+// prepareCrypto readies the kernel for decrypting a volume's keyslots while its key is
+// derived: what decrypting them through AF_ALG asks the kernel for (cryptoModules), loaded
+// by the init instead of by a modprobe helper process each, after the derivation; then the
+// volume's transforms, which the kernel builds at their first use (luks.Header.Prepare).
+func (b *Boot) prepareCrypto(h *luks.Header) {
+	for _, name := range cryptoModules(h) {
+		if b.index == nil || len(b.index.Resolve(name)) == 0 {
+			continue // built in, or the kernel's to find
+		}
+		if r := b.loader.Load(name); r.Err != nil {
+			b.log.Warnf("luks: %v", r.Err)
+		}
+	}
+	h.Prepare()
+}
+
+// cryptoModules are the module names the kernel asks for when a LUKS volume is unlocked
+// through AF_ALG and mapped: the socket family ("net-pf-38": af_alg), its skcipher
+// interface ("algif-skcipher") and each crypto algorithm of the volume ("crypto-<name>").
+func cryptoModules(h *luks.Header) []string {
+	out := []string{"net-pf-38", "algif-skcipher"}
+	for _, alg := range h.Algorithms() {
+		out = append(out, "crypto-"+alg)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -186,3 +187,47 @@ const (
 	opDecrypt = unix.ALG_OP_DECRYPT
 	opEncrypt = unix.ALG_OP_ENCRYPT
 )
+
+// Prepare has the kernel build the transforms that unlocking and mapping the volume use
+// (the data segment's and every keyslot's cipher, ESSIV's ecb cipher), binding an AF_ALG
+// socket to each without a key. The kernel builds a composed algorithm such as "xts(aes)"
+// at its first use, asking the modprobe helper on the way for modules of its names; a caller
+// that prepares while the key is derived (seconds of Argon2) finds it built when Unlock
+// needs it. Failures are left for Unlock to report.
+func (h *Header) Prepare() {
+	for _, name := range h.transforms() {
+		bindTransform(name)
+	}
+}
+
+// transforms are the kernel skcipher names of the segment's and the keyslots' ciphers, in
+// order, without repeats.
+func (h *Header) transforms() []string {
+	var out []string
+	for _, s := range h.cipherSpecs() {
+		c, err := parseCipher(s)
+		if err != nil {
+			continue
+		}
+		names := []string{c.kernel}
+		if c.ivMode == "essiv" && c.cipher != "" {
+			names = append(names, "ecb("+c.cipher+")")
+		}
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// bindTransform binds an AF_ALG skcipher socket to name and closes it; tests replace it.
+var bindTransform = func(name string) {
+	fd, err := unix.Socket(unix.AF_ALG, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	_ = unix.Bind(fd, &unix.SockaddrALG{Type: "skcipher", Name: name})
+	unix.Close(fd)
+}

@@ -185,6 +185,19 @@ func (c *cipherSpec) algorithms() []string {
 // carry the modules. Hashes and KDFs computed in Go are not listed. Ciphers that cannot be
 // parsed, and the segment of a layout Segment refuses, are left out.
 func (h *Header) Algorithms() []string {
+	var out []string
+	for _, s := range h.cipherSpecs() {
+		if c, err := parseCipher(s); err == nil {
+			out = append(out, c.algorithms()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// cipherSpecs are the cryptsetup cipher specs of the data segment (unless Segment refuses
+// its layout) and of every keyslot's key material, in that order.
+func (h *Header) cipherSpecs() []string {
 	specs := make([]string, 0, len(h.keyslots)+1)
 	if h.segErr == nil {
 		specs = append(specs, h.segment.Cipher)
@@ -192,12 +205,5 @@ func (h *Header) Algorithms() []string {
 	for _, ks := range h.keyslots {
 		specs = append(specs, ks.AreaCipher)
 	}
-	var out []string
-	for _, s := range specs {
-		if c, err := parseCipher(s); err == nil {
-			out = append(out, c.algorithms()...)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return specs
 }

@@ -129,3 +129,22 @@ func TestFixtureAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// Header.Prepare binds each transform of the segment and the keyslots once: the bulk
+// cipher's skcipher and, for ESSIV, the ecb cipher of the IVs.
+func TestFixturePrepare(t *testing.T) {
+	want := map[string][]string{
+		"luks1-essiv.img.gz": {"cbc(aes)", "ecb(aes)"},
+		"luks2-xts.img.gz":   {"xts(aes)"},
+	}
+	saved := bindTransform
+	defer func() { bindTransform = saved }()
+	for _, fx := range fixtures {
+		var bound []string
+		bindTransform = func(name string) { bound = append(bound, name) }
+		openImage(t, unpackFixture(t, fx.file, fx.size)).Prepare()
+		if !slices.Equal(bound, want[fx.file]) {
+			t.Errorf("%s: Prepare bound %q, want %q", fx.file, bound, want[fx.file])
+		}
+	}
+}
