@@ -11,7 +11,8 @@
 //  1. Index: an [Index] over /lib/modules/<kver> holds, for every module,
 //     its alias patterns, its dependencies (already expanded to the full
 //     closure and sorted into load order, deepest first), its soft
-//     dependencies (softdep pre:/post:) and the list of built-in modules.
+//     dependencies (softdep pre:/post:, with those some kernels' modules
+//     need but do not declare: quirks.go) and the list of built-in modules.
 //     [Open] reads the compact file modules.earlyroot written at image build
 //     time by [Index.WriteFile]; when that file is missing or corrupt it
 //     falls back to [Build], which reads depmod's text files (modules.alias,
@@ -47,7 +48,9 @@
 //     ([Options.CPU]). Parameters come from [Options.Params]
 //     ([SystemOptions] gathers them with the blacklist: modprobe.d
 //     "options" and "blacklist" lines, then the kernel command line as
-//     package cmdline parses it). EEXIST counts as already loaded. Each module
+//     package cmdline parses it); [Loader.LoadAhead] adds async_probe=1, so
+//     that a load made ahead of its need does not wait for the asynchronous
+//     probes of other drivers. EEXIST counts as already loaded. Each module
 //     is loaded at most once even under concurrent calls: a second caller
 //     waits for the first caller's result. Every outcome is kept as a
 //     [Result] (see [Loader.Results]); a failure never stops other loads.
