@@ -5,8 +5,8 @@
 //   - as /init, PID 1: boot.Run on the real system, which mounts the root and hands over
 //     with switch_root, or stops in the rescue shell; it never returns;
 //   - as modprobe (the kernel's request_module helper, /sbin/modprobe → /init while the
-//     boot runs): load modules from the image's index, as modload.ModprobeMain does, and
-//     exit;
+//     boot runs): log the request to the kernel log, load modules from the image's index,
+//     as modload.ModprobeMain does, and exit;
 //   - as boot.DeleterName, the child switch_root starts: delete the old initramfs in the
 //     background while the real init starts.
 //
@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -31,6 +32,7 @@ import (
 func main() {
 	switch filepath.Base(os.Args[0]) {
 	case "modprobe":
+		logModprobe(os.Args[1:])
 		release, _ := host.KernelRelease()
 		os.Exit(modload.ModprobeMain(os.Args, filepath.Join("/lib/modules", release), os.Stderr))
 	case boot.DeleterName:
@@ -55,4 +57,16 @@ func deleteInitramfs() int {
 		log.SetTargets(true, false)
 	}
 	return switchroot.DeleterMain(log.Infof)
+}
+
+// logModprobe puts one line in the kernel log for each start of the modprobe personality:
+// in the initramfs the kernel starts it (request_module) for a module nothing had loaded
+// yet, and each start is a process on the boot's path, so the log shows what asked for it.
+func logModprobe(args []string) {
+	kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer kmsg.Close()
+	fmt.Fprintf(kmsg, "<6>earlyroot: modprobe %s\n", strings.Join(args, " "))
 }

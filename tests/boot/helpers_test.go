@@ -141,6 +141,27 @@ func bootedOn(t *testing.T, f vm.Facts, source, fstype string) {
 	}
 }
 
+// modprobeStarts are the console's lines for starts of the init's modprobe personality
+// (init/main.go's logModprobe): the kernel's requests for modules nothing had loaded yet.
+func modprobeStarts(out string) []string {
+	var starts []string
+	for _, l := range strings.Split(out, "\n") {
+		if _, after, ok := strings.Cut(l, "earlyroot: modprobe "); ok {
+			starts = append(starts, strings.TrimSpace(after))
+		}
+	}
+	return starts
+}
+
+// noModprobeStarts checks that the boot needed no modprobe process: the init loaded all the
+// kernel would have asked for (a plain disk's path, through any controller).
+func noModprobeStarts(t *testing.T, v *vm.VM) {
+	t.Helper()
+	if starts := modprobeStarts(v.Output()); len(starts) > 0 {
+		t.Errorf("the kernel started the modprobe helper for %q: the init loads these itself", starts)
+	}
+}
+
 // exited waits for QEMU to end by itself and checks that the guest powered off, as the test
 // init does: -no-reboot turns a reboot (and, under panic=-1, a kernel panic) into an exit too,
 // which only QEMU's shutdown reason tells apart.

@@ -45,6 +45,7 @@ func TestHardwareMatrix(t *testing.T) {
 				Drives: []vm.Drive{{Path: wholeDisk(t, rootFS(t, "ext4", uuid, "")), Bus: row.bus, Serial: "root"}},
 			})
 			bootedOn(t, facts(t, v), row.device, "ext4")
+			noModprobeStarts(t, v)
 		})
 	}
 }

@@ -47,6 +47,7 @@ func TestModulesFromUevents(t *testing.T) {
 				t.Errorf("virtio_blk queue_depth = %q, want 64", got)
 			}
 			kernelLogComplete(t, f)
+			noModprobeStarts(t, v)
 			mods := "," + f.Extra["modules"] + ","
 			for _, m := range []string{"virtio_pci", "virtio_blk", "ext4", "crc32c_generic"} {
 				if !contains(mods, ","+m+",") {

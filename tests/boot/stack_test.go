@@ -2,6 +2,7 @@ package boot
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,11 @@ func TestMDRAID1(t *testing.T) {
 			v, _ := stackBoot(t, name, "root=UUID="+r.RootUUID+" ro", mdSource)
 			if out := v.Output(); regexp.MustCompile(`DEGRADED`).MatchString(out) {
 				t.Errorf("a complete array started degraded:\n%s", out)
+			}
+			// md_mod asks for the level's personality whenever it runs an array, loaded
+			// or not: the one start of the helper a RAID root has.
+			if got, want := modprobeStarts(v.Output()), []string{"-q -- md-level-1"}; !slices.Equal(got, want) {
+				t.Errorf("modprobe helper started for %q, want %q", got, want)
 			}
 		})
 	}
