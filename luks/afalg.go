@@ -45,7 +45,7 @@ func newKernelCipher(spec *cipherSpec, key []byte) (sectorCipher, error) {
 		h := newHash()
 		h.Write(key)
 		salt := h.Sum(nil)
-		c.essiv, err = openSkcipher("ecb("+spec.cipher+")", salt, 0)
+		c.essiv, err = openSkcipher(spec.essivCipher(), salt, 0)
 		clear(salt)
 		if err != nil {
 			c.Close()
@@ -211,7 +211,7 @@ func (h *Header) transforms() []string {
 		}
 		names := []string{c.kernel}
 		if c.ivMode == "essiv" && c.cipher != "" {
-			names = append(names, "ecb("+c.cipher+")")
+			names = append(names, c.essivCipher())
 		}
 		for _, n := range names {
 			if !slices.Contains(out, n) {
@@ -221,6 +221,9 @@ func (h *Header) transforms() []string {
 	}
 	return out
 }
+
+// essivCipher is the kernel name of the ecb cipher that encrypts ESSIV's IVs.
+func (c *cipherSpec) essivCipher() string { return "ecb(" + c.cipher + ")" }
 
 // bindTransform binds an AF_ALG skcipher socket to name and closes it; tests replace it.
 var bindTransform = func(name string) {
