@@ -50,12 +50,8 @@ func main() {
 // deleteInitramfs is the main of the deletion child: it runs in the real root, after the
 // chroot, with the old root as fd 3, and logs to the kernel log.
 func deleteInitramfs() int {
-	log := bootlog.New(nil, nil)
-	if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
-		defer kmsg.Close()
-		log = bootlog.New(kmsg, nil)
-		log.SetTargets(true, false)
-	}
+	log, closeLog := kernelLog()
+	defer closeLog()
 	return switchroot.DeleterMain(log.Infof)
 }
 
@@ -63,10 +59,22 @@ func deleteInitramfs() int {
 // in the initramfs the kernel starts it (request_module) for a module nothing had loaded
 // yet, and each start is a process on the boot's path, so the log shows what asked for it.
 func logModprobe(args []string) {
+	log, closeLog := kernelLog()
+	defer closeLog()
+	log.Infof("modprobe %s", strings.Join(args, " "))
+}
+
+// kernelLog returns a logger writing to the kernel log only, for the init's helper
+// personalities (they have no console of their own), and the function that closes it.
+// Without /dev/kmsg the logger only keeps its history.
+func kernelLog() (*bootlog.Logger, func()) {
 	kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return
+		log := bootlog.New(nil, nil)
+		log.SetTargets(false, false)
+		return log, func() {}
 	}
-	defer kmsg.Close()
-	fmt.Fprintf(kmsg, "<6>earlyroot: modprobe %s\n", strings.Join(args, " "))
+	log := bootlog.New(kmsg, nil)
+	log.SetTargets(true, false)
+	return log, func() { kmsg.Close() }
 }
