@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/earlyroot/earlyroot/modload"
 )
@@ -67,6 +68,12 @@ type Config struct {
 	// uncompressed in its compressed archive, beside the hinted root filesystem's (see
 	// unpackedModules). A host-only image carries all of its modules so.
 	Unpack []string
+	// ZstdProgram, when ModCompression is zstd, is the zstd program that compresses the
+	// module files (see moduleEncoder); "" has the built-in encoder compress them.
+	ZstdProgram string
+	// ModuleCache is the directory where the zstd program's outputs are kept for the next
+	// image, keyed by the module's bytes and the program's version; "" keeps none.
+	ModuleCache string
 
 	HostOnly bool   // select this machine's modules instead of the generic set
 	SysFS    string // sysfs root for HostOnly; default "/sys"
@@ -126,6 +133,7 @@ type Result struct {
 	Font             string   // the console font (Console.Font), "" without one
 	Compression      Compression
 	ModCompression   Compression
+	ModEncoder       string      // what compressed the module files: "built-in" or the zstd program (moduleEncoder.Name)
 	InitCompression  Compression // the init's archive (Config.InitCompression), None for one archive
 	RootFSHint       string      // the hint written (Config.RootFSHint), "" for none
 	Unpacked         []string    // modules in the init's archive uncompressed (see unpackedModules), sorted
@@ -190,7 +198,13 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 		res.InitCompression = cfg.InitCompression
 	}
 	res.Unpacked = unpackedModules(cfg, hint, names)
-	st, err := stageModules(ctx, cfg, loading, mods, names, setOf(res.Unpacked), filepath.Join(stage, "modules"))
+	enc, warning := newModuleEncoder(ctx, cfg)
+	if warning != "" {
+		res.Warnings = append(res.Warnings, warning)
+	}
+	res.ModEncoder = enc.Name()
+	defer enc.pruneCache(time.Now())
+	st, err := stageModules(ctx, cfg, enc, loading, mods, names, setOf(res.Unpacked), filepath.Join(stage, "modules"))
 	if err != nil {
 		return res, err
 	}

@@ -150,7 +150,8 @@ func (e *benchEnv) genOnce(ctx context.Context, k fixture.Kernel, st GenState, p
 			return GenTime{}, 0, err
 		}
 		args := []string{"-o", img, "-kver", k.Release, "-moddir", shadow,
-			"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig}
+			"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig,
+			"-modcache", "none"} // every module compressed, as for a new kernel's
 		if c := k.Config(); c != "" {
 			args = append(args, "-kconfig", c)
 		}

@@ -216,7 +216,8 @@ func (e *benchEnv) mkinitramfs(name, desc string, extra ...string) (image, strin
 		return image{}, "", err
 	}
 	args := append([]string{"-o", p, "-kver", e.k.Release, "-moddir", e.k.ModDir,
-		"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none"}, extra...)
+		"-init", filepath.Join(e.opt.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none",
+		"-modcache", filepath.Join(fixture.CacheDir(), "modules")}, extra...)
 	out, err := runTool(filepath.Join(e.opt.build, "mkinitramfs"), args...)
 	if err != nil {
 		return image{}, out, err

@@ -40,6 +40,9 @@ type settings struct {
 	// KEYMAP and FONT name them): "" takes the system's (see console),
 	// "none" puts none in the image.
 	keymap, font string
+	// zstd and modcache are the zstd program compressing the module files and the cache
+	// of its outputs, as written ("auto" and the others are resolved by encoder).
+	zstd, modcache string
 }
 
 // defaultSettings are the built-in defaults: zstd-compressed modules, of
@@ -51,7 +54,7 @@ func defaultSettings() settings {
 	return settings{Config: initramfs.Config{
 		Compression: initramfs.None, InitCompression: initramfs.Zstd, ModCompression: initramfs.Zstd,
 		RootFSHint: "auto", Unpack: defaultUnpack, Microcode: true, Firmware: true,
-	}}
+	}, zstd: "auto", modcache: "auto"}
 }
 
 // defaultUnpack are the modules a generic image carries uncompressed for the kernel to
@@ -121,6 +124,24 @@ var confKeys = []confKey{
 			return err
 		},
 		func(s settings) string { return string(s.ModCompression) }},
+	{"zstd", "with modcompress zst: the program compressing the module files: auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
+		func(s *settings, v string) error {
+			if v != "auto" && v != "builtin" && !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("%q: want auto, builtin or an absolute path", v)
+			}
+			s.zstd = v
+			return nil
+		},
+		func(s settings) string { return s.zstd }},
+	{"modcache", "where the zstd program's module files are kept for the next image: auto ($XDG_CACHE_HOME/earlyroot/modules, else /var/cache/earlyroot/modules for root, else ~/.cache/earlyroot/modules), none, or an absolute path",
+		func(s *settings, v string) error {
+			if v != "auto" && v != "none" && !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("%q: want auto, none or an absolute path", v)
+			}
+			s.modcache = v
+			return nil
+		},
+		func(s settings) string { return s.modcache }},
 	{"roothint", "root filesystem type whose modules load at once on a machine with more than one CPU: auto (the type of / on the system making the image), none, or a type",
 		func(s *settings, v string) (err error) {
 			if v == "" {
@@ -294,4 +315,32 @@ func printConf(w io.Writer, s settings, files []string) {
 	for _, k := range confKeys {
 		fmt.Fprintf(w, "%s = %s\n", k.name, k.show(s))
 	}
+}
+
+// encoder resolves the zstd and modcache settings to the zstd program ("" for the built-in
+// encoder) and the cache directory ("" for none), with lookPath finding a program on $PATH
+// and getenv reading the environment.
+func encoder(s settings, lookPath func(string) (string, error), getenv func(string) string, euid int) (program, cache string) {
+	switch s.zstd {
+	case "auto":
+		program, _ = lookPath("zstd")
+	case "builtin":
+	default:
+		program = s.zstd
+	}
+	if program == "" {
+		return "", ""
+	}
+	switch {
+	case s.modcache == "none":
+	case s.modcache != "auto":
+		cache = s.modcache
+	case getenv("XDG_CACHE_HOME") != "":
+		cache = filepath.Join(getenv("XDG_CACHE_HOME"), "earlyroot", "modules")
+	case euid == 0:
+		cache = "/var/cache/earlyroot/modules"
+	case getenv("HOME") != "":
+		cache = filepath.Join(getenv("HOME"), ".cache", "earlyroot", "modules")
+	}
+	return program, cache
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"io"
 	"os"
@@ -28,6 +29,8 @@ omit=floppy
 files = /usr/bin/busybox:/bin/busybox /etc/hosts
 compress = zstd
 modcompress = none
+zstd = /opt/zstd
+modcache = none
 initcompress = xz
 roothint = xfs
 unpack = nvme, ahci
@@ -43,7 +46,7 @@ font = eurlatgr
 				Compression: initramfs.Zstd, ModCompression: initramfs.None, InitCompression: initramfs.XZ, HostOnly: true,
 				RootFSHint: "xfs", Unpack: []string{"nvme", "ahci"},
 			},
-			keymap: "de-latin1", font: "eurlatgr",
+			keymap: "de-latin1", font: "eurlatgr", zstd: "/opt/zstd", modcache: "none",
 		}, ""},
 		{"lists append, scalars replace", "modules = a b\nmodules = c\ncompress = xz\ncompress = gz\n",
 			with(func(s *settings) { s.Modules = []string{"a", "b", "c"}; s.Compression = initramfs.Gzip }), ""},
@@ -58,6 +61,8 @@ font = eurlatgr
 		{"lz4 modules", "modcompress = lz4\n", settings{}, "test.conf:1: modcompress: compression lz4 is not supported"},
 		{"bad root hint", "roothint = ext4 xfs\n", settings{}, `test.conf:1: roothint: root filesystem hint "ext4 xfs": want auto, none or a filesystem type`},
 		{"lz4 init archive", "initcompress = lz4\n", settings{}, "test.conf:1: initcompress: init archive compression lz4: want zstd, gzip, xz or none"},
+		{"relative zstd", "zstd = zstd\n", settings{}, `test.conf:1: zstd: "zstd": want auto, builtin or an absolute path`},
+		{"relative cache", "modcache = cache\n", settings{}, `test.conf:1: modcache: "cache": want auto, none or an absolute path`},
 		{"empty compression", "compress =\n", def, ""},
 		{"relative file", "files = busybox\n", settings{}, `test.conf:1: files: file "busybox": source is not an absolute path`},
 		{"blank in keymap", "keymap = de latin1\n", settings{}, "test.conf:1: keymap"},
@@ -298,7 +303,7 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 		cpuinfo: "/c", firmwareDir: "/f", kconfig: "/k", mdadmConf: "/md", devDir: "/d", root: t.TempDir()}
 	s := defaultSettings()
 	s.Modules, s.Omit, s.HostOnly, s.Compression = []string{"xfs"}, []string{"floppy"}, true, initramfs.XZ
-	s.keymap = "de-latin1"
+	s.keymap, s.zstd, s.modcache = "de-latin1", "/opt/zstd", "/c"
 	got, err := config(o, s)
 	if err != nil {
 		t.Fatal(err)
@@ -307,8 +312,52 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 		CPUInfo: "/c", FirmwareDir: "/f", KernelConfig: "/k", MDAdmConf: "/md", DevDir: "/d", HostRoot: o.root, MTime: 7,
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
 		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, RootFSHint: "auto", Unpack: defaultUnpack,
-		Microcode: true, Firmware: true, Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true}}
+		Microcode: true, Firmware: true, Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true},
+		ZstdProgram: "/opt/zstd", ModuleCache: "/c"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant %+v", got, want)
+	}
+}
+
+// encoder resolves the zstd program and its cache from the settings and the environment.
+func TestEncoder(t *testing.T) {
+	found := func(string) (string, error) { return "/usr/bin/zstd", nil }
+	missing := func(string) (string, error) { return "", errors.New("not found") }
+	env := func(vars ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(vars); i += 2 {
+				if vars[i] == k {
+					return vars[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	cases := []struct {
+		name           string
+		zstd, modcache string
+		lookPath       func(string) (string, error)
+		getenv         func(string) string
+		euid           int
+		program, cache string
+	}{
+		{"auto as root", "auto", "auto", found, env("HOME", "/root"), 0, "/usr/bin/zstd", "/var/cache/earlyroot/modules"},
+		{"auto with XDG", "auto", "auto", found, env("XDG_CACHE_HOME", "/x", "HOME", "/root"), 0, "/usr/bin/zstd", "/x/earlyroot/modules"},
+		{"auto as a user", "auto", "auto", found, env("HOME", "/home/u"), 1000, "/usr/bin/zstd", "/home/u/.cache/earlyroot/modules"},
+		{"a user without a home", "auto", "auto", found, env(), 1000, "/usr/bin/zstd", ""},
+		{"no program on PATH", "auto", "auto", missing, env("HOME", "/root"), 0, "", ""},
+		{"builtin", "builtin", "/c", found, env(), 0, "", ""},
+		{"a path", "/opt/zstd", "none", missing, env("HOME", "/root"), 0, "/opt/zstd", ""},
+		{"a cache dir", "auto", "/c", found, env("XDG_CACHE_HOME", "/x"), 0, "/usr/bin/zstd", "/c"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := defaultSettings()
+			s.zstd, s.modcache = c.zstd, c.modcache
+			program, cache := encoder(s, c.lookPath, c.getenv, c.euid)
+			if program != c.program || cache != c.cache {
+				t.Errorf("encoder = %q, %q; want %q, %q", program, cache, c.program, c.cache)
+			}
+		})
 	}
 }

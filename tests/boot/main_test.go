@@ -161,7 +161,8 @@ func (b *bench) imageFor(t testing.TB, k *testKernel, name string, flags ...stri
 			return
 		}
 		args := append([]string{"-o", io.path, "-kver", k.Release, "-moddir", k.ModDir,
-			"-init", filepath.Join(b.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none"}, k.flags...)
+			"-init", filepath.Join(b.build, "init"), "-config", noConfig, "-keymap", "none", "-font", "none",
+			"-modcache", filepath.Join(fixture.CacheDir(), "modules")}, k.flags...)
 		args = append(args, flags...)
 		out, err := exec.Command(filepath.Join(b.build, "mkinitramfs"), args...).CombinedOutput()
 		if err != nil {

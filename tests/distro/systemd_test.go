@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/earlyroot/earlyroot/internal/debroot"
+	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/internal/vm"
 )
 
@@ -26,7 +27,8 @@ func TestSystemdRoot(t *testing.T) {
 	// are the tree's, as for an image made for that system.
 	noConfig := t.TempDir()
 	if out, err := exec.Command(filepath.Join(build, "mkinitramfs"), "-o", img, "-kver", k.Release, "-moddir", k.ModDir,
-		"-init", filepath.Join(build, "init"), "-config", noConfig, "-root", tree).CombinedOutput(); err != nil {
+		"-init", filepath.Join(build, "init"), "-config", noConfig, "-root", tree,
+		"-modcache", filepath.Join(fixture.CacheDir(), "modules")).CombinedOutput(); err != nil {
 		t.Fatalf("mkinitramfs: %v\n%s", err, out)
 	}
 	rep, f := bootReport(t, k.Image, img, disk)
