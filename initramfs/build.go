@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,8 +69,9 @@ type Config struct {
 	// uncompressed in its compressed archive, beside the hinted root filesystem's (see
 	// unpackedModules). A host-only image carries all of its modules so.
 	Unpack []string
-	// ZstdProgram, when ModCompression is zstd, is the zstd program that compresses the
-	// module files (see moduleEncoder); "" has the built-in encoder compress them.
+	// ZstdProgram is the zstd program that makes the image's zstd streams, its .ko.zst
+	// module files and a zstd archive (see zstdEncoder); "" has the built-in encoder make
+	// them.
 	ZstdProgram string
 	// ModuleCache is the directory where the zstd program's outputs are kept for the next
 	// image, keyed by the module's bytes and the program's version; "" keeps none.
@@ -133,7 +135,7 @@ type Result struct {
 	Font             string   // the console font (Console.Font), "" without one
 	Compression      Compression
 	ModCompression   Compression
-	ModEncoder       string      // what compressed the module files: "built-in" or the zstd program (moduleEncoder.Name)
+	ZstdEncoder      string      // what made the zstd streams: "built-in" or the zstd program (zstdEncoder.Name)
 	InitCompression  Compression // the init's archive (Config.InitCompression), None for one archive
 	RootFSHint       string      // the hint written (Config.RootFSHint), "" for none
 	Unpacked         []string    // modules in the init's archive uncompressed (see unpackedModules), sorted
@@ -198,11 +200,11 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 		res.InitCompression = cfg.InitCompression
 	}
 	res.Unpacked = unpackedModules(cfg, hint, names)
-	enc, warning := newModuleEncoder(ctx, cfg)
+	enc, warning := newZstdEncoder(ctx, cfg)
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
 	}
-	res.ModEncoder = enc.Name()
+	res.ZstdEncoder = enc.Name()
 	defer enc.pruneCache(time.Now())
 	st, err := stageModules(ctx, cfg, enc, loading, mods, names, setOf(res.Unpacked), filepath.Join(stage, "modules"))
 	if err != nil {
@@ -254,16 +256,16 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 			return res, err
 		}
 	}
-	res.ArchiveBytes, res.ImageBytes, err = writeMain(a, cw, cfg)
+	res.ArchiveBytes, res.ImageBytes, err = writeMain(ctx, a, cw, cfg, enc)
 	res.ImageBytes += res.EarlyBytes
 	return res, err
 }
 
 // writeMain writes the image's archive, or with cfg.InitCompression its two archives (see
 // Config.InitCompression), and returns the cpio bytes and the bytes written to w.
-func writeMain(a *Archive, w io.Writer, cfg Config) (int64, int64, error) {
+func writeMain(ctx context.Context, a *Archive, w io.Writer, cfg Config, enc zstdEncoder) (int64, int64, error) {
 	if cfg.Compression != None || cfg.InitCompression == None {
-		return writeCompressed(a, w, cfg.Compression)
+		return writeCompressed(ctx, a, w, cfg.Compression, enc)
 	}
 	compressed := a.splitCompressed()
 	var plain int64
@@ -273,7 +275,7 @@ func writeMain(a *Archive, w io.Writer, cfg Config) (int64, int64, error) {
 			return plain, plain, fmt.Errorf("write the archive of compressed files: %w", err)
 		}
 	}
-	n, m, err := writeCompressed(a, w, cfg.InitCompression)
+	n, m, err := writeCompressed(ctx, a, w, cfg.InitCompression, enc)
 	return plain + n, plain + m, err
 }
 
@@ -491,9 +493,25 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// writeCompressed writes a to w through the compressor c and returns the
-// cpio size and the bytes written to w.
-func writeCompressed(a *Archive, w io.Writer, c Compression) (int64, int64, error) {
+// writeCompressed writes a to w through the compressor c (zstd by enc's program when it
+// has one) and returns the cpio size and the bytes written to w.
+func writeCompressed(ctx context.Context, a *Archive, w io.Writer, c Compression, enc zstdEncoder) (int64, int64, error) {
+	if c == Zstd && enc.program != "" {
+		var buf bytes.Buffer
+		n, err := a.WriteTo(&buf)
+		if err != nil {
+			return n, 0, fmt.Errorf("write archive: %w", err)
+		}
+		z, err := enc.archive(ctx, buf.Bytes())
+		if err != nil {
+			return n, 0, fmt.Errorf("write archive: %w", err)
+		}
+		m, err := w.Write(z)
+		if err != nil {
+			return n, int64(m), fmt.Errorf("write archive: %w", err)
+		}
+		return n, int64(m), nil
+	}
 	cw := &countWriter{w: w}
 	zw, err := NewWriter(cw, c)
 	if err != nil {

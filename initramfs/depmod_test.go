@@ -119,7 +119,7 @@ func TestSubsetIndexMatchesStaged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := stageModules(context.Background(), cfg, moduleEncoder{c: cfg.ModCompression}, loading, mods, names, nil, stage); err != nil {
+		if _, err := stageModules(context.Background(), cfg, zstdEncoder{}, loading, mods, names, nil, stage); err != nil {
 			t.Fatal(err)
 		}
 		ix, err := modload.ReadIndexFile(filepath.Join(stage, IndexFile))

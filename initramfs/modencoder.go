@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,24 +29,24 @@ const zstdLevel = 19
 // moduleCacheMaxAge is how long a compressed module stays in the cache unused.
 const moduleCacheMaxAge = 60 * 24 * time.Hour
 
-// moduleEncoder compresses the module files of an image: with the built-in encoder, or
-// with the zstd program (Config.ZstdProgram), which is several times slower, so its
-// outputs are kept in a cache (Config.ModuleCache) keyed by the module's bytes and the
-// program's version. Every output of the program, and every one read from the cache, is
-// decoded and compared with the module before it goes into an image, and must name its
-// decoded size (the init sizes its buffer from it).
-type moduleEncoder struct {
-	c       Compression
+// zstdEncoder makes an image's zstd streams, its .ko.zst module files and its zstd
+// archive: with the built-in encoder, or with the zstd program (Config.ZstdProgram). The
+// program is several times slower, so the module files it makes are kept in a cache
+// (Config.ModuleCache) keyed by the module's bytes and the program's version. Every
+// output of the program, and every module read from the cache, is decoded and compared
+// with its input before it goes into an image; a module file must name its decoded size
+// (the init sizes its buffer from it).
+type zstdEncoder struct {
 	program string // the zstd program; "" for the built-in encoder
 	id      string // "zstd v1.5.4 -19": the program's name in the cache keys and the summary
 	cache   string // the cache directory; "" for none
 }
 
-// newModuleEncoder returns the encoder of cfg's module files, and a warning when the zstd
+// newZstdEncoder returns the encoder of cfg's zstd streams, and a warning when the zstd
 // program was asked for but cannot be used (the built-in encoder then compresses).
-func newModuleEncoder(ctx context.Context, cfg Config) (moduleEncoder, string) {
-	e := moduleEncoder{c: cfg.ModCompression}
-	if e.c != Zstd || cfg.ZstdProgram == "" {
+func newZstdEncoder(ctx context.Context, cfg Config) (zstdEncoder, string) {
+	var e zstdEncoder
+	if cfg.ZstdProgram == "" || !slices.Contains([]Compression{cfg.ModCompression, cfg.Compression, cfg.InitCompression}, Zstd) {
 		return e, ""
 	}
 	version, err := zstdVersion(ctx, cfg.ZstdProgram)
@@ -57,7 +60,7 @@ func newModuleEncoder(ctx context.Context, cfg Config) (moduleEncoder, string) {
 
 // Name is what compresses the modules, for the summary: the program with its version and
 // level, or "built-in".
-func (e moduleEncoder) Name() string {
+func (e zstdEncoder) Name() string {
 	if e.program == "" {
 		return "built-in"
 	}
@@ -81,10 +84,10 @@ func zstdVersion(ctx context.Context, program string) (string, error) {
 	return "", fmt.Errorf("%s -V: no version in %q", program, strings.TrimSpace(string(out)))
 }
 
-// compress returns data (a module) compressed.
-func (e moduleEncoder) compress(ctx context.Context, data []byte) ([]byte, error) {
-	if e.program == "" {
-		return CompressModule(data, e.c)
+// module returns data, a module file, compressed with c.
+func (e zstdEncoder) module(ctx context.Context, data []byte, c Compression) ([]byte, error) {
+	if c != Zstd || e.program == "" {
+		return CompressModule(data, c)
 	}
 	path := e.cachePath(data)
 	if z, err := os.ReadFile(path); err == nil && checkModuleZstd(z, data) == nil {
@@ -92,7 +95,8 @@ func (e moduleEncoder) compress(ctx context.Context, data []byte) ([]byte, error
 		_ = os.Chtimes(path, now, now) // used: not pruned
 		return z, nil
 	}
-	z, err := e.run(ctx, data)
+	// The module's size goes in the frame header (the init sizes its buffer from it).
+	z, err := e.run(ctx, data, "--stream-size="+strconv.Itoa(len(data)))
 	if err != nil {
 		return nil, err
 	}
@@ -103,15 +107,47 @@ func (e moduleEncoder) compress(ctx context.Context, data []byte) ([]byte, error
 	return z, nil
 }
 
-// run compresses data with the program.
-func (e moduleEncoder) run(ctx context.Context, data []byte) ([]byte, error) {
-	// The stream's size goes in the frame header (the init sizes its buffer from it).
-	cmd := exec.CommandContext(ctx, e.program, "-q", "-"+strconv.Itoa(zstdLevel), "-T1", "-c",
-		"--stream-size="+strconv.Itoa(len(data)))
+// archive returns data, an archive, compressed by the program in the form NewWriter
+// gives: one frame with a checksum and a window of zstdWindow, never a single segment
+// (whose window would be the whole archive, for the kernel's unpacker to allocate).
+func (e zstdEncoder) archive(ctx context.Context, data []byte) ([]byte, error) {
+	// From a pipe of unknown size the program writes no single segment frame.
+	z, err := e.run(ctx, data, "--zstd=wlog="+strconv.Itoa(bits.Len(zstdWindow)-1))
+	if err != nil {
+		return nil, err
+	}
+	got, err := decodeZstdStream(z, len(data))
+	if err != nil || !bytes.Equal(got, data) {
+		return nil, fmt.Errorf("%s: the archive does not decode to its bytes (%v)", e.id, err)
+	}
+	return z, nil
+}
+
+// run compresses data with the program and its extra arguments.
+func (e zstdEncoder) run(ctx context.Context, data []byte, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, e.program, append([]string{"-q", "-" + strconv.Itoa(zstdLevel), "-T1", "-c"}, args...)...)
 	var out, stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(data), &out, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s: %w: %s", e.id, err, strings.TrimSpace(stderr.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// decodeZstdStream decodes a zstd stream of at most limit bytes, reading it as the
+// kernel's unpacker does, with a window of at most zstdWindow.
+func decodeZstdStream(z []byte, limit int) ([]byte, error) {
+	zr, err := zstd.NewReader(bytes.NewReader(z), zstd.WithDecoderMaxWindow(zstdWindow), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var out bytes.Buffer
+	if _, err := io.Copy(&out, io.LimitReader(zr, int64(limit)+1)); err != nil {
+		return nil, err
+	}
+	if out.Len() > limit {
+		return nil, fmt.Errorf("more than %d bytes", limit)
 	}
 	return out.Bytes(), nil
 }
@@ -137,7 +173,7 @@ func checkModuleZstd(z, data []byte) error {
 }
 
 // cachePath is where the cache keeps data compressed by e, "" without a cache.
-func (e moduleEncoder) cachePath(data []byte) string {
+func (e zstdEncoder) cachePath(data []byte) string {
 	if e.cache == "" {
 		return ""
 	}
@@ -150,7 +186,7 @@ func (e moduleEncoder) cachePath(data []byte) string {
 }
 
 // store puts z in the cache at path; the cache only saves time, so a failure is ignored.
-func (e moduleEncoder) store(path string, z []byte) {
+func (e zstdEncoder) store(path string, z []byte) {
 	if path == "" {
 		return
 	}
@@ -177,7 +213,7 @@ func (e moduleEncoder) store(path string, z []byte) {
 // pruneCache removes the cache's files that no image used in moduleCacheMaxAge (a module
 // taken from the cache has its time set to the time of use), temporary files of a stopped
 // build among them.
-func (e moduleEncoder) pruneCache(now time.Time) {
+func (e zstdEncoder) pruneCache(now time.Time) {
 	if e.cache == "" {
 		return
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
 )
 
 // moduleLike returns n bytes compressible as a module is: words from a small vocabulary.
@@ -48,12 +51,12 @@ func zstdProgram(t *testing.T) string {
 func TestModuleEncoderProgramAndCache(t *testing.T) {
 	ctx := context.Background()
 	cache := t.TempDir()
-	e, warning := newModuleEncoder(ctx, Config{ModCompression: Zstd, ZstdProgram: zstdProgram(t), ModuleCache: cache})
+	e, warning := newZstdEncoder(ctx, Config{ModCompression: Zstd, ZstdProgram: zstdProgram(t), ModuleCache: cache})
 	if warning != "" || !strings.HasPrefix(e.Name(), "zstd v") || !strings.HasSuffix(e.Name(), " -19") {
 		t.Fatalf("encoder %q, warning %q", e.Name(), warning)
 	}
 	data := moduleLike(300 << 10)
-	z, err := e.compress(ctx, data)
+	z, err := e.module(ctx, data, Zstd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,16 +75,16 @@ func TestModuleEncoderProgramAndCache(t *testing.T) {
 
 	failing := e
 	failing.program = script(t, "echo broken >&2; exit 1")
-	if got, err := failing.compress(ctx, data); err != nil || !bytes.Equal(got, z) {
+	if got, err := failing.module(ctx, data, Zstd); err != nil || !bytes.Equal(got, z) {
 		t.Fatalf("from the cache: %v (same bytes: %v)", err, bytes.Equal(got, z))
 	}
 	if err := os.WriteFile(e.cachePath(data), builtin[:len(builtin)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := failing.compress(ctx, data); err == nil || !strings.Contains(err.Error(), "broken") {
+	if _, err := failing.module(ctx, data, Zstd); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("a truncated cache entry was used: %v", err)
 	}
-	if got, err := e.compress(ctx, data); err != nil || !bytes.Equal(got, z) {
+	if got, err := e.module(ctx, data, Zstd); err != nil || !bytes.Equal(got, z) {
 		t.Fatalf("recompressed: %v", err)
 	}
 	if cached, _ := os.ReadFile(e.cachePath(data)); !bytes.Equal(cached, z) {
@@ -106,8 +109,8 @@ func TestModuleEncoderBadPrograms(t *testing.T) {
 	data := moduleLike(64 << 10)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := moduleEncoder{c: Zstd, program: script(t, c.body), id: "zstd test"}
-			if _, err := e.compress(context.Background(), data); err == nil || !strings.Contains(err.Error(), c.err) {
+			e := zstdEncoder{program: script(t, c.body), id: "zstd test"}
+			if _, err := e.module(context.Background(), data, Zstd); err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("error %v, want %q", err, c.err)
 			}
 		})
@@ -126,13 +129,14 @@ func TestNewModuleEncoder(t *testing.T) {
 	}{
 		{"built-in", Config{ModCompression: Zstd}, "built-in", "", false},
 		{"program", Config{ModCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
-		{"not zstd modules", Config{ModCompression: XZ, ZstdProgram: version}, "built-in", "", false},
+		{"no zstd stream", Config{ModCompression: XZ, Compression: None, InitCompression: Gzip, ZstdProgram: version}, "built-in", "", false},
+		{"zstd archive only", Config{ModCompression: None, InitCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
 		{"missing program", Config{ModCompression: Zstd, ZstdProgram: "/nonexistent/zstd"}, "built-in", "the built-in encoder compresses", false},
 		{"no version", Config{ModCompression: Zstd, ZstdProgram: script(t, "echo zstd")}, "built-in", "no version", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e, warning := newModuleEncoder(ctx, c.cfg)
+			e, warning := newZstdEncoder(ctx, c.cfg)
 			if e.Name() != c.encoder || (e.program != "") != c.programs {
 				t.Errorf("encoder %q (program %q), want %q", e.Name(), e.program, c.encoder)
 			}
@@ -165,11 +169,101 @@ func TestPruneModuleCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	moduleEncoder{cache: dir}.pruneCache(now)
+	zstdEncoder{cache: dir}.pruneCache(now)
 	for name, age := range files {
 		_, err := os.Stat(filepath.Join(dir, name))
 		if gone := os.IsNotExist(err); gone != (age > moduleCacheMaxAge) {
 			t.Errorf("%s (unused for %v): removed %v", name, age, gone)
 		}
 	}
+}
+
+// The program's archive decodes to its bytes in a frame the kernel's unpacker reads with a
+// bounded window; one that does not decode is an error.
+func TestZstdEncoderArchive(t *testing.T) {
+	ctx := context.Background()
+	e, warning := newZstdEncoder(ctx, Config{InitCompression: Zstd, ZstdProgram: zstdProgram(t)})
+	if warning != "" {
+		t.Fatal(warning)
+	}
+	data := bytes.Repeat(moduleLike(1<<20), 9) // past the window
+	z, err := e.archive(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h zstd.Header
+	if err := h.Decode(z); err != nil {
+		t.Fatal(err)
+	}
+	if h.SingleSegment || h.WindowSize > zstdWindow || !h.HasCheckSum {
+		t.Errorf("frame: single segment %v, window %d, checksum %v", h.SingleSegment, h.WindowSize, h.HasCheckSum)
+	}
+	if got, err := decodeZstdStream(z, len(data)); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("decoded: %v", err)
+	}
+	e.program = script(t, "head -c 100 /dev/zero | "+e.program+" -q -c")
+	if _, err := e.archive(ctx, data); err == nil || !strings.Contains(err.Error(), "does not decode to its bytes") {
+		t.Errorf("another archive: %v", err)
+	}
+}
+
+// An image made with the zstd program holds the same files as one made with the built-in
+// encoder, its module files and its zstd archive made by the program.
+func TestBuildWithZstdProgram(t *testing.T) {
+	program := zstdProgram(t)
+	for _, initc := range []Compression{None, Zstd} {
+		t.Run("init archive "+string(initc), func(t *testing.T) {
+			cfg := hostConfig(t)
+			cfg.ModCompression, cfg.InitCompression = Zstd, initc
+			builtin, res := build(t, cfg)
+			if res.ZstdEncoder != "built-in" {
+				t.Errorf("encoder %q without the program", res.ZstdEncoder)
+			}
+			cfg.ZstdProgram, cfg.ModuleCache = program, t.TempDir()
+			img, res := build(t, cfg)
+			if !strings.HasPrefix(res.ZstdEncoder, "zstd v") {
+				t.Errorf("encoder %q with the program", res.ZstdEncoder)
+			}
+			want, got := imageFiles(t, builtin), imageFiles(t, img)
+			if len(got) != len(want) || len(got) == 0 {
+				t.Fatalf("%d files with the program, %d with the built-in encoder", len(got), len(want))
+			}
+			modules := 0
+			for name, data := range want {
+				if !bytes.Equal(got[name], data) {
+					t.Errorf("%s differs", name)
+				}
+				if strings.HasSuffix(name, ".ko.zst") {
+					modules++
+				}
+			}
+			if initc == None && modules == 0 {
+				t.Error("no .ko.zst module in the image")
+			}
+			if len(img) >= len(builtin) {
+				t.Errorf("image %d bytes with the program, %d with the built-in encoder", len(img), len(builtin))
+			}
+		})
+	}
+}
+
+// imageFiles is every regular file of an image, module files decompressed.
+func imageFiles(t *testing.T, img []byte) map[string][]byte {
+	t.Helper()
+	recs, err := ImageRecords(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for name, r := range recs {
+		if r.Mode&cpio.S_IFMT != cpio.S_IFREG {
+			continue
+		}
+		data := content(t, r)
+		if strings.HasSuffix(name, ".ko.zst") {
+			data = decompress(t, Zstd, data)
+		}
+		files[name] = data
+	}
+	return files
 }

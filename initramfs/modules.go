@@ -210,7 +210,7 @@ func hostExcluded(modPath string) bool {
 // compressed in the tree stay as they are; the modules in plain are staged
 // uncompressed whatever their form in the tree (see unpackedModules). It
 // returns the files that go to the image.
-func stageModules(ctx context.Context, cfg Config, enc moduleEncoder, loading moduleLoading, mods []ModuleFile, names []string, plain map[string]bool, stage string) (staged, error) {
+func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading moduleLoading, mods []ModuleFile, names []string, plain map[string]bool, stage string) (staged, error) {
 	var st staged
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return st, fmt.Errorf("stage module tree: %w", err)
@@ -246,7 +246,7 @@ func stageModules(ctx context.Context, cfg Config, enc moduleEncoder, loading mo
 		st.srcBytes += m.Size
 		st.files = append(st.files, stagedFile{rel: j.rel, src: j.dst})
 	}
-	if err := runStageJobs(ctx, jobs, enc); err != nil {
+	if err := runStageJobs(ctx, jobs, cfg.ModCompression, enc); err != nil {
 		return st, err
 	}
 	for _, j := range jobs {
@@ -318,7 +318,7 @@ type stageJob struct {
 // runStageJobs stages the modules with a few workers (compressing modules
 // is CPU-bound; each output only depends on its input, so the result is
 // the same in any order).
-func runStageJobs(ctx context.Context, jobs []stageJob, enc moduleEncoder) error {
+func runStageJobs(ctx context.Context, jobs []stageJob, c Compression, enc zstdEncoder) error {
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 8, max(len(jobs), 1))
 	next := make(chan int)
 	errs := make([]error, len(jobs))
@@ -329,7 +329,7 @@ func runStageJobs(ctx context.Context, jobs []stageJob, enc moduleEncoder) error
 				if errs[i] = ctx.Err(); errs[i] != nil {
 					continue
 				}
-				jobs[i].size, errs[i] = stageModule(ctx, jobs[i], enc)
+				jobs[i].size, errs[i] = stageModule(ctx, jobs[i], c, enc)
 			}
 		})
 	}
@@ -345,9 +345,9 @@ func runStageJobs(ctx context.Context, jobs []stageJob, enc moduleEncoder) error
 }
 
 // stageModule puts one module at j.dst: decompressed and (when j.compress)
-// compressed by enc, else as a hard link or copy. It returns the staged
+// compressed with c by enc, else as a hard link or copy. It returns the staged
 // size.
-func stageModule(ctx context.Context, j stageJob, enc moduleEncoder) (int64, error) {
+func stageModule(ctx context.Context, j stageJob, c Compression, enc zstdEncoder) (int64, error) {
 	src, dst := j.src, j.dst
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return 0, fmt.Errorf("stage module: %w", err)
@@ -375,7 +375,7 @@ func stageModule(ctx context.Context, j stageJob, enc moduleEncoder) (int64, err
 	}
 	z := data
 	if j.compress {
-		if z, err = enc.compress(ctx, data); err != nil {
+		if z, err = enc.module(ctx, data, c); err != nil {
 			return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
 		}
 	}

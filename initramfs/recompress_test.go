@@ -117,7 +117,7 @@ func TestStageRecompress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := stageModules(context.Background(), cfg, moduleEncoder{c: cfg.ModCompression}, loading, mods, []string{"virtio_blk", "virtio", "virtio_ring"}, nil, stage)
+			st, err := stageModules(context.Background(), cfg, zstdEncoder{}, loading, mods, []string{"virtio_blk", "virtio", "virtio_ring"}, nil, stage)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"maps"
 	"os"
@@ -184,7 +185,7 @@ func TestReadSegments(t *testing.T) {
 	}
 	img.Write(make([]byte, 8)) // padding between archives
 	main := sampleArchive(t)
-	if _, _, err := writeCompressed(main, &img, Zstd); err != nil {
+	if _, _, err := writeCompressed(context.Background(), main, &img, Zstd, zstdEncoder{}); err != nil {
 		t.Fatal(err)
 	}
 	segs, err := ReadSegments(img.Bytes())

@@ -381,7 +381,10 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	}
 	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, host.Size(res.ModuleBytes))
 	if res.ModCompression != initramfs.None && res.ModuleImageBytes != res.ModuleBytes { // (a tree of .ko.xz stays as it is)
-		fmt.Fprintf(w, ", %s as %s (%s)", host.Size(res.ModuleImageBytes), res.ModCompression, res.ModEncoder)
+		fmt.Fprintf(w, ", %s as %s", host.Size(res.ModuleImageBytes), res.ModCompression)
+		if res.ModCompression == initramfs.Zstd {
+			fmt.Fprintf(w, " (%s)", res.ZstdEncoder)
+		}
 	}
 	fmt.Fprintf(w, "\n")
 	switch {
