@@ -26,6 +26,13 @@ import (
 // an eighth smaller, and zstd decodes as fast at any level.
 const zstdLevel = 19
 
+// programArchiveWindow is the window of the archives the program makes. The kernel's
+// unpacker decodes an archive made with a smaller window faster, for a few KB more:
+// measured on a generic image's init archive (7 MB) under QEMU's TCG, 8 boots each, the
+// kernel's unpacking took 167 ms with an 8 MiB window, 160 with 1 MiB, 153 with 256 KiB
+// (2.04 MB, 42 KB more than with 8 MiB), and 161 ms for the built-in encoder's (2.39 MB).
+const programArchiveWindow = 256 << 10
+
 // moduleCacheMaxAge is how long a compressed module stays in the cache unused.
 const moduleCacheMaxAge = 60 * 24 * time.Hour
 
@@ -107,12 +114,12 @@ func (e zstdEncoder) module(ctx context.Context, data []byte, c Compression) ([]
 	return z, nil
 }
 
-// archive returns data, an archive, compressed by the program in the form NewWriter
-// gives: one frame with a checksum and a window of zstdWindow, never a single segment
-// (whose window would be the whole archive, for the kernel's unpacker to allocate).
+// archive returns data, an archive, compressed by the program as NewWriter would, but with
+// the window programArchiveWindow: one frame with a checksum, never a single segment (whose
+// window would be the whole archive, for the kernel's unpacker to allocate).
 func (e zstdEncoder) archive(ctx context.Context, data []byte) ([]byte, error) {
 	// From a pipe of unknown size the program writes no single segment frame.
-	z, err := e.run(ctx, data, "--zstd=wlog="+strconv.Itoa(bits.Len(zstdWindow)-1))
+	z, err := e.run(ctx, data, "--zstd=wlog="+strconv.Itoa(bits.Len(programArchiveWindow)-1))
 	if err != nil {
 		return nil, err
 	}

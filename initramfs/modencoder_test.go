@@ -195,7 +195,7 @@ func TestZstdEncoderArchive(t *testing.T) {
 	if err := h.Decode(z); err != nil {
 		t.Fatal(err)
 	}
-	if h.SingleSegment || h.WindowSize > zstdWindow || !h.HasCheckSum {
+	if h.SingleSegment || h.WindowSize != programArchiveWindow || !h.HasCheckSum {
 		t.Errorf("frame: single segment %v, window %d, checksum %v", h.SingleSegment, h.WindowSize, h.HasCheckSum)
 	}
 	if got, err := decodeZstdStream(z, len(data)); err != nil || !bytes.Equal(got, data) {

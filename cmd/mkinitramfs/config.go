@@ -124,23 +124,11 @@ var confKeys = []confKey{
 			return err
 		},
 		func(s settings) string { return string(s.ModCompression) }},
-	{"zstd", "with modcompress zst: the program compressing the module files: auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
-		func(s *settings, v string) error {
-			if v != "auto" && v != "builtin" && !strings.HasPrefix(v, "/") {
-				return fmt.Errorf("%q: want auto, builtin or an absolute path", v)
-			}
-			s.zstd = v
-			return nil
-		},
+	{"zstd", "the program making the zstd streams (.ko.zst modules, the zstd archive): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
+		autoWordOrPath("builtin", func(s *settings) *string { return &s.zstd }),
 		func(s settings) string { return s.zstd }},
 	{"modcache", "where the zstd program's module files are kept for the next image: auto ($XDG_CACHE_HOME/earlyroot/modules, else /var/cache/earlyroot/modules for root, else ~/.cache/earlyroot/modules), none, or an absolute path",
-		func(s *settings, v string) error {
-			if v != "auto" && v != "none" && !strings.HasPrefix(v, "/") {
-				return fmt.Errorf("%q: want auto, none or an absolute path", v)
-			}
-			s.modcache = v
-			return nil
-		},
+		autoWordOrPath("none", func(s *settings) *string { return &s.modcache }),
 		func(s settings) string { return s.modcache }},
 	{"roothint", "root filesystem type whose modules load at once on a machine with more than one CPU: auto (the type of / on the system making the image), none, or a type",
 		func(s *settings, v string) (err error) {
@@ -180,6 +168,17 @@ var confKeys = []confKey{
 	{"font", "console font (PSF name, e.g. eurlatgr); empty: the system's; none: no font",
 		func(s *settings, v string) error { s.font = v; return checkWord(v) },
 		func(s settings) string { return s.font }},
+}
+
+// autoWordOrPath sets the key's field to its value: auto, word or an absolute path.
+func autoWordOrPath(word string, field func(*settings) *string) func(*settings, string) error {
+	return func(s *settings, v string) error {
+		if v != "auto" && v != word && !strings.HasPrefix(v, "/") {
+			return fmt.Errorf("%q: want auto, %s or an absolute path", v, word)
+		}
+		*field(s) = v
+		return nil
+	}
 }
 
 func findKey(name string) (confKey, bool) {
