@@ -20,10 +20,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// zstdLevel is the level the zstd program compresses module files at: its highest
-// regular one. The built-in encoder's best level is about the program's 11th; on the
-// generic module set of Debian 12's kernel the program at 19 makes the modules about
-// an eighth smaller, and zstd decodes as fast at any level.
+// zstdLevel is the level the zstd program makes its streams at: its highest regular one.
+// The built-in encoder's best level is about the program's 11th. On the generic module set
+// of Debian 12's kernel the program at 19 makes the modules 12% smaller (9.7 against 11.0
+// MB), and the init's decoder decodes them faster (the whole set natively in 76 against
+// 127 ms).
 const zstdLevel = 19
 
 // programArchiveWindow is the window of the archives the program makes. The kernel's
@@ -58,14 +59,14 @@ func newZstdEncoder(ctx context.Context, cfg Config) (zstdEncoder, string) {
 	}
 	version, err := zstdVersion(ctx, cfg.ZstdProgram)
 	if err != nil {
-		return e, fmt.Sprintf("zstd program: %v; the built-in encoder compresses the modules", err)
+		return e, fmt.Sprintf("zstd program: %v; the built-in encoder makes the zstd streams", err)
 	}
 	e.program, e.cache = cfg.ZstdProgram, cfg.ModuleCache
 	e.id = fmt.Sprintf("zstd %s -%d", version, zstdLevel)
 	return e, ""
 }
 
-// Name is what compresses the modules, for the summary: the program with its version and
+// Name is what makes the zstd streams, for the summary: the program with its version and
 // level, or "built-in".
 func (e zstdEncoder) Name() string {
 	if e.program == "" {

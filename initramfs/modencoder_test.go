@@ -131,7 +131,7 @@ func TestNewModuleEncoder(t *testing.T) {
 		{"program", Config{ModCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
 		{"no zstd stream", Config{ModCompression: XZ, Compression: None, InitCompression: Gzip, ZstdProgram: version}, "built-in", "", false},
 		{"zstd archive only", Config{ModCompression: None, InitCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
-		{"missing program", Config{ModCompression: Zstd, ZstdProgram: "/nonexistent/zstd"}, "built-in", "the built-in encoder compresses", false},
+		{"missing program", Config{ModCompression: Zstd, ZstdProgram: "/nonexistent/zstd"}, "built-in", "the built-in encoder makes", false},
 		{"no version", Config{ModCompression: Zstd, ZstdProgram: script(t, "echo zstd")}, "built-in", "no version", false},
 	}
 	for _, c := range cases {
