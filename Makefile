@@ -134,5 +134,6 @@ deb: build
 	install -d $(BUILD)/deb/DEBIAN
 	sed 's/@VERSION@/$(DEB_VERSION)/' packaging/debian/control.in >$(BUILD)/deb/DEBIAN/control
 	install -m 755 packaging/debian/postinst $(BUILD)/deb/DEBIAN/postinst
+	install -m 755 packaging/debian/postrm $(BUILD)/deb/DEBIAN/postrm
 	printf '%s\n' /etc/kernel/postinst.d/zz-earlyroot /etc/kernel/postrm.d/zz-earlyroot >$(BUILD)/deb/DEBIAN/conffiles
 	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/earlyroot_$(DEB_VERSION)_amd64.deb

@@ -30,6 +30,36 @@ func hook(t *testing.T, script string, env []string, args ...string) (string, er
 	return string(out), err
 }
 
+// The package's postrm removes mkinitramfs's module cache on purge, and only then.
+func TestDebianPurgeRemovesCache(t *testing.T) {
+	root := t.TempDir()
+	entry := filepath.Join(root, "var/cache/earlyroot/modules/ab/x.zst")
+	if err := os.MkdirAll(filepath.Dir(entry), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(entry, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DPKG_ROOT=" + root}
+	for _, action := range []string{"remove", "upgrade"} {
+		if out, err := hook(t, "debian/postrm", env, action); err != nil {
+			t.Fatalf("postrm %s: %v\n%s", action, err, out)
+		}
+		if _, err := os.Stat(entry); err != nil {
+			t.Fatalf("postrm %s removed the cache: %v", action, err)
+		}
+	}
+	if out, err := hook(t, "debian/postrm", env, "purge"); err != nil {
+		t.Fatalf("postrm purge: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/cache/earlyroot")); !os.IsNotExist(err) {
+		t.Errorf("the cache after purge: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/cache")); err != nil {
+		t.Errorf("purge removed more than the cache: %v", err)
+	}
+}
+
 func TestDebianHooks(t *testing.T) {
 	dir := t.TempDir()
 	gen := filepath.Join(dir, "gen")
