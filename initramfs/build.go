@@ -69,9 +69,9 @@ type Config struct {
 	// uncompressed in its compressed archive, beside the hinted root filesystem's (see
 	// unpackedModules). A host-only image carries all of its modules so.
 	Unpack []string
-	// ZstdProgram is the zstd program that makes the image's zstd streams, its .ko.zst
-	// module files and a zstd archive (see zstdEncoder); "" has the built-in encoder make
-	// them.
+	// ZstdProgram is the zstd program that makes the .ko.zst module files and the zstd
+	// archive of the init (InitCompression) (see zstdEncoder); "" has the built-in encoder
+	// make them.
 	ZstdProgram string
 	// ModuleCache is the directory where the zstd program's outputs are kept for the next
 	// image, keyed by the module's bytes and the program's version; "" keeps none.
@@ -265,7 +265,9 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 // Config.InitCompression), and returns the cpio bytes and the bytes written to w.
 func writeMain(ctx context.Context, a *Archive, w io.Writer, cfg Config, enc zstdEncoder) (int64, int64, error) {
 	if cfg.Compression != None || cfg.InitCompression == None {
-		return writeCompressed(ctx, a, w, cfg.Compression, enc)
+		// One archive: the Go encoder's 8 MiB window finds the matches between modules
+		// that the program's smaller one (programArchiveWindow) would miss.
+		return writeCompressed(ctx, a, w, cfg.Compression, zstdEncoder{})
 	}
 	compressed := a.splitCompressed()
 	var plain int64

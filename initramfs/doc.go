@@ -78,8 +78,8 @@
 // xz or gzip decoder), so an xz or gzip Config.ModCompression is refused
 // unless the kernel is known to decompress that format. A split image's
 // modules that load at every boot go in uncompressed (unpackedModules).
-// The zstd streams, .ko.zst modules and a zstd archive, are made by the
-// zstd program when Config.ZstdProgram names it (its level 19, smaller
+// The .ko.zst modules and the init's zstd archive are made by the zstd
+// program when Config.ZstdProgram names it (its level 19, smaller
 // than the built-in encoder's best), each output checked by decoding it;
 // its module files are kept in Config.ModuleCache for the next image
 // (zstdEncoder).

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,8 +36,9 @@ const programArchiveWindow = 256 << 10
 // moduleCacheMaxAge is how long a compressed module stays in the cache unused.
 const moduleCacheMaxAge = 60 * 24 * time.Hour
 
-// zstdEncoder makes an image's zstd streams, its .ko.zst module files and its zstd
-// archive: with the built-in encoder, or with the zstd program (Config.ZstdProgram). The
+// zstdEncoder makes an image's .ko.zst module files and the zstd archive of its init
+// (Config.InitCompression): with the built-in encoder, or with the zstd program
+// (Config.ZstdProgram). The
 // program is several times slower, so the module files it makes are kept in a cache
 // (Config.ModuleCache) keyed by the module's bytes and the program's version. Every
 // output of the program, and every module read from the cache, is decoded and compared
@@ -54,7 +54,8 @@ type zstdEncoder struct {
 // program was asked for but cannot be used (the built-in encoder then compresses).
 func newZstdEncoder(ctx context.Context, cfg Config) (zstdEncoder, string) {
 	var e zstdEncoder
-	if cfg.ZstdProgram == "" || !slices.Contains([]Compression{cfg.ModCompression, cfg.Compression, cfg.InitCompression}, Zstd) {
+	initArchive := cfg.Compression == None && cfg.InitCompression == Zstd
+	if cfg.ZstdProgram == "" || (cfg.ModCompression != Zstd && !initArchive) {
 		return e, ""
 	}
 	version, err := zstdVersion(ctx, cfg.ZstdProgram)

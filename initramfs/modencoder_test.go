@@ -130,7 +130,8 @@ func TestNewModuleEncoder(t *testing.T) {
 		{"built-in", Config{ModCompression: Zstd}, "built-in", "", false},
 		{"program", Config{ModCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
 		{"no zstd stream", Config{ModCompression: XZ, Compression: None, InitCompression: Gzip, ZstdProgram: version}, "built-in", "", false},
-		{"zstd archive only", Config{ModCompression: None, InitCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
+		{"zstd init archive only", Config{ModCompression: None, Compression: None, InitCompression: Zstd, ZstdProgram: version}, "zstd v1.5.4 -19", "", true},
+		{"one zstd archive", Config{ModCompression: None, Compression: Zstd, InitCompression: Zstd, ZstdProgram: version}, "built-in", "", false},
 		{"missing program", Config{ModCompression: Zstd, ZstdProgram: "/nonexistent/zstd"}, "built-in", "the built-in encoder makes", false},
 		{"no version", Config{ModCompression: Zstd, ZstdProgram: script(t, "echo zstd")}, "built-in", "no version", false},
 	}
@@ -182,7 +183,7 @@ func TestPruneModuleCache(t *testing.T) {
 // bounded window; one that does not decode is an error.
 func TestZstdEncoderArchive(t *testing.T) {
 	ctx := context.Background()
-	e, warning := newZstdEncoder(ctx, Config{InitCompression: Zstd, ZstdProgram: zstdProgram(t)})
+	e, warning := newZstdEncoder(ctx, Config{Compression: None, InitCompression: Zstd, ZstdProgram: zstdProgram(t)})
 	if warning != "" {
 		t.Fatal(warning)
 	}

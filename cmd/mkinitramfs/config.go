@@ -124,7 +124,7 @@ var confKeys = []confKey{
 			return err
 		},
 		func(s settings) string { return string(s.ModCompression) }},
-	{"zstd", "the program making the zstd streams (.ko.zst modules, the zstd archive): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
+	{"zstd", "the program making the .ko.zst modules and the init's zstd archive (initcompress): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
 		autoWordOrPath("builtin", func(s *settings) *string { return &s.zstd }),
 		func(s settings) string { return s.zstd }},
 	{"modcache", "where the zstd program's module files are kept for the next image: auto ($XDG_CACHE_HOME/earlyroot/modules, else /var/cache/earlyroot/modules for root, else ~/.cache/earlyroot/modules), none, or an absolute path",

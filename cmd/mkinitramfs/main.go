@@ -135,7 +135,7 @@ var flagDocs = map[string]string{
 	"omit":         "`modules` to leave out, comma separated, with every module that depends on them",
 	"compress":     "archive compression `method`: zstd, gzip, xz, lz4 or none",
 	"modcompress":  "compression `method` of each module file: none, xz, zst or gz (xz and gz only for a kernel that decompresses them: the init decodes zst only)",
-	"zstd":         "the `program` making the zstd streams, .ko.zst modules and the zstd archive (its level 19, checked by decoding): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
+	"zstd":         "the `program` making the .ko.zst modules and the init's zstd archive (-initcompress) (its level 19, checked by decoding): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
 	"modcache":     "`dir` where the zstd program's module files are kept for the next image: auto ($XDG_CACHE_HOME/earlyroot/modules, else /var/cache/earlyroot/modules for root, else ~/.cache/earlyroot/modules), none, or an absolute path",
 	"initcompress": "with -compress none, compression `method` of a second archive holding the init and every other file not compressed already (the modules stay in a plain archive, which the kernel only copies): zstd, gzip, xz or none (one plain archive)",
 	"roothint":     "root filesystem `type` whose modules load at once on a machine with more than one CPU, while the root is being found: auto (the type of / in -mounts: the system making the image, as a kernel hook makes it), none, or a type",
