@@ -126,8 +126,11 @@ func (e zstdEncoder) archive(ctx context.Context, data []byte) ([]byte, error) {
 		return nil, err
 	}
 	got, err := decodeZstdStream(z, len(data))
-	if err != nil || !bytes.Equal(got, data) {
-		return nil, fmt.Errorf("%s: the archive does not decode to its bytes (%v)", e.id, err)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the archive does not decode: %w", e.id, err)
+	}
+	if !bytes.Equal(got, data) {
+		return nil, fmt.Errorf("%s: the archive does not decode to its bytes", e.id)
 	}
 	return z, nil
 }

@@ -202,9 +202,14 @@ func TestZstdEncoderArchive(t *testing.T) {
 	if got, err := decodeZstdStream(z, len(data)); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("decoded: %v", err)
 	}
-	e.program = script(t, "head -c 100 /dev/zero | "+e.program+" -q -c")
+	program := e.program
+	e.program = script(t, "head -c 100 /dev/zero | "+program+" -q -c")
 	if _, err := e.archive(ctx, data); err == nil || !strings.Contains(err.Error(), "does not decode to its bytes") {
 		t.Errorf("another archive: %v", err)
+	}
+	e.program = script(t, "exec cat")
+	if _, err := e.archive(ctx, data); err == nil || !strings.Contains(err.Error(), "does not decode:") {
+		t.Errorf("no zstd stream: %v", err)
 	}
 }
 
