@@ -66,13 +66,11 @@ func logModprobe(args []string) {
 
 // kernelLog returns a logger writing to the kernel log only, for the init's helper
 // personalities (they have no console of their own), and the function that closes it.
-// Without /dev/kmsg the logger only keeps its history.
+// Without /dev/kmsg the logger writes nowhere.
 func kernelLog() (*bootlog.Logger, func()) {
 	kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		log := bootlog.New(nil, nil)
-		log.SetTargets(false, false)
-		return log, func() {}
+		return bootlog.New(nil, nil), func() {}
 	}
 	log := bootlog.New(kmsg, nil)
 	log.SetTargets(true, false)

@@ -73,8 +73,9 @@ type Config struct {
 	// archive of the init (InitCompression) (see zstdEncoder); "" has the built-in encoder
 	// make them.
 	ZstdProgram string
-	// ModuleCache is the directory where the zstd program's outputs are kept for the next
-	// image, keyed by the module's bytes and the program's version; "" keeps none.
+	// ModuleCache is the directory where the module files the zstd program makes are kept
+	// for the next image, keyed by the module's bytes and the program's version; "" keeps
+	// none.
 	ModuleCache string
 
 	HostOnly bool   // select this machine's modules instead of the generic set

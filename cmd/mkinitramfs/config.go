@@ -40,8 +40,8 @@ type settings struct {
 	// KEYMAP and FONT name them): "" takes the system's (see console),
 	// "none" puts none in the image.
 	keymap, font string
-	// zstd and modcache are the zstd program compressing the module files and the cache
-	// of its outputs, as written ("auto" and the others are resolved by encoder).
+	// zstd and modcache are the zstd program making the module files and the init's
+	// archive, and the cache of its module files, as written (resolved by encoder).
 	zstd, modcache string
 }
 
