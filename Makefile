@@ -8,7 +8,8 @@
 #   make bench   boot-time benchmark (cmd/bench; BENCH_PEERS=1 adds initramfs-tools and dracut, the
 #                image generation time against initramfs-tools on Debian 12's and 13's trees, and
 #                systemd's figures for the three on the Debian 12 root (-distro N, -distro-only);
-#                BENCH_ARGS passes flags, e.g. -compare-init OLD/init), not part of make test
+#                BENCH_ARGS passes flags, e.g. -compare-init OLD/init, or -profile N for a sampled
+#                profile of the init stage), not part of make test
 #   make fuzz    runs every fuzz target for FUZZTIME (default 60s)
 
 SHELL     := /bin/bash

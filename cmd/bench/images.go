@@ -39,6 +39,7 @@ type benchEnv struct {
 // image is one initramfs to boot.
 type image struct {
 	name, desc, kind, path string
+	init                   string // earlyroot's init binary in the image (-profile names its code)
 	append                 string // kernel command line after baseAppend
 	cpus                   int    // vCPUs of the VM (0 = 1)
 	// root is root= ("": UUID= of the bench's root disk); disks are the VM's disks per
@@ -223,7 +224,18 @@ func (e *benchEnv) mkinitramfs(name, desc string, extra ...string) (image, strin
 		return image{}, out, err
 	}
 	fmt.Fprintf(e.log, "bench: %s: %s", name, lastLine(out))
-	return image{name: name, desc: desc, kind: KindEarlyroot, path: p}, out, nil
+	return image{name: name, desc: desc, kind: KindEarlyroot, path: p, init: initArg(args)}, out, nil
+}
+
+// initArg is the init binary an mkinitramfs command line names: its last -init.
+func initArg(args []string) string {
+	init := ""
+	for i, a := range args[:max(len(args)-1, 0)] {
+		if a == "-init" {
+			init = args[i+1]
+		}
+	}
+	return init
 }
 
 func runTool(name string, args ...string) (string, error) {

@@ -6,7 +6,7 @@
 //
 //	bench -build build -kernel-dir ~/.cache/earlyroot/kernel/<kver> -out build/bench [-n 5]
 //	      [-parallel 1] [-layouts=true] [-peers] [-only a,b] [-compare-init PATH] [-report]
-//	      [-distro N] [-distro-only]
+//	      [-distro N] [-distro-only] [-profile N]
 //
 // Every image is booted -n times, round-robin, so drift in the host's load
 // affects all images alike. The results go to OUT/results.md (also printed),
@@ -15,6 +15,9 @@
 // booting. -distro N boots the Debian 12 systemd root of tests/distro
 // through earlyroot's, initramfs-tools' and dracut's images N times each and
 // tabulates systemd-analyze's figures in OUT/distro.md (distro.go says why).
+// -profile N boots each earlyroot image N more times at 1 vCPU under a sampling profiler
+// and writes what the init stage's time is made of, by phase, to OUT/profile.md
+// (profile.go).
 // `make bench` runs it.
 package main
 
@@ -53,6 +56,7 @@ type options struct {
 	distro                int    // rounds of the systemd root comparison (distro.go)
 	distroOnly            bool   // only that comparison
 	bus                   string // the root disk's bus (internal/vm's Buses)
+	profile               int    // sampled boots per earlyroot image (profile.go)
 	variants              variants
 }
 
@@ -77,6 +81,7 @@ func main() {
 	flag.BoolVar(&o.genOnly, "gen-only", false, "only the generation time comparison (written to OUT/gentime.md), no boots")
 	flag.BoolVar(&o.genSecondOnly, "gen-second-only", false, "the generation time comparison on the second kernel's tree only (initramfs-tools takes minutes per image on a small machine)")
 	flag.StringVar(&o.kernel2Dir, "kernel2-dir", "", "a second unpacked kernel package (Debian 13's) whose tree the generation time comparison also uses")
+	flag.IntVar(&o.profile, "profile", 0, "sampled boots of each earlyroot image at 1 vCPU (QEMU's gdbstub), after the timed ones: where the init stage's time goes, by phase, in OUT/profile.md")
 	flag.IntVar(&o.distro, "distro", genDefault(), "rounds of the systemd comparison: the Debian 12 root booted through earlyroot's, initramfs-tools' and dracut's images, systemd-analyze's figures (0 skips it; default 1 with BENCH_PEERS=1)")
 	flag.BoolVar(&o.distroOnly, "distro-only", false, "only the systemd comparison (written to OUT/distro.md), no other boots")
 	flag.StringVar(&o.bus, "bus", vm.BusVirtioBlk, "bus of the root disk: "+strings.Join(vm.Buses, ", ")+" (the peers' hand-named modules are virtio-blk's)")
@@ -173,6 +178,17 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if err := env.runDistro(ctx, imgs); err != nil {
 			return err
 		}
+	}
+	if o.profile > 0 {
+		ps, err := env.profileAll(ctx, imgs)
+		if err != nil {
+			return err
+		}
+		table := ProfileTable(ps)
+		if err := os.WriteFile(env.path("profile.md"), []byte(table), 0o644); err != nil {
+			return err
+		}
+		io.WriteString(stdout, table)
 	}
 	return env.report(results)
 }

@@ -35,7 +35,7 @@ type conn struct {
 	r  *bufio.Reader
 }
 
-func newConn(rw io.ReadWriter) *conn { return &conn{rw: rw, r: bufio.NewReader(rw)} }
+func newConn(rw io.ReadWriter) *conn { return &conn{rw: rw, r: bufio.NewReaderSize(rw, maxPacket)} }
 
 func checksum(data string) byte {
 	var s byte
@@ -107,7 +107,7 @@ func (c *conn) stop() error {
 	switch {
 	case r == "":
 		return errors.New("gdb stop: empty reply")
-	case r[0] == 'W' || r[0] == 'X':
+	case exitReply(r):
 		return errExited
 	case r[0] != 'T' && r[0] != 'S':
 		return fmt.Errorf("gdb stop: unexpected reply %.40q", r)
@@ -124,7 +124,15 @@ func (c *conn) pc() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if exitReply(r) { // the guest ended between the stop and this request
+		return 0, errExited
+	}
 	return parseRIP(r)
+}
+
+// exitReply reports whether a reply is the stub's "the guest exited" (W or X and a code).
+func exitReply(r string) bool {
+	return len(r) == 3 && (r[0] == 'W' || r[0] == 'X')
 }
 
 // parseRIP takes rip from a "g" reply.

@@ -84,6 +84,10 @@ func fakeStub(t *testing.T, srv net.Conn, pcs []uint64, end string) {
 				r.Discard(2)
 				srv.Write([]byte("+"))
 				if data == "g#" {
+					if pcs[next] == exitsNow {
+						srv.Write([]byte(packet("W00")))
+						return
+					}
 					srv.Write([]byte(packet(registers(pcs[next]))))
 					next++
 				}
@@ -91,6 +95,10 @@ func fakeStub(t *testing.T, srv net.Conn, pcs []uint64, end string) {
 		}
 	}()
 }
+
+// exitsNow in fakeStub's pcs makes it answer "g" with the exit reply, as QEMU does when
+// the guest powers off between the stop and the request.
+const exitsNow = 1
 
 func TestCollect(t *testing.T) {
 	pcs := []uint64{0xffffffff81000010, 0x401234, 0x5e0000}
@@ -110,6 +118,15 @@ func TestCollect(t *testing.T) {
 				t.Errorf("end %q: sample %d = %+v, want pc %#x phase %d", end, i, s, pcs[i], i+1)
 			}
 		}
+	}
+}
+
+func TestCollectExitBeforeRegisters(t *testing.T) {
+	cli, srv := pipe(t)
+	fakeStub(t, srv, []uint64{0x401000, exitsNow}, "")
+	got, err := Collect(context.Background(), cli, time.Millisecond, func() int { return 0 })
+	if err != nil || len(got) != 1 || got[0].PC != 0x401000 {
+		t.Fatalf("Collect = %+v, %v; want the one sample and no error", got, err)
 	}
 }
 

@@ -1,0 +1,399 @@
+package main
+
+// -profile N boots each earlyroot image at 1 vCPU N more times with QEMU's gdbstub and
+// samples where the vCPU is (internal/guestprof), to say what the init stage's time is
+// made of: the kernel's module work, the Go runtime, earlyroot's own code. The timed boots
+// stay unsampled: sampling stops the guest for each sample and slows it down. The phases
+// are cut at the init's log lines as they reach the console; OUT/profile.md has the table.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/earlyroot/earlyroot/internal/fixture"
+	"github.com/earlyroot/earlyroot/internal/guestprof"
+	"github.com/earlyroot/earlyroot/internal/vm"
+)
+
+// profileInterval is the wall time between samples; each costs the host about as much
+// again, so a sampled boot runs at about half speed.
+const profileInterval = time.Millisecond
+
+// profilePhase is a phase of the init stage: from the console line holding mark to the
+// next phase's mark. The last mark ends the profile.
+type profilePhase struct{ mark, name string }
+
+var profilePhases = []profilePhase{
+	{"Run /init as init process", "exec, Go runtime start, API mounts, log"},
+	{"earlyroot: earlyroot starting", "module index, discovery start"},
+	{"earlyroot: waiting up to", "wait for the root (coldplug, its driver's modules, probe)"},
+	{"earlyroot: wait for root took", "mount (the filesystem's modules, mount)"},
+	{"switching to", ""},
+}
+
+// phaseTracker follows the console as it arrives and answers which phase the boot is in:
+// 0 before the first mark, i+1 from mark i on.
+type phaseTracker struct {
+	mu    sync.Mutex
+	line  []byte
+	phase atomic.Int32
+}
+
+func (p *phaseTracker) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range b {
+		if c != '\n' {
+			if len(p.line) < 4096 {
+				p.line = append(p.line, c)
+			}
+			continue
+		}
+		if n := int(p.phase.Load()); n < len(profilePhases) && bytes.Contains(p.line, []byte(profilePhases[n].mark)) {
+			p.phase.Add(1)
+		}
+		p.line = p.line[:0]
+	}
+	return len(b), nil
+}
+
+func (p *phaseTracker) current() int { return int(p.phase.Load()) }
+
+// imageProfile is the samples of one image's profiled boots, by phase (the index of
+// profilePhases) and function name.
+type imageProfile struct {
+	name  string
+	boots int
+	errs  []string
+	hits  []map[string]int
+	class []map[string]int
+	// classOf is the class of each function name counted.
+	classOf map[string]string
+}
+
+func newImageProfile(name string) *imageProfile {
+	p := &imageProfile{name: name, classOf: map[string]string{}}
+	for range profilePhases[:len(profilePhases)-1] {
+		p.hits = append(p.hits, map[string]int{})
+		p.class = append(p.class, map[string]int{})
+	}
+	return p
+}
+
+// add counts one boot's samples of the phases between the first and the last mark.
+func (p *imageProfile) add(samples []guestprof.Sample, names guestprof.Names) {
+	p.boots++
+	for _, s := range samples {
+		i := s.Phase - 1
+		if i < 0 || i >= len(p.hits) {
+			continue
+		}
+		name := names.Name(s.PC)
+		class := classify(name, guestprof.Kernel(s.PC))
+		p.hits[i][name]++
+		p.class[i][class]++
+		p.classOf[name] = class
+	}
+}
+
+// The classes of profile.md's table, in its column order.
+var profileClasses = []string{classSignature, classModuleCode, classKernel, classRuntime, classLibrary, classEarlyroot, classOther}
+
+const (
+	classSignature  = "kernel: module signature check"
+	classModuleCode = "kernel: modules' own code"
+	classKernel     = "kernel: other"
+	classRuntime    = "Go runtime"
+	classLibrary    = "Go standard library and modules"
+	classEarlyroot  = "earlyroot"
+	classOther      = "other programs"
+)
+
+// signatureFuncs are the kernel functions of a module's signature check: the SHA-256 of
+// the module and the RSA verification (MPI arithmetic), PKCS#7 and X.509 parsing.
+var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|rsa|pkcs7|x509|asn1|public_key`)
+
+func classify(name string, kernel bool) string {
+	switch {
+	case name == guestprof.KernelModule:
+		return classModuleCode
+	case kernel && signatureFuncs.MatchString(name):
+		return classSignature
+	case kernel:
+		return classKernel
+	case name == guestprof.UserOther:
+		return classOther
+	case strings.HasPrefix(name, "runtime.") || strings.HasPrefix(name, "internal/runtime/"):
+		return classRuntime
+	case strings.HasPrefix(name, "github.com/earlyroot/earlyroot/"):
+		return classEarlyroot
+	}
+	return classLibrary
+}
+
+// profileAll profiles each earlyroot image of imgs at 1 vCPU, e.opt.profile boots each.
+func (e *benchEnv) profileAll(ctx context.Context, imgs []image) ([]*imageProfile, error) {
+	ksyms, err := e.kallsyms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*imageProfile
+	for _, im := range imgs {
+		if im.kind != KindEarlyroot || im.cpus > 1 || im.disks != nil {
+			continue
+		}
+		prog, err := guestprof.GoTable(cmp.Or(im.init, filepath.Join(e.opt.build, "init")))
+		if err != nil {
+			return nil, err
+		}
+		names := guestprof.Names{Kernel: ksyms, Program: prog}
+		p := newImageProfile(im.name)
+		for round := range e.opt.profile {
+			samples, err := e.profileBoot(ctx, im, round)
+			if err != nil {
+				p.errs = append(p.errs, err.Error())
+				fmt.Fprintf(e.log, "bench: profile %s round %d: FAILED: %v\n", im.name, round+1, err)
+				continue
+			}
+			p.add(samples, names)
+			fmt.Fprintf(e.log, "bench: profile %s round %d: %d samples\n", im.name, round+1, len(samples))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// profileBoot boots im once with the gdbstub on a socket and samples it until QEMU exits.
+func (e *benchEnv) profileBoot(ctx context.Context, im image, round int) ([]guestprof.Sample, error) {
+	dir, err := os.MkdirTemp("", "earlyroot-prof-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	logPath := e.path("logs", fmt.Sprintf("profile-%s-%d.log", im.name, round+1))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	sock := filepath.Join(dir, "gdb.sock")
+	var phases phaseTracker
+	cfg := vm.Config{
+		Kernel: e.k.Image,
+		Initrd: im.path,
+		// The kernel's symbols are read from a boot with KASLR off (kallsyms).
+		Append:  strings.Join(strings.Fields(baseAppend+" root=UUID="+rootUUID+" "+im.append+" "+e.opt.extraAppend+" nokaslr"), " "),
+		Drives:  []vm.Drive{{Path: e.disks[0], Bus: e.opt.bus}},
+		MemMB:   512,
+		Timeout: e.opt.timeout,
+		Console: io.MultiWriter(logf, &phases),
+		ExtraArgs: []string{"-chardev", "socket,id=gdb0,path=" + sock + ",server=on,wait=off",
+			"-gdb", "chardev:gdb0"},
+	}
+	v, err := vm.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	nc, err := dialSocket(sock, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("gdbstub: %w (console: %s)", err, logPath)
+	}
+	sctx, cancel := context.WithTimeout(ctx, e.opt.timeout)
+	defer cancel()
+	samples, err := guestprof.Collect(sctx, nc, profileInterval, phases.current)
+	if err != nil {
+		return nil, fmt.Errorf("%w (console: %s)", err, logPath)
+	}
+	if _, err := vm.ParseFacts(v.Output()); err != nil {
+		return nil, fmt.Errorf("%w (console: %s)", err, logPath)
+	}
+	if n := phases.current(); n < len(profilePhases) {
+		return nil, fmt.Errorf("the console never showed %q (console: %s)", profilePhases[n].mark, logPath)
+	}
+	return samples, nil
+}
+
+// dialSocket connects to the unix socket at path, which QEMU creates as it starts.
+func dialSocket(path string, patience time.Duration) (net.Conn, error) {
+	deadline := time.Now().Add(patience)
+	for {
+		c, err := net.Dial("unix", path)
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kallsymsEnd ends the kallsyms boot's listing.
+const kallsymsEnd = "KALLSYMS-END"
+
+// kallsyms returns the kernel's text symbols, at their addresses without KASLR. They are
+// read once per kernel image from a busybox guest and cached, keyed by the image's hash.
+func (e *benchEnv) kallsyms(ctx context.Context) (*guestprof.Table, error) {
+	data, err := os.ReadFile(e.k.Image)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	cache := filepath.Join(fixture.CacheDir(), "kallsyms", e.k.Release+"-"+hex.EncodeToString(sum[:8])+".txt")
+	if f, err := os.Open(cache); err == nil {
+		defer f.Close()
+		return guestprof.ParseKallsyms(f)
+	}
+	fmt.Fprintf(e.log, "bench: reading the kernel's symbols (a busybox guest boot)\n")
+	img := e.path("images", "kallsyms.img")
+	if err := vm.WriteBusyboxInitramfs(img, e.k, vm.BusyboxGuest{
+		Script: "grep ' [tT] ' /proc/kallsyms\necho " + kallsymsEnd + "\npoweroff -f\n",
+	}); err != nil {
+		return nil, err
+	}
+	v, err := vm.Start(ctx, vm.Config{Kernel: e.k.Image, Initrd: img, Append: "panic=-1 nokaslr quiet",
+		Timeout: 5 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	if _, err := v.Expect(regexp.MustCompile(kallsymsEnd), 5*time.Minute); err != nil {
+		return nil, fmt.Errorf("kallsyms boot: %w", err)
+	}
+	text := v.Output()
+	tab, err := guestprof.ParseKallsyms(strings.NewReader(text))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(cache, []byte(text)); err != nil {
+		fmt.Fprintf(e.log, "bench: kallsyms not cached: %v\n", err)
+	}
+	return tab, nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// profileTopN is how many functions profile.md names per image.
+const profileTopN = 15
+
+// ProfileTable renders profile.md.
+func ProfileTable(ps []*imageProfile) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Where the init stage's time goes: sampled profile\n\n")
+	fmt.Fprintf(&b, "Separate boots at 1 vCPU, with QEMU's gdbstub stopping the guest about every %v of wall time "+
+		"to read its program counter (kernel with nokaslr; names from /proc/kallsyms and the init's pclntab). "+
+		"Sampling slows the boot down, so the shares matter here, not the times. "+
+		"Each phase runs from one init log line to the next; the numbers are samples per boot.\n\n", profileInterval)
+	for _, p := range ps {
+		fmt.Fprintf(&b, "## %s (%d boots)\n\n", p.name, p.boots)
+		for _, e := range p.errs {
+			fmt.Fprintf(&b, "- failed: %s\n", e)
+		}
+		if len(p.errs) > 0 {
+			b.WriteString("\n")
+		}
+		if p.boots == 0 {
+			continue
+		}
+		b.WriteString("| phase | samples | " + strings.Join(profileClasses, " | ") + " |\n")
+		b.WriteString("|---|---|" + strings.Repeat("---|", len(profileClasses)) + "\n")
+		total := map[string]int{}
+		all := 0
+		for i, cl := range p.class {
+			n := sum(cl)
+			all += n
+			row := []string{profilePhases[i].name, perBoot(n, p.boots)}
+			for _, c := range profileClasses {
+				total[c] += cl[c]
+				row = append(row, share(cl[c], n))
+			}
+			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		}
+		row := []string{"**all**", perBoot(all, p.boots)}
+		for _, c := range profileClasses {
+			row = append(row, share(total[c], all))
+		}
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n\n")
+		fmt.Fprintf(&b, "The %d functions with the most samples, all phases:\n\n| function | class | share |\n|---|---|---|\n", profileTopN)
+		for _, f := range topFunctions(p, profileTopN) {
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.name, f.class, share(f.n, all))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+type funcHits struct {
+	name, class string
+	n           int
+}
+
+// topFunctions are the n functions with the most samples over all phases.
+func topFunctions(p *imageProfile, n int) []funcHits {
+	sums := map[string]int{}
+	for _, h := range p.hits {
+		for name, c := range h {
+			sums[name] += c
+		}
+	}
+	var fs []funcHits
+	for name, c := range sums {
+		fs = append(fs, funcHits{name: name, n: c})
+	}
+	sort.Slice(fs, func(i, j int) bool {
+		if fs[i].n != fs[j].n {
+			return fs[i].n > fs[j].n
+		}
+		return fs[i].name < fs[j].name
+	})
+	fs = fs[:min(n, len(fs))]
+	for i := range fs {
+		fs[i].class = p.classOf[fs[i].name]
+	}
+	return fs
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func perBoot(n, boots int) string { return fmt.Sprintf("%.0f", float64(n)/float64(boots)) }
+
+func share(n, of int) string {
+	if of == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
+}
