@@ -301,8 +301,12 @@ func writeAtomic(path string, data []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
-// profileTopN is how many functions profile.md names per image.
-const profileTopN = 15
+// profileTopN and profilePhaseTopN are how many functions profile.md names per image and
+// per phase.
+const (
+	profileTopN      = 15
+	profilePhaseTopN = 8
+)
 
 // ProfileTable renders profile.md.
 func ProfileTable(ps []*imageProfile) string {
@@ -343,8 +347,19 @@ func ProfileTable(ps []*imageProfile) string {
 		}
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n\n")
 		fmt.Fprintf(&b, "The %d functions with the most samples, all phases:\n\n| function | class | share |\n|---|---|---|\n", profileTopN)
-		for _, f := range topFunctions(p, profileTopN) {
+		for _, f := range topFunctions(p, profileTopN, p.hits...) {
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.name, f.class, share(f.n, all))
+		}
+		b.WriteString("\nIn each phase (share of the phase's samples):\n\n")
+		for i, h := range p.hits {
+			var top []string
+			for _, f := range topFunctions(p, profilePhaseTopN, h) {
+				top = append(top, fmt.Sprintf("`%s` %s", f.name, share(f.n, sum(h))))
+			}
+			if len(top) == 0 {
+				top = []string{"no samples"}
+			}
+			fmt.Fprintf(&b, "- %s: %s\n", profilePhases[i].name, strings.Join(top, ", "))
 		}
 		b.WriteString("\n")
 	}
@@ -356,10 +371,10 @@ type funcHits struct {
 	n           int
 }
 
-// topFunctions are the n functions with the most samples over all phases.
-func topFunctions(p *imageProfile, n int) []funcHits {
+// topFunctions are the n functions with the most samples in the given phases' hit maps.
+func topFunctions(p *imageProfile, n int, phases ...map[string]int) []funcHits {
 	sums := map[string]int{}
-	for _, h := range p.hits {
+	for _, h := range phases {
 		for name, c := range h {
 			sums[name] += c
 		}

@@ -83,6 +83,9 @@ func TestProfileTable(t *testing.T) {
 		"| **all** | 6 | 67% | 0% | 17% | 0% | 0% | 0% | 17% |",
 		"| `sha256_update` | " + classSignature + " | 67% |",
 		"| `load_module` | " + classKernel + " | 17% |",
+		"- exec, Go runtime start, API mounts, log: `sha256_update` 50%, `[user]` 25%, `load_module` 25%\n",
+		"- module index, discovery start: no samples\n",
+		"- mount (the filesystem's modules, mount): `sha256_update` 100%\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("profile.md lacks %q:\n%s", want, out)
