@@ -220,6 +220,11 @@ func (e *benchEnv) profileBoot(ctx context.Context, im image, round int) ([]gues
 	if err != nil {
 		return nil, fmt.Errorf("%w (console: %s)", err, logPath)
 	}
+	// The stub's socket closes as QEMU exits; its last console output is read by then only
+	// once QEMU has been waited for.
+	if err := v.WaitTimeout(30 * time.Second); err != nil {
+		return nil, fmt.Errorf("%w (console: %s)", err, logPath)
+	}
 	if _, err := vm.ParseFacts(v.Output()); err != nil {
 		return nil, fmt.Errorf("%w (console: %s)", err, logPath)
 	}
