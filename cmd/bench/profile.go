@@ -126,7 +126,7 @@ const (
 
 // signatureFuncs are the kernel functions of a module's signature check: the SHA-256 of
 // the module and the RSA verification (MPI arithmetic), PKCS#7 and X.509 parsing.
-var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|rsa|pkcs7|x509|asn1|public_key`)
+var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|^_?rsa_|pkcs1pad|pkcs7|x509|asn1_ber|public_key`)
 
 func classify(name string, kernel bool) string {
 	switch {

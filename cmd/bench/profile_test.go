@@ -37,6 +37,9 @@ func TestClassify(t *testing.T) {
 		{"sha256_update", true, classSignature},
 		{"mpihelp_submul_1", true, classSignature},
 		{"load_module", true, classKernel},
+		{"rsa_verify", true, classSignature},
+		{"pkcs1pad_verify", true, classSignature},
+		{"universal_handler", true, classKernel}, // "rsa" inside a word is not RSA
 		{guestprof.KernelModule, true, classModuleCode},
 		{guestprof.KernelOther, true, classKernel},
 		{"runtime.mallocgc", false, classRuntime},

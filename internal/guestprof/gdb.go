@@ -157,9 +157,14 @@ func parseRIP(reply string) (uint64, error) {
 // either way; the error is nil when the guest exited.
 func Collect(ctx context.Context, nc net.Conn, interval time.Duration, phase func() int) ([]Sample, error) {
 	defer nc.Close()
-	go func() {
-		<-ctx.Done()
-		nc.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // a stub that stops answering is cut off by ctx
+		select {
+		case <-ctx.Done():
+			nc.Close()
+		case <-done:
+		}
 	}()
 	c := newConn(nc)
 	var out []Sample
