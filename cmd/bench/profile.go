@@ -112,10 +112,11 @@ func (p *imageProfile) add(samples []guestprof.Sample, names guestprof.Names) {
 }
 
 // The classes of profile.md's table, in its column order.
-var profileClasses = []string{classSignature, classModuleCode, classKernel, classRuntime, classLibrary, classEarlyroot, classOther}
+var profileClasses = []string{classSignature, classDecompress, classModuleCode, classKernel, classRuntime, classLibrary, classEarlyroot, classOther}
 
 const (
 	classSignature  = "kernel: module signature check"
+	classDecompress = "kernel: module decompression"
 	classModuleCode = "kernel: modules' own code"
 	classKernel     = "kernel: other"
 	classRuntime    = "Go runtime"
@@ -125,8 +126,13 @@ const (
 )
 
 // signatureFuncs are the kernel functions of a module's signature check: the SHA-256 of
-// the module and the RSA verification (MPI arithmetic), PKCS#7 and X.509 parsing.
-var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|^_?rsa_|pkcs1pad|pkcs7|x509|asn1_ber|public_key`)
+// the module, the RSA (MPI arithmetic) or ECDSA (elliptic-curve arithmetic: Debian 13 signs
+// with it) verification, PKCS#7 and X.509 parsing.
+var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|^_?rsa_|pkcs1pad|^vli_|^ecc_|ecdsa|pkcs7|x509|asn1_ber|public_key`)
+
+// decompressFuncs are the kernel's decoders of compressed modules (MODULE_DECOMPRESS: xz,
+// zstd or gzip, as the kernel was built).
+var decompressFuncs = regexp.MustCompile(`^xz_dec|^lzma|^dict_(repeat|flush|get|put)|^rc_(read|update|is_bit|get_bit|direct|bittree)|^bcj_|decompress|^ZSTD_|^HUF_|^FSE_|^zlib_inflate|^inflate_`)
 
 func classify(name string, kernel bool) string {
 	switch {
@@ -134,6 +140,8 @@ func classify(name string, kernel bool) string {
 		return classModuleCode
 	case kernel && signatureFuncs.MatchString(name):
 		return classSignature
+	case kernel && decompressFuncs.MatchString(name):
+		return classDecompress
 	case kernel:
 		return classKernel
 	case name == guestprof.UserOther:
