@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -86,6 +87,26 @@ func firstLine(s string) string {
 	return s
 }
 
+// vmConfig is the VM that boots im on disks, its console copied to console.
+func (e *benchEnv) vmConfig(im image, disks []string, console io.Writer, appendMore ...string) vm.Config {
+	root := cmp.Or(im.root, "UUID="+rootUUID)
+	var drives []vm.Drive
+	for _, d := range disks {
+		drives = append(drives, vm.Drive{Path: d, Bus: e.opt.bus})
+	}
+	words := append([]string{baseAppend, "root=" + root, im.append, e.opt.extraAppend}, appendMore...)
+	return vm.Config{
+		Kernel:  e.k.Image,
+		Initrd:  im.path,
+		Append:  strings.Join(strings.Fields(strings.Join(words, " ")), " "),
+		Drives:  drives,
+		MemMB:   512,
+		CPUs:    max(1, im.cpus),
+		Timeout: e.opt.timeout,
+		Console: console,
+	}
+}
+
 // boot runs one VM until the real init reports, and measures it.
 func (e *benchEnv) boot(ctx context.Context, im image, round int, disks []string) Run {
 	r := Run{Round: round, Wall: math.NaN(), Uptime: math.NaN(), Log: ParseLog("")}
@@ -96,24 +117,7 @@ func (e *benchEnv) boot(ctx context.Context, im image, round int, disks []string
 		return r
 	}
 	defer logf.Close()
-	root := im.root
-	if root == "" {
-		root = "UUID=" + rootUUID
-	}
-	var drives []vm.Drive
-	for _, d := range disks {
-		drives = append(drives, vm.Drive{Path: d, Bus: e.opt.bus})
-	}
-	cfg := vm.Config{
-		Kernel:  e.k.Image,
-		Initrd:  im.path,
-		Append:  strings.Join(strings.Fields(baseAppend+" root="+root+" "+im.append+" "+e.opt.extraAppend), " "),
-		Drives:  drives,
-		MemMB:   512,
-		CPUs:    max(1, im.cpus),
-		Timeout: e.opt.timeout,
-		Console: logf,
-	}
+	cfg := e.vmConfig(im, disks, logf)
 	if a, err := vm.Args(cfg); err == nil {
 		fmt.Fprintf(logf, "# %s\n", strings.Join(a, " "))
 	}

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,7 +80,6 @@ type imageProfile struct {
 	boots int
 	errs  []string
 	hits  []map[string]int
-	class []map[string]int
 	// classOf is the class of each function name counted.
 	classOf map[string]string
 }
@@ -90,12 +88,20 @@ func newImageProfile(name string) *imageProfile {
 	p := &imageProfile{name: name, classOf: map[string]string{}}
 	for range profilePhases[:len(profilePhases)-1] {
 		p.hits = append(p.hits, map[string]int{})
-		p.class = append(p.class, map[string]int{})
 	}
 	return p
 }
 
 // add counts one boot's samples of the phases between the first and the last mark.
+// byClass sums a phase's hits by the class of each function.
+func (p *imageProfile) byClass(hits map[string]int) map[string]int {
+	cl := map[string]int{}
+	for name, n := range hits {
+		cl[p.classOf[name]] += n
+	}
+	return cl
+}
+
 func (p *imageProfile) add(samples []guestprof.Sample, names guestprof.Names) {
 	p.boots++
 	for _, s := range samples {
@@ -104,10 +110,8 @@ func (p *imageProfile) add(samples []guestprof.Sample, names guestprof.Names) {
 			continue
 		}
 		name := names.Name(s.PC)
-		class := classify(name, guestprof.Kernel(s.PC))
 		p.hits[i][name]++
-		p.class[i][class]++
-		p.classOf[name] = class
+		p.classOf[name] = classify(name, guestprof.Kernel(s.PC))
 	}
 }
 
@@ -186,41 +190,26 @@ func (e *benchEnv) profileAll(ctx context.Context, imgs []image) ([]*imageProfil
 	return out, nil
 }
 
-// profileBoot boots im once with the gdbstub on a socket and samples it until QEMU exits.
+// profileBoot boots im once with the gdbstub and samples it until QEMU exits.
 func (e *benchEnv) profileBoot(ctx context.Context, im image, round int) ([]guestprof.Sample, error) {
-	dir, err := os.MkdirTemp("", "earlyroot-prof-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	logPath := e.path("logs", fmt.Sprintf("profile-%s-%d.log", im.name, round+1))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	sock := filepath.Join(dir, "gdb.sock")
 	var phases phaseTracker
-	cfg := vm.Config{
-		Kernel: e.k.Image,
-		Initrd: im.path,
-		// The kernel's symbols are read from a boot with KASLR off (kallsyms).
-		Append:  strings.Join(strings.Fields(baseAppend+" root=UUID="+rootUUID+" "+im.append+" "+e.opt.extraAppend+" nokaslr"), " "),
-		Drives:  []vm.Drive{{Path: e.disks[0], Bus: e.opt.bus}},
-		MemMB:   512,
-		Timeout: e.opt.timeout,
-		Console: io.MultiWriter(logf, &phases),
-		ExtraArgs: []string{"-chardev", "socket,id=gdb0,path=" + sock + ",server=on,wait=off",
-			"-gdb", "chardev:gdb0"},
-	}
+	// The kernel's symbols are read from a boot with KASLR off (kallsyms).
+	cfg := e.vmConfig(im, e.disks[:1], io.MultiWriter(logf, &phases), "nokaslr")
+	cfg.GDB = true
 	v, err := vm.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer v.Close()
-	nc, err := dialSocket(sock, 10*time.Second)
+	nc, err := v.DialGDB(10 * time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("gdbstub: %w (console: %s)", err, logPath)
+		return nil, fmt.Errorf("%w (console: %s)", err, logPath)
 	}
 	sctx, cancel := context.WithTimeout(ctx, e.opt.timeout)
 	defer cancel()
@@ -240,18 +229,6 @@ func (e *benchEnv) profileBoot(ctx context.Context, im image, round int) ([]gues
 		return nil, fmt.Errorf("the console never showed %q (console: %s)", profilePhases[n].mark, logPath)
 	}
 	return samples, nil
-}
-
-// dialSocket connects to the unix socket at path, which QEMU creates as it starts.
-func dialSocket(path string, patience time.Duration) (net.Conn, error) {
-	deadline := time.Now().Add(patience)
-	for {
-		c, err := net.Dial("unix", path)
-		if err == nil || time.Now().After(deadline) {
-			return c, err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // kallsymsEnd ends the kallsyms boot's listing.
@@ -344,8 +321,9 @@ func ProfileTable(ps []*imageProfile) string {
 		b.WriteString("|---|---|" + strings.Repeat("---|", len(profileClasses)) + "\n")
 		total := map[string]int{}
 		all := 0
-		for i, cl := range p.class {
-			n := sum(cl)
+		for i, h := range p.hits {
+			cl := p.byClass(h)
+			n := sum(h)
 			all += n
 			row := []string{profilePhases[i].name, perBoot(n, p.boots)}
 			for _, c := range profileClasses {

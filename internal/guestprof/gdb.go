@@ -3,6 +3,7 @@ package guestprof
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -144,11 +145,7 @@ func parseRIP(reply string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("gdb registers: %w", err)
 	}
-	var pc uint64
-	for i := len(b) - 1; i >= 0; i-- { // the target's byte order: little endian
-		pc = pc<<8 | uint64(b[i])
-	}
-	return pc, nil
+	return binary.LittleEndian.Uint64(b), nil // the target's byte order
 }
 
 // Collect stops the guest behind the gdbstub connection nc every interval, records its

@@ -60,6 +60,9 @@ type Config struct {
 	Timeout time.Duration
 	// Console receives a copy of the serial console output as it arrives.
 	Console io.Writer
+	// GDB opens QEMU's gdbstub on a socket in the VM's directory (VM.DialGDB), for a
+	// profiler that stops the guest from outside (internal/guestprof).
+	GDB bool
 	// ExtraArgs are appended verbatim to the QEMU command line.
 	ExtraArgs []string
 }
@@ -103,6 +106,7 @@ func kernelCmdline(app string) string {
 const (
 	qmpSocket   = "qmp.sock"
 	eventSocket = "events.sock"
+	gdbSocket   = "gdb.sock" // Config.GDB
 )
 
 // args builds the qemu-system-x86_64 arguments (without the program name)
@@ -134,6 +138,10 @@ func args(cfg Config, dir string) ([]string, error) {
 				a = append(a, "-device", fmt.Sprintf("pcie-root-port,id=hp%d,chassis=%d,slot=%d", i, i+1, i+1))
 			}
 		}
+	}
+	if cfg.GDB {
+		a = append(a, "-chardev", "socket,id=gdb0,path="+filepath.Join(dir, gdbSocket)+",server=on,wait=off",
+			"-gdb", "chardev:gdb0")
 	}
 	if cfg.Kernel == "" {
 		return nil, fmt.Errorf("qemu args: no kernel")

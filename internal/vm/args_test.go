@@ -102,6 +102,16 @@ func TestArgsCommon(t *testing.T) {
 	if want := "-qmp unix:/d/events.sock,server=on,wait=off"; !strings.Contains(line, want) {
 		t.Errorf("args lack the event monitor %q: %s", want, line)
 	}
+	if strings.Contains(line, "-gdb") {
+		t.Errorf("a gdbstub without Config.GDB: %s", line)
+	}
+	g, err := args(Config{Kernel: "/k", GDB: true}, "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "-chardev socket,id=gdb0,path=/d/gdb.sock,server=on,wait=off -gdb chardev:gdb0"; !strings.Contains(strings.Join(g, " "), want) {
+		t.Errorf("Config.GDB: args lack %q: %s", want, strings.Join(g, " "))
+	}
 	for _, absent := range []string{"-cpu", "qmp.sock", "pcie-root-port", "-enable-kvm"} {
 		if strings.Contains(line, absent) {
 			t.Errorf("args contain %q: %s", absent, line)

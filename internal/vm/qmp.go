@@ -34,19 +34,7 @@ const qmpTimeout = 30 * time.Second
 // while QEMU starts (and giving up when done is closed), and negotiates
 // capabilities.
 func dialQMP(path string, done <-chan struct{}, patience time.Duration) (*qmpConn, error) {
-	var c net.Conn
-	var err error
-	for i := time.Duration(0); i < patience; i += 50 * time.Millisecond {
-		c, err = net.Dial("unix", path)
-		if err == nil {
-			break
-		}
-		select {
-		case <-done:
-			return nil, ErrExited
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	c, err := dialSocket(path, done, patience)
 	if err != nil {
 		return nil, err
 	}
@@ -293,4 +281,35 @@ func (v *VM) blockdevAdd(node string, d Drive) error {
 	}
 	_, err := v.qmpLocked("blockdev-add", arg)
 	return err
+}
+
+// dialSocket connects to one of the unix sockets QEMU creates as it starts, trying for up
+// to patience; ErrExited once done is closed (QEMU is gone).
+func dialSocket(path string, done <-chan struct{}, patience time.Duration) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	for i := time.Duration(0); i < patience; i += 50 * time.Millisecond {
+		c, err = net.Dial("unix", path)
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-done:
+			return nil, ErrExited
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+// DialGDB connects to the gdbstub of a VM started with Config.GDB.
+func (v *VM) DialGDB(patience time.Duration) (net.Conn, error) {
+	if !v.cfg.GDB {
+		return nil, errors.New("dial gdbstub: the VM was started without Config.GDB")
+	}
+	c, err := dialSocket(filepath.Join(v.dir, gdbSocket), v.exited, patience)
+	if err != nil {
+		return nil, fmt.Errorf("dial gdbstub: %w", err)
+	}
+	return c, nil
 }
