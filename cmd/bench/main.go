@@ -188,6 +188,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if err := os.WriteFile(env.path("profile.md"), []byte(table), 0o644); err != nil {
 			return err
 		}
+		if err := os.WriteFile(env.path("profile.tsv"), []byte(ProfileTSV(ps)), 0o644); err != nil {
+			return err
+		}
 		io.WriteString(stdout, table)
 	}
 	return env.report(results)

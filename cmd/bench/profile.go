@@ -357,6 +357,25 @@ func ProfileTable(ps []*imageProfile) string {
 	return b.String()
 }
 
+// ProfileTSV renders profile.tsv: every function's samples per boot in each phase of each
+// image, most first, for the questions profile.md's top lists leave open. Its columns are
+// image, phase, function, class and samples per boot.
+func ProfileTSV(ps []*imageProfile) string {
+	var b strings.Builder
+	b.WriteString("image\tphase\tfunction\tclass\tsamples per boot\n")
+	for _, p := range ps {
+		if p.boots == 0 {
+			continue
+		}
+		for i, h := range p.hits {
+			for _, f := range topFunctions(p, len(h), h) {
+				fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%.2f\n", p.name, profilePhases[i].name, f.name, f.class, float64(f.n)/float64(p.boots))
+			}
+		}
+	}
+	return b.String()
+}
+
 type funcHits struct {
 	name, class string
 	n           int

@@ -102,6 +102,27 @@ func TestProfileTable(t *testing.T) {
 	}
 }
 
+func TestProfileTSV(t *testing.T) {
+	kernel, err := guestprof.ParseKallsyms(strings.NewReader(
+		"ffffffff81000000 T _text\nffffffff81100000 T sha256_update\nffffffff81200000 T load_module\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := guestprof.Names{Kernel: kernel}
+	p := newImageProfile("generic")
+	// Two boots; the second has one more load_module sample in phase 1.
+	p.add([]guestprof.Sample{{PC: 0xffffffff81100010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 4}}, names)
+	p.add([]guestprof.Sample{{PC: 0xffffffff81200010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 1}}, names)
+	empty := newImageProfile("host-only")
+	want := "image\tphase\tfunction\tclass\tsamples per boot\n" +
+		"generic\texec, Go runtime start, API mounts, log\tload_module\t" + classKernel + "\t1.00\n" +
+		"generic\texec, Go runtime start, API mounts, log\tsha256_update\t" + classSignature + "\t0.50\n" +
+		"generic\tmount (the filesystem's modules, mount)\tload_module\t" + classKernel + "\t0.50\n"
+	if got := ProfileTSV([]*imageProfile{p, empty}); got != want {
+		t.Errorf("ProfileTSV:\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestInitArg(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
