@@ -169,13 +169,7 @@ type builtinInfo struct {
 func parseBuiltinModinfo(data []byte) (builtinInfo, error) {
 	var bi builtinInfo
 	seen := map[string]bool{}
-	for len(data) > 0 {
-		rec := data
-		if i := bytes.IndexByte(data, 0); i >= 0 {
-			rec, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
+	for rec := range bytes.SplitSeq(data, []byte{0}) {
 		if len(rec) == 0 {
 			continue
 		}
@@ -210,13 +204,7 @@ type modinfo struct {
 // section.
 func parseModinfo(data []byte) (modinfo, error) {
 	var mi modinfo
-	for len(data) > 0 {
-		rec := data
-		if i := bytes.IndexByte(data, 0); i >= 0 {
-			rec, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
+	for rec := range bytes.SplitSeq(data, []byte{0}) {
 		if len(rec) == 0 {
 			continue
 		}
