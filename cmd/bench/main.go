@@ -16,8 +16,8 @@
 // through earlyroot's, initramfs-tools' and dracut's images N times each and
 // tabulates systemd-analyze's figures in OUT/distro.md (distro.go says why).
 // -profile N boots each earlyroot image N more times at 1 vCPU under a sampling profiler
-// and writes what the init stage's time is made of, by phase, to OUT/profile.md
-// (profile.go).
+// and writes what the init stage's time is made of, by phase, to OUT/profile.md, with
+// every sampled function's count in OUT/profile.tsv (profile.go).
 // `make bench` runs it.
 package main
 
@@ -81,7 +81,7 @@ func main() {
 	flag.BoolVar(&o.genOnly, "gen-only", false, "only the generation time comparison (written to OUT/gentime.md), no boots")
 	flag.BoolVar(&o.genSecondOnly, "gen-second-only", false, "the generation time comparison on the second kernel's tree only (initramfs-tools takes minutes per image on a small machine)")
 	flag.StringVar(&o.kernel2Dir, "kernel2-dir", "", "a second unpacked kernel package (Debian 13's) whose tree the generation time comparison also uses")
-	flag.IntVar(&o.profile, "profile", 0, "sampled boots of each earlyroot image at 1 vCPU (QEMU's gdbstub), after the timed ones: where the init stage's time goes, by phase, in OUT/profile.md")
+	flag.IntVar(&o.profile, "profile", 0, "sampled boots of each earlyroot image at 1 vCPU (QEMU's gdbstub), after the timed ones: where the init stage's time goes, by phase, in OUT/profile.md and OUT/profile.tsv")
 	flag.IntVar(&o.distro, "distro", genDefault(), "rounds of the systemd comparison: the Debian 12 root booted through earlyroot's, initramfs-tools' and dracut's images, systemd-analyze's figures (0 skips it; default 1 with BENCH_PEERS=1)")
 	flag.BoolVar(&o.distroOnly, "distro-only", false, "only the systemd comparison (written to OUT/distro.md), no other boots")
 	flag.StringVar(&o.bus, "bus", vm.BusVirtioBlk, "bus of the root disk: "+strings.Join(vm.Buses, ", ")+" (the peers' hand-named modules are virtio-blk's)")
