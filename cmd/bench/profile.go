@@ -4,8 +4,8 @@ package main
 // samples where the vCPU is (internal/guestprof), to say what the init stage's time is
 // made of: the kernel's module work, the Go runtime, earlyroot's own code. The timed boots
 // stay unsampled: sampling stops the guest for each sample and slows it down. The phases
-// are cut at the init's log lines as they reach the console; OUT/profile.md has the table, OUT/profile.tsv
-// every function's count.
+// are cut at the init's log lines as they reach the console; OUT/profile.md has the table,
+// OUT/profile.tsv every function's count.
 
 import (
 	"bytes"
