@@ -61,13 +61,20 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestProfileTable(t *testing.T) {
+// testKernelNames names three kernel functions: _text, sha256_update at 0xffffffff81100000
+// and load_module at 0xffffffff81200000.
+func testKernelNames(t *testing.T) guestprof.Names {
+	t.Helper()
 	kernel, err := guestprof.ParseKallsyms(strings.NewReader(
 		"ffffffff81000000 T _text\nffffffff81100000 T sha256_update\nffffffff81200000 T load_module\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := guestprof.Names{Kernel: kernel}
+	return guestprof.Names{Kernel: kernel}
+}
+
+func TestProfileTable(t *testing.T) {
+	names := testKernelNames(t)
 	p := newImageProfile("generic")
 	// Two boots: phase 1 (exec…) has 4 samples, 2 in sha256_update, 1 in load_module, 1 in
 	// user space outside the program; phase 4 (mount) has 4 samples in sha256_update.
@@ -103,12 +110,7 @@ func TestProfileTable(t *testing.T) {
 }
 
 func TestProfileTSV(t *testing.T) {
-	kernel, err := guestprof.ParseKallsyms(strings.NewReader(
-		"ffffffff81000000 T _text\nffffffff81100000 T sha256_update\nffffffff81200000 T load_module\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := guestprof.Names{Kernel: kernel}
+	names := testKernelNames(t)
 	p := newImageProfile("generic")
 	// Two boots; the second has one more load_module sample in phase 1.
 	p.add([]guestprof.Sample{{PC: 0xffffffff81100010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 4}}, names)
