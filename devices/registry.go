@@ -44,7 +44,11 @@ type Registry struct {
 	mu      sync.Mutex
 	devs    map[string]Device
 	tables  map[string]*tableEntry
-	changed chan struct{} // closed and replaced whenever a device is added
+	changed chan struct{} // closed and replaced whenever a device is added or linked
+
+	// afterResolve, when set (by tests), runs in Wait between resolving the spec's path and
+	// looking the device up.
+	afterResolve func()
 }
 
 // tableEntry caches one disk's partition table. A failure to open or read
@@ -318,10 +322,17 @@ func (r *Registry) Find(s mount.Spec) (Device, bool) {
 // not returned until it has contents (a "change" event adds it again).
 func (r *Registry) Wait(ctx context.Context, s mount.Spec) (Device, error) {
 	for {
+		// The channel is taken before the path is resolved: a link made (and announced)
+		// while resolvePath runs, which it did not see, must still wake this wait.
+		r.mu.Lock()
+		ch := r.changed
+		r.mu.Unlock()
 		alias := r.resolvePath(s)
+		if r.afterResolve != nil {
+			r.afterResolve()
+		}
 		r.mu.Lock()
 		d, ok := r.findLocked(s, alias, true)
-		ch := r.changed
 		r.mu.Unlock()
 		if ok {
 			return d, nil

@@ -368,6 +368,36 @@ func TestRegistryTableRetry(t *testing.T) {
 	}
 }
 
+// A link made, and announced, while Wait resolves the spec's path (after the resolution, so
+// unseen by it) still wakes the wait: a LUKS root named by /dev/mapper/NAME once waited out
+// its whole timeout when LinkDM ran in that window.
+func TestRegistryWaitLinkWhileResolving(t *testing.T) {
+	dir := devTree(t, map[string]string{"dm-0": "ext4"})
+	r := NewRegistry(dir)
+	r.Add(Device{Name: "dm-0", Type: "disk"})
+	var once sync.Once
+	r.afterResolve = func() {
+		once.Do(func() {
+			if err := os.Mkdir(filepath.Join(dir, "mapper"), 0o755); err != nil {
+				t.Error(err)
+			}
+			if err := os.Symlink("../dm-0", filepath.Join(dir, "mapper", "cryptroot")); err != nil {
+				t.Error(err)
+			}
+			r.notify() // as LinkDM does
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := r.Wait(ctx, mount.Spec{Kind: mount.KindPath, Value: "/dev/mapper/cryptroot"})
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if d.Name != "dm-0" || d.Info.Type != "ext4" {
+		t.Fatalf("Wait = %s (%s), want dm-0 (ext4)", d.Name, d.Info.Type)
+	}
+}
+
 // A wait for a /dev/disk/by-… path wakes when the link appears, after the device was added.
 func TestRegistryWaitForLink(t *testing.T) {
 	dir := devTree(t, map[string]string{"vda": "ext4"})
