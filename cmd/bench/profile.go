@@ -365,9 +365,7 @@ func ProfileTSV(ps []*imageProfile) string {
 	var b strings.Builder
 	b.WriteString("image\tphase\tfunction\tclass\tsamples per boot\n")
 	for _, p := range ps {
-		if p.boots == 0 {
-			continue
-		}
+		// An image without boots has no hits, so no rows (and no division by its 0 boots).
 		for i, h := range p.hits {
 			for _, f := range topFunctions(p, len(h), h) {
 				fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%.2f\n", p.name, profilePhases[i].name, f.name, f.class, float64(f.n)/float64(p.boots))
