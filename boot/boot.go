@@ -54,8 +54,9 @@ type Boot struct {
 	fault faults
 	stack stack // the storage layers: md, lvm, btrfs (stack.go)
 
-	mounted bool // the root is mounted on NewRoot
-	tries   int  // attempts to find and mount the root
+	mounted bool     // the root is mounted on NewRoot
+	extra   []string // the other mounts on the new root (/usr, x-initrd.mount; usr.go), in order
+	tries   int      // attempts to find and mount the root
 
 	timing timeline  // when each step happened, for the breakdown line
 	gate   *loadGate // holds back second-class device loads (order.go)
@@ -530,6 +531,9 @@ func (b *Boot) steps(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := b.mountExtras(ctx); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -551,7 +555,7 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 	} else {
 		b.log.Infof("waiting for root=%s (no timeout)", b.cfg.Root)
 	}
-	dev, err := b.waitRootDevice(ctx, spec, timeout, forever)
+	dev, err := b.waitDevice(ctx, "root="+b.cfg.Root, spec, timeout, forever)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return dev, fmt.Errorf("root device root=%s did not appear within %v%s", b.cfg.Root, timeout, b.layersWaiting())
@@ -621,6 +625,7 @@ func (b *Boot) loadFilesystem(fstype string) {
 
 // unmountRoot undoes mountRoot after a failed attempt, so that the next one starts clean.
 func (b *Boot) unmountRoot() {
+	b.unmountExtras()
 	if !b.mounted {
 		return
 	}

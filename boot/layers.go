@@ -121,17 +121,18 @@ func (s *layerState) reset() {
 	s.mu.Unlock()
 }
 
-// errRootTimeout is the cause of a root wait that ran out of time.
-var errRootTimeout = fmt.Errorf("root wait: %w", context.DeadlineExceeded)
+// errWaitTimeout is the cause of a wait for a device (the root's, /usr's) that ran out of time.
+var errWaitTimeout = fmt.Errorf("device wait: %w", context.DeadlineExceeded)
 
-// waitRootDevice waits for the device spec names, as Registry.Wait does, for timeout
+// waitDevice waits for the device spec names (what names it in the log: "root=…"), as
+// Registry.Wait does, for timeout
 // (unless forever). While a layer is busy (a passphrase prompt, a key derivation) the clock
 // stops, and it starts again, whole, when none is; a layer's final failure (every try of
 // the passphrase wrong, an unsupported cipher) ends the wait with that failure.
-func (b *Boot) waitRootDevice(ctx context.Context, spec mount.Spec, timeout time.Duration, forever bool) (devices.Device, error) {
+func (b *Boot) waitDevice(ctx context.Context, what string, spec mount.Spec, timeout time.Duration, forever bool) (devices.Device, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go b.watchRootWait(ctx, cancel, timeout, forever)
+	go b.watchWait(ctx, cancel, what, timeout, forever)
 	dev, err := b.reg.Wait(ctx, spec)
 	if err == nil {
 		err = b.waitBtrfs(ctx, dev) // every member of a multi-device btrfs (btrfs.go)
@@ -168,7 +169,7 @@ func (b *Boot) waitLayersIdle(ctx context.Context) {
 	}
 }
 
-func (b *Boot) watchRootWait(ctx context.Context, cancel context.CancelCauseFunc, timeout time.Duration, forever bool) {
+func (b *Boot) watchWait(ctx context.Context, cancel context.CancelCauseFunc, what string, timeout time.Duration, forever bool) {
 	var deadline <-chan time.Time
 	var timer *time.Timer
 	if !forever {
@@ -187,7 +188,7 @@ func (b *Boot) watchRootWait(ctx context.Context, cancel context.CancelCauseFunc
 			expired = false
 			timer.Reset(timeout)
 			deadline = timer.C
-			b.log.Infof("waiting up to %v more for root=%s", timeout, b.cfg.Root)
+			b.log.Infof("waiting up to %v more for %s", timeout, what)
 		}
 		select {
 		case <-ctx.Done():
@@ -195,7 +196,7 @@ func (b *Boot) watchRootWait(ctx context.Context, cancel context.CancelCauseFunc
 		case <-changed:
 		case <-deadline:
 			if busy == 0 {
-				cancel(errRootTimeout)
+				cancel(errWaitTimeout)
 				return
 			}
 			expired, deadline = true, nil

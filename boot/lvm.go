@@ -22,6 +22,7 @@ type lvmLayer struct {
 	found  map[string][]lvm.Found // device name → the metadata read from it
 	pvs    map[string]string      // PV UUID → "MAJ:MIN"
 	active map[string]string      // dm name → "MAJ:MIN", every device made
+	extra  []string               // device specs the boot needs besides root= and resume= (/usr's; wantLV)
 }
 
 // targetModules are the modules of the dm targets an LVM plan makes beyond dm_mod's own
@@ -111,16 +112,16 @@ func readPV(d devices.Device) (*lvm.Label, []*lvm.VG, error) {
 	return lvm.ReadPV(f, d.Size)
 }
 
-// wantedLVs are the LVs of vg the boot activates (see cmdline.LVM): those root=, resume=
-// and rd.lvm.lv= name, every LV of an rd.lvm.vg= VG, and, when root= or resume= names a
-// filesystem or swap that could be in any LV (UUID=, LABEL=, …) and rd.lvm.* lists
-// nothing, every LV. So resume=UUID= of a swap LV (Debian's form) finds its device even
-// when root= names the root LV.
+// wantedLVs are the LVs of vg the boot activates (see cmdline.LVM): those root=, resume=,
+// /usr's source (wantLV) and rd.lvm.lv= name, every LV of an rd.lvm.vg= VG, and, when one
+// of the three names a filesystem or swap that could be in any LV (UUID=, LABEL=, …) and
+// rd.lvm.* lists nothing, every LV. So resume=UUID= of a swap LV (Debian's form) finds its
+// device even when root= names the root LV. Called with the layer's lock held.
 func (b *Boot) wantedLVs(vg *lvm.VG) []string {
 	lvs := slices.Clone(b.cfg.LVM.LVs)
 	vgs := slices.Clone(b.cfg.LVM.VGs)
 	anyLV := false
-	for i, p := range []string{b.cfg.Root, b.cfg.Resume} {
+	for i, p := range append([]string{b.cfg.Root, b.cfg.Resume}, b.stack.lvm.extra...) {
 		if v, l, ok := lvm.ParseLVPath(p); ok {
 			lvs = append(lvs, v+"/"+l)
 		} else if i == 0 || p != "" {
@@ -131,6 +132,30 @@ func (b *Boot) wantedLVs(vg *lvm.VG) []string {
 		vgs = append(vgs, vg.Name)
 	}
 	return vg.Wanted(lvs, vgs)
+}
+
+// wantLV adds a device the boot needs once the root is mounted (/usr's source, usr.go) to
+// what the LVM layer activates, and activates it in the VGs already complete; a VG completed
+// later activates it as it appears.
+func (b *Boot) wantLV(spec string) {
+	if b.cfg.LVM.Disabled {
+		return
+	}
+	l := &b.stack.lvm
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if slices.Contains(l.extra, spec) {
+		return
+	}
+	l.extra = append(l.extra, spec)
+	for _, vg := range l.newestLocked() {
+		if len(vg.Missing(l.pvs)) > 0 {
+			continue
+		}
+		if err := b.activateVG(vg); err != nil {
+			b.log.Errorf("%v", err)
+		}
+	}
 }
 
 // rootIsDevice says a root= or resume= value names a device outside LVM by its node

@@ -248,9 +248,9 @@ func TestMDLayerAdd(t *testing.T) {
 	}
 }
 
-// The LVs a boot activates: those root=, resume= and rd.lvm.lv= name, every LV of
-// rd.lvm.vg=, and every LV when root= or resume= names a filesystem or swap that could be
-// in any of them.
+// The LVs a boot activates: those root=, resume=, /usr's source (wantLV) and rd.lvm.lv=
+// name, every LV of rd.lvm.vg=, and every LV when root=, resume= or /usr's source names a
+// filesystem or swap that could be in any of them.
 func TestWantedLVs(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join("..", "lvm", "testdata", "thin.vg"))
 	must(t, err)
@@ -262,26 +262,35 @@ func TestWantedLVs(t *testing.T) {
 	for _, tc := range []struct {
 		cmdline string
 		want    []string
+		usr     string // wantLV's
 	}{
-		{"root=/dev/vg0/root", []string{"root"}},
-		{"root=/dev/mapper/vg0-root resume=/dev/vg0/home", []string{"root", "home"}},
-		{"root=/dev/vg1/root", nil},
-		{"root=UUID=5eedf500-0000-4000-8000-000000000014", all},
-		{"root=LABEL=root", all},
-		{"root=/dev/disk/by-uuid/5eedf500-0000-4000-8000-000000000014", all},
-		{"root=/dev/vda1", nil},
-		{"root=UUID=5eedf500-0000-4000-8000-000000000014 rd.lvm.lv=vg0/home", []string{"home"}},
-		{"root=/dev/vda1 rd.lvm.vg=vg0", all},
-		{"root=/dev/vg0/root resume=UUID=5eed5000-0000-4000-8000-000000000011", all},
-		{"root=/dev/vg0/root resume=LABEL=swap rd.lvm.lv=vg0/root", []string{"root"}},
-		{"root=/dev/vg0/root resume=/dev/vda2", []string{"root"}},
-		{"root=/dev/vda1 resume=/dev/vda2", nil},
-		{"root=/dev/vda1 resume=UUID=5eed5000-0000-4000-8000-000000000011", all},
+		{"root=/dev/vg0/root", []string{"root"}, ""},
+		{"root=/dev/vg0/root", []string{"root", "home"}, "/dev/vg0/home"},
+		{"root=/dev/vg0/root", []string{"root", "home"}, "/dev/mapper/vg0-home"},
+		{"root=/dev/vg0/root", all, "UUID=5eedf500-0000-4000-8000-000000000014"},
+		{"root=/dev/vg0/root rd.lvm.lv=vg0/root", []string{"root"}, "UUID=5eedf500-0000-4000-8000-000000000014"},
+		{"root=/dev/vg0/root", []string{"root"}, "/dev/vda2"},
+		{"root=/dev/mapper/vg0-root resume=/dev/vg0/home", []string{"root", "home"}, ""},
+		{"root=/dev/vg1/root", nil, ""},
+		{"root=UUID=5eedf500-0000-4000-8000-000000000014", all, ""},
+		{"root=LABEL=root", all, ""},
+		{"root=/dev/disk/by-uuid/5eedf500-0000-4000-8000-000000000014", all, ""},
+		{"root=/dev/vda1", nil, ""},
+		{"root=UUID=5eedf500-0000-4000-8000-000000000014 rd.lvm.lv=vg0/home", []string{"home"}, ""},
+		{"root=/dev/vda1 rd.lvm.vg=vg0", all, ""},
+		{"root=/dev/vg0/root resume=UUID=5eed5000-0000-4000-8000-000000000011", all, ""},
+		{"root=/dev/vg0/root resume=LABEL=swap rd.lvm.lv=vg0/root", []string{"root"}, ""},
+		{"root=/dev/vg0/root resume=/dev/vda2", []string{"root"}, ""},
+		{"root=/dev/vda1 resume=/dev/vda2", nil, ""},
+		{"root=/dev/vda1 resume=UUID=5eed5000-0000-4000-8000-000000000011", all, ""},
 	} {
 		b := &Boot{cfg: cmdline.Parse(tc.cmdline)}
+		if tc.usr != "" {
+			b.wantLV(tc.usr) // no VG complete yet: it only records the spec
+		}
 		got := b.wantedLVs(vg)
 		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(tc.want))) {
-			t.Errorf("%s: LVs %q, want %q", tc.cmdline, got, tc.want)
+			t.Errorf("%s, /usr %q: LVs %q, want %q", tc.cmdline, tc.usr, got, tc.want)
 		}
 	}
 	if len(all) < 2 {

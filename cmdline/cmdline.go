@@ -59,6 +59,9 @@ type Config struct {
 	Blacklist   []string            // module_blacklist=, modprobe.blacklist=, rd.driver.blacklist= (accumulated, deduplicated, '-'→'_')
 	ModParams   map[string][]string // "virtio_blk" -> ["queue_depth=64"]; module name normalised '-'→'_'; nil when none
 	Resume      string              // resume=
+	Usr         string              // mount.usr=: the /usr filesystem to mount (instead of the root's /etc/fstab's)
+	UsrFSTypes  []string            // mount.usrfstype= comma list (last wins)
+	UsrFlags    string              // mount.usrflags= (last wins)
 	Break       string              // "" | "pre-mount" | "pre-switch" (bare rd.break = "pre-switch")
 	Shell       bool                // rd.shell, default true
 	Emergency   string              // rd.emergency=reboot|poweroff|halt, default "reboot"
@@ -118,7 +121,7 @@ func (c Config) PanicDelay(def time.Duration) (d time.Duration, forever bool) {
 var userNamespaces = map[string]bool{
 	"rd": true, "earlyroot": true, "systemd": true, "modprobe": true,
 	"udev": true, "vconsole": true, "locale": true, "luks": true,
-	"plymouth": true, "mkinitcpio": true,
+	"plymouth": true, "mkinitcpio": true, "mount": true,
 }
 
 // valueKeys are known parameters that need a value; given bare they are a
@@ -129,6 +132,7 @@ var valueKeys = map[string]bool{
 	"resume": true, "panic": true, "loglevel": true, "rd.timeout": true,
 	"rd.modules_load": true, "rd.driver.pre": true, "rd.driver.blacklist": true,
 	"modprobe.blacklist": true, "rd.emergency": true, "earlyroot.log": true,
+	"mount.usr": true, "mount.usrfstype": true, "mount.usrflags": true,
 }
 
 // Parse parses a kernel command line. It never fails; see Config.Problems.
@@ -244,6 +248,12 @@ func (c *Config) applyValue(p Param, key string) bool {
 		c.Blacklist = commaList(v, c.Blacklist, true)
 	case "resume":
 		c.Resume = v
+	case "mount.usr":
+		c.Usr = v
+	case "mount.usrfstype":
+		c.UsrFSTypes = commaList(v, nil, false)
+	case "mount.usrflags":
+		c.UsrFlags = v
 	case "rd.break":
 		c.parseBreak(p)
 	case "rd.shell":

@@ -98,6 +98,10 @@ func TestParse(t *testing.T) {
 		{"namespaces not modparams", "systemd.unit=x rd.lvm.lv=a udev.log_level=3 earlyroot.foo=1 modprobe.x=y vconsole.keymap=us", func(c *Config) { c.LVM.LVs = []string{"a"} }},
 		{"bad module names ignored", `.x=1 x.=1 a/b.c=1 "a b".c=1`, func(c *Config) {}},
 		{"resume", "resume=UUID=1 resume=/dev/sda2", func(c *Config) { c.Resume = "/dev/sda2" }},
+		{"mount.usr", "mount.usr=UUID=1 mount.usr=LABEL=usr mount.usrfstype=ext4,xfs mount.usrflags=noatime mount.usrflags=commit=5", func(c *Config) {
+			c.Usr, c.UsrFSTypes, c.UsrFlags = "LABEL=usr", []string{"ext4", "xfs"}, "commit=5"
+		}},
+		{"mount.usr bare", "mount.usr mount.other=1", func(c *Config) { c.Problems = []string{"mount.usr: missing value, ignored"} }},
 		{"rd.break values", "rd.break=pre-mount", func(c *Config) { c.Break = "pre-mount" }},
 		{"rd.break empty", "rd.break=", func(c *Config) { c.Break = "pre-switch" }},
 		{"rd.break dracut hook", "rd.break=pre-udev", func(c *Config) {

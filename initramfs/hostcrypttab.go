@@ -1,7 +1,6 @@
 package initramfs
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/earlyroot/earlyroot/cmdline"
 	"github.com/earlyroot/earlyroot/crypttab"
+	"github.com/earlyroot/earlyroot/fstab"
 	"github.com/earlyroot/earlyroot/luks"
 	"github.com/earlyroot/earlyroot/mount"
 )
@@ -162,21 +162,12 @@ func mountAt(mounts, target string) (Mount, bool, error) {
 		return Mount{}, false, fmt.Errorf("mounts: %w", err)
 	}
 	defer f.Close()
-	var m Mount
-	found := false
-	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || unescapeMount(fields[1]) != target || fields[2] == "rootfs" {
-			continue
-		}
-		m, found = Mount{Source: unescapeMount(fields[0]), Target: target, FSType: fields[2]}, true
-	}
-	if err := sc.Err(); err != nil {
+	tab, err := fstab.Parse(f)
+	if err != nil {
 		return Mount{}, false, fmt.Errorf("mounts: read %s: %w", mounts, err)
 	}
-	return m, found, nil
+	e, ok := tab.Find(target, "rootfs")
+	return Mount{Source: e.Spec, Target: target, FSType: e.Type}, ok, nil
 }
 
 // readSmall reads a short text file such as /proc/cmdline.

@@ -1,7 +1,6 @@
 package initramfs
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -74,25 +73,6 @@ func RootMount(mounts string) (Mount, error) {
 	}
 	return m, nil
 }
-
-// unescapeMount undoes the octal escapes (\040 etc.) of /proc/mounts.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b bytes.Buffer
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // StackModules returns the names (or aliases) of the modules needed to
 // assemble the root device src beyond its disks' drivers: device mapper

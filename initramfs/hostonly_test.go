@@ -35,7 +35,7 @@ func TestRootMount(t *testing.T) {
 		{"escaped", "/dev/disk\\040x / xfs rw 0 0\n", Mount{"/dev/disk x", "/", "xfs"}, true},
 		{"no root", "proc /proc proc rw 0 0\n", Mount{}, false},
 		{"only rootfs", "rootfs / rootfs rw 0 0\n", Mount{}, false},
-		{"short lines", "/dev/sda1 /\n\n", Mount{}, false},
+		{"short lines", "/dev/sda1\n\n", Mount{}, false},
 	}
 	for _, c := range cases {
 		p := filepath.Join(t.TempDir(), "mounts")

@@ -85,7 +85,8 @@ func isUserspaceWord(w string) bool {
 	return userspaceWords[w] || strings.HasPrefix(w, "x-") || strings.HasPrefix(w, "comment=")
 }
 
-// ParseFlags splits rootflags= into MS_* flags and the filesystem data
+// ParseFlags splits rootflags= (or the options of another filesystem the boot
+// mounts, such as /usr's in the root's fstab) into MS_* flags and the filesystem data
 // string. rw (the command line's ro/rw) decides MS_RDONLY unless rootflags
 // contains ro or rw (the last one wins). Unknown words are passed to the
 // filesystem in order; commas inside double quotes do not split. Options
@@ -99,11 +100,11 @@ func ParseFlags(rootflags string, rw bool) (Flags, error) {
 	var data []string
 	words, err := splitOptions(rootflags)
 	if err != nil {
-		return Flags{}, fmt.Errorf("rootflags %q: %w", rootflags, err)
+		return Flags{}, err
 	}
 	for _, w := range words {
 		if fw, ok := lookupFlagWord(w); ok && fw.op {
-			return Flags{}, fmt.Errorf("rootflags %q: %q is not allowed for the root filesystem", rootflags, w)
+			return Flags{}, fmt.Errorf("%q is an operation of mount(8), not an option of a filesystem the boot mounts", w)
 		}
 		f, data = f.apply(w, data)
 	}

@@ -1,0 +1,267 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/earlyroot/earlyroot/devices"
+	"github.com/earlyroot/earlyroot/fstab"
+	"github.com/earlyroot/earlyroot/mount"
+	"github.com/earlyroot/earlyroot/switchroot"
+)
+
+// The initramfs mounts more than the root when the system needs it before its init runs,
+// as initramfs-tools and systemd's initrd do:
+//   - /usr, from the root's /etc/fstab or mount.usr=: with a merged /usr the real init
+//     itself (/sbin/init → /usr/lib/systemd/systemd) is on it, and systemd requires it
+//     mounted by the initramfs. It follows the root's ro/rw (the real system remounts it as
+//     its fstab says, as systemd-remount-fs does), and a failure stops the boot;
+//   - the root's /etc/fstab entries marked x-initrd.mount, with their own options; a failure
+//     stops the boot unless the entry says nofail.
+//
+// Their devices are waited for as the root's is (rootwait, rd.timeout=) and go through the
+// same layers: an MD array is assembled, an LV named by its path is activated, a LUKS
+// volume the command line or crypttab lists is opened.
+
+// extraMount is one mount on the new root besides the root.
+type extraMount struct {
+	what     string   // for messages: `/usr (UUID=…, /etc/fstab line 4)`
+	spec     string   // the source as written: UUID=…, /dev/…, tmpfs
+	file     string   // the mount point inside the new root
+	types    []string // filesystem types to try; nil: the probed one
+	options  string   // mount options, as fstab's fourth field
+	rw       bool     // read-write unless options say ro or rw
+	required bool     // a failure stops the boot
+}
+
+// virtualTypes are the filesystems without a device an x-initrd.mount entry may name.
+var virtualTypes = []string{"tmpfs", "ramfs"}
+
+// extraMounts lists the mounts to make on the new root, /usr first, from the command line
+// and the new root's /etc/fstab. A missing fstab is no error.
+func (b *Boot) extraMounts() ([]extraMount, error) {
+	tab, err := b.rootFstab()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range tab.Problems {
+		b.log.Warnf("/etc/fstab of the root: %s (skipped)", p)
+	}
+	var out []extraMount
+	if usr, ok := b.usrMount(tab); ok {
+		out = append(out, usr)
+	}
+	for _, e := range tab.Entries {
+		if e.File == "/usr" || e.File == "/" || !e.HasOption("x-initrd.mount") || e.HasOption("noauto") ||
+			e.Type == "swap" || !strings.HasPrefix(e.File, "/") {
+			continue
+		}
+		out = append(out, extraMount{
+			what: fmt.Sprintf("%s (%s, /etc/fstab line %d)", e.File, e.Spec, e.Line),
+			spec: e.Spec, file: e.File, types: fsTypes(e.Type), options: e.Options,
+			rw: true, required: !e.HasOption("nofail"),
+		})
+	}
+	return out, nil
+}
+
+// rootFstab reads /etc/fstab of the new root, its symbolic links resolved inside it.
+func (b *Boot) rootFstab() (fstab.Table, error) {
+	p, err := switchroot.Resolve(b.sys.NewRoot, "/etc/fstab")
+	if errors.Is(err, switchroot.ErrNoSuchFile) {
+		return fstab.Table{}, nil
+	}
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
+	}
+	f, err := os.Open(filepath.Join(b.sys.NewRoot, p))
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
+	}
+	defer f.Close()
+	tab, err := fstab.Parse(f)
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
+	}
+	return tab, nil
+}
+
+// usrMount is the /usr mount: mount.usr= (with mount.usrfstype= and mount.usrflags=), else
+// the fstab's /usr entry; with only mount.usrfstype= or mount.usrflags= given, the root's
+// device (a btrfs subvolume, as systemd reads them).
+func (b *Boot) usrMount(tab fstab.Table) (extraMount, bool) {
+	m := extraMount{file: "/usr", rw: b.cfg.ReadWrite, required: true}
+	e, inTab := tab.Find("/usr")
+	switch {
+	case b.cfg.Usr != "":
+		m.spec, m.what = b.cfg.Usr, "/usr (mount.usr="+b.cfg.Usr+")"
+	case inTab:
+		m.spec, m.what = e.Spec, fmt.Sprintf("/usr (%s, /etc/fstab line %d)", e.Spec, e.Line)
+		m.types, m.options = fsTypes(e.Type), e.Options
+	case b.cfg.UsrFlags != "" || len(b.cfg.UsrFSTypes) > 0:
+		m.spec, m.what = b.cfg.Root, "/usr (root="+b.cfg.Root+", mount.usrflags="+b.cfg.UsrFlags+")"
+	default:
+		return m, false
+	}
+	if len(b.cfg.UsrFSTypes) > 0 {
+		m.types = b.cfg.UsrFSTypes
+	}
+	if b.cfg.UsrFlags != "" {
+		m.options = b.cfg.UsrFlags
+	}
+	return m, true
+}
+
+// fsTypes is fstab's type field as a list to try; nil for "auto".
+func fsTypes(t string) []string {
+	if t == "" || t == "auto" {
+		return nil
+	}
+	return slices.DeleteFunc(strings.Split(t, ","), func(s string) bool { return s == "" })
+}
+
+// mountExtras makes the mounts extraMounts lists, in order. A failure of a required one is
+// the error; the others are warnings.
+func (b *Boot) mountExtras(ctx context.Context) error {
+	list, err := b.extraMounts()
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := b.mountExtra(ctx, m)
+		switch {
+		case err == nil:
+		case m.required:
+			return err
+		default:
+			b.log.Warnf("%v (nofail: the boot goes on)", err)
+		}
+	}
+	return nil
+}
+
+// mountExtra makes one mount on the new root.
+func (b *Boot) mountExtra(ctx context.Context, m extraMount) error {
+	rel, err := switchroot.Resolve(b.sys.NewRoot, m.file)
+	if err != nil {
+		return fmt.Errorf("%s: no mount point on the root: %w", m.what, err)
+	}
+	target := filepath.Join(b.sys.NewRoot, rel)
+	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s: %s on the root is no directory", m.what, rel)
+	}
+	flags, err := mount.ParseFlags(m.options, m.rw)
+	if err != nil {
+		return fmt.Errorf("%s: options %q: %w", m.what, m.options, err)
+	}
+	var source, fstype string
+	if isDeviceSpec(m.spec) {
+		source, fstype, err = b.mountExtraDevice(ctx, m, target, flags)
+	} else {
+		source, fstype, err = m.spec, "", b.mountVirtual(m, target, flags)
+		if len(m.types) > 0 {
+			fstype = m.types[0]
+		}
+	}
+	if err != nil {
+		return err
+	}
+	b.extra = append(b.extra, target)
+	b.log.Infof("%s: %s (%s) mounted on %s (%s)", m.what, source, fstype, rel, flags)
+	return nil
+}
+
+// mountExtraDevice waits for m's device and mounts it on target.
+func (b *Boot) mountExtraDevice(ctx context.Context, m extraMount, target string, flags mount.Flags) (source, fstype string, err error) {
+	spec, err := mount.ParseSpec(m.spec)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", m.what, err)
+	}
+	dev, err := b.waitExtraDevice(ctx, m, spec)
+	if err != nil {
+		return "", "", err
+	}
+	if dev.Info.Layer != "" || (dev.Info.Usage != "" && dev.Info.Usage != "filesystem") {
+		return "", "", fmt.Errorf("%s: %s holds %s (%s), not a filesystem: refusing to mount it", m.what, dev.Path, dev.Info.Type, dev.Info.Usage)
+	}
+	types := m.types
+	if len(types) == 0 {
+		if dev.Info.Type == "" {
+			return "", "", fmt.Errorf("%s: %s: no filesystem recognised (%v)", m.what, dev.Path, dev.ProbeErr)
+		}
+		types = []string{dev.Info.Type}
+	}
+	for _, t := range types {
+		b.loadFilesystem(t)
+	}
+	fstype, err = mount.MountRoot(b.sys.Mount, dev.Path, target, types, flags)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", m.what, err)
+	}
+	return dev.Path, fstype, nil
+}
+
+// waitExtraDevice returns m's device, waiting for it as for the root when it is not there
+// yet. The drivers the root's mount put off (modload.Loader.DeferDeviceLoads) load first: the
+// device can be on another controller.
+func (b *Boot) waitExtraDevice(ctx context.Context, m extraMount, spec mount.Spec) (devices.Device, error) {
+	b.wantLV(m.spec)
+	if dev, ok := b.reg.Find(spec); ok && dev.Size > 0 {
+		return dev, b.waitBtrfs(ctx, dev)
+	}
+	if n := b.loader.LoadDeferred(); n > 0 {
+		b.log.Infof("%s: not there yet; loading the drivers of %d other devices", m.what, n)
+	}
+	timeout, forever := b.cfg.RootTimeout()
+	b.log.Infof("waiting for %s", m.what)
+	dev, err := b.waitDevice(ctx, m.what, spec, timeout, forever)
+	if errors.Is(err, errWaitTimeout) {
+		return dev, fmt.Errorf("%s did not appear within %v%s", m.what, timeout, b.layersWaiting())
+	}
+	if err != nil {
+		return dev, fmt.Errorf("waiting for %s: %w", m.what, err)
+	}
+	return dev, nil
+}
+
+// mountVirtual mounts a filesystem without a device (tmpfs) on target.
+func (b *Boot) mountVirtual(m extraMount, target string, flags mount.Flags) error {
+	if len(m.types) != 1 || !slices.Contains(virtualTypes, m.types[0]) {
+		return fmt.Errorf("%s: only a block device or %s can be mounted by the initramfs (the real system mounts the others)", m.what, strings.Join(virtualTypes, " or "))
+	}
+	if err := b.sys.Mount(m.spec, target, m.types[0], flags.Flags, flags.Data); err != nil {
+		return fmt.Errorf("%s: mount on %s: %w", m.what, target, err)
+	}
+	return nil
+}
+
+// isDeviceSpec says whether an fstab source names a block device (UUID=, LABEL=, PARTUUID=,
+// PARTLABEL=, /dev/…) rather than a filesystem without one (tmpfs) or a network share.
+func isDeviceSpec(s string) bool {
+	if strings.HasPrefix(s, "/dev/") {
+		return true
+	}
+	k, _, ok := strings.Cut(s, "=")
+	return ok && slices.Contains([]string{"UUID", "LABEL", "PARTUUID", "PARTLABEL"}, strings.ToUpper(k))
+}
+
+// unmountExtras undoes mountExtras, innermost first, before the root is unmounted.
+func (b *Boot) unmountExtras() {
+	for i := len(b.extra) - 1; i >= 0; i-- {
+		if err := b.sys.Unmount(b.extra[i], 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, fs.ErrNotExist) {
+			b.log.Warnf("unmount %s: %v", b.extra[i], err)
+		}
+	}
+	b.extra = nil
+}
