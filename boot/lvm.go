@@ -67,7 +67,7 @@ func (b *Boot) addLVM(d devices.Device) {
 			b.log.Infof("lvm: vg %s: %d of %d PVs present; waiting for the others", vg.Name, len(vg.PVs)-len(missing), len(vg.PVs))
 			continue
 		}
-		if err := b.activateVG(vg); err != nil {
+		if _, err := b.activateVG(vg); err != nil {
 			b.log.Errorf("%v", err)
 		}
 	}
@@ -136,26 +136,31 @@ func (b *Boot) wantedLVs(vg *lvm.VG) []string {
 
 // wantLV adds a device the boot needs once the root is mounted (/usr's source, usr.go) to
 // what the LVM layer activates, and activates it in the VGs already complete; a VG completed
-// later activates it as it appears.
-func (b *Boot) wantLV(spec string) {
+// later activates it as it appears. It returns how many devices it made: their uevents are
+// on their way.
+func (b *Boot) wantLV(spec string) int {
 	if b.cfg.LVM.Disabled {
-		return
+		return 0
 	}
 	l := &b.stack.lvm
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if slices.Contains(l.extra, spec) {
-		return
+		return 0
 	}
 	l.extra = append(l.extra, spec)
+	made := 0
 	for _, vg := range l.newestLocked() {
 		if len(vg.Missing(l.pvs)) > 0 {
 			continue
 		}
-		if err := b.activateVG(vg); err != nil {
+		n, err := b.activateVG(vg)
+		if err != nil {
 			b.log.Errorf("%v", err)
 		}
+		made += n
 	}
+	return made
 }
 
 // rootIsDevice says a root= or resume= value names a device outside LVM by its node
@@ -174,38 +179,38 @@ func rootIsDevice(root string) bool {
 	return false
 }
 
-// activateVG plans and activates the wanted LVs of a complete VG. Called with the layer's
-// lock held.
-func (b *Boot) activateVG(vg *lvm.VG) error {
+// activateVG plans and activates the wanted LVs of a complete VG, and returns how many
+// devices it made. Called with the layer's lock held.
+func (b *Boot) activateVG(vg *lvm.VG) (int, error) {
 	l := &b.stack.lvm
 	want := b.wantedLVs(vg)
 	if len(want) == 0 {
 		b.log.Infof("lvm: vg %s is complete; the boot needs none of its LVs", vg.Name)
-		return nil
+		return 0, nil
 	}
 	plan, err := vg.Plan(want, lvm.Options{PVs: l.pvs})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	todo := slices.DeleteFunc(slices.Clone(plan), func(d *lvm.Device) bool { _, ok := l.active[d.Name]; return ok })
 	if len(todo) == 0 {
-		return nil
+		return 0, nil
 	}
 	c, err := b.dmControl()
 	if err != nil {
-		return fmt.Errorf("lvm vg %s: device-mapper: %w", vg.Name, err)
+		return 0, fmt.Errorf("lvm vg %s: device-mapper: %w", vg.Name, err)
 	}
 	b.loadTargets(todo)
 	devs, err := lvm.Activate(c, plan, l.active)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, d := range todo {
 		l.active[d.Name] = devs[d.Name]
 		b.dmMade(vg, d, devs[d.Name])
 	}
 	b.log.Infof("lvm: vg %s: activated %s", vg.Name, strings.Join(want, ", "))
-	return nil
+	return len(todo), nil
 }
 
 // loadTargets loads the modules of the dm targets a plan uses.

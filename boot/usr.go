@@ -153,6 +153,8 @@ func (b *Boot) mountExtras(ctx context.Context) error {
 
 // mountExtra makes one mount on the new root.
 func (b *Boot) mountExtra(ctx context.Context, m extraMount) error {
+	done := b.log.Phase("mount " + m.file)
+	defer done()
 	rel, err := switchroot.Resolve(b.sys.NewRoot, m.file)
 	if err != nil {
 		return fmt.Errorf("%s: no mount point on the root: %w", m.what, err)
@@ -213,15 +215,18 @@ func (b *Boot) mountExtraDevice(ctx context.Context, m extraMount, target string
 }
 
 // waitExtraDevice returns m's device, waiting for it as for the root when it is not there
-// yet. The drivers the root's mount put off (modload.Loader.DeferDeviceLoads) load first: the
-// device can be on another controller.
+// yet. An LV it names is activated first. Unless that made devices (whose uevents are on their
+// way), the drivers the root's mount put off (modload.Loader.DeferDeviceLoads) load first:
+// the device can be on another controller.
 func (b *Boot) waitExtraDevice(ctx context.Context, m extraMount, spec mount.Spec) (devices.Device, error) {
-	b.wantLV(m.spec)
+	made := b.wantLV(m.spec)
 	if dev, ok := b.reg.Find(spec); ok && dev.Size > 0 {
 		return dev, b.waitBtrfs(ctx, dev)
 	}
-	if n := b.loader.LoadDeferred(); n > 0 {
-		b.log.Infof("%s: not there yet; loading the drivers of %d other devices", m.what, n)
+	if made == 0 {
+		if n := b.loader.LoadDeferred(); n > 0 {
+			b.log.Infof("%s: not there yet; loaded the drivers of %d other devices", m.what, n)
+		}
 	}
 	timeout, forever := b.cfg.RootTimeout()
 	b.log.Infof("waiting for %s", m.what)

@@ -155,6 +155,7 @@ var recipes = []Recipe{
 	recipe(19, "lvm-on-md", "ext4", "lvm md", disks("m", 2, 64)...),
 	recipe(20, "btrfs-raid1", "btrfs", "", disks("d", 2, 128)...),
 	recipe(21, "luks2-integrity", "ext4", "luks", DiskSpec{"luks", 64}),
+	recipe(22, "lvm-usr", "ext4", "lvm", DiskSpec{"pv0", 96}),
 }
 
 // Recipes returns every recipe, in catalogue order.

@@ -122,6 +122,22 @@ func TestLVM(t *testing.T) {
 	}
 }
 
+// /usr on an LV of its own, which the root's /etc/fstab names by its path, with the real
+// init on it: root= names only the root LV, so the boot activates the usr LV when it reads
+// the fstab, and mounts it read-only with the root.
+func TestLVMUsr(t *testing.T) {
+	t.Parallel()
+	r, _ := builder.Lookup("lvm-usr")
+	v, f := stackBoot(t, "lvm-usr", "root=/dev/"+r.VG+"/"+r.LV+" ro", regexp.MustCompile(`^/dev/dm-\d+$`))
+	if !strings.Contains(" "+f.Extra["mounts"]+" ", " /usr:ext4 ") {
+		t.Errorf("mounts handed over: %s, want /usr:ext4", f.Extra["mounts"])
+	}
+	want := regexp.MustCompile(`earlyroot: lvm: vg ` + r.VG + `: activated .*\busr\b[\s\S]*earlyroot: /usr \(/dev/` + r.VG + `/usr, /etc/fstab line 2\): /dev/dm-\d+ \(ext4\) mounted on /usr \(ro\)`)
+	if !want.MatchString(v.Output()) {
+		t.Errorf("no activation and mount of the usr LV in the log (%s):\n%s", want, v.Output())
+	}
+}
+
 // btrfs raid1 over two disks, by the filesystem's UUID: mounted once both members are
 // registered with the kernel, and left unchanged by the read-only boot.
 func TestBtrfsRAID1(t *testing.T) {
