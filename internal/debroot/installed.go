@@ -53,6 +53,7 @@ r analyze "$(systemd-analyze | head -n1)"
 r blame "$(systemd-analyze blame --no-pager | head -n8 | tr -s ' \n' ' ;')"
 r pid1_messages "$(journalctl -b -q --no-pager -o cat SYSLOG_IDENTIFIER=systemd | wc -l)"
 r pid1_warnings "$(journalctl -b -q --no-pager -o cat -p warning SYSLOG_IDENTIFIER=systemd | tr '\n' ';')"
+r usr_mount "$(findmnt -n -o FSTYPE,OPTIONS /usr)"
 if [ -x /usr/sbin/earlyroot-mkinitramfs ] && [ ! -e /boot/initrd.img-hostonly ]; then
 	if out=$(/usr/sbin/earlyroot-mkinitramfs -hostonly -kver "$(uname -r)" -o /boot/initrd.img-hostonly 2>&1); then
 		r hostonly "made $(stat -c %s /boot/initrd.img-hostonly)"
