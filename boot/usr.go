@@ -25,7 +25,8 @@ import (
 //     mounted by the initramfs. It follows the root's ro/rw (the real system remounts it as
 //     its fstab says, as systemd-remount-fs does), and a failure stops the boot;
 //   - the root's /etc/fstab entries marked x-initrd.mount, with their own options; a failure
-//     stops the boot unless the entry says nofail.
+//     stops the boot unless the entry says nofail, and a nofail entry's device that is not
+//     there is not waited for (the real system mounts it when it comes).
 //
 // Their devices are waited for as the root's is (rootwait, rd.timeout=) and go through the
 // same layers: an MD array is assembled, an LV named by its path is activated, a LUKS
@@ -215,13 +216,18 @@ func (b *Boot) mountExtraDevice(ctx context.Context, m extraMount, target string
 }
 
 // waitExtraDevice returns m's device, waiting for it as for the root when it is not there
-// yet. An LV it names is activated first. Unless that made devices (whose uevents are on their
+// yet (a nofail one is not waited for). An LV it names is activated first. Unless that made devices (whose uevents are on their
 // way), the drivers the root's mount put off (modload.Loader.DeferDeviceLoads) load first:
 // the device can be on another controller.
 func (b *Boot) waitExtraDevice(ctx context.Context, m extraMount, spec mount.Spec) (devices.Device, error) {
 	made := b.wantLV(m.spec)
 	if dev, ok := b.reg.Find(spec); ok && dev.Size > 0 {
 		return dev, b.waitBtrfs(ctx, dev)
+	}
+	if made == 0 && !m.required {
+		// As systemd's initrd does with a nofail mount: the boot does not wait for it, and
+		// the real system mounts it when it appears.
+		return devices.Device{}, fmt.Errorf("%s is not there (not waited for)", m.what)
 	}
 	if made == 0 {
 		if n := b.loader.LoadDeferred(); n > 0 {

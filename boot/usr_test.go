@@ -87,8 +87,9 @@ func TestUsrMounts(t *testing.T) {
 				"tmpfs /var/tmp tmpfs x-initrd.mount,mode=1777\n" +
 				"/dev/vdc /srv xfs x-initrd.mount,noauto\n" +
 				"/dev/vdd /home ext4 defaults\n" +
-				"server:/export /net nfs x-initrd.mount,nofail\n",
-			dirs:  []string{"/var/tmp", "/srv", "/home", "/net"},
+				"server:/export /net nfs x-initrd.mount,nofail\n" +
+				"LABEL=gone /opt ext4 x-initrd.mount,nofail\n",
+			dirs:  []string{"/var/tmp", "/srv", "/home", "/net", "/opt"},
 			disks: [][2]string{{"vda", "ext4"}, {"vdb", "ext3"}},
 			mounts: func(f *fakeSystem) []string {
 				return []string{
@@ -97,7 +98,10 @@ func TestUsrMounts(t *testing.T) {
 					"tmpfs " + f.path("newroot/var/tmp") + " tmpfs 0x0 mode=1777",
 				}
 			},
-			output: []string{"/net (server:/export, /etc/fstab line 5): only a block device or tmpfs or ramfs can be mounted", "(nofail: the boot goes on)"},
+			output: []string{
+				"/net (server:/export, /etc/fstab line 5): only a block device or tmpfs or ramfs can be mounted", "(nofail: the boot goes on)",
+				"/opt (LABEL=gone, /etc/fstab line 6) is not there (not waited for) (nofail: the boot goes on)",
+			},
 		},
 		{
 			name:    "no fstab",
