@@ -27,7 +27,9 @@
 //     block device of it (dm-N) that arrives as a uevent and takes the same path;
 //  4. wait for the root= device within the command line's timeout (which stops while a
 //     layer asks for a passphrase; a layer's final failure ends the wait);
-//  5. load the root filesystem's module, mount the root on /newroot (mount.MountRoot);
+//  5. load the root filesystem's module, mount the root on /newroot (mount.MountRoot), then
+//     what the root's /etc/fstab asks of an initramfs: /usr (or mount.usr=) and the entries
+//     marked x-initrd.mount, their devices waited for as the root's (usr.go);
 //  6. stop discovery, join every goroutine, save the log to /run/initramfs/earlyroot.log;
 //  7. switch_root (switchroot.Switch) into the real init.
 //
