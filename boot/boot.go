@@ -575,18 +575,12 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	// to load, and would only compete with the filesystem's module for the CPU.
 	b.loader.DeferDeviceLoads()
 	b.openGate() // the held-back loads end now, as deferred
-	// A layer member (an MD member or PV that also shows the filesystem inside, an unopened
-	// LUKS volume) or swap is never mounted, whatever rootfstype= says: mounting a member
-	// writes behind its array's back.
-	if dev.Info.Layer != "" || (dev.Info.Usage != "" && dev.Info.Usage != "filesystem") {
-		return "", fmt.Errorf("root %s holds %s (%s), not a filesystem: refusing to mount it", dev.Path, dev.Info.Type, dev.Info.Usage)
+	types, err := filesystemTypes(dev, b.cfg.RootFSTypes)
+	if errors.Is(err, errUnrecognised) {
+		return "", fmt.Errorf("root %w; set rootfstype=", err)
 	}
-	types := b.cfg.RootFSTypes
-	if len(types) == 0 {
-		if dev.Info.Type == "" {
-			return "", fmt.Errorf("root %s: no filesystem recognised (%v); set rootfstype=", dev.Path, dev.ProbeErr)
-		}
-		types = []string{dev.Info.Type}
+	if err != nil {
+		return "", fmt.Errorf("root %w", err)
 	}
 	fsStart := b.since()
 	for _, t := range types {
@@ -608,6 +602,27 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	}
 	b.mounted = true
 	return fstype, nil
+}
+
+// errUnrecognised is filesystemTypes's error for a device whose contents the probe did not
+// recognise.
+var errUnrecognised = errors.New("no filesystem recognised")
+
+// filesystemTypes are the types to mount dev with: given (rootfstype=, fstab's), or the
+// probed one. A layer member (an MD member or PV that also shows the filesystem inside, an
+// unopened LUKS volume) or swap is never mounted, whatever given says: mounting a member
+// writes behind its array's back.
+func filesystemTypes(dev devices.Device, given []string) ([]string, error) {
+	if dev.Info.Layer != "" || (dev.Info.Usage != "" && dev.Info.Usage != "filesystem") {
+		return nil, fmt.Errorf("%s holds %s (%s), not a filesystem: refusing to mount it", dev.Path, dev.Info.Type, dev.Info.Usage)
+	}
+	if len(given) > 0 {
+		return given, nil
+	}
+	if dev.Info.Type == "" {
+		return nil, fmt.Errorf("%s: %w (%v)", dev.Path, errUnrecognised, dev.ProbeErr)
+	}
+	return []string{dev.Info.Type}, nil
 }
 
 // loadFilesystem loads the module (and softdeps) of a filesystem type, unless built in.

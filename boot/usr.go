@@ -195,15 +195,9 @@ func (b *Boot) mountExtraDevice(ctx context.Context, m extraMount, target string
 	if err != nil {
 		return "", "", err
 	}
-	if dev.Info.Layer != "" || (dev.Info.Usage != "" && dev.Info.Usage != "filesystem") {
-		return "", "", fmt.Errorf("%s: %s holds %s (%s), not a filesystem: refusing to mount it", m.what, dev.Path, dev.Info.Type, dev.Info.Usage)
-	}
-	types := m.types
-	if len(types) == 0 {
-		if dev.Info.Type == "" {
-			return "", "", fmt.Errorf("%s: %s: no filesystem recognised (%v)", m.what, dev.Path, dev.ProbeErr)
-		}
-		types = []string{dev.Info.Type}
+	types, err := filesystemTypes(dev, m.types)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", m.what, err)
 	}
 	for _, t := range types {
 		b.loadFilesystem(t)
