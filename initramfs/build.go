@@ -82,9 +82,10 @@ type Config struct {
 	SysFS    string // sysfs root for HostOnly; default "/sys"
 	Mounts   string // /proc/mounts for HostOnly; default "/proc/mounts"
 	// HostRoot, DevDir and HostCmdline are where HostOnly reads the host's files: /etc/crypttab,
-	// the key files it names and mdadm.conf below HostRoot (default "/"); LUKS headers, MD
-	// members' superblocks and /dev/disk links in DevDir (default "/dev"); the kernel command
-	// line's resume= in HostCmdline (default "/proc/cmdline"). See FindHostCrypt and HostMDConf.
+	// the key files it names, /etc/fstab (its x-initrd.mount entries, see HostMounts) and
+	// mdadm.conf below HostRoot (default "/"); LUKS headers, MD members' superblocks and
+	// /dev/disk links in DevDir (default "/dev"); the kernel command line's resume= in
+	// HostCmdline (default "/proc/cmdline"). See FindHostCrypt and HostMDConf.
 	HostRoot, DevDir, HostCmdline string
 	// MDAdmConf is the host's mdadm.conf for HostOnly (see HostMDConf); default: the first of
 	// md.ConfPaths below HostRoot that exists.

@@ -29,6 +29,7 @@ func hostConfig(t testing.TB) Config {
 		HostOnly:      true,
 		SysFS:         sysfs,
 		Mounts:        mounts,
+		HostRoot:      t.TempDir(), // no /etc/fstab: the test machine's is not read
 		TempDir:       t.TempDir(),
 		Index:         debianIndex(t),
 	}

@@ -50,9 +50,12 @@
 // The generic set is data ([GenericSelection]): module path prefixes,
 // exclusions and extra names, closed over dependencies and softdeps with
 // modload. Host-only images ([HostModules]) take the modules matching every
-// modalias in sysfs (minus [HostExclude]), the root filesystem's module
-// from the mount table and the device-mapper/MD modules under the root
-// device. [FindHostCrypt] adds what the machine's encrypted devices need:
+// modalias in sysfs (minus [HostExclude]), and the filesystem modules and
+// the device-mapper/MD modules under the devices of the mounts the init
+// makes ([HostMounts]: the root, /usr, and the host's fstab entries marked
+// x-initrd.mount), as the mount table has them; their MD arrays' ARRAY
+// lines of the host's mdadm.conf go in too ([HostMDConf]).
+// [FindHostCrypt] adds what the machine's encrypted devices need:
 // the crypto modules their LUKS headers name, and the host's crypttab
 // lines for them (and those marked x-initrd.attach or initramfs) with
 // their key files, which go into the image at the same paths.

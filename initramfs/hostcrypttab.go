@@ -14,7 +14,6 @@ import (
 
 	"github.com/earlyroot/earlyroot/cmdline"
 	"github.com/earlyroot/earlyroot/crypttab"
-	"github.com/earlyroot/earlyroot/fstab"
 	"github.com/earlyroot/earlyroot/luks"
 	"github.com/earlyroot/earlyroot/mount"
 )
@@ -26,10 +25,11 @@ type Host struct {
 	Mounts  string // the mount table; "/proc/mounts"
 	Cmdline string // the running kernel's command line (resume=); "/proc/cmdline"
 	Dev     string // the device directory (LUKS headers, /dev/disk links); "/dev"
-	Root    string // the host's root: /etc/crypttab and the key files it names are read below it; "/"
+	Root    string // the host's root: /etc/crypttab, the key files it names and /etc/fstab are read below it; "/"
 }
 
-// CryptDevice is a dm-crypt mapping the host's root, /usr or resume device stands on.
+// CryptDevice is a dm-crypt mapping the host's root, /usr, an x-initrd.mount filesystem or
+// the resume device stands on.
 type CryptDevice struct {
 	Name       string   // its dm name (/dev/mapper/NAME)
 	Backing    string   // the device it decrypts, "/dev/sda3"
@@ -38,11 +38,11 @@ type CryptDevice struct {
 }
 
 // HostCrypt is what a host-only image carries for the host's encrypted devices: the
-// /etc/crypttab lines of the devices under the root, /usr and the resume device, and of
-// every line marked x-initrd.attach or initramfs; the key files those lines name; and the
-// modules those devices need (Modules).
+// /etc/crypttab lines of the devices under the root, /usr, the x-initrd.mount filesystems
+// (HostMounts) and the resume device, and of every line marked x-initrd.attach or
+// initramfs; the key files those lines name; and the modules those devices need (Modules).
 type HostCrypt struct {
-	Devices  []CryptDevice    // the dm-crypt devices under the root, /usr and resume=, then those of lines marked for the initramfs
+	Devices  []CryptDevice    // the dm-crypt devices under the root, /usr, x-initrd.mount filesystems and resume=, then those of lines marked for the initramfs
 	Entries  []crypttab.Entry // the crypttab lines carried, in file order
 	Crypttab []byte           // etc/crypttab for the image: those lines as the host wrote them
 	Keyfiles []File           // key files to copy, each to its own path in the image
@@ -94,10 +94,11 @@ func (c HostCrypt) Carried() []string {
 	return out
 }
 
-// FindHostCrypt finds the host's encrypted devices under the root, /usr and the resume
-// device, and selects the crypttab lines and key files for a host-only image. A missing
-// crypttab is no error; malformed lines, unreadable headers and missing key files are
-// warnings. Only a crypttab that exists but cannot be read fails.
+// FindHostCrypt finds the host's encrypted devices under the root, /usr, the filesystems
+// the host's fstab marks x-initrd.mount (HostMounts) and the resume device, and selects
+// the crypttab lines and key files for a host-only image. A missing crypttab is no error;
+// malformed lines, unreadable headers and missing key files are warnings. Only a crypttab
+// that exists but cannot be read fails.
 func FindHostCrypt(h Host) (HostCrypt, error) {
 	h = h.withDefaults()
 	var c HostCrypt
@@ -124,19 +125,17 @@ func (h Host) withDefaults() Host {
 	return h
 }
 
-// sources returns the block device names (as in sysfs) of the root, /usr and resume=.
+// sources returns the block device names (as in sysfs) of the root, /usr, the host's
+// x-initrd.mount filesystems (HostMounts) and resume=.
 func (h Host) sources(c *HostCrypt) []string {
 	var out []string
-	for _, target := range []string{"/", "/usr"} {
-		m, ok, err := mountAt(h.Mounts, target)
-		if err != nil {
-			c.Warnings = append(c.Warnings, err.Error())
-			break // the same for every target
-		}
-		if ok {
-			if n := h.blockName(m.Source); n != "" {
-				out = append(out, n)
-			}
+	ms, err := HostMounts(h.Mounts, h.Root)
+	if err != nil {
+		c.Warnings = append(c.Warnings, err.Error())
+	}
+	for _, m := range ms {
+		if n := h.blockName(m.Source); n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
 		}
 	}
 	line, err := readSmall(h.Cmdline)
@@ -157,14 +156,9 @@ func (h Host) sources(c *HostCrypt) []string {
 
 // mountAt returns the last mount of target in a /proc/mounts style file.
 func mountAt(mounts, target string) (Mount, bool, error) {
-	f, err := os.Open(mounts)
+	tab, err := readMounts(mounts)
 	if err != nil {
-		return Mount{}, false, fmt.Errorf("mounts: %w", err)
-	}
-	defer f.Close()
-	tab, err := fstab.Parse(f)
-	if err != nil {
-		return Mount{}, false, fmt.Errorf("mounts: read %s: %w", mounts, err)
+		return Mount{}, false, err
 	}
 	e, ok := tab.Find(target, "rootfs")
 	return Mount{Source: e.Spec, Target: target, FSType: e.Type}, ok, nil

@@ -118,12 +118,17 @@ onkey      PARTUUID=12345678-03 /k.bin:LABEL=keys luks,initramfs
 broken
 `
 
+// plainCrypttab names the root's and /usr's encrypted devices of the fixture and marks no
+// line for the initramfs.
+const plainCrypttab = "cryptroot UUID=" + luks2XTSUUID + " /etc/keys/root.key luks\nusr /dev/disk/by-partuuid/0badc0de-04 none luks\n"
+
 func TestFindHostCrypt(t *testing.T) {
 	tests := []struct {
 		name      string
 		mounts    string
 		cmdline   string
 		crypttab  string // "" = none
+		fstab     string // the host's /etc/fstab; "" = none
 		devices   []string
 		modules   []string
 		entries   []string // Carried()
@@ -159,6 +164,29 @@ func TestFindHostCrypt(t *testing.T) {
 			mounts:    "/dev/vdd1 / ext4 rw 0 0\n/dev/mapper/cryptusr /usr ext4 rw 0 0\n",
 			devices:   []string{"cryptusr on /dev/vdc1 " + luks1EssivUUID},
 			modules:   withDM("crypto-aes", "crypto-cbc", "crypto-essiv", "crypto-sha256"),
+			noWarning: true,
+		},
+		{
+			name:      "luks x-initrd.mount filesystem",
+			mounts:    "/dev/vdd1 / ext4 rw 0 0\n/dev/mapper/cryptusr /srv/data xfs rw 0 0\n",
+			crypttab:  plainCrypttab,
+			fstab:     "/dev/vdd1 / ext4 defaults 0 1\nPARTUUID=0badc0de-04 /srv/data/ xfs defaults,x-initrd.mount 0 2\n",
+			devices:   []string{"cryptusr on /dev/vdc1 " + luks1EssivUUID},
+			modules:   withDM("crypto-aes", "crypto-cbc", "crypto-essiv", "crypto-sha256"),
+			entries:   []string{"usr (/dev/disk/by-partuuid/0badc0de-04)"},
+			noWarning: true,
+		},
+		{
+			name:      "encrypted filesystem not marked x-initrd.mount",
+			mounts:    "/dev/vdd1 / ext4 rw 0 0\n/dev/mapper/cryptusr /srv/data xfs rw 0 0\n",
+			crypttab:  plainCrypttab,
+			fstab:     "/dev/vdd1 / ext4 defaults 0 1\nPARTUUID=0badc0de-04 /srv/data xfs defaults 0 2\n",
+			noWarning: true,
+		},
+		{
+			name:      "no host fstab: the root and /usr only",
+			mounts:    "/dev/vdd1 / ext4 rw 0 0\n/dev/mapper/cryptusr /srv/data xfs rw 0 0\n",
+			crypttab:  plainCrypttab,
 			noWarning: true,
 		},
 		{
@@ -201,6 +229,9 @@ func TestFindHostCrypt(t *testing.T) {
 			}
 			if tt.crypttab != "" {
 				writeTree(t, h.Root, map[string]string{"etc/crypttab": tt.crypttab})
+			}
+			if tt.fstab != "" {
+				writeTree(t, h.Root, map[string]string{"etc/fstab": tt.fstab})
 			}
 			c, err := FindHostCrypt(h)
 			if err != nil {

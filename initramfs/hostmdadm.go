@@ -11,29 +11,39 @@ import (
 	"github.com/earlyroot/earlyroot/md"
 )
 
-// A host-only image assembles only the MD arrays the root stands on, as
-// the host's mdadm.conf names them: the image gets the host's HOMEHOST
-// line and the ARRAY lines of those arrays (the init reads them from
-// md.ConfPaths[0]). An array is recognised by the UUID (or name) in its
-// members' superblocks, read through the host's /dev, so the 0.90 format's
-// byte order and every way of writing a UUID compare as md compares them.
-// When something cannot be matched (an unreadable member, an array the
-// file does not list), the image gets no mdadm.conf and assembles every
-// array, which still boots; a warning says why.
+// A host-only image assembles only the MD arrays the root, /usr and the
+// x-initrd.mount filesystems stand on (HostMounts), as the host's mdadm.conf
+// names them: the image gets the host's HOMEHOST line and the ARRAY lines of
+// those arrays (the init reads them from md.ConfPaths[0]). An array is
+// recognised by the UUID (or name) in its members' superblocks, read through
+// the host's /dev, so the 0.90 format's byte order and every way of writing a
+// UUID compare as md compares them. When something cannot be matched (an
+// unreadable member, an array the file does not list), the image gets no
+// mdadm.conf and assembles every array, which still boots; a warning says why.
 
 // maxStackDepth bounds the walk down a device stack (dm on md on dm …).
 const maxStackDepth = 8
 
-// HostMDConf returns the mdadm.conf a host-only image of the root device
-// src needs, made from the host's mdadm.conf at confPath (see
-// hostMDConfPath; "" or a missing file is none, which is no error): "" when the root
-// stands on no MD array or the file lists no arrays, with warnings for what
-// could not be matched. sysfs is the host's /sys (the stack is walked
-// through its slaves directories), devDir its /dev (each array's members
-// are read there for their superblocks). The file is read only for a root
-// on MD; only an unreadable file is an error.
-func HostMDConf(confPath, sysfs, devDir, src string) (string, []string, error) {
-	arrays := stackArrays(sysfs, blockName(sysfs, devDir, src))
+// HostMDConf returns the mdadm.conf a host-only image needs to assemble the arrays
+// under the devices srcs (the sources of the root, /usr, …), made from the host's
+// mdadm.conf at confPath (see hostMDConfPath; "" or a missing file is none, which is
+// no error): "" when no src stands on an MD array or the file lists no arrays, with
+// warnings for what could not be matched. The ARRAY lines kept are those of every
+// array under any src, each once, in the file's order. sysfs is the host's /sys (the
+// stack is walked through its slaves directories), devDir its /dev (each array's
+// members are read there for their superblocks). The file is read only when some src
+// is on MD; only an unreadable file is an error.
+func HostMDConf(confPath, sysfs, devDir string, srcs ...string) (string, []string, error) {
+	var arrays []string
+	holds := map[string]string{} // array → the first src it is under
+	for _, src := range srcs {
+		for _, a := range stackArrays(sysfs, blockName(sysfs, devDir, src)) {
+			if _, ok := holds[a]; !ok {
+				holds[a] = src
+				arrays = append(arrays, a)
+			}
+		}
+	}
 	if len(arrays) == 0 {
 		return "", nil, nil
 	}
@@ -55,8 +65,8 @@ func HostMDConf(confPath, sysfs, devDir, src string) (string, []string, error) {
 			return "", []string{fmt.Sprintf("mdadm.conf: %v; the image assembles every array", err)}, nil
 		}
 		if !c.Wants(sb) {
-			return "", []string{fmt.Sprintf("mdadm.conf lists no ARRAY for %s (UUID %s), which holds the root; the image assembles every array",
-				a, sb.UUIDString())}, nil
+			return "", []string{fmt.Sprintf("mdadm.conf lists no ARRAY for %s (UUID %s), which holds %s; the image assembles every array",
+				a, sb.UUIDString(), holds[a])}, nil
 		}
 		sbs = append(sbs, sb)
 	}
@@ -202,16 +212,22 @@ func addHostMDConf(cfg Config, a *Archive, res *Result) error {
 	if !cfg.HostOnly || a.Has(md.ConfPaths[0]) {
 		return nil
 	}
-	root, err := RootMount(cfg.Mounts)
+	ms, err := HostMounts(cfg.Mounts, cfg.HostRoot)
 	if err != nil {
 		return err
+	}
+	var srcs []string
+	for _, m := range ms {
+		if m.Target == "/" || strings.HasPrefix(m.Source, "/dev/") { // not tmpfs and the like
+			srcs = append(srcs, m.Source)
+		}
 	}
 	if cfg.MDAdmConf != "" {
 		if _, err := os.Stat(cfg.MDAdmConf); errors.Is(err, os.ErrNotExist) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("mdadm.conf %s does not exist; the image assembles every array", cfg.MDAdmConf))
 		}
 	}
-	text, warnings, err := HostMDConf(hostMDConfPath(cfg.MDAdmConf, cfg.HostRoot), cfg.SysFS, cfg.DevDir, root.Source)
+	text, warnings, err := HostMDConf(hostMDConfPath(cfg.MDAdmConf, cfg.HostRoot), cfg.SysFS, cfg.DevDir, srcs...)
 	res.Warnings = append(res.Warnings, warnings...)
 	if err != nil || text == "" {
 		return err

@@ -3,6 +3,7 @@ package initramfs
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,34 +82,44 @@ func TestHostMDConf(t *testing.T) {
 	mdHost(t, sysfs, dev)
 	full := "# mdadm.conf\nHOMEHOST <system>\nMAILADDR root\n" + arrayA + "\n" + arrayB + "\n"
 	for _, tc := range []struct {
-		name, conf, root string
-		want             string // the image's mdadm.conf
-		warn             string // part of the one warning expected
+		name, conf string
+		srcs       []string // the devices of the root, /usr, …
+		want       string   // the image's mdadm.conf
+		warn       string   // part of the one warning expected
 	}{
-		{name: "array", conf: full, root: "/dev/md127", want: "HOMEHOST <system>\n" + arrayA + "\n"},
-		{name: "md link", conf: full, root: "/dev/md/root", want: "HOMEHOST <system>\n" + arrayA + "\n"},
-		{name: "lv on md", conf: full, root: "/dev/mapper/vg-root", want: "HOMEHOST <system>\n" + arrayA + "\n"},
-		{name: "dm node", conf: full, root: "/dev/dm-0", want: "HOMEHOST <system>\n" + arrayA + "\n"},
-		{name: "partition", conf: full, root: "/dev/md127p1", want: "HOMEHOST <system>\n" + arrayA + "\n"},
-		{name: "0.90", conf: full, root: "/dev/md126", want: "HOMEHOST <system>\n" + arrayB + "\n"},
-		{name: "lv on a partition of md", conf: full, root: "/dev/mapper/vg2-root", want: "HOMEHOST <system>\n" + arrayB + "\n"},
-		{name: "by name", conf: "ARRAY /dev/md/root name=earlyroot:root\nARRAY /dev/md/x name=earlyroot:x\n", root: "/dev/md127",
+		{name: "array", conf: full, srcs: []string{"/dev/md127"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "md link", conf: full, srcs: []string{"/dev/md/root"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "lv on md", conf: full, srcs: []string{"/dev/mapper/vg-root"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "dm node", conf: full, srcs: []string{"/dev/dm-0"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "partition", conf: full, srcs: []string{"/dev/md127p1"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "0.90", conf: full, srcs: []string{"/dev/md126"}, want: "HOMEHOST <system>\n" + arrayB + "\n"},
+		{name: "lv on a partition of md", conf: full, srcs: []string{"/dev/mapper/vg2-root"}, want: "HOMEHOST <system>\n" + arrayB + "\n"},
+		{name: "by name", conf: "ARRAY /dev/md/root name=earlyroot:root\nARRAY /dev/md/x name=earlyroot:x\n", srcs: []string{"/dev/md127"},
 			want: "ARRAY /dev/md/root name=earlyroot:root\n"},
 		{name: "continuation", conf: "ARRAY /dev/md/root metadata=1.2\n  UUID=5eedd000:00004000:80000000:00000007\n" + arrayB + "\n",
-			root: "/dev/md127", want: "ARRAY /dev/md/root metadata=1.2 UUID=5eedd000:00004000:80000000:00000007\n"},
-		{name: "not on md", conf: full, root: "/dev/vde1"},
-		{name: "no file", root: "/dev/md127"},
-		{name: "no arrays", conf: "MAILADDR root\n", root: "/dev/md127"},
-		{name: "root array unlisted", conf: arrayB + "\n", root: "/dev/md/root", warn: "lists no ARRAY for md127 (UUID 5eedd000:00004000:80000000:00000007)"},
-		{name: "unreadable member", conf: full, root: "/dev/md125", warn: "md125: open " + filepath.Join(dev, "vdz")},
-		{name: "bad file", conf: "ARRAY /dev/md0 uuid=12:34\n", root: "/dev/md127", warn: "mdadm.conf: mdadm.conf line 1"},
+			srcs: []string{"/dev/md127"}, want: "ARRAY /dev/md/root metadata=1.2 UUID=5eedd000:00004000:80000000:00000007\n"},
+		{name: "not on md", conf: full, srcs: []string{"/dev/vde1"}},
+		{name: "no file", srcs: []string{"/dev/md127"}},
+		{name: "no arrays", conf: "MAILADDR root\n", srcs: []string{"/dev/md127"}},
+		{name: "root array unlisted", conf: arrayB + "\n", srcs: []string{"/dev/md/root"}, warn: "lists no ARRAY for md127 (UUID 5eedd000:00004000:80000000:00000007)"},
+		{name: "unreadable member", conf: full, srcs: []string{"/dev/md125"}, warn: "md125: open " + filepath.Join(dev, "vdz")},
+		// The arrays under /usr (and x-initrd.mount filesystems) count too: each once, in the file's order.
+		{name: "root and /usr", conf: full, srcs: []string{"/dev/md127", "/dev/md126"}, want: "HOMEHOST <system>\n" + arrayA + "\n" + arrayB + "\n"},
+		{name: "/usr first", conf: full, srcs: []string{"/dev/vde1", "/dev/mapper/vg2-root", "/dev/md/root"}, want: "HOMEHOST <system>\n" + arrayA + "\n" + arrayB + "\n"},
+		{name: "/usr on md, root not", conf: full, srcs: []string{"/dev/vde1", "/dev/md126p1"}, want: "HOMEHOST <system>\n" + arrayB + "\n"},
+		{name: "same array twice", conf: full, srcs: []string{"/dev/md/root", "/dev/mapper/vg-root", "/dev/md127p1"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "virtual /usr", conf: full, srcs: []string{"/dev/md127", "tmpfs"}, want: "HOMEHOST <system>\n" + arrayA + "\n"},
+		{name: "none", conf: full},
+		{name: "/usr array unlisted", conf: arrayA + "\n", srcs: []string{"/dev/md127", "/dev/md126"},
+			warn: "lists no ARRAY for md126 (UUID 5eedd000:00004000:80000000:00000008), which holds /dev/md126;"},
+		{name: "bad file", conf: "ARRAY /dev/md0 uuid=12:34\n", srcs: []string{"/dev/md127"}, warn: "mdadm.conf: mdadm.conf line 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "mdadm.conf")
 			if tc.conf != "" {
 				must(t, os.WriteFile(path, []byte(tc.conf), 0o644))
 			}
-			got, warnings, err := HostMDConf(path, sysfs, dev, tc.root)
+			got, warnings, err := HostMDConf(path, sysfs, dev, tc.srcs...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,15 +132,15 @@ func TestHostMDConf(t *testing.T) {
 			if got == "" {
 				return
 			}
-			// The image's file wants the root's array and no other.
+			// The image's file wants the arrays of srcs and no other.
 			c, err := md.ParseConf(got)
 			must(t, err)
 			for _, member := range []string{"vda", "vdc"} {
 				sb, err := readSuperblock(filepath.Join(dev, member))
 				must(t, err)
-				onRoot := strings.Contains(tc.want, sb.UUIDString()) || sb.Name != "" && strings.Contains(tc.want, "name="+sb.Name)
-				if c.Wants(sb) != onRoot {
-					t.Errorf("the image wants %s's array (%s): %v, want %v", member, sb.UUIDString(), c.Wants(sb), onRoot)
+				listed := strings.Contains(tc.want, sb.UUIDString()) || sb.Name != "" && strings.Contains(tc.want, "name="+sb.Name)
+				if c.Wants(sb) != listed {
+					t.Errorf("the image wants %s's array (%s): %v, want %v", member, sb.UUIDString(), c.Wants(sb), listed)
 				}
 			}
 		})
@@ -141,7 +152,8 @@ func TestHostMDConf(t *testing.T) {
 }
 
 // A host-only image of a root on MD holds the root's ARRAY lines of the host's mdadm.conf
-// at etc/mdadm/mdadm.conf, where the init reads them; an extra file of that name wins.
+// (and those of /usr's and the x-initrd.mount filesystems' arrays) at etc/mdadm/mdadm.conf,
+// where the init reads them; an extra file of that name wins.
 func TestBuildHostMDConf(t *testing.T) {
 	cfg := hostConfig(t)
 	// The fixture machine's devices, plus the arrays.
@@ -158,6 +170,45 @@ func TestBuildHostMDConf(t *testing.T) {
 	}
 	if got := string(content(t, r)); got != arrayA+"\n" {
 		t.Errorf("%s holds %q, want the root array's line", md.ConfPaths[0], got)
+	}
+
+	// The arrays, and the filesystem modules, of /usr and of the host's x-initrd.mount
+	// filesystems go in too; the host's fstab (none: nothing) says which are x-initrd.mount.
+	for _, tc := range []struct {
+		name, mounts, fstab string
+		conf                string // the image's mdadm.conf
+		want, unwant        []string
+	}{
+		{name: "/usr on md, xfs", mounts: "/dev/md126 /usr xfs rw 0 0\n", conf: arrayA + "\n" + arrayB + "\n", want: []string{"xfs"}},
+		{name: "x-initrd.mount", mounts: "/dev/mapper/vg2-root /srv btrfs rw 0 0\n", fstab: "/dev/vg2/root /srv btrfs defaults,x-initrd.mount 0 2\n",
+			conf: arrayA + "\n" + arrayB + "\n", want: []string{"btrfs", "dm_mod"}},
+		{name: "not marked", mounts: "/dev/mapper/vg2-root /srv btrfs rw 0 0\n", fstab: "/dev/vg2/root /srv btrfs defaults 0 2\n",
+			conf: arrayA + "\n", unwant: []string{"btrfs", "dm_mod"}},
+		{name: "no host fstab", mounts: "/dev/mapper/vg2-root /srv btrfs rw 0 0\n", conf: arrayA + "\n", unwant: []string{"btrfs", "dm_mod"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := cfg
+			cfg.HostRoot = t.TempDir()
+			if tc.fstab != "" {
+				writeTree(t, cfg.HostRoot, map[string]string{"etc/fstab": tc.fstab})
+			}
+			cfg.Mounts = filepath.Join(t.TempDir(), "mounts")
+			must(t, os.WriteFile(cfg.Mounts, []byte("/dev/md127 / ext4 rw 0 0\n"+tc.mounts), 0o644))
+			image, res := build(t, cfg)
+			if got := string(content(t, readRecords(t, image)[md.ConfPaths[0]])); got != tc.conf {
+				t.Errorf("%s holds %q, want %q; warnings %q", md.ConfPaths[0], got, tc.conf, res.Warnings)
+			}
+			for _, m := range append([]string{"ext4", "md_mod", "raid1"}, tc.want...) {
+				if !slices.Contains(res.Modules, m) {
+					t.Errorf("modules lack %s: %q", m, res.Modules)
+				}
+			}
+			for _, m := range tc.unwant {
+				if slices.Contains(res.Modules, m) {
+					t.Errorf("modules hold %s: %q", m, res.Modules)
+				}
+			}
+		})
 	}
 
 	// A named mdadm.conf that is not there (a typo) is a warning, and no file in the image.

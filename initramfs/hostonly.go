@@ -1,12 +1,16 @@
 package initramfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/earlyroot/earlyroot/fstab"
 )
 
 // maxSysfsRead bounds every sysfs attribute read.
@@ -74,10 +78,83 @@ func RootMount(mounts string) (Mount, error) {
 	return m, nil
 }
 
+// HostMounts returns the host's mounts a host-only image must be able to make, each as the
+// mount table mounts (a /proc/mounts style file, read once) has it: the root first, then
+// /usr when it is mounted there, then the mount points of the entries of the host's
+// /etc/fstab (below hostRoot; "" is "/") marked x-initrd.mount that mounts has mounted,
+// in the fstab's order, each mount point once. These are what the init mounts before
+// switch_root. A mount table without a root is an error, as in RootMount; a missing host
+// fstab is none, one that cannot be read an error.
+func HostMounts(mounts, hostRoot string) ([]Mount, error) {
+	tab, err := readMounts(mounts)
+	if err != nil {
+		return nil, fmt.Errorf("root filesystem: %w", err)
+	}
+	targets := []string{"/", "/usr"}
+	if hostRoot == "" {
+		hostRoot = "/"
+	}
+	host, err := readHostFstab(filepath.Join(hostRoot, "etc", "fstab"))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range host.Entries {
+		if e.HasOption("x-initrd.mount") && path.IsAbs(e.File) {
+			targets = append(targets, path.Clean(e.File))
+		}
+	}
+	var out []Mount
+	seen := map[string]bool{}
+	for _, target := range targets {
+		if seen[target] {
+			continue
+		}
+		seen[target] = true
+		if e, ok := tab.Find(target, "rootfs"); ok {
+			out = append(out, Mount{Source: e.Spec, Target: target, FSType: e.Type})
+		} else if target == "/" {
+			return nil, fmt.Errorf("root filesystem: no / in %s", mounts)
+		}
+	}
+	return out, nil
+}
+
+// readHostFstab reads the host's fstab at p; a missing file is an empty table.
+func readHostFstab(p string) (fstab.Table, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fstab.Table{}, nil
+	}
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("host fstab: %w", err)
+	}
+	defer f.Close()
+	tab, err := fstab.Parse(f)
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("host fstab: %s: %w", p, err)
+	}
+	return tab, nil
+}
+
+// readMounts reads a /proc/mounts style file.
+func readMounts(mounts string) (fstab.Table, error) {
+	f, err := os.Open(mounts)
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("mounts: %w", err)
+	}
+	defer f.Close()
+	tab, err := fstab.Parse(f)
+	if err != nil {
+		return fstab.Table{}, fmt.Errorf("mounts: read %s: %w", mounts, err)
+	}
+	return tab, nil
+}
+
 // StackModules returns the names (or aliases) of the modules needed to
-// assemble the root device src beyond its disks' drivers: device mapper
-// (and dm-crypt for LUKS) for /dev/mapper/* and /dev/dm-*, md and the RAID
-// personality for /dev/md*. sysfs is read to classify the device; missing
+// assemble the device src of a filesystem the image mounts (the root, /usr, …;
+// see HostMounts) beyond its disks' drivers: device mapper (and dm-crypt for
+// LUKS) for /dev/mapper/* and /dev/dm-*, md and the RAID personality for
+// /dev/md*. sysfs is read to classify the device; missing
 // attributes only make the answer less precise.
 func StackModules(sysfs, src string) []string {
 	set := map[string]bool{}

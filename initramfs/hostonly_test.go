@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -90,10 +91,74 @@ func TestStackModules(t *testing.T) {
 	}
 }
 
+// hostFstab is a host's /etc/fstab: the root, /usr, and three mounts marked x-initrd.mount
+// (/var with a trailing slash, /srv mounted twice, /opt not mounted), /home not marked.
+const hostFstab = `# /etc/fstab
+UUID=1111 /        ext4 errors=remount-ro 0 1
+UUID=2222 /usr     xfs  defaults,x-initrd.mount 0 2
+UUID=3333 /var/    btrfs defaults,x-initrd.mount 0 2
+UUID=4444 /home    ext4 defaults 0 2
+UUID=5555 /srv     ext4 x-initrd.mount,nofail 0 2
+UUID=6666 /opt     ext4 x-initrd.mount 0 2
+tmpfs     /tmp     tmpfs x-initrd.mount 0 0
+/dev/vdz  none     swap sw,x-initrd.mount 0 0
+`
+
+func TestHostMounts(t *testing.T) {
+	const table = "rootfs / rootfs rw 0 0\n/dev/vda1 / ext4 rw 0 0\nproc /proc proc rw 0 0\n" +
+		"/dev/md0 /usr xfs rw 0 0\n/dev/mapper/vg-var /var btrfs rw 0 0\n/dev/vdb1 /home ext4 rw 0 0\n" +
+		"/dev/vdc1 /srv ext4 rw 0 0\n/dev/vdc2 /srv vfat rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n"
+	root := Mount{"/dev/vda1", "/", "ext4"}
+	usr := Mount{"/dev/md0", "/usr", "xfs"}
+	cases := []struct {
+		name, mounts string
+		fstab        string // the host's /etc/fstab; "" is none
+		want         []Mount
+		err          string // part of the error expected
+	}{
+		{name: "no fstab", mounts: table, want: []Mount{root, usr}},
+		{name: "root only", mounts: "rootfs / rootfs rw 0 0\n" + fixtureRootLine, fstab: hostFstab, want: []Mount{{"/dev/vda1", "/", "ext4"}}},
+		{name: "x-initrd.mount", mounts: table, fstab: hostFstab,
+			want: []Mount{root, usr, {"/dev/mapper/vg-var", "/var", "btrfs"}, {"/dev/vdc2", "/srv", "vfat"}, {"tmpfs", "/tmp", "tmpfs"}}},
+		{name: "empty fstab", mounts: table, fstab: "# nothing\n", want: []Mount{root, usr}},
+		{name: "root marked", mounts: table, fstab: "/dev/vda1 / ext4 x-initrd.mount\n/dev/vdb1 /home//x/.. ext4 x-initrd.mount\n",
+			want: []Mount{root, usr, {"/dev/vdb1", "/home", "ext4"}}},
+		{name: "no root", mounts: "rootfs / rootfs rw 0 0\n/dev/md0 /usr xfs rw 0 0\n", fstab: hostFstab, err: "no / in"},
+		{name: "unreadable fstab", mounts: table, fstab: "dir", err: "host fstab"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mounts, hostRoot := filepath.Join(dir, "mounts"), filepath.Join(dir, "root")
+			writeTree(t, dir, map[string]string{"mounts": c.mounts})
+			switch c.fstab {
+			case "":
+			case "dir":
+				must(t, os.MkdirAll(filepath.Join(hostRoot, "etc", "fstab"), 0o755))
+			default:
+				writeTree(t, hostRoot, map[string]string{"etc/fstab": c.fstab})
+			}
+			got, err := HostMounts(mounts, hostRoot)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Errorf("HostMounts = %+v, %v; want an error with %q", got, err, c.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("HostMounts = %+v, %v\nwant %+v", got, err, c.want)
+			}
+		})
+	}
+	if _, err := HostMounts(filepath.Join(t.TempDir(), "missing"), t.TempDir()); err == nil {
+		t.Error("no error for a missing mount table")
+	}
+}
+
 func TestHostModulesDebian(t *testing.T) {
 	ix := debianIndex(t)
 	sysfs, mounts := fixtureSysfs(t)
-	got, err := HostModules(ix, sysfs, mounts)
+	got, err := HostModules(ix, sysfs, mounts, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +172,68 @@ func TestHostModulesDebian(t *testing.T) {
 	}
 	if len(got) > 10 {
 		t.Errorf("host modules: %d, too many: %q", len(got), got)
+	}
+}
+
+// Besides the root's, a host-only image carries the filesystem and device-stack modules of
+// /usr and of the host's x-initrd.mount filesystems: exactly those, on top of the fixture
+// machine's own (its drivers and ext4 for its root).
+func TestHostModulesMounts(t *testing.T) {
+	ix := debianIndex(t)
+	sysfs, mounts := fixtureSysfs(t)
+	base, err := HostModules(ix, sysfs, mounts, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"xfs", "btrfs", "vfat", "md_mod", "raid1", "raid456", "dm_mod", "dm_crypt", "af_alg", "algif_skcipher"} {
+		if slices.Contains(base, m) {
+			t.Fatalf("the fixture machine's modules %q hold %s already", base, m)
+		}
+	}
+	writeTree(t, sysfs, map[string]string{
+		"block/md0/md/level":         "raid1\n",
+		"block/md1/md/level":         "raid5\n",
+		"block/dm-0/dm/name":         "vg-srv\n",
+		"block/dm-0/dm/uuid":         "LVM-abc\n",
+		"block/dm-0/slaves/md1/x":    "",
+		"block/dm-1/dm/name":         "cryptvar\n",
+		"block/dm-1/dm/uuid":         "CRYPT-LUKS2-0123-cryptvar\n",
+		"block/dm-1/slaves/vda2/dev": "",
+	})
+	root := "rootfs / rootfs rw 0 0\n" + fixtureRootLine
+	cases := []struct {
+		name, mounts, fstab string // fstab "" is none
+		extra               []string
+	}{
+		{name: "/usr on xfs", mounts: root + "/dev/vda2 /usr xfs rw 0 0\n", extra: []string{"xfs"}},
+		{name: "/usr on ext4 too", mounts: root + "/dev/vda2 /usr ext4 rw 0 0\n"},
+		{name: "/usr on md raid1", mounts: root + "/dev/md0 /usr btrfs rw 0 0\n", extra: []string{"btrfs", "md_mod", "raid1"}},
+		{name: "/usr on tmpfs", mounts: root + "tmpfs /usr tmpfs rw 0 0\n"},
+		{name: "x-initrd.mount on lvm on raid5", mounts: root + "/dev/mapper/vg-srv /srv vfat rw 0 0\n",
+			fstab: "/dev/vg/srv /srv vfat x-initrd.mount 0 0\n", extra: []string{"vfat", "dm_mod", "md_mod", "raid456"}},
+		{name: "x-initrd.mount on luks", mounts: root + "/dev/mapper/cryptvar /var xfs rw 0 0\n",
+			fstab: "/dev/mapper/cryptvar /var xfs defaults,x-initrd.mount 0 0\n", extra: []string{"xfs", "dm_mod", "dm_crypt", "af_alg", "algif_skcipher"}},
+		{name: "not marked", mounts: root + "/dev/mapper/cryptvar /var xfs rw 0 0\n",
+			fstab: "/dev/mapper/cryptvar /var xfs defaults 0 0\n"},
+		{name: "marked, not mounted", mounts: root, fstab: "/dev/md0 /srv btrfs x-initrd.mount 0 0\n"},
+		{name: "no fstab", mounts: root + "/dev/mapper/cryptvar /var xfs rw 0 0\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, map[string]string{"mounts": c.mounts})
+			if c.fstab != "" {
+				writeTree(t, dir, map[string]string{"root/etc/fstab": c.fstab})
+			}
+			got, err := HostModules(ix, sysfs, filepath.Join(dir, "mounts"), filepath.Join(dir, "root"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := sortedCopy(append(slices.Clone(base), c.extra...))
+			if !slices.Equal(got, want) {
+				t.Errorf("host modules:\n got %q\nwant %q", got, want)
+			}
+		})
 	}
 }
 

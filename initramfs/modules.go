@@ -74,7 +74,7 @@ func selectWith(cfg Config, mods []ModuleFile, ix *modload.Index) ([]string, err
 	}
 	var start []string
 	if cfg.HostOnly {
-		h, err := HostModules(ix, cfg.SysFS, cfg.Mounts)
+		h, err := HostModules(ix, cfg.SysFS, cfg.Mounts, cfg.HostRoot)
 		if err != nil {
 			return nil, err
 		}
@@ -142,11 +142,13 @@ func resolveKnown(ix *modload.Index, have map[string]bool, nameOrAlias string) (
 }
 
 // HostModules returns the modules this machine needs to reach its root
-// filesystem: the drivers of every device in sysfs (each modalias looked
-// up in ix) except those under HostExclude, the root filesystem's module
-// and the device-mapper or MD modules its root device stacks on. Built-in
-// modules are left out; dependencies are added later by the caller.
-func HostModules(ix *modload.Index, sysfs, mounts string) ([]string, error) {
+// filesystem, /usr and the filesystems its fstab marks x-initrd.mount (HostMounts
+// of mounts and hostRoot): the drivers of every device in sysfs (each modalias
+// looked up in ix) except those under HostExclude, the root filesystem's module
+// and the device-mapper or MD modules its root device stacks on, and the same
+// for each of the other mounts that is on a block device (a /dev source).
+// Built-in modules are left out; dependencies are added later by the caller.
+func HostModules(ix *modload.Index, sysfs, mounts, hostRoot string) ([]string, error) {
 	aliases, err := Modaliases(sysfs)
 	if err != nil {
 		return nil, err
@@ -157,21 +159,28 @@ func HostModules(ix *modload.Index, sysfs, mounts string) ([]string, error) {
 			set[NormName(n)] = true
 		}
 	}
-	root, err := RootMount(mounts)
+	ms, err := HostMounts(mounts, hostRoot)
 	if err != nil {
 		return nil, err
 	}
-	want := append([]string{"fs-" + root.FSType, root.FSType}, StackModules(sysfs, root.Source)...)
+	var want []string
+	for _, m := range ms {
+		if m.Target != "/" && !strings.HasPrefix(m.Source, "/dev/") {
+			continue // a virtual or network filesystem beside the root (tmpfs): nothing to reach
+		}
+		want = append(want, "fs-"+m.FSType, m.FSType)
+		want = append(want, StackModules(sysfs, m.Source)...)
+	}
 	for n := range set {
 		m, ok := ix.Module(n)
 		if !ok || hostExcluded(m.Path) {
-			delete(set, n) // built in, or not needed to reach the root
+			delete(set, n) // built in, or not needed to reach the mounts
 		}
 	}
 	for _, w := range want {
 		for _, n := range ix.Resolve(w) {
 			if _, ok := ix.Module(n); ok {
-				set[NormName(n)] = true // the root's own modules are never excluded
+				set[NormName(n)] = true // the mounts' own modules are never excluded
 			}
 		}
 	}

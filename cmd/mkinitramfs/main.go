@@ -166,7 +166,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.devDir, "devdir", "/dev", "device `dir` for -hostonly: LUKS headers, MD members' superblocks and /dev/disk links")
 	fs.StringVar(&o.cmdline, "cmdline", "/proc/cmdline", "kernel command line `file` for -hostonly (resume=)")
 	fs.StringVar(&o.cpuinfo, "cpuinfo", "/proc/cpuinfo", "CPU description `file` for -hostonly microcode")
-	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the root's arrays go into the image (default: etc/mdadm/mdadm.conf, else etc/mdadm.conf, below -root)")
+	fs.StringVar(&o.mdadmConf, "mdadmconf", "", "the host's mdadm.conf `file` for -hostonly: the ARRAY lines of the arrays under the root, /usr and the x-initrd.mount filesystems go into the image (default: etc/mdadm/mdadm.conf, else etc/mdadm.conf, below -root)")
 	fs.StringVar(&o.firmwareDir, "firmwaredir", "/lib/firmware", "firmware and microcode `dir`")
 	fs.StringVar(&o.kconfig, "kconfig", "", "the kernel's .config `file`, for the compressed firmware and modules it loads (default: /boot/config-<kver>, or boot/ beside lib/modules)")
 	fs.StringVar(&o.root, "root", "/", "the system `dir` the image is for: its console settings (vconsole.conf, /etc/default/keyboard, console-setup), keymaps and fonts, and for -hostonly its /etc/crypttab, key files and mdadm.conf, are read below it")
