@@ -74,25 +74,20 @@ func (b *Boot) extraMounts() ([]extraMount, error) {
 	return out, nil
 }
 
-// rootFstab reads /etc/fstab of the new root, its symbolic links resolved inside it.
+// rootFstab reads /etc/fstab of the new root, its symbolic links resolved inside it. A
+// missing fstab is an empty table.
 func (b *Boot) rootFstab() (fstab.Table, error) {
 	p, err := switchroot.Resolve(b.sys.NewRoot, "/etc/fstab")
 	if errors.Is(err, switchroot.ErrNoSuchFile) {
 		return fstab.Table{}, nil
 	}
-	if err != nil {
-		return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
+	if err == nil {
+		var tab fstab.Table
+		if tab, err = fstab.ReadFile(filepath.Join(b.sys.NewRoot, p)); err == nil {
+			return tab, nil
+		}
 	}
-	f, err := os.Open(filepath.Join(b.sys.NewRoot, p))
-	if err != nil {
-		return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
-	}
-	defer f.Close()
-	tab, err := fstab.Parse(f)
-	if err != nil {
-		return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
-	}
-	return tab, nil
+	return fstab.Table{}, fmt.Errorf("/etc/fstab of the root: %w", err)
 }
 
 // usrMount is the /usr mount: mount.usr= (with mount.usrfstype= and mount.usrflags=), else

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,22 @@ type Entry struct {
 type Table struct {
 	Entries  []Entry
 	Problems []string // "line N: reason", one per skipped line
+}
+
+// ReadFile parses the table in the file at path. A file that cannot be opened is the os
+// error, unwrapped beyond the path (errors.Is(err, fs.ErrNotExist) for a missing one), so a
+// caller can take a missing fstab as an empty table.
+func ReadFile(path string) (Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Table{}, err
+	}
+	defer f.Close()
+	t, err := Parse(f)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
 }
 
 // Parse reads a table from r. Only a failure to read r is an error.

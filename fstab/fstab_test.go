@@ -1,6 +1,10 @@
 package fstab
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,4 +124,22 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadFile(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	p := filepath.Join(dir, "fstab")
+	if err := os.WriteFile(p, []byte("/dev/vda1 / ext4 ro 0 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := ReadFile(p)
+	if err != nil || len(tab.Entries) != 1 || tab.Entries[0].Spec != "/dev/vda1" {
+		t.Errorf("ReadFile = %+v, %v", tab, err)
+	}
+	if _, err := ReadFile(dir); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("a directory: %v, want an error naming it", err)
+	}
 }

@@ -121,31 +121,18 @@ func HostMounts(mounts, hostRoot string) ([]Mount, error) {
 
 // readHostFstab reads the host's fstab at p; a missing file is an empty table.
 func readHostFstab(p string) (fstab.Table, error) {
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fstab.Table{}, nil
-	}
-	if err != nil {
+	tab, err := fstab.ReadFile(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fstab.Table{}, fmt.Errorf("host fstab: %w", err)
-	}
-	defer f.Close()
-	tab, err := fstab.Parse(f)
-	if err != nil {
-		return fstab.Table{}, fmt.Errorf("host fstab: %s: %w", p, err)
 	}
 	return tab, nil
 }
 
 // readMounts reads a /proc/mounts style file.
 func readMounts(mounts string) (fstab.Table, error) {
-	f, err := os.Open(mounts)
+	tab, err := fstab.ReadFile(mounts)
 	if err != nil {
 		return fstab.Table{}, fmt.Errorf("mounts: %w", err)
-	}
-	defer f.Close()
-	tab, err := fstab.Parse(f)
-	if err != nil {
-		return fstab.Table{}, fmt.Errorf("mounts: read %s: %w", mounts, err)
 	}
 	return tab, nil
 }
