@@ -158,7 +158,7 @@ func TestHostMounts(t *testing.T) {
 func TestHostModulesDebian(t *testing.T) {
 	ix := debianIndex(t)
 	sysfs, mounts := fixtureSysfs(t)
-	got, err := HostModules(ix, sysfs, mounts, t.TempDir())
+	got, err := HostModules(ix, sysfs, mounts, t.TempDir(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestHostModulesDebian(t *testing.T) {
 func TestHostModulesMounts(t *testing.T) {
 	ix := debianIndex(t)
 	sysfs, mounts := fixtureSysfs(t)
-	base, err := HostModules(ix, sysfs, mounts, t.TempDir())
+	base, err := HostModules(ix, sysfs, mounts, t.TempDir(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +201,16 @@ func TestHostModulesMounts(t *testing.T) {
 		"block/dm-1/slaves/vda2/dev": "",
 	})
 	root := "rootfs / rootfs rw 0 0\n" + fixtureRootLine
+	devDir := t.TempDir() // the links mdadm and lvm make
+	must(t, os.MkdirAll(filepath.Join(devDir, "md"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(devDir, "vg"), 0o755))
+	for link, target := range map[string]string{"md/data": "../md0", "vg/srv": "../dm-0", "md0": "", "dm-0": ""} {
+		if target == "" {
+			writeTree(t, devDir, map[string]string{link: ""})
+			continue
+		}
+		must(t, os.Symlink(target, filepath.Join(devDir, link)))
+	}
 	cases := []struct {
 		name, mounts, fstab string // fstab "" is none
 		extra               []string
@@ -208,6 +218,8 @@ func TestHostModulesMounts(t *testing.T) {
 		{name: "/usr on xfs", mounts: root + "/dev/vda2 /usr xfs rw 0 0\n", extra: []string{"xfs"}},
 		{name: "/usr on ext4 too", mounts: root + "/dev/vda2 /usr ext4 rw 0 0\n"},
 		{name: "/usr on md raid1", mounts: root + "/dev/md0 /usr btrfs rw 0 0\n", extra: []string{"btrfs", "md_mod", "raid1"}},
+		{name: "/usr on md raid1 by its name", mounts: root + "/dev/md/data /usr btrfs rw 0 0\n", extra: []string{"btrfs", "md_mod", "raid1"}},
+		{name: "/usr on an LV by its VG path", mounts: root + "/dev/vg/srv /usr vfat rw 0 0\n", extra: []string{"vfat", "dm_mod", "md_mod", "raid456"}},
 		{name: "/usr on tmpfs", mounts: root + "tmpfs /usr tmpfs rw 0 0\n"},
 		{name: "x-initrd.mount on lvm on raid5", mounts: root + "/dev/mapper/vg-srv /srv vfat rw 0 0\n",
 			fstab: "/dev/vg/srv /srv vfat x-initrd.mount 0 0\n", extra: []string{"vfat", "dm_mod", "md_mod", "raid456"}},
@@ -225,7 +237,7 @@ func TestHostModulesMounts(t *testing.T) {
 			if c.fstab != "" {
 				writeTree(t, dir, map[string]string{"root/etc/fstab": c.fstab})
 			}
-			got, err := HostModules(ix, sysfs, filepath.Join(dir, "mounts"), filepath.Join(dir, "root"))
+			got, err := HostModules(ix, sysfs, filepath.Join(dir, "mounts"), filepath.Join(dir, "root"), devDir)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -74,7 +74,7 @@ func selectWith(cfg Config, mods []ModuleFile, ix *modload.Index) ([]string, err
 	}
 	var start []string
 	if cfg.HostOnly {
-		h, err := HostModules(ix, cfg.SysFS, cfg.Mounts, cfg.HostRoot)
+		h, err := HostModules(ix, cfg.SysFS, cfg.Mounts, cfg.HostRoot, cfg.DevDir)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +148,11 @@ func resolveKnown(ix *modload.Index, have map[string]bool, nameOrAlias string) (
 // and the device-mapper or MD modules its root device stacks on, and the same
 // for each of the other mounts that is on a block device (a /dev source).
 // Built-in modules are left out; dependencies are added later by the caller.
-func HostModules(ix *modload.Index, sysfs, mounts, hostRoot string) ([]string, error) {
+//
+// A mount's source is taken as the kernel names its device, its links resolved in devDir
+// (/dev/md/NAME is md127, /dev/VG/LV a dm-N), so that its layers are recognised however the
+// mount table writes it.
+func HostModules(ix *modload.Index, sysfs, mounts, hostRoot, devDir string) ([]string, error) {
 	aliases, err := Modaliases(sysfs)
 	if err != nil {
 		return nil, err
@@ -169,7 +173,11 @@ func HostModules(ix *modload.Index, sysfs, mounts, hostRoot string) ([]string, e
 			continue // a virtual or network filesystem beside the root (tmpfs): nothing to reach
 		}
 		want = append(want, "fs-"+m.FSType, m.FSType)
-		want = append(want, StackModules(sysfs, m.Source)...)
+		src := m.Source
+		if n := blockName(sysfs, devDir, src); n != "" && strings.HasPrefix(src, "/dev/") {
+			src = "/dev/" + n
+		}
+		want = append(want, StackModules(sysfs, src)...)
 	}
 	for n := range set {
 		m, ok := ix.Module(n)
