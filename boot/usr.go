@@ -47,11 +47,13 @@ type extraMount struct {
 var virtualTypes = []string{"tmpfs", "ramfs"}
 
 // extraMounts lists the mounts to make on the new root, /usr first, from the command line
-// and the new root's /etc/fstab. A missing fstab is no error.
-func (b *Boot) extraMounts() ([]extraMount, error) {
+// and the new root's /etc/fstab. A missing fstab is an empty one, and one that cannot be
+// read a warning: the root may need nothing more (and when its init is on a /usr left out,
+// the search for the init says so).
+func (b *Boot) extraMounts() []extraMount {
 	tab, err := b.rootFstab()
 	if err != nil {
-		return nil, err
+		b.log.Warnf("%v: its /usr and x-initrd.mount entries are not mounted", err)
 	}
 	for _, p := range tab.Problems {
 		b.log.Warnf("/etc/fstab of the root: %s (skipped)", p)
@@ -71,7 +73,7 @@ func (b *Boot) extraMounts() ([]extraMount, error) {
 			rw: true, required: !e.HasOption("nofail"),
 		})
 	}
-	return out, nil
+	return out
 }
 
 // rootFstab reads /etc/fstab of the new root, its symbolic links resolved inside it. A
@@ -127,11 +129,7 @@ func fsTypes(t string) []string {
 // mountExtras makes the mounts extraMounts lists, in order. A failure of a required one is
 // the error; the others are warnings.
 func (b *Boot) mountExtras(ctx context.Context) error {
-	list, err := b.extraMounts()
-	if err != nil {
-		return err
-	}
-	for _, m := range list {
+	for _, m := range b.extraMounts() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

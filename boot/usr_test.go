@@ -104,6 +104,14 @@ func TestUsrMounts(t *testing.T) {
 			},
 		},
 		{
+			name:    "an fstab that cannot be read",
+			cmdline: "root=/dev/vda",
+			dirs:    []string{"/etc/fstab/x"},
+			disks:   [][2]string{{"vda", "ext4"}},
+			mounts:  func(f *fakeSystem) []string { return []string{rootMount(f, "0x1")} },
+			output:  []string{"/etc/fstab of the root: ", "its /usr and x-initrd.mount entries are not mounted", "switching to /sbin/init"},
+		},
+		{
 			name:    "no fstab",
 			cmdline: "root=/dev/vda",
 			disks:   [][2]string{{"vda", "ext4"}},
@@ -113,8 +121,11 @@ func TestUsrMounts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeSystem(t, tc.cmdline)
-			if tc.fstab != "" || len(tc.dirs) > 0 {
+			if tc.fstab != "" {
 				newRootWith(t, f, tc.fstab, tc.dirs...)
+			}
+			for _, d := range tc.dirs {
+				must(t, os.MkdirAll(f.path("newroot"+d), 0o755))
 			}
 			for _, d := range tc.disks {
 				f.coldplug(d[0], d[1])
