@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -41,6 +42,10 @@ type extraMount struct {
 	options  string   // mount options, as fstab's fourth field
 	rw       bool     // read-write unless options say ro or rw
 	required bool     // a failure stops the boot
+	// timeout and forever are x-systemd.device-timeout='s, when timeoutSet (0 and
+	// infinity: forever, as systemd takes them); otherwise the root's timeout applies.
+	timeout             time.Duration
+	forever, timeoutSet bool
 }
 
 // virtualTypes are the filesystems without a device an x-initrd.mount entry may name.
@@ -67,13 +72,30 @@ func (b *Boot) extraMounts() []extraMount {
 			e.Type == "swap" || !strings.HasPrefix(e.File, "/") {
 			continue
 		}
-		out = append(out, extraMount{
+		m := extraMount{
 			what: fmt.Sprintf("%s (%s, /etc/fstab line %d)", e.File, e.Spec, e.Line),
 			spec: e.Spec, file: e.File, types: fsTypes(e.Type), options: e.Options,
 			rw: true, required: !e.HasOption("nofail"),
-		})
+		}
+		b.deviceTimeout(&m, e)
+		out = append(out, m)
 	}
 	return out
+}
+
+// deviceTimeout sets m's wait from the entry's x-systemd.device-timeout=; a value that is no
+// time span is a warning, and the root's timeout applies.
+func (b *Boot) deviceTimeout(m *extraMount, e fstab.Entry) {
+	v, ok := e.Option("x-systemd.device-timeout")
+	if !ok {
+		return
+	}
+	d, forever, err := fstab.ParseTimespan(v)
+	if err != nil {
+		b.log.Warnf("%s: x-systemd.device-timeout: %v; waiting as for the root", m.what, err)
+		return
+	}
+	m.timeout, m.forever, m.timeoutSet = d, forever || d == 0, true
 }
 
 // rootFstab reads /etc/fstab of the new root, its symbolic links resolved inside it. A
@@ -104,6 +126,7 @@ func (b *Boot) usrMount(tab fstab.Table) (extraMount, bool) {
 	case inTab:
 		m.spec, m.what = e.Spec, fmt.Sprintf("/usr (%s, /etc/fstab line %d)", e.Spec, e.Line)
 		m.types, m.options = fsTypes(e.Type), e.Options
+		b.deviceTimeout(&m, e)
 	case b.cfg.UsrFlags != "" || len(b.cfg.UsrFSTypes) > 0:
 		m.spec, m.what = b.cfg.Root, "/usr (root="+b.cfg.Root+", mount.usrflags="+b.cfg.UsrFlags+")"
 	default:
@@ -222,6 +245,9 @@ func (b *Boot) waitExtraDevice(ctx context.Context, m extraMount, spec mount.Spe
 		}
 	}
 	timeout, forever := b.cfg.RootTimeout()
+	if m.timeoutSet {
+		timeout, forever = m.timeout, m.forever
+	}
 	b.log.Infof("waiting for %s", m.what)
 	dev, err := b.waitDevice(ctx, m.what, spec, timeout, forever)
 	if errors.Is(err, errWaitTimeout) {

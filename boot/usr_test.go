@@ -218,3 +218,26 @@ func TestFsTypes(t *testing.T) {
 		}
 	}
 }
+
+// x-systemd.device-timeout= sets how long /usr's device is waited for, instead of the
+// root's timeout (30 s here); a value that is no time span is a warning.
+func TestUsrDeviceTimeout(t *testing.T) {
+	for _, tc := range []struct{ opts, want string }{
+		{"x-systemd.device-timeout=1s", "did not appear within 1s"},
+		{"x-systemd.device-timeout=1500ms,noatime", "did not appear within 1.5s"},
+	} {
+		t.Run(tc.opts, func(t *testing.T) {
+			f := newFakeSystem(t, "root=/dev/vda rd.shell=0 panic=-1")
+			newRootWith(t, f, "LABEL=nowhere /usr ext4 "+tc.opts+"\n", "/usr")
+			f.coldplug("vda", "ext4")
+			run(t, f)
+			contains(t, f.output(), "boot failed: /usr (LABEL=nowhere, /etc/fstab line 1) "+tc.want)
+		})
+	}
+	f := newFakeSystem(t, "root=/dev/vda")
+	newRootWith(t, f, "/dev/vdb /usr ext3 x-systemd.device-timeout=soon\n", "/usr")
+	f.coldplug("vda", "ext4")
+	f.coldplug("vdb", "ext3")
+	run(t, f)
+	contains(t, f.output(), `x-systemd.device-timeout: time span "soon": not a number and unit`, "waiting as for the root", "mounted on /usr (ro)")
+}
