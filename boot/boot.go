@@ -54,6 +54,7 @@ type Boot struct {
 	fault faults
 	stack stack // the storage layers: md, lvm, btrfs (stack.go)
 
+	waitFor awaited  // what the boot waits for, root= or /usr's source (luks.go)
 	mounted bool     // the root is mounted on NewRoot
 	extra   []string // the other mounts on the new root (/usr, x-initrd.mount; usr.go), in order
 	tries   int      // attempts to find and mount the root
@@ -495,6 +496,7 @@ func (b *Boot) attempt() error {
 // steps are the phases of an attempt; each checks ctx, which a worker's panic cancels.
 func (b *Boot) steps(ctx context.Context) error {
 	b.tries++
+	b.await("", "") // root=
 	// A new attempt gives the layers' failed devices another try. This comes before
 	// discovery starts: a failure of this attempt's own (a device coldplugged while
 	// discovery starts, a rootdelay= sleep) must not be wiped before the root wait sees it.

@@ -117,8 +117,8 @@ func (b *Boot) luksMember(d devices.Device) {
 		return
 	}
 	if !set.Listed && set.Key.IsZero() {
-		if root, ok := b.rootPresent(); ok {
-			b.log.Infof("luks %s: root=%s is %s: left closed", d.Path, b.cfg.Root, root.Path)
+		if found, what, ok := b.awaitedPresent(); ok {
+			b.log.Infof("luks %s: %s is %s: left closed", d.Path, what, found.Path)
 			return
 		}
 	}
@@ -140,7 +140,7 @@ func (b *Boot) luksMember(d devices.Device) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		if !set.Listed && set.Key.IsZero() {
-			go b.cancelWhenRoot(ctx, cancel, d)
+			go b.cancelWhenAwaited(ctx, cancel, d)
 		}
 		var failure error
 		defer func() { b.layer.leave(failure) }()
@@ -219,31 +219,70 @@ func (b *Boot) attempting() bool {
 	return b.fault.cancel != nil
 }
 
-// rootPresent returns the root device if it is there already, with contents (and is not
-// itself a layer member, which is no root).
-func (b *Boot) rootPresent() (devices.Device, bool) {
-	spec, err := mount.ParseSpec(b.cfg.Root)
-	if b.cfg.Root == "" || err != nil {
-		return devices.Device{}, false
-	}
-	d, ok := b.reg.Find(spec)
-	return d, ok && d.Size > 0 && d.Info.Layer == ""
+// awaited is what the boot waits for: root= (spec "" stands for it), then, once the root is
+// mounted, the source of /usr or of an x-initrd.mount entry while the boot waits for that
+// (usr.go). A LUKS volume no command line or crypttab lists is opened only while what is
+// awaited is missing: only then can it stand in the way.
+type awaited struct {
+	mu         sync.Mutex
+	spec, what string
 }
 
-// cancelWhenRoot stops asking for d's passphrase once the root appears elsewhere: d does not
-// stand between the boot and the root. The registry wakes it on every new device or link.
-func (b *Boot) cancelWhenRoot(ctx context.Context, cancel func(), d devices.Device) {
-	var root devices.Device
+// await makes spec (named what in the log) what the boot waits for; "" is root= again.
+func (b *Boot) await(spec, what string) {
+	b.waitFor.mu.Lock()
+	defer b.waitFor.mu.Unlock()
+	b.waitFor.spec, b.waitFor.what = spec, what
+}
+
+// awaitedPresent returns the device the boot waits for (see awaited), and how the log names
+// it, if it is there already, with contents (and is not itself a layer member).
+func (b *Boot) awaitedPresent() (devices.Device, string, bool) {
+	b.waitFor.mu.Lock()
+	spec, what := b.waitFor.spec, b.waitFor.what
+	b.waitFor.mu.Unlock()
+	if spec == "" {
+		spec, what = b.cfg.Root, "root="+b.cfg.Root
+	}
+	s, err := mount.ParseSpec(spec)
+	if spec == "" || err != nil {
+		return devices.Device{}, what, false
+	}
+	d, ok := b.reg.Find(s)
+	return d, what, ok && d.Size > 0 && d.Info.Layer == ""
+}
+
+// cancelWhenAwaited stops asking for d's passphrase once what the boot waits for appears
+// elsewhere: d does not stand in its way. The registry wakes it on every new device or link.
+func (b *Boot) cancelWhenAwaited(ctx context.Context, cancel func(), d devices.Device) {
+	var found devices.Device
+	var what string
 	err := b.reg.WaitUntil(ctx, func([]devices.Device) bool {
 		var ok bool
-		root, ok = b.rootPresent()
+		found, what, ok = b.awaitedPresent()
 		return ok
 	})
 	if err != nil {
 		return
 	}
-	b.log.Infof("luks %s: root=%s appeared on %s: no longer asking", d.Path, b.cfg.Root, root.Path)
+	b.log.Infof("luks %s: %s appeared on %s: no longer asking", d.Path, what, found.Path)
 	cancel()
+}
+
+// openClosedLUKS asks again for the volumes left closed because what the boot waited for was
+// there: what it waits for now (await) is not, and one of them may hold it.
+func (b *Boot) openClosedLUKS() {
+	b.crypt.mu.Lock()
+	var closed []devices.Device
+	for _, v := range b.crypt.vols {
+		if v.state == volClosed {
+			closed = append(closed, v.dev)
+		}
+	}
+	b.crypt.mu.Unlock()
+	for _, d := range closed {
+		b.luksMember(d)
+	}
 }
 
 // retryLUKS tries again, at a new attempt, the volumes whose opening failed or that

@@ -339,3 +339,33 @@ func TestLUKSKeyDeviceIsMember(t *testing.T) {
 		t.Errorf("created %q", fd.created)
 	}
 }
+
+// A LUKS volume left closed because the root was there is asked for once /usr, which the
+// root's fstab names inside it, turns out to be missing; the prompt names it, and /usr is
+// mounted from the opened mapping.
+func TestLUKSHoldsUsr(t *testing.T) {
+	f, fd, sys := luksSystem(t, "root=/dev/vdb rd.timeout=5 rd.shell=0 panic=-1")
+	f.coldplug("vdb", "ext3")
+	newRootWith(t, f, "UUID="+ext4UUID+" /usr ext4 defaults 0 2\n", "/usr")
+	f.in.add(luksPass + "\n")
+	// The root's mount waits until the volume has been seen and left closed, so that it is
+	// the wait for /usr that opens it.
+	f.onMount = func(_, target string) error {
+		if target == f.path("newroot") {
+			for i := 0; i < 500 && !strings.Contains(f.output(), ": left closed"); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		return nil
+	}
+	runSys(sys)
+	contains(t, f.output(),
+		"luks "+f.path("dev/vda")+": root=/dev/vdb is "+f.path("dev/vdb")+": left closed",
+		"Passphrase for "+f.path("dev/vda"),
+		"opened as /dev/mapper/luks-"+luksUUID+" (dm-0)",
+		"/usr (UUID="+ext4UUID+", /etc/fstab line 1): "+f.path("dev/dm-0")+" (ext4) mounted on /usr (ro)",
+		"switching to /sbin/init")
+	if len(fd.created) != 1 || len(f.mounts) != 2 {
+		t.Errorf("created %q, mounts %q", fd.created, f.mounts)
+	}
+}

@@ -244,6 +244,9 @@ func (b *Boot) waitExtraDevice(ctx context.Context, m extraMount, spec mount.Spe
 			b.log.Infof("%s: not there yet; loaded the drivers of %d other devices", m.what, n)
 		}
 	}
+	b.await(m.spec, m.what)
+	defer b.await("", "")
+	b.openClosedLUKS()
 	timeout, forever := b.cfg.RootTimeout()
 	if m.timeoutSet {
 		timeout, forever = m.timeout, m.forever
