@@ -496,7 +496,6 @@ func (b *Boot) attempt() error {
 // steps are the phases of an attempt; each checks ctx, which a worker's panic cancels.
 func (b *Boot) steps(ctx context.Context) error {
 	b.tries++
-	b.await("", "") // root=
 	// A new attempt gives the layers' failed devices another try. This comes before
 	// discovery starts: a failure of this attempt's own (a device coldplugged while
 	// discovery starts, a rootdelay= sleep) must not be wiped before the root wait sees it.
@@ -557,12 +556,9 @@ func (b *Boot) waitRoot(ctx context.Context, spec mount.Spec) (devices.Device, e
 	} else {
 		b.log.Infof("waiting for root=%s (no timeout)", b.cfg.Root)
 	}
-	dev, err := b.waitDevice(ctx, "root="+b.cfg.Root, spec, timeout, forever)
+	dev, err := b.waitDevice(ctx, "root device root="+b.cfg.Root, spec, timeout, forever)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return dev, fmt.Errorf("root device root=%s did not appear within %v%s", b.cfg.Root, timeout, b.layersWaiting())
-		}
-		return dev, fmt.Errorf("waiting for root=%s: %w", b.cfg.Root, err)
+		return dev, err
 	}
 	b.timing.record(&b.timing.found, b.since())
 	b.log.Infof("root=%s is %s (%s)", b.cfg.Root, dev.Path, describe(dev))

@@ -124,8 +124,8 @@ func (s *layerState) reset() {
 // errWaitTimeout is the cause of a wait for a device (the root's, /usr's) that ran out of time.
 var errWaitTimeout = fmt.Errorf("device wait: %w", context.DeadlineExceeded)
 
-// waitDevice waits for the device spec names (what names it in the log: "root=…"), as
-// Registry.Wait does, for timeout
+// waitDevice waits for the device spec names (what names it in the log and the error:
+// "root device root=…"), as Registry.Wait does, for timeout
 // (unless forever). While a layer is busy (a passphrase prompt, a key derivation) the clock
 // stops, and it starts again, whole, when none is; a layer's final failure (every try of
 // the passphrase wrong, an unsupported cipher) ends the wait with that failure.
@@ -139,9 +139,12 @@ func (b *Boot) waitDevice(ctx context.Context, what string, spec mount.Spec, tim
 	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
-			return dev, cause
+			err = cause
 		}
-		return dev, err
+		if errors.Is(err, errWaitTimeout) {
+			return dev, fmt.Errorf("%s did not appear within %v%s", what, timeout, b.layersWaiting())
+		}
+		return dev, fmt.Errorf("waiting for %s: %w", what, err)
 	}
 	b.waitLayersIdle(ctx)
 	return dev, nil

@@ -228,11 +228,16 @@ type awaited struct {
 	spec, what string
 }
 
-// await makes spec (named what in the log) what the boot waits for; "" is root= again.
+// await makes spec (named what in the log) what the boot waits for; "" is root= again. A
+// new spec decides again on the volumes left closed because what the boot waited for was
+// there: this one is not, and one of them may hold it.
 func (b *Boot) await(spec, what string) {
 	b.waitFor.mu.Lock()
-	defer b.waitFor.mu.Unlock()
 	b.waitFor.spec, b.waitFor.what = spec, what
+	b.waitFor.mu.Unlock()
+	if spec != "" {
+		b.openClosedLUKS()
+	}
 }
 
 // awaitedPresent returns the device the boot waits for (see awaited), and how the log names
@@ -269,8 +274,7 @@ func (b *Boot) cancelWhenAwaited(ctx context.Context, cancel func(), d devices.D
 	cancel()
 }
 
-// openClosedLUKS asks again for the volumes left closed because what the boot waited for was
-// there: what it waits for now (await) is not, and one of them may hold it.
+// openClosedLUKS decides again (luksMember) on the volumes left closed.
 func (b *Boot) openClosedLUKS() {
 	b.crypt.mu.Lock()
 	var closed []devices.Device

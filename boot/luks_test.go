@@ -157,7 +157,7 @@ func TestLUKSRescueUnlock(t *testing.T) {
 	b := runSys(sys)
 	contains(t, f.output(),
 		"no keyslot matched the passphrase; 1 of 3 tries left",
-		"boot failed: waiting for root=UUID="+ext4UUID+": luks "+f.path("dev/vda")+": no keyslot matched the passphrase (3 tries)",
+		"boot failed: waiting for root device root=UUID="+ext4UUID+": luks "+f.path("dev/vda")+": no keyslot matched the passphrase (3 tries)",
 		"encrypted devices (LUKS):",
 		f.path("dev/vda")+" UUID="+luksUUID+": failed: no keyslot matched the passphrase (3 tries)",
 		"earlyroot# ",

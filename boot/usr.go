@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/earlyroot/earlyroot/cryptopt"
 	"github.com/earlyroot/earlyroot/devices"
 	"github.com/earlyroot/earlyroot/fstab"
 	"github.com/earlyroot/earlyroot/mount"
@@ -83,19 +81,25 @@ func (b *Boot) extraMounts() []extraMount {
 	return out
 }
 
-// deviceTimeout sets m's wait from the entry's x-systemd.device-timeout=; a value that is no
-// time span is a warning, and the root's timeout applies.
+// deviceTimeout sets m's wait from the entry's x-systemd.device-timeout=, a systemd time
+// span (cryptopt.ParseTimespan, as crypttab's timeouts), where 0 and infinity mean no limit
+// as systemd takes them; a value that is no time span is a warning, and the root's timeout
+// applies.
 func (b *Boot) deviceTimeout(m *extraMount, e fstab.Entry) {
 	v, ok := e.Option("x-systemd.device-timeout")
 	if !ok {
 		return
 	}
-	d, forever, err := fstab.ParseTimespan(v)
-	if err != nil {
-		b.log.Warnf("%s: x-systemd.device-timeout: %v; waiting as for the root", m.what, err)
+	if v == "infinity" {
+		m.forever, m.timeoutSet = true, true
 		return
 	}
-	m.timeout, m.forever, m.timeoutSet = d, forever || d == 0, true
+	d, ok := cryptopt.ParseTimespan(v)
+	if !ok {
+		b.log.Warnf("%s: x-systemd.device-timeout=%s is no time span (such as 90, 10s or 1min 30s); waiting as for the root", m.what, v)
+		return
+	}
+	m.timeout, m.forever, m.timeoutSet = d, d == 0, true
 }
 
 // rootFstab reads /etc/fstab of the new root, its symbolic links resolved inside it. A
@@ -184,15 +188,11 @@ func (b *Boot) mountExtra(ctx context.Context, m extraMount) error {
 	if err != nil {
 		return fmt.Errorf("%s: options %q: %w", m.what, m.options, err)
 	}
-	var source, fstype string
-	if isDeviceSpec(m.spec) {
-		source, fstype, err = b.mountExtraDevice(ctx, m, target, flags)
-	} else {
-		source, fstype, err = m.spec, "", b.mountVirtual(m, target, flags)
-		if len(m.types) > 0 {
-			fstype = m.types[0]
-		}
+	mountOn := b.mountVirtual
+	if mount.IsDeviceSource(m.spec) {
+		mountOn = b.mountExtraDevice
 	}
+	source, fstype, err := mountOn(ctx, m, target, flags)
 	if err != nil {
 		return err
 	}
@@ -234,59 +234,41 @@ func (b *Boot) waitExtraDevice(ctx context.Context, m extraMount, spec mount.Spe
 	if dev, ok := b.reg.Find(spec); ok && dev.Size > 0 {
 		return dev, b.waitBtrfs(ctx, dev)
 	}
-	if made == 0 && !m.required {
-		// As systemd's initrd does with a nofail mount: the boot does not wait for it, and
-		// the real system mounts it when it appears.
-		return devices.Device{}, fmt.Errorf("%s is not there (not waited for)", m.what)
-	}
 	if made == 0 {
+		if !m.required {
+			// As systemd's initrd does with a nofail mount: the boot does not wait for it, and
+			// the real system mounts it when it appears.
+			return devices.Device{}, fmt.Errorf("%s is not there (not waited for)", m.what)
+		}
 		if n := b.loader.LoadDeferred(); n > 0 {
 			b.log.Infof("%s: not there yet; loaded the drivers of %d other devices", m.what, n)
 		}
 	}
 	b.await(m.spec, m.what)
 	defer b.await("", "")
-	b.openClosedLUKS()
 	timeout, forever := b.cfg.RootTimeout()
 	if m.timeoutSet {
 		timeout, forever = m.timeout, m.forever
 	}
 	b.log.Infof("waiting for %s", m.what)
-	dev, err := b.waitDevice(ctx, m.what, spec, timeout, forever)
-	if errors.Is(err, errWaitTimeout) {
-		return dev, fmt.Errorf("%s did not appear within %v%s", m.what, timeout, b.layersWaiting())
-	}
-	if err != nil {
-		return dev, fmt.Errorf("waiting for %s: %w", m.what, err)
-	}
-	return dev, nil
+	return b.waitDevice(ctx, m.what, spec, timeout, forever)
 }
 
 // mountVirtual mounts a filesystem without a device (tmpfs) on target.
-func (b *Boot) mountVirtual(m extraMount, target string, flags mount.Flags) error {
+func (b *Boot) mountVirtual(_ context.Context, m extraMount, target string, flags mount.Flags) (source, fstype string, err error) {
 	if len(m.types) != 1 || !slices.Contains(virtualTypes, m.types[0]) {
-		return fmt.Errorf("%s: only a block device or %s can be mounted by the initramfs (the real system mounts the others)", m.what, strings.Join(virtualTypes, " or "))
+		return "", "", fmt.Errorf("%s: only a block device or %s can be mounted by the initramfs (the real system mounts the others)", m.what, strings.Join(virtualTypes, " or "))
 	}
 	if err := b.sys.Mount(m.spec, target, m.types[0], flags.Flags, flags.Data); err != nil {
-		return fmt.Errorf("%s: mount on %s: %w", m.what, target, err)
+		return "", "", fmt.Errorf("%s: mount on %s: %w", m.what, target, err)
 	}
-	return nil
-}
-
-// isDeviceSpec says whether an fstab source names a block device (UUID=, LABEL=, PARTUUID=,
-// PARTLABEL=, /dev/…) rather than a filesystem without one (tmpfs) or a network share.
-func isDeviceSpec(s string) bool {
-	if strings.HasPrefix(s, "/dev/") {
-		return true
-	}
-	k, _, ok := strings.Cut(s, "=")
-	return ok && slices.Contains([]string{"UUID", "LABEL", "PARTUUID", "PARTLABEL"}, strings.ToUpper(k))
+	return m.spec, m.types[0], nil
 }
 
 // unmountExtras undoes mountExtras, innermost first, before the root is unmounted.
 func (b *Boot) unmountExtras() {
 	for i := len(b.extra) - 1; i >= 0; i-- {
-		if err := b.sys.Unmount(b.extra[i], 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, fs.ErrNotExist) {
+		if err := b.sys.Unmount(b.extra[i], 0); err != nil {
 			b.log.Warnf("unmount %s: %v", b.extra[i], err)
 		}
 	}

@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // maxLine bounds one line, and maxSize a whole table: they only stop a garbage file from being
@@ -160,45 +159,3 @@ func Unescape(s string) string {
 }
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
-
-// spanUnits are the units of a systemd time span (systemd.time(7)), in nanoseconds.
-var spanUnits = map[string]time.Duration{
-	"us": time.Microsecond, "usec": time.Microsecond,
-	"ms": time.Millisecond, "msec": time.Millisecond,
-	"": time.Second, "s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
-	"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
-	"h": time.Hour, "hr": time.Hour, "hour": time.Hour, "hours": time.Hour,
-	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
-}
-
-// maxSpan bounds a time span, far beyond any wait, so that the sum cannot overflow.
-const maxSpan = 100 * 365 * 24 * time.Hour
-
-// ParseTimespan parses a systemd time span, as x-systemd.device-timeout= takes it: numbers
-// each followed by a unit ("90", "5s", "1min 30s", "1.5h"; a bare number is seconds), or
-// "infinity", for which forever is true.
-func ParseTimespan(s string) (d time.Duration, forever bool, err error) {
-	rest := strings.TrimSpace(s)
-	if rest == "infinity" {
-		return 0, true, nil
-	}
-	if rest == "" {
-		return 0, false, fmt.Errorf("time span %q: empty", s)
-	}
-	for rest != "" {
-		num := strings.TrimLeft(rest, "0123456789.")
-		digits := rest[:len(rest)-len(num)]
-		unit := strings.TrimLeft(num, "abcdefghijklmnopqrstuvwxyz")
-		name := num[:len(num)-len(unit)]
-		rest = strings.TrimSpace(unit)
-		n, perr := strconv.ParseFloat(digits, 64)
-		scale, known := spanUnits[name]
-		if digits == "" || perr != nil || !known {
-			return 0, false, fmt.Errorf("time span %q: not a number and unit (s, min, h, ms, …)", s)
-		}
-		if d += time.Duration(n * float64(scale)); n*float64(scale) > float64(maxSpan) || d > maxSpan {
-			return 0, false, fmt.Errorf("time span %q: too long", s)
-		}
-	}
-	return d, false, nil
-}

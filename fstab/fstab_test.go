@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -143,45 +142,4 @@ func TestReadFile(t *testing.T) {
 	if _, err := ReadFile(dir); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("a directory: %v, want an error naming it", err)
 	}
-}
-
-func TestParseTimespan(t *testing.T) {
-	for _, c := range []struct {
-		in      string
-		d       time.Duration
-		forever bool
-		ok      bool
-	}{
-		{"90", 90 * time.Second, false, true},
-		{"5s", 5 * time.Second, false, true},
-		{"1min 30s", 90 * time.Second, false, true},
-		{"1min30s", 90 * time.Second, false, true},
-		{"1.5h", 90 * time.Minute, false, true},
-		{"250ms", 250 * time.Millisecond, false, true},
-		{"0", 0, false, true},
-		{"infinity", 0, true, true},
-		{"", 0, false, false},
-		{"s", 0, false, false},
-		{"5 fortnights", 0, false, false},
-		{"-5s", 0, false, false},
-		{"1.2.3s", 0, false, false},
-		{"99999999999999999999d", 0, false, false},
-	} {
-		d, forever, err := ParseTimespan(c.in)
-		if d != c.d || forever != c.forever || (err == nil) != c.ok {
-			t.Errorf("ParseTimespan(%q) = %v, %v, %v; want %v, %v, ok %v", c.in, d, forever, err, c.d, c.forever, c.ok)
-		}
-	}
-}
-
-func FuzzParseTimespan(f *testing.F) {
-	for _, s := range []string{"90", "1min 30s", "infinity", "1.5h", "5 fortnights"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, forever, err := ParseTimespan(s)
-		if err == nil && (d < 0 || d > maxSpan || (forever && d != 0)) {
-			t.Fatalf("ParseTimespan(%q) = %v, %v", s, d, forever)
-		}
-	})
 }

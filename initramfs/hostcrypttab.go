@@ -154,16 +154,6 @@ func (h Host) sources(c *HostCrypt) []string {
 	return slices.Compact(out)
 }
 
-// mountAt returns the last mount of target in a /proc/mounts style file.
-func mountAt(mounts, target string) (Mount, bool, error) {
-	tab, err := readMounts(mounts)
-	if err != nil {
-		return Mount{}, false, err
-	}
-	e, ok := tab.Find(target, "rootfs")
-	return Mount{Source: e.Spec, Target: target, FSType: e.Type}, ok, nil
-}
-
 // readSmall reads a short text file such as /proc/cmdline.
 func readSmall(p string) (string, error) {
 	f, err := os.Open(p)

@@ -218,9 +218,7 @@ func addHostMDConf(cfg Config, a *Archive, res *Result) error {
 	}
 	var srcs []string
 	for _, m := range ms {
-		if m.Target == "/" || strings.HasPrefix(m.Source, "/dev/") { // not tmpfs and the like
-			srcs = append(srcs, m.Source)
-		}
+		srcs = append(srcs, m.Source)
 	}
 	if cfg.MDAdmConf != "" {
 		if _, err := os.Stat(cfg.MDAdmConf); errors.Is(err, os.ErrNotExist) {

@@ -68,14 +68,15 @@ type Mount struct {
 // RootMount returns the mount of "/" from a /proc/mounts style file (the
 // last one wins, skipping the initial "rootfs").
 func RootMount(mounts string) (Mount, error) {
-	m, ok, err := mountAt(mounts, "/")
+	tab, err := readMounts(mounts)
 	if err != nil {
 		return Mount{}, fmt.Errorf("root filesystem: %w", err)
 	}
+	e, ok := tab.Find("/", "rootfs")
 	if !ok {
 		return Mount{}, fmt.Errorf("root filesystem: no / in %s", mounts)
 	}
-	return m, nil
+	return Mount{Source: e.Spec, Target: "/", FSType: e.Type}, nil
 }
 
 // HostMounts returns the host's mounts a host-only image must be able to make, each as the
@@ -83,8 +84,10 @@ func RootMount(mounts string) (Mount, error) {
 // /usr when it is mounted there, then the mount points of the entries of the host's
 // /etc/fstab (below hostRoot; "" is "/") marked x-initrd.mount that mounts has mounted,
 // in the fstab's order, each mount point once. These are what the init mounts before
-// switch_root. A mount table without a root is an error, as in RootMount; a missing host
-// fstab is none, one that cannot be read an error.
+// switch_root; those but the root without a block device (a /dev source: not tmpfs or a
+// network share) are left out, as the image needs nothing to reach them. A mount table
+// without a root is an error, as in RootMount; a missing host fstab is none, one that
+// cannot be read an error.
 func HostMounts(mounts, hostRoot string) ([]Mount, error) {
 	tab, err := readMounts(mounts)
 	if err != nil {
@@ -110,9 +113,11 @@ func HostMounts(mounts, hostRoot string) ([]Mount, error) {
 			continue
 		}
 		seen[target] = true
-		if e, ok := tab.Find(target, "rootfs"); ok {
+		e, ok := tab.Find(target, "rootfs")
+		switch {
+		case ok && (target == "/" || strings.HasPrefix(e.Spec, "/dev/")):
 			out = append(out, Mount{Source: e.Spec, Target: target, FSType: e.Type})
-		} else if target == "/" {
+		case !ok && target == "/":
 			return nil, fmt.Errorf("root filesystem: no / in %s", mounts)
 		}
 	}

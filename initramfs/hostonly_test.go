@@ -91,8 +91,9 @@ func TestStackModules(t *testing.T) {
 	}
 }
 
-// hostFstab is a host's /etc/fstab: the root, /usr, and three mounts marked x-initrd.mount
-// (/var with a trailing slash, /srv mounted twice, /opt not mounted), /home not marked.
+// hostFstab is a host's /etc/fstab: the root, /usr, and mounts marked x-initrd.mount
+// (/var with a trailing slash, /srv mounted twice, /opt not mounted, /tmp on tmpfs, which
+// needs nothing of the image), /home not marked.
 const hostFstab = `# /etc/fstab
 UUID=1111 /        ext4 errors=remount-ro 0 1
 UUID=2222 /usr     xfs  defaults,x-initrd.mount 0 2
@@ -119,7 +120,7 @@ func TestHostMounts(t *testing.T) {
 		{name: "no fstab", mounts: table, want: []Mount{root, usr}},
 		{name: "root only", mounts: "rootfs / rootfs rw 0 0\n" + fixtureRootLine, fstab: hostFstab, want: []Mount{{"/dev/vda1", "/", "ext4"}}},
 		{name: "x-initrd.mount", mounts: table, fstab: hostFstab,
-			want: []Mount{root, usr, {"/dev/mapper/vg-var", "/var", "btrfs"}, {"/dev/vdc2", "/srv", "vfat"}, {"tmpfs", "/tmp", "tmpfs"}}},
+			want: []Mount{root, usr, {"/dev/mapper/vg-var", "/var", "btrfs"}, {"/dev/vdc2", "/srv", "vfat"}}},
 		{name: "empty fstab", mounts: table, fstab: "# nothing\n", want: []Mount{root, usr}},
 		{name: "root marked", mounts: table, fstab: "/dev/vda1 / ext4 x-initrd.mount\n/dev/vdb1 /home//x/.. ext4 x-initrd.mount\n",
 			want: []Mount{root, usr, {"/dev/vdb1", "/home", "ext4"}}},

@@ -169,9 +169,6 @@ func HostModules(ix *modload.Index, sysfs, mounts, hostRoot, devDir string) ([]s
 	}
 	var want []string
 	for _, m := range ms {
-		if m.Target != "/" && !strings.HasPrefix(m.Source, "/dev/") {
-			continue // a virtual or network filesystem beside the root (tmpfs): nothing to reach
-		}
 		want = append(want, "fs-"+m.FSType, m.FSType)
 		src := m.Source
 		if n := blockName(sysfs, devDir, src); n != "" && strings.HasPrefix(src, "/dev/") {

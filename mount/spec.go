@@ -69,10 +69,8 @@ func ParseSpec(s string) (Spec, error) {
 	if s == "" {
 		return Spec{}, errors.New("empty device specification")
 	}
-	for _, p := range specPrefixes {
-		if len(s) >= len(p.prefix) && strings.EqualFold(s[:len(p.prefix)], p.prefix) {
-			return valueSpec(p.kind, unquote(s[len(p.prefix):]), s)
-		}
+	if kind, prefix := tagKind(s); kind != "" {
+		return valueSpec(kind, unquote(s[len(prefix):]), s)
 	}
 	if rest, ok := strings.CutPrefix(s, "/dev/disk/"); ok {
 		dir, name, _ := strings.Cut(rest, "/")
@@ -101,6 +99,26 @@ func ParseSpec(s string) (Spec, error) {
 		return Spec{}, fmt.Errorf("device specification %q: not understood", s)
 	}
 	return Spec{Kind: KindPath, Value: "/dev/" + s}, nil
+}
+
+// tagKind returns the kind and the prefix of a KEY=value specification (UUID=, …; any
+// case), or "".
+func tagKind(s string) (kind, prefix string) {
+	for _, p := range specPrefixes {
+		if len(s) >= len(p.prefix) && strings.EqualFold(s[:len(p.prefix)], p.prefix) {
+			return p.kind, p.prefix
+		}
+	}
+	return "", ""
+}
+
+// IsDeviceSource says whether s, the source field of an fstab line, names a block device
+// (UUID=, LABEL=, PARTUUID=, PARTLABEL=, /dev/…) rather than a filesystem without one
+// (tmpfs) or a network share; ParseSpec, which reads root=, would take a bare word as
+// /dev/WORD.
+func IsDeviceSource(s string) bool {
+	kind, _ := tagKind(s)
+	return kind != "" || strings.HasPrefix(s, "/dev/")
 }
 
 // valueSpec builds a spec for KEY=value forms.

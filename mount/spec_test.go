@@ -97,3 +97,14 @@ func TestEscapeUdev(t *testing.T) {
 		t.Errorf("LinkName(..) = %q", got)
 	}
 }
+
+func TestIsDeviceSource(t *testing.T) {
+	for s, want := range map[string]bool{
+		"/dev/vda": true, "UUID=1": true, "label=x": true, "PARTUUID=1": true, "PARTLABEL=a=b": true,
+		"tmpfs": false, "srv:/x": false, "/srv/data": false, "//host/share": false, "ID=1": false, "": false,
+	} {
+		if got := IsDeviceSource(s); got != want {
+			t.Errorf("IsDeviceSource(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
