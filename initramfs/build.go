@@ -96,7 +96,10 @@ type Config struct {
 	// CPU's (read from CPUInfo) for a host-only one.
 	Microcode bool
 	// Firmware adds the firmware files the included modules name.
-	Firmware     bool
+	Firmware bool
+	// ModuleDict has the zstd program (ZstdProgram) train a dictionary on the modules it
+	// compresses, and compress them with it (see trainDict).
+	ModuleDict   bool
 	FirmwareDir  string // firmware root; default "/lib/firmware"
 	CPUInfo      string // /proc/cpuinfo for host-only microcode; default "/proc/cpuinfo"
 	KernelConfig string // the kernel's .config (which compressed firmware and modules it loads, see ReadKernelConfig); default: found by kernelConfigPath; none: compressed firmware goes in decompressed, compressed modules as they are
@@ -126,7 +129,7 @@ type Result struct {
 	KernelVersion    string
 	Modules          []string // selected module names, sorted
 	ModuleBytes      int64    // their size in the module tree
-	ModuleImageBytes int64    // their size in the image (after ModCompression)
+	ModuleImageBytes int64    // their size in the image (after ModCompression), with their dictionary
 	ArchiveBytes     int64    // uncompressed size of the main cpio archive
 	ImageBytes       int64    // bytes written (early archive, then the main one after Compression)
 	EarlyBytes       int64    // size of the early microcode archive, 0 when there is none
@@ -138,6 +141,7 @@ type Result struct {
 	Compression      Compression
 	ModCompression   Compression
 	ZstdEncoder      string      // what made the zstd streams: "built-in" or the zstd program (zstdEncoder.Name)
+	ZstdDict         int         // the size of the modules' zstd dictionary (modload.DictFile), 0 for none
 	InitCompression  Compression // the init's archive (Config.InitCompression), None for one archive
 	RootFSHint       string      // the hint written (Config.RootFSHint), "" for none
 	Unpacked         []string    // modules in the init's archive uncompressed (see unpackedModules), sorted
@@ -212,6 +216,8 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	if err != nil {
 		return res, err
 	}
+	res.Warnings = append(res.Warnings, st.warnings...)
+	res.ZstdDict = st.dictBytes
 	fw, err := firmwareFor(ctx, cfg, fl, mods, names, filepath.Join(stage, "firmware"))
 	if err != nil {
 		return res, err

@@ -30,6 +30,10 @@
 //	                                    paths (.ko, or .ko.xz/.ko.zst/.ko.gz
 //	                                    with Config.ModCompression)
 //	/lib/modules/<kver>/modules.builtin
+//	/lib/modules/<kver>/modules.zstd-dict
+//	                                    with Config.ModuleDict: the zstd
+//	                                    dictionary the .ko.zst modules
+//	                                    are compressed with
 //	/lib/modules/<kver>/modules.earlyroot
 //	                                    modload's compact index of exactly
 //	                                    the selected modules, built-in
@@ -85,7 +89,10 @@
 // program when Config.ZstdProgram names it (its level 19, smaller
 // than the built-in encoder's best), each output checked by decoding it;
 // its module files are kept in Config.ModuleCache for the next image
-// (zstdEncoder).
+// (zstdEncoder). With Config.ModuleDict the program first trains a
+// dictionary on the modules it compresses, which their frames then share
+// (trainDict), unless the kernel decompresses zstd modules itself: its
+// decoder has no dictionary.
 //
 // # Reproducibility
 //

@@ -28,7 +28,9 @@ type stagedFile struct {
 // staged is the module directory as it goes into the image.
 type staged struct {
 	files              []stagedFile
-	srcBytes, imgBytes int64
+	srcBytes, imgBytes int64 // imgBytes counts the dictionary
+	dictBytes          int   // the size of the modules' zstd dictionary, 0 for none
+	warnings           []string
 }
 
 // Select returns the sorted names of the modules an image built from cfg
@@ -260,6 +262,24 @@ func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading modu
 		st.srcBytes += m.Size
 		st.files = append(st.files, stagedFile{rel: j.rel, src: j.dst})
 	}
+	samples := filepath.Join(stage, ".dict-samples")
+	defer os.RemoveAll(samples)
+	enc, warning, err := trainDict(ctx, cfg, enc, loading, jobs, samples, filepath.Join(stage, modload.DictFile))
+	if err != nil {
+		return st, err
+	}
+	if warning != "" {
+		st.warnings = append(st.warnings, warning)
+	}
+	if enc.dict != "" {
+		fi, err := os.Stat(enc.dict)
+		if err != nil {
+			return st, err
+		}
+		st.dictBytes = int(fi.Size())
+		st.imgBytes += fi.Size()
+		st.files = append(st.files, stagedFile{rel: modload.DictFile, src: enc.dict})
+	}
 	if err := runStageJobs(ctx, jobs, cfg.ModCompression, enc); err != nil {
 		return st, err
 	}
@@ -300,20 +320,25 @@ func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading modu
 	return st, nil
 }
 
-// subsetIndex returns the tree's index narrowed to the staged modules when
-// every staged module is at the path the index gives it (no suffix changed
-// by compression), saving a second read of each module's .modinfo; else
-// nil, and the caller indexes the staged tree.
+// subsetIndex returns the tree's index narrowed to the staged modules, each at
+// its staged path (its suffix changed by compression), saving a second read of
+// each module's .modinfo; nil when a selected module was not staged, and the
+// caller indexes the staged tree.
 func subsetIndex(ix *modload.Index, names []string, jobs []stageJob) *modload.Index {
 	if ix == nil || len(jobs) != len(names) {
 		return nil
 	}
+	moved := map[string]string{}
 	for _, j := range jobs {
-		if m, ok := ix.Module(j.name); !ok || m.Path != j.rel {
+		m, ok := ix.Module(j.name)
+		if !ok {
 			return nil
 		}
+		if m.Path != j.rel {
+			moved[j.name] = j.rel
+		}
 	}
-	return ix.Subset(names)
+	return ix.Subset(names, moved)
 }
 
 // maxModuleFile bounds one decompressed module.
@@ -333,21 +358,28 @@ type stageJob struct {
 // is CPU-bound; each output only depends on its input, so the result is
 // the same in any order).
 func runStageJobs(ctx context.Context, jobs []stageJob, c Compression, enc zstdEncoder) error {
-	workers := min(max(runtime.GOMAXPROCS(0), 1), 8, max(len(jobs), 1))
+	return inParallel(ctx, len(jobs), func(i int) (err error) {
+		jobs[i].size, err = stageModule(ctx, jobs[i], c, enc)
+		return err
+	})
+}
+
+// inParallel runs do(0) … do(n-1) with a few workers, and returns their errors joined.
+func inParallel(ctx context.Context, n int, do func(i int) error) error {
+	workers := min(max(runtime.GOMAXPROCS(0), 1), 8, max(n, 1))
 	next := make(chan int)
-	errs := make([]error, len(jobs))
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				if errs[i] = ctx.Err(); errs[i] != nil {
-					continue
+				if errs[i] = ctx.Err(); errs[i] == nil {
+					errs[i] = do(i)
 				}
-				jobs[i].size, errs[i] = stageModule(ctx, jobs[i], c, enc)
 			}
 		})
 	}
-	for i := range jobs {
+	for i := range n {
 		next <- i
 	}
 	close(next)
@@ -378,19 +410,14 @@ func stageModule(ctx context.Context, j stageJob, c Compression, enc zstdEncoder
 		}
 		return fi.Size(), nil
 	}
-	data, err := os.ReadFile(src)
+	data, err := readStaged(j)
 	if err != nil {
-		return 0, fmt.Errorf("stage module: %w", err)
-	}
-	if j.decompress != "" {
-		if data, err = decompressBytes(data, j.decompress, maxModuleFile); err != nil {
-			return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
-		}
+		return 0, err
 	}
 	z := data
 	if j.compress {
 		if z, err = enc.module(ctx, data, c); err != nil {
-			return 0, fmt.Errorf("stage module %s: %w", filepath.Base(src), err)
+			return 0, fmt.Errorf("stage module %s: %w", j.name, err)
 		}
 	}
 	if err := os.WriteFile(dst, z, 0o644); err != nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 // zstdLevel is the level the zstd program makes its streams at: its highest regular one.
@@ -48,6 +50,11 @@ type zstdEncoder struct {
 	program string // the zstd program; "" for the built-in encoder
 	id      string // "zstd v1.5.4 -19": the program's name in the cache keys and the summary
 	cache   string // the cache directory; "" for none
+
+	// The modules' dictionary (modload.DictFile), when the program trained one.
+	dict     string // its file; "" for none
+	dictHash string // its SHA-256, in the cache keys
+	dec      *modload.ZstdDecoder
 }
 
 // newZstdEncoder returns the encoder of cfg's zstd streams, and a warning when the zstd
@@ -99,17 +106,21 @@ func (e zstdEncoder) module(ctx context.Context, data []byte, c Compression) ([]
 		return CompressModule(data, c)
 	}
 	path := e.cachePath(data)
-	if z, err := os.ReadFile(path); err == nil && checkModuleZstd(z, data) == nil {
+	if z, err := os.ReadFile(path); err == nil && e.checkModule(z, data) == nil {
 		now := time.Now()
 		_ = os.Chtimes(path, now, now) // used: not pruned
 		return z, nil
 	}
 	// The module's size goes in the frame header (the init sizes its buffer from it).
-	z, err := e.run(ctx, data, "--stream-size="+strconv.Itoa(len(data)))
+	args := []string{"--stream-size=" + strconv.Itoa(len(data))}
+	if e.dict != "" {
+		args = append(args, "-D", e.dict)
+	}
+	z, err := e.run(ctx, data, args...)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkModuleZstd(z, data); err != nil {
+	if err := e.checkModule(z, data); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.id, err)
 	}
 	e.store(path, z)
@@ -164,9 +175,9 @@ func decodeZstdStream(z []byte, limit int) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// checkModuleZstd checks that z is one zstd frame naming its decoded size that decodes to
-// data.
-func checkModuleZstd(z, data []byte) error {
+// checkModule checks that z is one zstd frame naming its decoded size that decodes to
+// data, with e's dictionary when it has one.
+func (e zstdEncoder) checkModule(z, data []byte) error {
 	var h zstd.Header
 	if err := h.Decode(z); err != nil {
 		return fmt.Errorf("frame header: %w", err)
@@ -174,7 +185,13 @@ func checkModuleZstd(z, data []byte) error {
 	if !h.HasFCS || h.FrameContentSize != uint64(len(data)) {
 		return fmt.Errorf("frame header names no decoded size of %d bytes", len(data))
 	}
-	got, err := decompressBytes(z, ".zst", len(data))
+	var got []byte
+	var err error
+	if e.dec != nil {
+		got, err = e.dec.Decode(z, len(data))
+	} else {
+		got, err = decompressBytes(z, ".zst", len(data))
+	}
 	if err != nil {
 		return err
 	}
@@ -192,6 +209,10 @@ func (e zstdEncoder) cachePath(data []byte) string {
 	h := sha256.New()
 	h.Write([]byte(e.id))
 	h.Write([]byte{0})
+	if e.dict != "" {
+		h.Write([]byte("dict " + e.dictHash))
+		h.Write([]byte{0})
+	}
 	h.Write(data)
 	key := hex.EncodeToString(h.Sum(nil))
 	return filepath.Join(e.cache, key[:2], key+".zst")

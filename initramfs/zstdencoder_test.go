@@ -3,9 +3,11 @@ package initramfs
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/earlyroot/earlyroot/modload"
 )
 
 // moduleLike returns n bytes compressible as a module is: words from a small vocabulary.
@@ -60,7 +64,7 @@ func TestModuleEncoderProgramAndCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkModuleZstd(z, data); err != nil {
+	if err := (zstdEncoder{}).checkModule(z, data); err != nil {
 		t.Fatalf("program's output: %v", err)
 	}
 	builtin, err := CompressModule(data, Zstd)
@@ -217,10 +221,14 @@ func TestZstdEncoderArchive(t *testing.T) {
 // encoder, its module files and its zstd archive made by the program.
 func TestBuildWithZstdProgram(t *testing.T) {
 	program := zstdProgram(t)
-	for _, initc := range []Compression{None, Zstd} {
-		t.Run("init archive "+string(initc), func(t *testing.T) {
+	for _, tc := range []struct {
+		initc Compression
+		dict  bool
+	}{{None, true}, {Zstd, true}, {None, false}} {
+		initc := tc.initc
+		t.Run(fmt.Sprintf("init archive %s, dictionary %v", initc, tc.dict), func(t *testing.T) {
 			cfg := hostConfig(t)
-			cfg.ModCompression, cfg.InitCompression = Zstd, initc
+			cfg.ModCompression, cfg.InitCompression, cfg.ModuleDict = Zstd, initc, tc.dict
 			builtin, res := build(t, cfg)
 			if res.ZstdEncoder != "built-in" {
 				t.Errorf("encoder %q without the program", res.ZstdEncoder)
@@ -231,6 +239,11 @@ func TestBuildWithZstdProgram(t *testing.T) {
 				t.Errorf("encoder %q with the program", res.ZstdEncoder)
 			}
 			want, got := imageFiles(t, builtin), imageFiles(t, img)
+			dict := "lib/modules/" + cfg.KernelVersion + "/" + modload.DictFile
+			if _, ok := got[dict]; ok != (res.ZstdDict > 0) || len(got[dict]) != res.ZstdDict {
+				t.Errorf("dictionary of %d bytes, %d in the image", res.ZstdDict, len(got[dict]))
+			}
+			delete(got, dict)
 			if len(got) != len(want) || len(got) == 0 {
 				t.Fatalf("%d files with the program, %d with the built-in encoder", len(got), len(want))
 			}
@@ -246,6 +259,9 @@ func TestBuildWithZstdProgram(t *testing.T) {
 			if initc == None && modules == 0 {
 				t.Error("no .ko.zst module in the image")
 			}
+			if modules > 0 && (res.ZstdDict > 0) != tc.dict {
+				t.Errorf("dictionary of %d bytes, asked for: %v", res.ZstdDict, tc.dict)
+			}
 			if len(img) >= len(builtin) {
 				t.Errorf("image %d bytes with the program, %d with the built-in encoder", len(img), len(builtin))
 			}
@@ -253,7 +269,8 @@ func TestBuildWithZstdProgram(t *testing.T) {
 	}
 }
 
-// imageFiles is every regular file of an image, module files decompressed.
+// imageFiles is every regular file of an image, module files decompressed (with the
+// image's dictionary when it has one).
 func imageFiles(t *testing.T, img []byte) map[string][]byte {
 	t.Helper()
 	recs, err := ImageRecords(img)
@@ -262,14 +279,26 @@ func imageFiles(t *testing.T, img []byte) map[string][]byte {
 	}
 	files := map[string][]byte{}
 	for name, r := range recs {
-		if r.Mode&cpio.S_IFMT != cpio.S_IFREG {
-			continue
+		if r.Mode&cpio.S_IFMT == cpio.S_IFREG {
+			files[name] = content(t, r)
 		}
-		data := content(t, r)
+	}
+	var dict []byte
+	for name, data := range files {
+		if path.Base(name) == modload.DictFile {
+			dict = data
+		}
+	}
+	dec, err := modload.NewZstdDecoder(dict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
 		if strings.HasSuffix(name, ".ko.zst") {
-			data = decompress(t, Zstd, data)
+			if files[name], err = dec.Decode(data, maxModuleFile); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 		}
-		files[name] = data
 	}
 	return files
 }

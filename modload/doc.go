@@ -43,7 +43,9 @@
 //     handed to finit_module with MODULE_INIT_COMPRESSED_FILE when
 //     /sys/module/compression names that algorithm; else a .ko.zst is
 //     decompressed in Go and loaded with init_module, and the others fail
-//     (the image generator writes them only for a kernel that takes them). A module reached through an
+//     (the image generator writes them only for a kernel that takes them).
+//     A .ko.zst whose frame names a dictionary is always decompressed in
+//     Go, with the tree's (DictFile, see [ZstdDecoder]). A module reached through an
 //     alias whose cpu: aliases this CPU does not match is not tried
 //     ([Options.CPU]). Parameters come from [Options.Params]
 //     ([SystemOptions] gathers them with the blacklist: modprobe.d

@@ -392,8 +392,10 @@ func (ix *Index) Closure(names []string) []string {
 // Subset returns an index of only the named modules (names as Closure
 // returns them) plus every built-in, for an image that carries only those
 // module files: aliases of the other modules are dropped, so a device
-// they would serve finds no module instead of a missing file.
-func (ix *Index) Subset(names []string) *Index {
+// they would serve finds no module instead of a missing file. moved gives the
+// path a module has in that image when it differs from the tree's (its
+// compression changed); nil when none does.
+func (ix *Index) Subset(names []string, moved map[string]string) *Index {
 	keep := map[string]bool{}
 	for _, n := range names {
 		keep[normName(n)] = true
@@ -403,7 +405,11 @@ func (ix *Index) Subset(names []string) *Index {
 		if !keep[m.name] {
 			continue
 		}
-		r := rawMod{name: m.name, path: m.path, soft: softdep{Pre: slices.Clone(m.pre), Post: slices.Clone(m.post)}}
+		p := m.path
+		if q, ok := moved[m.name]; ok {
+			p = q
+		}
+		r := rawMod{name: m.name, path: p, soft: softdep{Pre: slices.Clone(m.pre), Post: slices.Clone(m.post)}}
 		for _, d := range m.deps {
 			r.deps = append(r.deps, ix.mods[d].name)
 		}

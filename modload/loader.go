@@ -94,7 +94,8 @@ type Loader struct {
 	initModule  func(image []byte, params string) error
 
 	compOnce sync.Once
-	kernComp string // contents of /sys/module/compression
+	kernComp string                       // contents of /sys/module/compression
+	zstd     func() (*ZstdDecoder, error) // the decoder of moddir's zstd modules, made at its first use
 
 	cpu      string // Options.CPU
 	cpuOnce  sync.Once
@@ -128,6 +129,7 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 		entries:     map[string]*entry{},
 		ahead:       map[string]bool{},
 	}
+	l.zstd = sync.OnceValues(func() (*ZstdDecoder, error) { return OpenZstdDecoder(moddir) })
 	for name, ps := range opt.Params {
 		l.params[normName(name)] = joinParams(ps)
 	}
@@ -534,8 +536,12 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 // the kernel decompressed it.
 func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 	algo := compression(p)
-	if algo != "" && algo != l.kernelCompression() {
-		image, err := loadImage(p)
+	userSpace := algo != "" && algo != l.kernelCompression()
+	if !userSpace && algo == "zstd" {
+		userSpace = needsDict(p) // the kernel has not the tree's dictionary
+	}
+	if userSpace {
+		image, err := loadImage(p, l.zstd)
 		if err != nil {
 			return false, err
 		}

@@ -84,13 +84,18 @@ func nameOr(s, def string) string {
 }
 
 // readModuleFile returns the uncompressed bytes of the module file p, in any format: a
-// tree's module, for the index and the image generator.
-func readModuleFile(p string) ([]byte, error) {
+// tree's module, for the index and the image generator. A zstd file is decoded by dec,
+// the decoder of its tree; nil for one without a dictionary.
+func readModuleFile(p string, dec *ZstdDecoder) ([]byte, error) {
+	if dec != nil && compression(p) == "zstd" {
+		return decodeFile(p, func(r io.Reader) ([]byte, error) { return dec.read(r, maxModule) })
+	}
 	return decodeFile(p, func(r io.Reader) ([]byte, error) { return decompress(compression(p), r) })
 }
 
-// readModinfoFile returns the parsed .modinfo section of module file p.
-func readModinfoFile(p string) (modinfo, error) {
+// readModinfoFile returns the parsed .modinfo section of module file p; dec as for
+// readModuleFile.
+func readModinfoFile(p string, dec *ZstdDecoder) (modinfo, error) {
 	var ra io.ReaderAt
 	if compression(p) == "" {
 		f, err := os.Open(p)
@@ -100,7 +105,7 @@ func readModinfoFile(p string) (modinfo, error) {
 		defer f.Close()
 		ra = f
 	} else {
-		data, err := readModuleFile(p)
+		data, err := readModuleFile(p, dec)
 		if err != nil {
 			return modinfo{}, err
 		}
@@ -165,6 +170,10 @@ func readModinfoTree(moddir string) ([]rawMod, []aliasEntry, []error, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	dec, err := OpenZstdDecoder(moddir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	type out struct {
 		mi  modinfo
 		err error
@@ -176,7 +185,7 @@ func readModinfoTree(moddir string) ([]rawMod, []aliasEntry, []error, error) {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				mi, err := readModinfoFile(filepath.Join(moddir, paths[i]))
+				mi, err := readModinfoFile(filepath.Join(moddir, paths[i]), dec)
 				res[i] = out{mi, err}
 			}
 		})
@@ -267,7 +276,7 @@ func Open(moddir string) (*Index, error) { return open(moddir, Build) }
 // (the "firmware=" entries of its .modinfo section, as modinfo -F firmware
 // shows them), in order. p may be compressed (.ko.xz, .ko.zst, .ko.gz).
 func Firmware(p string) ([]string, error) {
-	mi, err := readModinfoFile(p)
+	mi, err := readModinfoFile(p, nil)
 	if err != nil {
 		return nil, err
 	}

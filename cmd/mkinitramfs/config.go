@@ -31,8 +31,8 @@ const (
 // settings are the configurable parts of an image: every key of the
 // configuration files, each also a flag of the same name. The image's keys
 // are the fields of initramfs.Config they set (Modules, Omit, Files,
-// Compression, InitCompression, ModCompression, RootFSHint, Unpack, HostOnly,
-// Microcode, Firmware); the other fields of Config come from the flags alone
+// Compression, InitCompression, ModCompression, ModuleDict, RootFSHint, Unpack,
+// HostOnly, Microcode, Firmware); the other fields of Config come from the flags alone
 // (see config).
 type settings struct {
 	initramfs.Config
@@ -53,7 +53,7 @@ type settings struct {
 func defaultSettings() settings {
 	return settings{Config: initramfs.Config{
 		Compression: initramfs.None, InitCompression: initramfs.Zstd, ModCompression: initramfs.Zstd,
-		RootFSHint: "auto", Unpack: defaultUnpack, Microcode: true, Firmware: true,
+		RootFSHint: "auto", Unpack: defaultUnpack, Microcode: true, Firmware: true, ModuleDict: true,
 	}, zstd: "auto", modcache: "auto"}
 }
 
@@ -127,6 +127,9 @@ var confKeys = []confKey{
 	{"zstd", "the program making the .ko.zst modules and the init's zstd archive (initcompress): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
 		autoWordOrPath("builtin", func(s *settings) *string { return &s.zstd }),
 		func(s settings) string { return s.zstd }},
+	{"moddict", "yes: the zstd program trains a dictionary on the .ko.zst modules, which they are compressed with (modules.zstd-dict in the image's module directory); no: each module alone",
+		func(s *settings, v string) (err error) { s.ModuleDict, err = parseBool(v); return err },
+		func(s settings) string { return showBool(s.ModuleDict) }},
 	{"modcache", "where the zstd program's module files are kept for the next image: auto ($XDG_CACHE_HOME/earlyroot/modules, else /var/cache/earlyroot/modules for root, else ~/.cache/earlyroot/modules), none, or an absolute path",
 		autoWordOrPath("none", func(s *settings) *string { return &s.modcache }),
 		func(s settings) string { return s.modcache }},

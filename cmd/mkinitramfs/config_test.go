@@ -30,6 +30,7 @@ files = /usr/bin/busybox:/bin/busybox /etc/hosts
 compress = zstd
 modcompress = none
 zstd = /opt/zstd
+moddict = no
 modcache = none
 initcompress = xz
 roothint = xfs
@@ -313,7 +314,7 @@ func TestConfigFromFlagsAndSettings(t *testing.T) {
 		Modules: []string{"xfs"}, Omit: []string{"floppy"}, HostOnly: true, Compression: initramfs.XZ,
 		ModCompression: initramfs.Zstd, InitCompression: initramfs.Zstd, RootFSHint: "auto", Unpack: defaultUnpack,
 		Microcode: true, Firmware: true, Console: initramfs.Console{Keymap: "de-latin1", Root: o.root, FontOptional: true},
-		ZstdProgram: "/opt/zstd", ModuleCache: "/c"}
+		ZstdProgram: "/opt/zstd", ModuleCache: "/c", ModuleDict: true}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config = %+v\nwant %+v", got, want)
 	}

@@ -53,7 +53,7 @@ func main() {
 // synopsis is the first part of the usage text; README.md shows the same.
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-initcompress zstd|gzip|xz|none] [-modcompress none|xz|zst|gz]
-                   [-zstd auto|builtin|PATH] [-modcache auto|none|DIR]
+                   [-zstd auto|builtin|PATH] [-moddict=false] [-modcache auto|none|DIR]
                    [-roothint auto|none|TYPE] [-unpack a,b,...|none] [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE]
                    [-mdadmconf FILE]
                    [-devdir DIR] [-cmdline FILE]
@@ -136,6 +136,7 @@ var flagDocs = map[string]string{
 	"compress":     "archive compression `method`: zstd, gzip, xz, lz4 or none",
 	"modcompress":  "compression `method` of each module file: none, xz, zst or gz (xz and gz only for a kernel that decompresses them: the init decodes zst only)",
 	"zstd":         "the `program` making the .ko.zst modules and the init's zstd archive (-initcompress) (its level 19, checked by decoding): auto (zstd on $PATH, else the built-in encoder), builtin, or the program's absolute path",
+	"moddict":      "the zstd program trains a dictionary on the .ko.zst modules and compresses them with it (modules.zstd-dict in the image's module dir; the init decodes them with it, `zstd -d -D` does too)",
 	"modcache":     "`dir` where the zstd program's module files are kept for the next image: auto ($XDG_CACHE_HOME/earlyroot/modules, else /var/cache/earlyroot/modules for root, else ~/.cache/earlyroot/modules), none, or an absolute path",
 	"initcompress": "with -compress none, compression `method` of a second archive holding the init and every other file not compressed already (the modules stay in a plain archive, which the kernel only copies): zstd, gzip, xz or none (one plain archive)",
 	"roothint":     "root filesystem `type` whose modules load at once on a machine with more than one CPU, while the root is being found: auto (the type of / in -mounts: the system making the image, as a kernel hook makes it), none, or a type",
@@ -382,7 +383,10 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	fmt.Fprintf(w, "kernel %s: %d modules (%s), %s in the tree", res.KernelVersion, len(res.Modules), mode, host.Size(res.ModuleBytes))
 	if res.ModCompression != initramfs.None && res.ModuleImageBytes != res.ModuleBytes { // (a tree of .ko.xz stays as it is)
 		fmt.Fprintf(w, ", %s as %s", host.Size(res.ModuleImageBytes), res.ModCompression)
-		if res.ModCompression == initramfs.Zstd {
+		switch {
+		case res.ModCompression == initramfs.Zstd && res.ZstdDict > 0:
+			fmt.Fprintf(w, " (%s, with a %s dictionary)", res.ZstdEncoder, host.Size(int64(res.ZstdDict)))
+		case res.ModCompression == initramfs.Zstd:
 			fmt.Fprintf(w, " (%s)", res.ZstdEncoder)
 		}
 	}
