@@ -262,7 +262,11 @@ func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading modu
 		st.srcBytes += m.Size
 		st.files = append(st.files, stagedFile{rel: j.rel, src: j.dst})
 	}
-	samples := filepath.Join(stage, ".dict-samples")
+	// Beside the module tree, never in it: the staged tree may be indexed below.
+	samples, err := os.MkdirTemp(filepath.Dir(stage), "dict-samples-")
+	if err != nil {
+		return st, fmt.Errorf("stage module tree: %w", err)
+	}
 	defer os.RemoveAll(samples)
 	enc, warning, err := trainDict(ctx, cfg, enc, loading, jobs, samples, filepath.Join(stage, modload.DictFile))
 	if err != nil {
