@@ -89,7 +89,8 @@ func trainDict(ctx context.Context, cfg Config, enc zstdEncoder, loading moduleL
 	if err := enc.train(ctx, files, size, dictID(sum), dictFile); err != nil {
 		return enc, fmt.Sprintf("zstd dictionary: %v; the modules are compressed without one", err), nil
 	}
-	return enc.withDict(dictFile)
+	enc, err = enc.withDict(dictFile)
+	return enc, "", err
 }
 
 // dictID derives the dictionary's ID from its samples, so that the same modules make the
@@ -114,18 +115,18 @@ func (e zstdEncoder) train(ctx context.Context, files []string, size int, id uin
 
 // withDict returns e compressing with the dictionary in file, checking each output with
 // the init's decoder of that dictionary.
-func (e zstdEncoder) withDict(file string) (zstdEncoder, string, error) {
+func (e zstdEncoder) withDict(file string) (zstdEncoder, error) {
 	dict, err := os.ReadFile(file)
 	if err != nil {
-		return e, "", fmt.Errorf("zstd dictionary: %w", err)
+		return e, fmt.Errorf("zstd dictionary: %w", err)
 	}
 	dec, err := modload.NewZstdDecoder(dict)
 	if err != nil {
-		return e, "", fmt.Errorf("the zstd program's dictionary: %w", err)
+		return e, fmt.Errorf("the zstd program's dictionary: %w", err)
 	}
 	sum := sha256.Sum256(dict)
 	e.dict, e.dictHash, e.dec = file, hex.EncodeToString(sum[:]), dec
-	return e, "", nil
+	return e, nil
 }
 
 // readStaged returns the uncompressed bytes of the job's module.

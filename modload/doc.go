@@ -44,8 +44,8 @@
 //     /sys/module/compression names that algorithm; else a .ko.zst is
 //     decompressed in Go and loaded with init_module, and the others fail
 //     (the image generator writes them only for a kernel that takes them).
-//     A .ko.zst whose frame names a dictionary is always decompressed in
-//     Go, with the tree's (DictFile, see [ZstdDecoder]). A module reached through an
+//     In a tree with a zstd dictionary (DictFile, see [ZstdDecoder]), a
+//     .ko.zst whose frame names it is always decompressed in Go with it. A module reached through an
 //     alias whose cpu: aliases this CPU does not match is not tried
 //     ([Options.CPU]). Parameters come from [Options.Params]
 //     ([SystemOptions] gathers them with the blacklist: modprobe.d

@@ -537,7 +537,7 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 	algo := compression(p)
 	userSpace := algo != "" && algo != l.kernelCompression()
-	if !userSpace && algo == "zstd" {
+	if !userSpace && algo == "zstd" && l.hasDict() {
 		userSpace = needsDict(p) // the kernel has not the tree's dictionary
 	}
 	if userSpace {
@@ -563,6 +563,13 @@ func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 		return false, fmt.Errorf("finit_module %s: %w", p, err)
 	}
 	return algo != "", nil
+}
+
+// hasDict says whether moddir has a zstd dictionary (DictFile): only then can a module's
+// frame need one, and only then is each zstd module's header read before the kernel gets it.
+func (l *Loader) hasDict() bool {
+	d, err := l.zstd()
+	return err == nil && d.dict != 0
 }
 
 // kernelCompression returns the algorithm the kernel decompresses modules
