@@ -78,9 +78,12 @@ type Config struct {
 	// none.
 	ModuleCache string
 
-	HostOnly bool   // select this machine's modules instead of the generic set
-	SysFS    string // sysfs root for HostOnly; default "/sys"
-	Mounts   string // /proc/mounts for HostOnly; default "/proc/mounts"
+	HostOnly bool // select this machine's modules instead of the generic set
+	// LegacyHBAs adds to a generic image the legacy host adapters the generic set leaves
+	// out (LegacySelection); a host-only image has them when the machine does.
+	LegacyHBAs bool
+	SysFS      string // sysfs root for HostOnly; default "/sys"
+	Mounts     string // /proc/mounts for HostOnly; default "/proc/mounts"
 	// HostRoot, DevDir and HostCmdline are where HostOnly reads the host's files: /etc/crypttab,
 	// the key files it names, /etc/fstab (its x-initrd.mount entries, see HostMounts) and
 	// mdadm.conf below HostRoot (default "/"); LUKS headers, MD members' superblocks and

@@ -1,8 +1,10 @@
 package initramfs_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,6 +79,9 @@ func TestGenericSetDebian(t *testing.T) {
 			"dm_log", "dm_region_hash", "dm_switch", "dm_unstripe", "dm_flakey", "dm_delay", "md_cluster"}},
 		{"no root on them", false, []string{"overlay", "efivarfs", "mspro_block", "memstick"}},
 		{"target mode", false, []string{"tcm_qla2xxx", "nvmet_tcp", "nvmet_rdma"}},
+		{"legacy host adapters (-legacyhba)", false, legacyHBAs},
+		{"parallel-SCSI adapters that hypervisors emulate", true, []string{"sym53c8xx", "am53c974", "BusLogic",
+			"mptspi", "scsi_transport_spi"}},
 	})
 
 	paths := map[string]string{}
@@ -94,6 +99,44 @@ func TestGenericSetDebian(t *testing.T) {
 		}
 	}
 	t.Logf("generic set: %d modules", len(names))
+}
+
+// legacyHBAs are the legacy host adapters a generic image leaves out unless
+// asked (initramfs.LegacySelection).
+var legacyHBAs = []string{"aic7xxx", "aic79xx", "advansys", "dc395x", "initio", "a100u2w", "atp870u",
+	"dmx3191d", "wd719x", "qla1280", "qlogicfas408", "ips", "myrb", "myrs", "megaraid", "megaraid_mbox",
+	"megaraid_mm", "3w_xxxx"}
+
+// TestGenericSetLegacyHBAs checks that Config.LegacyHBAs adds exactly the
+// legacy host adapters to the generic set.
+func TestGenericSetLegacyHBAs(t *testing.T) {
+	k := fixture.NeedKernel(t)
+	ix, names, _ := genericSet(t, k)
+	legacy := selectGeneric(t, k, ix, initramfs.Config{LegacyHBAs: true})
+	var added []string
+	for n := range legacy {
+		if !slices.Contains(names, n) {
+			added = append(added, n)
+		}
+	}
+	slices.Sort(added)
+	var want []string // the adapters and what they need that the generic set has not (eeprom_93cx6)
+	for _, n := range ix.Closure(legacyHBAs) {
+		if !slices.Contains(names, n) {
+			want = append(want, n)
+		}
+	}
+	for _, n := range legacyHBAs {
+		if !slices.Contains(want, n) {
+			t.Errorf("the tree has no %s, or the generic set has it", n)
+		}
+	}
+	if !slices.Equal(added, want) {
+		t.Errorf("LegacyHBAs added %q, want %q", added, want)
+	}
+	if len(legacy) != len(names)+len(want) {
+		t.Errorf("LegacyHBAs: %d modules, want the %d of the generic set and %d more", len(legacy), len(names), len(want))
+	}
 }
 
 // TestGenericSetSecondKernel checks the generic set on Debian 13's tree (merged /usr,
@@ -117,11 +160,20 @@ func genericSet(t *testing.T, k fixture.Kernel) (*modload.Index, []string, map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := filepath.Join(t.TempDir(), "init")
-	if err := os.WriteFile(init, []byte("\x7fELF stand-in init\n"), 0o755); err != nil {
+	in := selectGeneric(t, k, ix, initramfs.Config{})
+	names := slices.Sorted(maps.Keys(in))
+	return ix, names, in
+}
+
+// selectGeneric selects the modules of an image made with cfg (for k's tree and ix) as a set.
+func selectGeneric(t *testing.T, k fixture.Kernel, ix *modload.Index, cfg initramfs.Config) map[string]bool {
+	t.Helper()
+	cfg.Init = filepath.Join(t.TempDir(), "init")
+	if err := os.WriteFile(cfg.Init, []byte("\x7fELF stand-in init\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	names, warnings, err := initramfs.Select(initramfs.Config{KernelVersion: k.Release, ModDir: k.ModDir, Init: init, Index: ix})
+	cfg.KernelVersion, cfg.ModDir, cfg.Index = k.Release, k.ModDir, ix
+	names, warnings, err := initramfs.Select(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +184,7 @@ func genericSet(t *testing.T, k fixture.Kernel) (*modload.Index, []string, map[s
 	for _, n := range names {
 		in[n] = true
 	}
-	return ix, names, in
+	return in
 }
 
 // keptCase is a row of modules the generic set must keep, or leave out.

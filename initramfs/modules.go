@@ -83,6 +83,9 @@ func selectWith(cfg Config, mods []ModuleFile, ix *modload.Index) ([]string, err
 		start = append(h, cfg.cryptModules...)
 	} else {
 		start = GenericSelection().Match(mods)
+		if cfg.LegacyHBAs {
+			start = append(start, LegacySelection().Match(mods)...)
+		}
 	}
 	for _, m := range cfg.Modules {
 		names, err := resolveKnown(ix, have, m)

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -121,6 +122,8 @@ type Selection struct {
 // integrity segment is refused), writecache, zoned, verity, VDO, multipath with
 // its path selectors, mirror and its log; loop and overlay roots). Nothing
 // outside storage comes in, unless a selected module depends on it.
+// It leaves out the legacy host adapters too ([LegacySelection]), which an
+// image gets only when asked.
 // (A Closure over dependencies and softdeps is added by the caller.)
 func GenericSelection() Selection {
 	return Selection{
@@ -153,7 +156,7 @@ func GenericSelection() Selection {
 			"arch/x86/crypto/serpent", "arch/x86/crypto/twofish", "arch/x86/crypto/sha1",
 			"lib/raid6/",
 		},
-		Exclude: []string{
+		Exclude: append([]string{
 			// network block devices, test, RAM- and file-backed devices
 			"drivers/block/aoe/", "drivers/block/drbd/", "drivers/block/rbd", "drivers/block/nbd",
 			"drivers/block/null_blk/", "drivers/block/zram/", "drivers/block/brd",
@@ -188,7 +191,7 @@ func GenericSelection() Selection {
 			"drivers/scsi/qla2xxx/tcm_qla2xxx",
 			"drivers/hv/hv_balloon", "drivers/hv/hv_utils",
 			"drivers/message/fusion/mptlan", "drivers/message/fusion/mptctl",
-		},
+		}, legacyControllers...),
 		Names: []string{
 			"nls_cp437", "nls_iso8859_1", "nls_utf8", "nls_ascii",
 			"crc32c_generic", "crc32c_intel", "libcrc32c", "crc32_generic", "crc32_pclmul",
@@ -209,6 +212,29 @@ func GenericSelection() Selection {
 			"hid_logitech_hidpp", "hid_microsoft", "hid_multitouch",
 		},
 	}
+}
+
+// legacyControllers are the storage directories' host adapters of the 1990s
+// and early 2000s: parallel-SCSI adapters and the SCSI and PATA RAID cards
+// of their time. No hypervisor emulates them (the parallel-SCSI adapters VMs
+// have, QEMU's LSI and AM53C974 and VMware's BusLogic and LSI Logic, stay in
+// the generic set), and they are a twentieth of its compressed bytes.
+var legacyControllers = []string{
+	// parallel-SCSI host adapters
+	"drivers/scsi/aic7xxx/", "drivers/scsi/advansys.ko", "drivers/scsi/dc395x.ko",
+	"drivers/scsi/initio.ko", "drivers/scsi/a100u2w.ko", "drivers/scsi/atp870u.ko",
+	"drivers/scsi/dmx3191d.ko", "drivers/scsi/wd719x.ko", "drivers/scsi/qla1280.ko",
+	"drivers/scsi/qlogicfas408.ko",
+	// SCSI and PATA RAID cards of the same era
+	"drivers/scsi/ips.ko", "drivers/scsi/myrb.ko", "drivers/scsi/myrs.ko",
+	"drivers/scsi/megaraid.ko", "drivers/scsi/megaraid/megaraid_mbox.ko",
+	"drivers/scsi/megaraid/megaraid_mm.ko", "drivers/scsi/3w-xxxx.ko",
+}
+
+// LegacySelection selects the legacy host adapters that [GenericSelection]
+// leaves out (Config.LegacyHBAs adds them to a generic image).
+func LegacySelection() Selection {
+	return Selection{Prefixes: slices.Clone(legacyControllers)}
 }
 
 // Match returns the names of the modules in mods that sel selects, sorted.

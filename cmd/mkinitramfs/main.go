@@ -7,8 +7,9 @@
 //
 // (mkinitramfs -h lists every flag.) By default the image holds every
 // module a root device could need (the generic set, see
-// initramfs.GenericSelection); -hostonly narrows it to the drivers of this
-// machine's devices and its root filesystem. An early microcode archive
+// initramfs.GenericSelection) but the legacy host adapters, which -legacyhba
+// adds; -hostonly narrows it to the drivers of this machine's devices and its
+// root filesystem. An early microcode archive
 // goes in front, and the firmware the modules name goes in, and so do the
 // console keymap (compiled by kbd's loadkeys) and font: the configuration's,
 // or else the system's (vconsole.conf, or Debian's keyboard and
@@ -54,7 +55,7 @@ func main() {
 const synopsis = `usage: mkinitramfs -o OUT [-kver VER] [-moddir DIR] [-init PATH] [-config DIR] [-print-config]
                    [-compress zstd|gzip|xz|lz4|none] [-initcompress zstd|gzip|xz|none] [-modcompress none|xz|zst|gz]
                    [-zstd auto|builtin|PATH] [-moddict=false] [-modcache auto|none|DIR]
-                   [-roothint auto|none|TYPE] [-unpack a,b,...|none] [-hostonly] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE]
+                   [-roothint auto|none|TYPE] [-unpack a,b,...|none] [-hostonly] [-legacyhba] [-sysfs DIR] [-mounts FILE] [-cpuinfo FILE]
                    [-mdadmconf FILE]
                    [-devdir DIR] [-cmdline FILE]
                    [-modules a,b,...] [-omit a,b,...] [-file SRC[:DST]]...
@@ -142,6 +143,7 @@ var flagDocs = map[string]string{
 	"roothint":     "root filesystem `type` whose modules load at once on a machine with more than one CPU, while the root is being found: auto (the type of / in -mounts: the system making the image, as a kernel hook makes it), none, or a type",
 	"unpack":       "generic image: `modules` expected at most boots, comma separated, carried with what they need uncompressed for the kernel to unpack with the init (replaces the default list; none: only the -roothint filesystem's)",
 	"hostonly":     "only the modules this machine needs",
+	"legacyhba":    "a generic image also has the legacy host adapters it leaves out: parallel-SCSI adapters and the SCSI and PATA RAID cards of the 1990s and early 2000s (aic7xxx, aic79xx, advansys, qla1280, ips, megaraid, 3w-xxxx and others)",
 	"microcode":    "prepend the early CPU microcode archive (host-only: this CPU's only)",
 	"firmware":     "add the firmware files the included modules name",
 	"keymap":       "console keymap `name` (kbd's, e.g. de-latin1; none: no keymap; default: the system's)",
