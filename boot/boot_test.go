@@ -389,6 +389,50 @@ func TestDiagnose(t *testing.T) {
 	}
 }
 
+// The rescue shell names the module an image was made without that would drive a
+// controller it saw (modload.LeftOutFile), and says when that list is unreadable.
+func TestDiagnoseLeftOut(t *testing.T) {
+	const adaptec = "pci:v00009005d00008000sv00009005sd00000000bc01sc00i00"
+	const unknown = "pci:v0000ABCDd00001234sv00000000sd00000000bc01sc04i00"
+	cases := []struct {
+		name, file string
+		want       []string
+		wantNot    []string
+	}{
+		{"named", "alias pci:v00009005d00008000sv*sd*bc*sc*i* aic79xx\nalias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage\n",
+			[]string{"  " + adaptec + ": aic79xx, left out of this image\n", "  " + unknown + "\n", "-legacyhba"}, []string{"usb_storage"}},
+		{"none named", "alias pci:v00001000d*sv*sd*bc*sc*i* megaraid\n",
+			[]string{"  " + adaptec + "\n", "  " + unknown + "\n"}, []string{"left out", "-legacyhba"}},
+		{"no list", "", []string{"  " + adaptec + "\n"}, []string{"left out", "-legacyhba"}},
+		{"unreadable list", "options aic79xx x=1\n",
+			[]string{"(the list of the modules left out of this image: parse ", "line 1", "  " + adaptec + "\n"}, []string{"-legacyhba"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeSystem(t, "")
+			b := New(f.system())
+			b.cfg = cmdline.Parse("root=LABEL=missing")
+			b.reg = devices.NewRegistry(t.TempDir())
+			b.moddir = t.TempDir()
+			if c.file != "" {
+				write(t, filepath.Join(b.moddir, modload.LeftOutFile), c.file)
+			}
+			b.loader = modload.NewLoader(nil, b.moddir, modload.Options{})
+			b.loader.LoadAlias(adaptec)
+			b.loader.LoadAlias(unknown)
+			var out bytes.Buffer
+			b.diagnose(&out, "root device root=LABEL=missing did not appear")
+			text := out.String()
+			contains(t, text, append([]string{"storage-bus devices with no module in this image (2):\n"}, c.want...)...)
+			for _, s := range c.wantNot {
+				if strings.Contains(text, s) {
+					t.Errorf("diagnosis has %q:\n%s", s, text)
+				}
+			}
+		})
+	}
+}
+
 func TestDiagnoseDevices(t *testing.T) {
 	f := newFakeSystem(t, "root=/dev/vda")
 	f.coldplug("vda", "ext4")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -209,8 +210,8 @@ func (b *Boot) listModules(w io.Writer) {
 			}
 			failed = append(failed, line)
 		case modload.NoModule:
-			if storageBus(r.Alias) {
-				unknown = append(unknown, "  "+r.Alias)
+			if modload.StorageBus(r.Alias) {
+				unknown = append(unknown, r.Alias)
 			}
 		}
 	}
@@ -219,19 +220,34 @@ func (b *Boot) listModules(w io.Writer) {
 		fmt.Fprintf(w, "modules not loaded (%d):\n%s\n", len(failed), strings.Join(uniqSorted(failed), "\n"))
 	}
 	if len(unknown) > 0 {
-		fmt.Fprintf(w, "storage-bus devices with no module in this image (%d):\n%s\n", len(unknown), strings.Join(uniqSorted(unknown), "\n"))
+		b.listUnknown(w, uniqSorted(unknown))
 	}
 }
 
-// storageBus reports whether a modalias is on a bus where storage controllers live; the
-// others (cpu, dmi, acpi, input, …) have no module in an initramfs by design.
-func storageBus(alias string) bool {
-	bus, _, _ := strings.Cut(alias, ":")
-	switch bus {
-	case "pci", "virtio", "usb", "scsi", "mmc", "sdio", "vmbus", "xen", "of", "platform", "nvme":
-		return true
+// listUnknown prints the storage-bus modaliases no module of the image matched, each
+// with the modules the image was made without (modload.LeftOutFile) that would drive it.
+func (b *Boot) listUnknown(w io.Writer, aliases []string) {
+	fmt.Fprintf(w, "storage-bus devices with no module in this image (%d):\n", len(aliases))
+	left, err := modload.ReadAliases(filepath.Join(b.moddir, modload.LeftOutFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(w, "  (the list of the modules left out of this image: %v)\n", err)
 	}
-	return false
+	named := false
+	for _, a := range aliases {
+		var mods []string
+		if left != nil {
+			mods = left.Lookup(a)
+		}
+		if len(mods) == 0 {
+			fmt.Fprintf(w, "  %s\n", a)
+			continue
+		}
+		fmt.Fprintf(w, "  %s: %s, left out of this image\n", a, strings.Join(mods, " or "))
+		named = true
+	}
+	if named {
+		fmt.Fprintln(w, "An image with that module drives it: mkinitramfs -modules NAME, -legacyhba for the legacy host adapters, or -hostonly on this machine.")
+	}
 }
 
 // builtins are the rescue shell commands that need the boot's state. Each takes the words

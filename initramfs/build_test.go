@@ -174,6 +174,25 @@ func TestBuildLayout(t *testing.T) {
 	if !ix.Builtin("unix") {
 		t.Error("index: built-in modules missing")
 	}
+
+	// What the image was made without: the generic set's controllers this machine lacks.
+	left := filepath.Join(t.TempDir(), modload.LeftOutFile)
+	if err := os.WriteFile(left, content(t, recs[path.Join(mdir, modload.LeftOutFile)]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lix, err := modload.ReadAliases(left)
+	if err != nil {
+		t.Fatalf("the image's %s: %v", modload.LeftOutFile, err)
+	}
+	for alias, want := range map[string][]string{
+		"pci:v0000144Dd0000A808sv0000144Dsd0000A801bc01sc08i02": {"nvme"},
+		"pci:v00009005d00008000sv00009005sd00000000bc01sc00i00": {"aic79xx"},
+		aliasVirtioBlk: nil, // in the image
+	} {
+		if got := lix.Lookup(alias); !slices.Equal(got, want) {
+			t.Errorf("left out: Lookup(%s) = %q, want %q", alias, got, want)
+		}
+	}
 }
 
 func TestBuildReproducibleGeneric(t *testing.T) {

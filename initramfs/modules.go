@@ -1,6 +1,7 @@
 package initramfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -324,7 +326,38 @@ func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading modu
 		return st, fmt.Errorf("write %s: %w", IndexFile, err)
 	}
 	st.files = append(st.files, stagedFile{rel: IndexFile, src: idx})
+	if f, err := writeLeftOut(cfg.Index, mods, names, stage); err != nil {
+		return st, err
+	} else if f.rel != "" {
+		st.files = append(st.files, f)
+	}
 	return st, nil
+}
+
+// writeLeftOut writes modload.LeftOutFile to stage: the storage-bus aliases of the modules of the
+// generic and legacy sets (what a generic image with -legacyhba carries) that names
+// lacks, for the rescue shell to name the module a controller it saw needs. It returns
+// the file staged, none when nothing is left out.
+func writeLeftOut(ix *modload.Index, mods []ModuleFile, names []string, stage string) (stagedFile, error) {
+	in := setOf(names)
+	var out []string
+	for _, n := range slices.Concat(GenericSelection().Match(mods), LegacySelection().Match(mods)) {
+		if !in[n] {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 || ix == nil {
+		return stagedFile{}, nil
+	}
+	var buf bytes.Buffer
+	if err := ix.WriteStorageAliases(&buf, out); err != nil {
+		return stagedFile{}, fmt.Errorf("write %s: %w", modload.LeftOutFile, err)
+	}
+	p := filepath.Join(stage, modload.LeftOutFile)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		return stagedFile{}, fmt.Errorf("write %s: %w", modload.LeftOutFile, err)
+	}
+	return stagedFile{rel: modload.LeftOutFile, src: p}, nil
 }
 
 // subsetIndex returns the tree's index narrowed to the staged modules, each at

@@ -1,9 +1,11 @@
 package boot
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/earlyroot/earlyroot/internal/fixture"
 	"github.com/earlyroot/earlyroot/internal/vm"
 )
 
@@ -114,6 +116,24 @@ func TestRootNotFound(t *testing.T) {
 	if waited := time.Since(start); waited > 5*time.Second+15*time.Second {
 		t.Errorf("rescue prompt %v after the wait began; rd.timeout=5", waited.Round(time.Second))
 	}
+}
+
+// A host-only image booted where its root's controller is one it was not made for stops in
+// the rescue shell naming the module that controller needs: the image lists the generic
+// set's modules it was made without (modules.left-out).
+func TestHostOnlyOtherController(t *testing.T) {
+	t.Parallel()
+	mounts := filepath.Join(t.TempDir(), "mounts")
+	writeFile(t, mounts, "/dev/vda / ext4 rw,relatime 0 0\n")
+	img := tb.image(t, "hostonly", "-hostonly", "-sysfs", fixture.QEMUSysfs(t), "-mounts", mounts)
+	uuid := uuidFor(54)
+	disk := wholeDisk(t, rootFS(t, "ext4", uuid, "moved"))
+	v := bootVM(t, vm.Config{Initrd: img, Append: "root=UUID=" + uuid + " rd.timeout=5",
+		Drives: []vm.Drive{{Path: disk, Bus: vm.BusLSI}}})
+	expect(t, v, `the boot stopped: root device root=UUID=`+uuid+` did not appear within 5s`, promptWait)
+	expect(t, v, `storage-bus devices with no module in this image`, 10*time.Second)
+	expect(t, v, `pci:v00001000d00000012\S*: sym53c8xx, left out of this image`, 10*time.Second)
+	expect(t, v, `earlyroot# `, 20*time.Second)
 }
 
 // root=/dev/disk/by-id/… works: the init makes the link before udev exists.

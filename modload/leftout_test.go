@@ -1,0 +1,59 @@
+package modload
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestLeftOutAliases(t *testing.T) {
+	ix, err := Build(writeTree(t, treeOpts{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ix.WriteStorageAliases(&buf, []string{"virtio-pci", "globby", "ext4", "nonesuch"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		if f := strings.Fields(line); len(f) != 3 || f[0] != "alias" || f[2] != "virtio_pci" {
+			t.Errorf("line %q: want a storage alias of virtio_pci (globby's are on no storage bus, ext4's no bus)", line)
+		}
+	}
+	p := filepath.Join(t.TempDir(), LeftOutFile)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	left, err := ReadAliases(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for alias, want := range map[string][]string{
+		"pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00": {"virtio_pci"},
+		"test:bxzyanything":         nil, // not a storage bus
+		"virtio:d00000002v00001AF4": nil, // virtio_blk's: not written
+		"fs-ext4":                   nil, // not a bus
+	} {
+		if got := left.Lookup(alias); !slices.Equal(got, want) {
+			t.Errorf("Lookup(%q) = %q, want %q", alias, got, want)
+		}
+	}
+	if got := left.Modules(); len(got) != 0 {
+		t.Errorf("the left-out index has modules to load: %q", got)
+	}
+
+	if err := os.WriteFile(p, []byte("alias pci:v* virtio_pci\noptions x y=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadAliases(p); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a line that is no alias: err = %v, want its line number", err)
+	}
+	if _, err := ReadAliases(filepath.Join(t.TempDir(), LeftOutFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: err = %v, want ErrNotExist", err)
+	}
+}
