@@ -38,6 +38,11 @@
 //	                                    modload's compact index of exactly
 //	                                    the selected modules, built-in
 //	                                    modules and their aliases included
+//	/lib/modules/<kver>/modules.left-out
+//	                                    the storage-bus aliases of the
+//	                                    generic and legacy sets' modules
+//	                                    the image leaves out, for the
+//	                                    rescue shell (modload.LeftOutFile)
 //	/lib/firmware/...                   with Config.Firmware: the files the
 //	                                    modules name in their .modinfo, kept
 //	                                    .xz/.zst when the kernel's .config
@@ -53,7 +58,8 @@
 //
 // The generic set is data ([GenericSelection]): module path prefixes,
 // exclusions and extra names, closed over dependencies and softdeps with
-// modload. Host-only images ([HostModules]) take the modules matching every
+// modload. The legacy host adapters ([LegacySelection]) come in only when
+// asked (Config.LegacyHBAs). Host-only images ([HostModules]) take the modules matching every
 // modalias in sysfs (minus [HostExclude]), and the filesystem modules and
 // the device-mapper/MD modules under the devices of the mounts the init
 // makes ([HostMounts]: the root, /usr, and the host's fstab entries marked
