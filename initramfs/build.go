@@ -148,6 +148,7 @@ type Result struct {
 	InitCompression  Compression // the init's archive (Config.InitCompression), None for one archive
 	RootFSHint       string      // the hint written (Config.RootFSHint), "" for none
 	Unpacked         []string    // modules in the init's archive uncompressed (see unpackedModules), sorted
+	LeftOut          []string    // the generic and legacy sets' modules the image leaves out (modload.LeftOutFile), sorted
 	Crypttab         []string    // host-only: the host's crypttab lines carried (HostCrypt.Carried)
 	Keyfiles         []string    // host-only: key files carried, by their path in the image
 	Entries          []Entry     // every archive entry, in archive order
@@ -221,6 +222,7 @@ func BuildContext(ctx context.Context, cfg Config, w io.Writer) (Result, error) 
 	}
 	res.Warnings = append(res.Warnings, st.warnings...)
 	res.ZstdDict = st.dictBytes
+	res.LeftOut = st.leftOut
 	fw, err := firmwareFor(ctx, cfg, fl, mods, names, filepath.Join(stage, "firmware"))
 	if err != nil {
 		return res, err

@@ -206,6 +206,15 @@ func TestBuildReproducibleGeneric(t *testing.T) {
 	}
 	t.Logf("generic: %d modules, %d bytes in the tree, archive %d, zstd image %d",
 		len(res.Modules), res.ModuleBytes, res.ArchiveBytes, res.ImageBytes)
+	// The generic image leaves out the legacy host adapters, and only those.
+	for _, n := range res.LeftOut {
+		if m, _ := cfg.Index.Module(n); !LegacySelection().matchPath(strings.TrimPrefix(m.Path, "kernel/")) {
+			t.Errorf("left out %s (%s), which is no legacy host adapter", n, m.Path)
+		}
+	}
+	if !slices.Contains(res.LeftOut, "aic7xxx") || slices.Contains(res.Modules, "aic7xxx") {
+		t.Errorf("aic7xxx: left out %v, in the image %v", slices.Contains(res.LeftOut, "aic7xxx"), slices.Contains(res.Modules, "aic7xxx"))
+	}
 	if _, err := exec.LookPath("cpio"); err != nil {
 		t.Skip("cpio not installed")
 	}

@@ -30,8 +30,9 @@ type stagedFile struct {
 // staged is the module directory as it goes into the image.
 type staged struct {
 	files              []stagedFile
-	srcBytes, imgBytes int64 // imgBytes counts the dictionary
-	dictBytes          int   // the size of the modules' zstd dictionary, 0 for none
+	srcBytes, imgBytes int64    // imgBytes counts the dictionary
+	dictBytes          int      // the size of the modules' zstd dictionary, 0 for none
+	leftOut            []string // the modules modload.LeftOutFile lists, sorted
 	warnings           []string
 }
 
@@ -326,7 +327,8 @@ func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading modu
 		return st, fmt.Errorf("write %s: %w", IndexFile, err)
 	}
 	st.files = append(st.files, stagedFile{rel: IndexFile, src: idx})
-	if f, err := writeLeftOut(cfg.Index, mods, names, stage); err != nil {
+	st.leftOut = leftOut(mods, names)
+	if f, err := writeLeftOut(cfg.Index, st.leftOut, stage); err != nil {
 		return st, err
 	} else if f.rel != "" {
 		st.files = append(st.files, f)
@@ -334,11 +336,9 @@ func stageModules(ctx context.Context, cfg Config, enc zstdEncoder, loading modu
 	return st, nil
 }
 
-// writeLeftOut writes modload.LeftOutFile to stage: the storage-bus aliases of the modules of the
-// generic and legacy sets (what a generic image with -legacyhba carries) that names
-// lacks, for the rescue shell to name the module a controller it saw needs. It returns
-// the file staged, none when nothing is left out.
-func writeLeftOut(ix *modload.Index, mods []ModuleFile, names []string, stage string) (stagedFile, error) {
+// leftOut returns the modules of the generic and legacy sets (what a generic image with
+// -legacyhba carries) that names lacks, sorted.
+func leftOut(mods []ModuleFile, names []string) []string {
 	in := setOf(names)
 	var out []string
 	for _, n := range slices.Concat(GenericSelection().Match(mods), LegacySelection().Match(mods)) {
@@ -346,6 +346,14 @@ func writeLeftOut(ix *modload.Index, mods []ModuleFile, names []string, stage st
 			out = append(out, n)
 		}
 	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// writeLeftOut writes modload.LeftOutFile to stage: the storage-bus aliases of the modules
+// the image leaves out (leftOut), for the rescue shell to name the module a controller it
+// saw needs. It returns the file staged, none when nothing is left out.
+func writeLeftOut(ix *modload.Index, out []string, stage string) (stagedFile, error) {
 	if len(out) == 0 || ix == nil {
 		return stagedFile{}, nil
 	}

@@ -394,6 +394,13 @@ func summary(w io.Writer, o options, s settings, res initramfs.Result) {
 	}
 	fmt.Fprintf(w, "\n")
 	switch {
+	case len(res.LeftOut) == 0:
+	case s.HostOnly:
+		fmt.Fprintf(w, "left out: %d modules of the generic set (the rescue shell names the one a controller it sees needs)\n", len(res.LeftOut))
+	default:
+		fmt.Fprintf(w, "left out (-legacyhba or -modules adds them; the rescue shell names the one a controller it sees needs): %s\n", strings.Join(res.LeftOut, " "))
+	}
+	switch {
 	case !s.Microcode:
 	case len(res.Microcode) == 0 && res.CPU != nil:
 		fmt.Fprintf(w, "microcode: none for %s in %s\n", res.CPU, o.firmwareDir)

@@ -106,6 +106,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{"init ", "sbin/modprobe -> " + modload.ModprobeTarget + "\n", "(host-only)", "image ", "(zstd)",
+		"\nleft out: ", " modules of the generic set (the rescue shell names",
 		"lib/modules/" + kver + "/kernel/drivers/block/virtio_blk.ko ", "lib/modules/" + kver + "/kernel/fs/xfs/xfs.ko "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
