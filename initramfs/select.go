@@ -218,7 +218,9 @@ func GenericSelection() Selection {
 // and early 2000s: parallel-SCSI adapters and the SCSI and PATA RAID cards
 // of their time. No hypervisor emulates them (the parallel-SCSI adapters VMs
 // have, QEMU's LSI and AM53C974 and VMware's BusLogic and LSI Logic, stay in
-// the generic set), and they are a twentieth of its compressed bytes.
+// the generic set) and their machines are long out of service, so the
+// generic image, which every boot unpacks, is smaller without them; a
+// machine that has one gets a host-only image, or -legacyhba.
 var legacyControllers = []string{
 	// parallel-SCSI host adapters
 	"drivers/scsi/aic7xxx/", "drivers/scsi/advansys.ko", "drivers/scsi/dc395x.ko",
