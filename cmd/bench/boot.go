@@ -196,6 +196,9 @@ func (e *benchEnv) report(results []ImageResult) error {
 	md.WriteString(ResultsTable(rows))
 	md.WriteString("\nWhere the earlyroot images' time goes (medians; from the init's breakdown line):\n\n")
 	md.WriteString(BreakdownTable(rows))
+	if len(e.start) > 0 {
+		md.WriteString(StartText(e.start, rows))
+	}
 	md.WriteString(FloorText(rows))
 	md.WriteString("\n## Targets\n\n")
 	md.WriteString(TargetsTable(Targets(rows, initSize)))

@@ -30,7 +30,8 @@ type benchEnv struct {
 	log   io.Writer
 	disks []string // one root disk per parallel VM (QEMU locks images)
 	kdf   []KDFResult
-	gen   []GenResult // the generation-time comparison (gentime.go)
+	start []StartResult // the start floor (startfloor.go)
+	gen   []GenResult   // the generation-time comparison (gentime.go)
 	// The systemd comparison (distro.go) and the host's load average before and after it.
 	distro     []DistroResult
 	distroLoad [2]string

@@ -47,6 +47,7 @@ type options struct {
 	compareInit           string
 	smp                   string
 	kdf                   int
+	start                 int // boots per start-floor program (startfloor.go)
 	stack                 bool
 	timeout               time.Duration
 	gen                   int    // rounds of the generation-time comparison (gentime.go)
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.extraAppend, "append", "", "extra kernel command line for every boot (e.g. rd.debug, for a look at one image)")
 	flag.StringVar(&o.compareInit, "compare-init", "", "also boot the generic image built with this init binary (\"generic-compare\"), e.g. an earlier commit's, to compare two inits in one run")
 	flag.StringVar(&o.smp, "smp", "1,2", "vCPU counts, comma separated: every image is booted at each (NAME@smpN rows for N > 1)")
+	flag.IntVar(&o.start, "start", 5, "boots per program of the start floor at 1 vCPU: static /init programs that exit at once, C (busybox true) and Go's empty main, beside earlyroot's exec + Go start (0 skips it)")
 	flag.IntVar(&o.kdf, "kdf", 3, "unlocks per LUKS format in the KDF comparison with cryptsetup (luks's BenchmarkUnlock; 0 skips it)")
 	flag.BoolVar(&o.stack, "stack", true, "also boot the generic image on an LVM-on-MD root and on a plain root on the same two disks (\""+stackImage+"\", \""+plainImage+"\")")
 	flag.BoolVar(&o.reportOnly, "report", false, "only re-render the report from OUT/runs.csv (no boots)")
@@ -163,6 +165,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "bench: %d images × %d boots, %d VM(s) at a time, kernel %s (QEMU TCG, vCPUs %s, 512 MiB)\n",
 		len(imgs), o.n, o.parallel, k.Release, o.smp)
 	results := env.bootAll(ctx, imgs)
+	if o.start > 0 {
+		if env.start, err = env.startFloor(ctx, o.start); err != nil {
+			return err
+		}
+	}
 	if o.kdf > 0 {
 		fmt.Fprintf(stdout, "bench: LUKS unlock against cryptsetup, %d per format\n", o.kdf)
 		kdf, out, err := runKDF(ctx, o.kdf)

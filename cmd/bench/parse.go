@@ -15,6 +15,7 @@ type BootLog struct {
 	UnpackStart float64 // "Trying to unpack rootfs image as initramfs..."
 	UnpackEnd   float64 // "Freeing initrd memory: ..."
 	RunInit     float64 // "Run /init as init process"
+	InitExit    float64 // "Kernel panic - not syncing: Attempted to kill init!" (the start floor's programs)
 	FirstInit   float64 // earlyroot's first line
 	// Phases holds earlyroot's "NAME took N ms" lines, in milliseconds.
 	Phases    map[string]float64
@@ -49,7 +50,7 @@ var (
 // kernel line counts; unknown and garbled lines are ignored.
 func ParseLog(out string) BootLog {
 	nan := math.NaN()
-	b := BootLog{UnpackStart: nan, UnpackEnd: nan, RunInit: nan, FirstInit: nan,
+	b := BootLog{UnpackStart: nan, UnpackEnd: nan, RunInit: nan, InitExit: nan, FirstInit: nan,
 		Phases: map[string]float64{}, MountedMS: nan, Modules: nan, PeakRSSKB: nan, Breakdown: map[string]float64{}}
 	for _, raw := range strings.Split(out, "\n") {
 		line := strings.TrimRight(raw, "\r\x00")
@@ -74,6 +75,8 @@ func (b *BootLog) add(t float64, msg string) {
 		setFirst(&b.UnpackEnd, t)
 	case runInitRe.MatchString(msg):
 		setFirst(&b.RunInit, t)
+	case strings.HasPrefix(msg, "Kernel panic - not syncing: Attempted to kill init!"):
+		setFirst(&b.InitExit, t)
 	case strings.HasPrefix(msg, "earlyroot: "):
 		setFirst(&b.FirstInit, t)
 		b.addEarlyroot(t, msg)

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -108,4 +109,42 @@ func FuzzParseLog(f *testing.F) {
 			t.Fatal("nil phases")
 		}
 	})
+}
+
+// The start floor's boots: the program runs as /NAME, and the kernel panics when it exits.
+func TestParseLogInitExit(t *testing.T) {
+	out := "[    2.107000] Run /true as init process\n" +
+		"[    2.164500] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n" +
+		"[    2.170000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n"
+	b := ParseLog(out)
+	if got := (b.InitExit - b.RunInit) * 1000; math.Abs(got-57.5) > 1e-6 {
+		t.Errorf("Run → exit = %v ms, want 57.5", got)
+	}
+	if b := ParseLog("[ 2.1] Run /init as init process\n"); !math.IsNaN(b.InitExit) {
+		t.Errorf("InitExit = %v without the panic line, want NaN", b.InitExit)
+	}
+}
+
+func TestStartText(t *testing.T) {
+	rs := []StartResult{
+		{Name: "true", Desc: "C", MS: []float64{57, 56, math.NaN(), 60}},
+		{Name: "go-empty", Desc: "Go", MS: []float64{math.NaN()}},
+	}
+	rows := []Row{
+		{Name: "generic", Kind: KindEarlyroot, GoStart: Summarize([]float64{120, 137, 140})},
+		{Name: "generic@smp2", Kind: KindEarlyroot, GoStart: Summarize([]float64{144})},
+		{Name: "tiny-initramfs", Kind: KindPeer},
+	}
+	text := StartText(rs, rows)
+	for _, want := range []string{"- true (C): 56 / 57 / 60 ms (3 boots)\n", "- go-empty (Go): – / – / – ms (0 boots)\n",
+		"- earlyroot generic: its Go code starts 120 / 137 / 140 ms after `Run /init`"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("start floor text lacks %q:\n%s", want, text)
+		}
+	}
+	for _, not := range []string{"generic@smp2", "tiny-initramfs"} {
+		if strings.Contains(text, not) {
+			t.Errorf("start floor text has %s:\n%s", not, text)
+		}
+	}
 }
