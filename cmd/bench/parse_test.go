@@ -129,6 +129,7 @@ func TestStartText(t *testing.T) {
 	rs := []StartResult{
 		{Name: "true", Desc: "C", MS: []float64{57, 56, math.NaN(), 60}},
 		{Name: "go-empty", Desc: "Go", MS: []float64{math.NaN()}},
+		{Name: "other", Desc: "D", Err: "exec: \"other\": executable file not found in $PATH"},
 	}
 	rows := []Row{
 		{Name: "generic", Kind: KindEarlyroot, GoStart: Summarize([]float64{120, 137, 140})},
@@ -137,6 +138,7 @@ func TestStartText(t *testing.T) {
 	}
 	text := StartText(rs, rows)
 	for _, want := range []string{"- true (C): 56 / 57 / 60 ms (3 boots)\n", "- go-empty (Go): – / – / – ms (0 boots)\n",
+		"- other (D): not measured: exec: \"other\": executable file not found in $PATH\n",
 		"- earlyroot generic: its Go code starts 120 / 137 / 140 ms after `Run /init`"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("start floor text lacks %q:\n%s", want, text)

@@ -24,6 +24,7 @@ import (
 type StartResult struct {
 	Name, Desc string
 	MS         []float64 // per boot: Run → Attempted to kill init, in milliseconds (NaN: failed)
+	Err        string    // why the program was not measured (it could not be made)
 }
 
 // startProgram is one program measured.
@@ -48,21 +49,25 @@ func (e *benchEnv) startFloor(ctx context.Context, n int) ([]StartResult, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	var res []StartResult
-	var imgs []string
-	for _, p := range startPrograms {
+	res := make([]StartResult, len(startPrograms))
+	imgs := make([]string, len(startPrograms))
+	for i, p := range startPrograms {
+		res[i] = StartResult{Name: p.name, Desc: p.desc}
 		bin, err := p.build(dir)
 		if err != nil {
-			return nil, fmt.Errorf("start floor %s: %w", p.name, err)
+			res[i].Err = err.Error()
+			fmt.Fprintf(e.log, "bench: start floor %s: not measured: %v\n", p.name, err)
+			continue
 		}
-		img := filepath.Join(dir, p.name+".img")
-		if err := vm.WriteInitramfs(img, []vm.InitramfsFile{{Name: p.name, Src: bin}}); err != nil {
+		imgs[i] = filepath.Join(dir, p.name+".img")
+		if err := vm.WriteInitramfs(imgs[i], []vm.InitramfsFile{{Name: p.name, Src: bin}}); err != nil {
 			return nil, err
 		}
-		imgs = append(imgs, img)
-		res = append(res, StartResult{Name: p.name, Desc: p.desc})
 	}
 	for _, j := range Schedule(len(startPrograms), n) {
+		if imgs[j.img] == "" {
+			continue
+		}
 		t := e.startBoot(ctx, startPrograms[j.img].name, imgs[j.img], j.round)
 		res[j.img].MS = append(res[j.img].MS, t)
 		fmt.Fprintf(e.log, "bench: start floor %s round %d: %s ms\n", startPrograms[j.img].name, j.round+1, ms(t))
@@ -128,6 +133,10 @@ func StartText(rs []StartResult, rows []Row) string {
 	var b strings.Builder
 	b.WriteString("\nThe start floor (1 vCPU): a static /init that exits at once, from the kernel's `Run … as init process` to its `Attempted to kill init` (min / median / max of the boots):\n\n")
 	for _, r := range rs {
+		if r.Err != "" {
+			fmt.Fprintf(&b, "- %s (%s): not measured: %s\n", r.Name, r.Desc, r.Err)
+			continue
+		}
 		s := Summarize(r.MS)
 		fmt.Fprintf(&b, "- %s (%s): %s / %s / %s ms (%d boots)\n", r.Name, r.Desc, ms(s.Min), ms(s.Median), ms(s.Max), s.N)
 	}
