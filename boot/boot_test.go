@@ -320,6 +320,22 @@ func TestRescueCommands(t *testing.T) {
 	}
 }
 
+// modprobe of a module the image was made without says so, and how to get it.
+func TestRescueModprobeLeftOut(t *testing.T) {
+	f := newFakeSystem(t, "root=/dev/vda rd.timeout=9")
+	write(t, f.path("lib/modules/6.1.0-test/"+modload.LeftOutFile), "alias pci:v00009005d00008000sv*sd*bc*sc*i* aic79xx\n")
+	f.coldplug("vda", "ext4")
+	f.onMount = func(string, string) error { return unix.EINVAL }
+	f.in.add("modprobe aic79xx ahci\n", "poweroff\n")
+	run(t, f)
+	out := f.output()
+	contains(t, out, "aic79xx: no-module\n", "  aic79xx was left out of this image: mkinitramfs -modules aic79xx (or -legacyhba) adds it\n",
+		"ahci: no-module\n", "earlyroot: modprobe: not loaded: aic79xx ahci")
+	if strings.Contains(out, "ahci was left out") {
+		t.Errorf("ahci, which the list does not name, is said to be left out:\n%s", out)
+	}
+}
+
 func TestInitArgsAndEnv(t *testing.T) {
 	if got := initEnv([]string{"TERM=linux"}); !reflect.DeepEqual(got[:1], []string{"TERM=linux"}) || !slicesHasPrefix(got, "PATH=") {
 		t.Errorf("initEnv added no PATH: %q", got)

@@ -228,10 +228,7 @@ func (b *Boot) listModules(w io.Writer) {
 // with the modules the image was made without (modload.LeftOutFile) that would drive it.
 func (b *Boot) listUnknown(w io.Writer, aliases []string) {
 	fmt.Fprintf(w, "storage-bus devices with no module in this image (%d):\n", len(aliases))
-	left, err := modload.ReadAliases(filepath.Join(b.moddir, modload.LeftOutFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(w, "  (the list of the modules left out of this image: %v)\n", err)
-	}
+	left := b.leftOut(w)
 	named := false
 	for _, a := range aliases {
 		var mods []string
@@ -248,6 +245,16 @@ func (b *Boot) listUnknown(w io.Writer, aliases []string) {
 	if named {
 		fmt.Fprintln(w, "An image with that module drives it: mkinitramfs -modules NAME, -legacyhba for the legacy host adapters, or -hostonly on this machine.")
 	}
+}
+
+// leftOut reads the image's list of the modules it was made without (modload.LeftOutFile):
+// nil when there is none, and when it is unreadable, which it says on w.
+func (b *Boot) leftOut(w io.Writer) *modload.Index {
+	left, err := modload.ReadAliases(filepath.Join(b.moddir, modload.LeftOutFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(w, "  (the list of the modules left out of this image: %v)\n", err)
+	}
+	return left
 }
 
 // builtins are the rescue shell commands that need the boot's state. Each takes the words
@@ -298,6 +305,11 @@ func (b *Boot) modprobe(args []string, w io.Writer) error {
 		fmt.Fprintf(w, "%s: %s\n", name, r.Status)
 		if r.Err != nil {
 			fmt.Fprintf(w, "  %v\n", r.Err)
+		}
+		if r.Status == modload.NoModule {
+			if left := b.leftOut(w); left != nil && left.Aliased(name) {
+				fmt.Fprintf(w, "  %s was left out of this image: mkinitramfs -modules %s (or -legacyhba) adds it\n", name, name)
+			}
 		}
 		if !r.Status.OK() {
 			failed = append(failed, name)

@@ -57,3 +57,15 @@ func ReadAliases(p string) (*Index, error) {
 	}
 	return newIndex(nil, true, nil, aliases), nil
 }
+
+// Aliased reports whether an alias of the index belongs to the module called name ('-' and
+// '_' are equivalent): for an index ReadAliases made, whether the image left that module out.
+func (ix *Index) Aliased(name string) bool {
+	n := normName(name)
+	for _, a := range ix.aliases {
+		if a.Module == n {
+			return true
+		}
+	}
+	return false
+}

@@ -43,6 +43,11 @@ func TestLeftOutAliases(t *testing.T) {
 			t.Errorf("Lookup(%q) = %q, want %q", alias, got, want)
 		}
 	}
+	for name, want := range map[string]bool{"virtio_pci": true, "virtio-pci": true, "globby": false, "ext4": false} {
+		if got := left.Aliased(name); got != want {
+			t.Errorf("Aliased(%q) = %v, want %v", name, got, want)
+		}
+	}
 	if got := left.Modules(); len(got) != 0 {
 		t.Errorf("the left-out index has modules to load: %q", got)
 	}
