@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -248,10 +248,10 @@ func (b *Boot) listUnknown(w io.Writer, aliases []string) {
 }
 
 // leftOut reads the image's list of the modules it was made without (modload.LeftOutFile):
-// nil when there is none, and when it is unreadable, which it says on w.
+// nil when it is unreadable, which it says on w.
 func (b *Boot) leftOut(w io.Writer) *modload.Index {
-	left, err := modload.ReadAliases(filepath.Join(b.moddir, modload.LeftOutFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	left, err := modload.ReadLeftOut(b.moddir)
+	if err != nil {
 		fmt.Fprintf(w, "  (the list of the modules left out of this image: %v)\n", err)
 	}
 	return left
@@ -300,6 +300,7 @@ func (b *Boot) modprobe(args []string, w io.Writer) error {
 		return errors.New("usage: modprobe NAME…")
 	}
 	var failed []string
+	leftOut := sync.OnceValue(func() *modload.Index { return b.leftOut(w) })
 	for _, name := range args {
 		r := b.loader.Load(name)
 		fmt.Fprintf(w, "%s: %s\n", name, r.Status)
@@ -307,7 +308,7 @@ func (b *Boot) modprobe(args []string, w io.Writer) error {
 			fmt.Fprintf(w, "  %v\n", r.Err)
 		}
 		if r.Status == modload.NoModule {
-			if left := b.leftOut(w); left != nil && left.Aliased(name) {
+			if left := leftOut(); left != nil && left.Aliased(name) {
 				fmt.Fprintf(w, "  %s was left out of this image: mkinitramfs -modules %s (or -legacyhba) adds it\n", name, name)
 			}
 		}

@@ -176,11 +176,11 @@ func TestBuildLayout(t *testing.T) {
 	}
 
 	// What the image was made without: the generic set's controllers this machine lacks.
-	left := filepath.Join(t.TempDir(), modload.LeftOutFile)
-	if err := os.WriteFile(left, content(t, recs[path.Join(mdir, modload.LeftOutFile)]), 0o644); err != nil {
+	leftDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(leftDir, modload.LeftOutFile), content(t, recs[path.Join(mdir, modload.LeftOutFile)]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lix, err := modload.ReadAliases(left)
+	lix, err := modload.ReadLeftOut(leftDir)
 	if err != nil {
 		t.Fatalf("the image's %s: %v", modload.LeftOutFile, err)
 	}

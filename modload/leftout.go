@@ -2,7 +2,6 @@ package modload
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -29,7 +28,7 @@ func StorageBus(modalias string) bool {
 
 // WriteStorageAliases writes the aliases of the named modules that are on a storage
 // bus (StorageBus) as modules.alias lines ("alias PATTERN MODULE"), in the index's
-// order; ReadAliases reads them back.
+// order; ReadLeftOut reads them back.
 func (ix *Index) WriteStorageAliases(w io.Writer, names []string) error {
 	want := map[string]bool{}
 	for _, n := range names {
@@ -44,28 +43,17 @@ func (ix *Index) WriteStorageAliases(w io.Writer, names []string) error {
 	return bw.Flush()
 }
 
-// ReadAliases reads a file of modules.alias lines (LeftOutFile) into an index of those
-// aliases alone: its Lookup names the modules they belong to, none of which it can load.
-func ReadAliases(p string) (*Index, error) {
-	data, err := readFileLimit(p, maxTextFile)
+// ReadLeftOut reads moddir's LeftOutFile into an index of its aliases alone: its Lookup
+// names the modules they belong to, none of which it can load. A tree without the file
+// gives an empty index.
+func ReadLeftOut(moddir string) (*Index, error) {
+	aliases, err := parseFile(moddir, LeftOutFile, true, parseAliases)
 	if err != nil {
 		return nil, err
-	}
-	aliases, err := parseAliases(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", p, err)
 	}
 	return newIndex(nil, true, nil, aliases), nil
 }
 
 // Aliased reports whether an alias of the index belongs to the module called name ('-' and
-// '_' are equivalent): for an index ReadAliases made, whether the image left that module out.
-func (ix *Index) Aliased(name string) bool {
-	n := normName(name)
-	for _, a := range ix.aliases {
-		if a.Module == n {
-			return true
-		}
-	}
-	return false
-}
+// '_' are equivalent): for an index ReadLeftOut made, whether the image left that module out.
+func (ix *Index) Aliased(name string) bool { return ix.aliasedModules("")[normName(name)] }

@@ -96,6 +96,7 @@ type Loader struct {
 	compOnce sync.Once
 	kernComp string                       // contents of /sys/module/compression
 	zstd     func() (*ZstdDecoder, error) // the decoder of moddir's zstd modules, made at its first use
+	hasDict  func() bool                  // whether moddir has a zstd dictionary (DictFile)
 
 	cpu      string // Options.CPU
 	cpuOnce  sync.Once
@@ -130,6 +131,9 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 		ahead:       map[string]bool{},
 	}
 	l.zstd = sync.OnceValues(func() (*ZstdDecoder, error) { return OpenZstdDecoder(moddir) })
+	// Only with a dictionary can a module's frame need one, and only then is each zstd
+	// module's header read before the kernel gets it: one stat, no decoder, otherwise.
+	l.hasDict = sync.OnceValue(func() bool { return exists(filepath.Join(moddir, DictFile)) })
 	for name, ps := range opt.Params {
 		l.params[normName(name)] = joinParams(ps)
 	}
@@ -563,13 +567,6 @@ func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 		return false, fmt.Errorf("finit_module %s: %w", p, err)
 	}
 	return algo != "", nil
-}
-
-// hasDict says whether moddir has a zstd dictionary (DictFile): only then can a module's
-// frame need one, and only then is each zstd module's header read before the kernel gets it.
-func (l *Loader) hasDict() bool {
-	d, err := l.zstd()
-	return err == nil && d.dict != 0
 }
 
 // kernelCompression returns the algorithm the kernel decompresses modules
