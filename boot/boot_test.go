@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"github.com/earlyroot/earlyroot/cmdline"
@@ -323,7 +324,7 @@ func TestRescueCommands(t *testing.T) {
 // modprobe of a module the image was made without says so, and how to get it.
 func TestRescueModprobeLeftOut(t *testing.T) {
 	f := newFakeSystem(t, "root=/dev/vda rd.timeout=9")
-	write(t, f.path("lib/modules/6.1.0-test/"+modload.LeftOutFile), "alias pci:v00009005d00008000sv*sd*bc*sc*i* aic79xx\n")
+	writeLeftOut(t, f.path("lib/modules/6.1.0-test"), "alias pci:v00009005d00008000sv*sd*bc*sc*i* aic79xx\n")
 	f.coldplug("vda", "ext4")
 	f.onMount = func(string, string) error { return unix.EINVAL }
 	f.in.add("modprobe aic79xx ahci\n", "poweroff\n")
@@ -405,6 +406,22 @@ func TestDiagnose(t *testing.T) {
 	}
 }
 
+// writeLeftOut writes the list of the modules an image left out (modload.LeftOutFile) to
+// moddir, as mkinitramfs does: text compressed with zstd.
+func writeLeftOut(t *testing.T, moddir, text string) {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(moddir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(moddir, modload.LeftOutFile), enc.EncodeAll([]byte(text), nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The rescue shell names the module an image was made without that would drive a
 // controller it saw (modload.LeftOutFile), and says when that list is unreadable.
 func TestDiagnoseLeftOut(t *testing.T) {
@@ -431,7 +448,7 @@ func TestDiagnoseLeftOut(t *testing.T) {
 			b.reg = devices.NewRegistry(t.TempDir())
 			b.moddir = t.TempDir()
 			if c.file != "" {
-				write(t, filepath.Join(b.moddir, modload.LeftOutFile), c.file)
+				writeLeftOut(t, b.moddir, c.file)
 			}
 			b.loader = modload.NewLoader(nil, b.moddir, modload.Options{})
 			b.loader.LoadAlias(adaptec)

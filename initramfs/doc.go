@@ -38,11 +38,12 @@
 //	                                    modload's compact index of exactly
 //	                                    the selected modules, built-in
 //	                                    modules and their aliases included
-//	/lib/modules/<kver>/modules.left-out
+//	/lib/modules/<kver>/modules.left-out.zst
 //	                                    the storage-bus aliases of the
 //	                                    generic and legacy sets' modules
 //	                                    the image leaves out, for the
-//	                                    rescue shell (modload.LeftOutFile)
+//	                                    rescue shell (modload.LeftOutFile),
+//	                                    zstd-compressed: in the plain archive
 //	/lib/firmware/...                   with Config.Firmware: the files the
 //	                                    modules name in their .modinfo, kept
 //	                                    .xz/.zst when the kernel's .config

@@ -361,8 +361,12 @@ func writeLeftOut(ix *modload.Index, out []string, stage string) (stagedFile, er
 	if err := ix.WriteStorageAliases(&buf, out); err != nil {
 		return stagedFile{}, fmt.Errorf("write %s: %w", modload.LeftOutFile, err)
 	}
+	z, err := CompressModule(buf.Bytes(), Zstd)
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("write %s: %w", modload.LeftOutFile, err)
+	}
 	p := filepath.Join(stage, modload.LeftOutFile)
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, z, 0o644); err != nil {
 		return stagedFile{}, fmt.Errorf("write %s: %w", modload.LeftOutFile, err)
 	}
 	return stagedFile{rel: modload.LeftOutFile, src: p}, nil

@@ -2,8 +2,12 @@ package modload
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"strings"
 )
 
@@ -12,8 +16,10 @@ import (
 // legacy host adapters, the controllers a host-only image's machine lacks, what the
 // builder omitted. An initramfs cannot drive a controller it has no module for; what
 // it can do is say which module would have, so that the rescue shell's "no module in
-// this image" comes with the fix.
-const LeftOutFile = "modules.left-out"
+// this image" comes with the fix. It is zstd-compressed, so that it goes into the image's
+// plain archive, which the kernel only copies at every boot, and only the rescue shell
+// decodes it.
+const LeftOutFile = "modules.left-out.zst"
 
 // StorageBus reports whether a modalias is on a bus where storage controllers live; the
 // others (cpu, dmi, acpi, hid, input, …) have no module in an initramfs by design.
@@ -47,9 +53,17 @@ func (ix *Index) WriteStorageAliases(w io.Writer, names []string) error {
 // names the modules they belong to, none of which it can load. A tree without the file
 // gives an empty index.
 func ReadLeftOut(moddir string) (*Index, error) {
-	aliases, err := parseFile(moddir, LeftOutFile, true, parseAliases)
+	p := filepath.Join(moddir, LeftOutFile)
+	data, err := decodeFile(p, func(r io.Reader) ([]byte, error) { return decompressZstd(r, maxTextFile) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return newIndex(nil, true, nil, nil), nil
+	}
 	if err != nil {
 		return nil, err
+	}
+	aliases, err := parseAliases(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", p, err)
 	}
 	return newIndex(nil, true, nil, aliases), nil
 }

@@ -25,7 +25,7 @@ func TestLeftOutAliases(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, LeftOutFile)
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, compress(t, "zstd", buf.Bytes()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	left, err := ReadLeftOut(dir)
@@ -51,11 +51,17 @@ func TestLeftOutAliases(t *testing.T) {
 		t.Errorf("the left-out index has modules to load: %q", got)
 	}
 
-	if err := os.WriteFile(p, []byte("alias pci:v* virtio_pci\noptions x y=1\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, compress(t, "zstd", []byte("alias pci:v* virtio_pci\noptions x y=1\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadLeftOut(dir); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("a line that is no alias: err = %v, want its line number", err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadLeftOut(dir); err == nil || !strings.Contains(err.Error(), "decompress") {
+		t.Errorf("a list that is not zstd: err = %v", err)
 	}
 	if none, err := ReadLeftOut(t.TempDir()); err != nil || none.Lookup("pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00") != nil {
 		t.Errorf("a tree without the file: %v, %v; want an empty index", none, err)

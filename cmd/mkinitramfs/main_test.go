@@ -227,9 +227,11 @@ func TestRunInterrupted(t *testing.T) {
 // compressed with zstd one by one in an uncompressed archive, and the init with the other
 // files in a zstd-compressed one after it, with the modules it expects at most boots (a
 // virtual machine's disk drivers, -unpack) uncompressed there; a host-only image's modules,
-// which it expects to load at every boot, all uncompressed in that second archive.
+// which it expects to load at every boot, all uncompressed in that second archive, and its
+// first holding only the compressed list of the modules it left out, for the rescue shell.
 func TestDefaultLayout(t *testing.T) {
 	mod := func(p string) string { return path.Join("lib/modules", kver, "kernel", p) }
+	leftOut := path.Join("lib/modules", kver, modload.LeftOutFile)
 	virtioBlk, virtioPCI, ahci := mod("drivers/block/virtio_blk.ko"), mod("drivers/virtio/virtio_pci.ko"), mod("drivers/ata/ahci.ko")
 	split := []initramfs.Compression{initramfs.None, initramfs.Zstd}
 	for _, tc := range []struct {
@@ -242,7 +244,7 @@ func TestDefaultLayout(t *testing.T) {
 		{"generic", false, nil, split, [][]string{{ahci + ".zst"}, {virtioBlk, virtioPCI}}},
 		{"generic, -unpack none", false, []string{"-unpack", "none"}, split, [][]string{{virtioBlk + ".zst", virtioPCI + ".zst"}, nil}},
 		{"generic, -unpack ahci", false, []string{"-unpack", "ahci"}, split, [][]string{{virtioBlk + ".zst"}, {ahci}}},
-		{"host-only", true, nil, []initramfs.Compression{initramfs.Zstd}, [][]string{{virtioBlk, virtioPCI}}},
+		{"host-only", true, nil, split, [][]string{{leftOut}, {virtioBlk, virtioPCI}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(fixture(t), tc.flags...)

@@ -120,7 +120,7 @@ func TestRootNotFound(t *testing.T) {
 
 // A host-only image booted where its root's controller is one it was not made for stops in
 // the rescue shell naming the module that controller needs: the image lists the generic
-// set's modules it was made without (modules.left-out).
+// set's modules it was made without (modload.LeftOutFile).
 func TestHostOnlyOtherController(t *testing.T) {
 	t.Parallel()
 	mounts := filepath.Join(t.TempDir(), "mounts")
