@@ -272,6 +272,7 @@ func (b *Boot) openModules() {
 	}
 	opt.SysModule = filepath.Join(b.sys.Sys, "module")
 	opt.CPU = modload.ReadCPUModalias(modload.CPUModaliasPath(b.sys.Sys))
+	opt.RequestSysctl = filepath.Join(b.sys.Proc, modload.RequestSysctl)
 	opt.Observe = b.logLoad
 	b.loader = modload.NewLoader(ix, b.moddir, opt)
 }
@@ -593,13 +594,22 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 		return "", err
 	}
 	mountStart := b.since()
-	fstype, err := mount.MountRoot(b.sys.Mount, dev.Path, b.sys.NewRoot, types, flags)
+	fstype, err := mount.MountRoot(b.mount, dev.Path, b.sys.NewRoot, types, flags)
 	b.timing.record(&b.timing.mount, b.since()-mountStart)
 	if err != nil {
 		return "", err
 	}
 	b.mounted = true
 	return fstype, nil
+}
+
+// mount is the system's Mount as a step that may make the kernel request a module (the
+// filesystem's, when its load failed): never while the requests are off
+// (modload.Loader.WithoutRequests).
+func (b *Boot) mount(source, target, fstype string, flags uintptr, data string) error {
+	var err error
+	b.loader.Requesting(func() { err = b.sys.Mount(source, target, fstype, flags, data) })
+	return err
 }
 
 // errUnrecognised is filesystemTypes's error for a device whose contents the probe did not

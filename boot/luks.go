@@ -61,6 +61,23 @@ func (c *cryptState) unlockKey(h *luks.Header, pass []byte) (*luks.VolumeKey, in
 	return h.Unlock(pass)
 }
 
+// unlockKey recovers h's volume key once prepareCrypto is done with h (prepared closed):
+// the keyslots' transforms are then built, and their binds ask the kernel for nothing. A
+// transform prepareCrypto could not build (it needed a module the init had not loaded) is
+// built by the bind, which makes the kernel request it; should that meet another volume's
+// or an array's time without requests (modload.Loader.WithoutRequests), the kernel finds
+// no cipher, and the unlock is tried once more, as a step that may request modules. The
+// key derivation itself is not such a step: other volumes' derivations run alongside.
+func (b *Boot) unlockKey(h *luks.Header, pass []byte, prepared <-chan struct{}) (*luks.VolumeKey, int, error) {
+	<-prepared
+	vk, slot, err := b.crypt.unlockKey(h, pass)
+	var noCipher *luks.CipherError
+	if errors.As(err, &noCipher) {
+		b.loader.Requesting(func() { vk, slot, err = b.crypt.unlockKey(h, pass) })
+	}
+	return vk, slot, err
+}
+
 // cryptVolume is one LUKS member device and what became of it.
 type cryptVolume struct {
 	dev    devices.Device
@@ -348,10 +365,12 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 	if set.Options.Header != "" {
 		return mapping{}, fmt.Errorf("header=%s: detached headers are not supported", set.Options.Header)
 	}
-	var modules sync.WaitGroup // the kernel's part, readied while the key is derived
+	var modules sync.WaitGroup // the kernel's part, readied while the passphrase is read
 	modules.Add(2)
+	prepared := make(chan struct{})
 	b.goSafe(func() {
 		defer modules.Done()
+		defer close(prepared)
 		b.prepareCrypto(h)
 	})
 	b.goSafe(func() {
@@ -360,7 +379,7 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 			b.log.Warnf("luks: %v", r.Err)
 		}
 	})
-	vk, slot, err := b.luksKey(ctx, d, h, set, term)
+	vk, slot, err := b.luksKey(ctx, d, h, set, term, prepared)
 	if err != nil {
 		return mapping{}, err
 	}
@@ -400,7 +419,10 @@ func (b *Boot) openLUKS(ctx context.Context, d devices.Device, set cmdline.LUKSD
 		return mapping{}, errors.New("no device-mapper in this system")
 	}
 	uuid := h.DMUUID(set.Name)
-	dev, err := b.sys.DMCreate(set.Name, uuid, set.Options.ReadOnly, []dm.Target{t}, h.KeyDescription(), vk.Bytes())
+	var dev dm.Device
+	b.loader.Requesting(func() {
+		dev, err = b.sys.DMCreate(set.Name, uuid, set.Options.ReadOnly, []dm.Target{t}, h.KeyDescription(), vk.Bytes())
+	})
 	vk.Wipe()
 	if err != nil {
 		return mapping{}, fmt.Errorf("dm-crypt %s: %w", set.Name, err)
@@ -433,11 +455,11 @@ func cryptFlag(c *dm.Crypt, flag string) {
 // luksKey recovers the volume key: with the key file when there is one (asking for the
 // passphrase if it fails), else with the passphrase, typed at the console or remembered
 // from another device.
-func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, set cmdline.LUKSDevice, term askpass.Terminal) (*luks.VolumeKey, int, error) {
+func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, set cmdline.LUKSDevice, term askpass.Terminal, prepared <-chan struct{}) (*luks.VolumeKey, int, error) {
 	if !set.Key.IsZero() {
 		key, err := b.readKey(ctx, set.Key, set.Options)
 		if err == nil {
-			vk, slot, err := b.crypt.unlockKey(h, key)
+			vk, slot, err := b.unlockKey(h, key, prepared)
 			clear(key)
 			if err == nil {
 				b.log.Infof("luks %s: unlocked with the key file %s", d.Path, set.Key)
@@ -458,7 +480,7 @@ func (b *Boot) luksKey(ctx context.Context, d devices.Device, h *luks.Header, se
 	var vk *luks.VolumeKey
 	var slot int
 	check := func(pass []byte) error {
-		k, s, err := b.crypt.unlockKey(h, pass)
+		k, s, err := b.unlockKey(h, pass, prepared)
 		if err != nil {
 			if errors.Is(err, luks.ErrNoKeyslotMatched) {
 				return luks.ErrNoKeyslotMatched
@@ -533,7 +555,7 @@ func (b *Boot) readKey(ctx context.Context, k cryptopt.Key, o cryptopt.Options) 
 	}
 	defer os.Remove(dir)
 	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	if err := b.sys.Mount(dev.Path, dir, fstype, flags, ""); err != nil {
+	if err := b.mount(dev.Path, dir, fstype, flags, ""); err != nil {
 		return nil, fmt.Errorf("mount key device %s (%s): %w", dev.Path, fstype, err)
 	}
 	defer func() {
@@ -591,7 +613,12 @@ func readKeyFile(path string, k cryptopt.Key) ([]byte, error) {
 // prepareCrypto readies the kernel for decrypting a volume's keyslots while its key is
 // derived: what decrypting them through AF_ALG asks the kernel for (cryptoModules), loaded
 // by the init instead of by a modprobe helper process each, after the derivation; then the
-// volume's transforms, which the kernel builds at their first use (luks.Header.Prepare).
+// volume's transforms, which the kernel builds at their first use (luks.Header.Prepare),
+// with its module requests off: building "xts(aes)" from its templates, the crypto API asks
+// for modules by each name it has no instance of yet, six requests for aes-xts-plain64,
+// loaded or not, and the kernel waits for a helper process each time. A transform that
+// needed a module the init had not loaded is not built here; the keyslot's decryption
+// builds it later, with the requests on.
 func (b *Boot) prepareCrypto(h *luks.Header) {
 	for _, name := range cryptoModules(h) {
 		if b.index == nil || len(b.index.Resolve(name)) == 0 {
@@ -601,7 +628,7 @@ func (b *Boot) prepareCrypto(h *luks.Header) {
 			b.log.Warnf("luks: %v", r.Err)
 		}
 	}
-	h.Prepare()
+	b.loader.WithoutRequests(h.Prepare)
 }
 
 // cryptoModules are the module names the kernel asks for when a LUKS volume is unlocked

@@ -201,7 +201,8 @@ func (b *Boot) activateVG(vg *lvm.VG) (int, error) {
 		return 0, fmt.Errorf("lvm vg %s: device-mapper: %w", vg.Name, err)
 	}
 	b.loadTargets(todo)
-	devs, err := lvm.Activate(c, plan, l.active)
+	var devs map[string]string
+	b.loader.Requesting(func() { devs, err = lvm.Activate(c, plan, l.active) })
 	if err != nil {
 		return 0, err
 	}

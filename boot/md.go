@@ -239,7 +239,7 @@ func (b *Boot) loadMDModules(level int) {
 		}
 		// The kernel asks for the personality itself (request_module "md-level-N") when
 		// the array runs; asking first lets it load while the members are added.
-		b.loader.Load("md-level-" + strconv.Itoa(level))
+		b.loader.Load(mdPersonality(level))
 	})
 }
 
@@ -253,7 +253,7 @@ func (b *Boot) startMD(a *md.Array, degraded bool) {
 		b.log.Warnf("md: %s: left out %s: %s", uuid, l.Member.Device, l.Reason)
 	}
 	as := md.Assembler{Sys: b.mdSys()}
-	st, err := as.Start(a, degraded)
+	st, err := b.runMD(&as, a, degraded)
 	if err != nil {
 		b.stack.md.failed(a.UUID)
 		b.log.Errorf("md: %v", err)
@@ -267,6 +267,26 @@ func (b *Boot) startMD(a *md.Array, degraded bool) {
 	}
 	b.linkMD(a.SB, st.Name)
 }
+
+// runMD starts the array. md asks for the array's personality (request_module
+// "md-level-N") each time it runs one, loaded or not, and waits for the modprobe helper
+// process it starts; so once the init has the personality in the kernel (loadMDModules
+// started its load), the array runs with the kernel's module requests off
+// (modload.Loader.WithoutRequests). Without the personality the kernel asks as it would.
+func (b *Boot) runMD(as *md.Assembler, a *md.Array, degraded bool) (md.Started, error) {
+	var st md.Started
+	var err error
+	start := func() { st, err = as.Start(a, degraded) }
+	if r := b.loader.Load(mdPersonality(a.SB.Level)); r.Status.OK() {
+		b.loader.WithoutRequests(start)
+	} else {
+		b.loader.Requesting(start)
+	}
+	return st, err
+}
+
+// mdPersonality is the module alias md asks for to run an array of level.
+func mdPersonality(level int) string { return "md-level-" + strconv.Itoa(level) }
 
 // linkMD makes the links udev's md rules would: /dev/md/NAME and
 // /dev/disk/by-id/md-uuid-…, md-name-….

@@ -14,6 +14,7 @@ import (
 	"github.com/earlyroot/earlyroot/internal/sparse"
 	"github.com/earlyroot/earlyroot/lvm"
 	"github.com/earlyroot/earlyroot/md"
+	"github.com/earlyroot/earlyroot/modload"
 	"github.com/earlyroot/earlyroot/uevent"
 )
 
@@ -24,7 +25,8 @@ type fakeMD struct {
 	f      *fakeSystem
 	mu     sync.Mutex
 	writes []string
-	data   string // sparse fixture the array's device is made of
+	data   string   // sparse fixture the array's device is made of
+	helper []string // the kernel.modprobe setting (modload.RequestSysctl) as each array ran
 }
 
 func (m *fakeMD) Write(attr, value string) error {
@@ -32,6 +34,10 @@ func (m *fakeMD) Write(attr, value string) error {
 	m.writes = append(m.writes, attr+"="+value)
 	m.mu.Unlock()
 	if strings.HasSuffix(attr, "/md/array_state") && value == "read-auto" {
+		setting, err := os.ReadFile(m.f.path("proc/" + modload.RequestSysctl))
+		m.mu.Lock()
+		m.helper = append(m.helper, fmt.Sprintf("%q %v", setting, err))
+		m.mu.Unlock()
 		name := strings.Split(attr, "/")[1]
 		plugSparse(m.f, name, 9, m.data)
 	}
@@ -144,6 +150,51 @@ func TestMDArrayIsRoot(t *testing.T) {
 				if dst, err := os.Readlink(f.path("dev/" + l)); err != nil || filepath.Base(dst) != "md0" {
 					t.Errorf("link /dev/%s: %q, %v", l, dst, err)
 				}
+			}
+		})
+	}
+}
+
+// md asks for the array's personality each time it runs one: with the personality in the
+// kernel already, the array runs with the kernel's module requests off, and the setting is
+// back when the boot hands over; without it, the kernel's request goes to the helper.
+func TestMDRunsWithoutRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		personality bool // the image knows raid1 (here built in, as md-level-1)
+		during      string
+	}{
+		{"personality loaded", true, `"\n" <nil>`},
+		{"personality unknown", false, `"/sbin/modprobe\n" <nil>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeSystem(t, "root=UUID=5eedf500-0000-4000-8000-000000000008 rd.timeout=4 rd.shell=0 panic=-1")
+			write(t, f.path("proc/"+modload.RequestSysctl), "/sbin/modprobe\n")
+			if tc.personality {
+				moddir := f.path("lib/modules/6.1.0-test")
+				write(t, filepath.Join(moddir, "modules.dep"), "")
+				write(t, filepath.Join(moddir, "modules.alias"), "")
+				write(t, filepath.Join(moddir, "modules.builtin"), "kernel/drivers/md/md-mod.ko\nkernel/drivers/md/raid1.ko\n")
+				write(t, filepath.Join(moddir, "modules.builtin.modinfo"), "raid1.alias=md-personality-3\x00raid1.alias=md-level-1\x00")
+			}
+			mdsys := &fakeMD{f: f, data: mdFixture("md-raid1-0.90", 0)}
+			f.layers = Layers{MD: mdsys}
+			f.onDiscover = func() {
+				plugSparse(f, "vda", 0, mdFixture("md-raid1-0.90", 0))
+				plugSparse(f, "vdb", 1, mdFixture("md-raid1-0.90", 1))
+			}
+			run(t, f)
+			mdsys.mu.Lock()
+			helper := slices.Clone(mdsys.helper)
+			mdsys.mu.Unlock()
+			if want := []string{tc.during}; !slices.Equal(helper, want) {
+				t.Errorf("kernel.modprobe as the array ran: %q, want %q\n%s", helper, want, f.output())
+			}
+			if got, err := os.ReadFile(f.path("proc/" + modload.RequestSysctl)); string(got) != "/sbin/modprobe\n" {
+				t.Errorf("kernel.modprobe after the boot: %q, %v", got, err)
+			}
+			if f.switched == nil {
+				t.Errorf("the boot did not switch root:\n%s", f.output())
 			}
 		})
 	}

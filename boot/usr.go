@@ -218,7 +218,7 @@ func (b *Boot) mountExtraDevice(ctx context.Context, m extraMount, target string
 	for _, t := range types {
 		b.loadFilesystem(t)
 	}
-	fstype, err = mount.MountRoot(b.sys.Mount, dev.Path, target, types, flags)
+	fstype, err = mount.MountRoot(b.mount, dev.Path, target, types, flags)
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", m.what, err)
 	}
@@ -259,7 +259,7 @@ func (b *Boot) mountVirtual(_ context.Context, m extraMount, target string, flag
 	if len(m.types) != 1 || !slices.Contains(virtualTypes, m.types[0]) {
 		return "", "", fmt.Errorf("%s: only a block device or %s can be mounted by the initramfs (the real system mounts the others)", m.what, strings.Join(virtualTypes, " or "))
 	}
-	if err := b.sys.Mount(m.spec, target, m.types[0], flags.Flags, flags.Data); err != nil {
+	if err := b.mount(m.spec, target, m.types[0], flags.Flags, flags.Data); err != nil {
 		return "", "", fmt.Errorf("%s: mount on %s: %w", m.what, target, err)
 	}
 	return m.spec, m.types[0], nil

@@ -383,9 +383,15 @@ func parseHCTL(name string) (h, c, t, l int, ok bool) {
 	return n[0], n[1], n[2], n[3], true
 }
 
-// lowestHost finds the smallest N of the hostN entries in dir.
+// lowestHost finds the smallest N of the hostN entries in dir (listed unsorted: the init
+// links no sorted directory listing, os.ReadDir, for the one place that needs an order).
 func lowestHost(s sysDir, dir string) (int, bool) {
-	ents, err := os.ReadDir(s.file(dir, ""))
+	f, err := os.Open(s.file(dir, ""))
+	if err != nil {
+		return 0, false
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
 	if err != nil {
 		return 0, false
 	}

@@ -111,7 +111,7 @@ func ReadModprobeDirs(dirs ...string) (params map[string][]string, blacklist []s
 	files := map[string]string{} // base name -> path
 	var errs []error
 	for _, dir := range dirs {
-		ents, err := os.ReadDir(dir)
+		ents, err := listDir(dir)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
@@ -142,4 +142,15 @@ func ReadModprobeDirs(dirs ...string) (params map[string][]string, blacklist []s
 		blacklist = append(blacklist, bl...)
 	}
 	return params, blacklist, errors.Join(errs...)
+}
+
+// listDir lists dir in the order the file system gives: os.ReadDir would sort it, and
+// ReadModprobeDirs sorts the names it keeps itself, and the init links no os.ReadDir.
+func listDir(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }

@@ -30,6 +30,9 @@ type Options struct {
 	// it (crc32c-intel without SSE4.2 beside crc32c_generic, aesni-intel without AES-NI).
 	// A module asked for by its own name is always tried. "" tries every module.
 	CPU string
+	// RequestSysctl is the kernel.modprobe setting's file (/proc/ + [RequestSysctl]), which
+	// [Loader.WithoutRequests] empties for a while; "" leaves it alone.
+	RequestSysctl string
 }
 
 // Status is the outcome of loading one module.
@@ -110,6 +113,9 @@ type Loader struct {
 	deferred []string // modaliases whose loads were deferred, in order, once each
 
 	deferring atomic.Bool // device loads not yet in the kernel are deferred
+
+	requestSysctl string       // Options.RequestSysctl
+	requests      sync.RWMutex // held by WithoutRequests; read-held by inserts and Requesting
 }
 
 // NewLoader returns a loader for the modules of ix found below moddir.
@@ -118,17 +124,18 @@ func NewLoader(ix *Index, moddir string, opt Options) *Loader {
 		ix = &Index{} // no index (it failed to open): every alias resolves to no module
 	}
 	l := &Loader{
-		ix:          ix,
-		moddir:      moddir,
-		params:      map[string]string{},
-		blacklist:   map[string]bool{},
-		sysModule:   opt.SysModule,
-		observe:     opt.Observe,
-		cpu:         opt.CPU,
-		finitModule: unix.FinitModule,
-		initModule:  unix.InitModule,
-		entries:     map[string]*entry{},
-		ahead:       map[string]bool{},
+		ix:            ix,
+		moddir:        moddir,
+		params:        map[string]string{},
+		blacklist:     map[string]bool{},
+		sysModule:     opt.SysModule,
+		observe:       opt.Observe,
+		cpu:           opt.CPU,
+		requestSysctl: opt.RequestSysctl,
+		finitModule:   unix.FinitModule,
+		initModule:    unix.InitModule,
+		entries:       map[string]*entry{},
+		ahead:         map[string]bool{},
 	}
 	l.zstd = sync.OnceValues(func() (*ZstdDecoder, error) { return OpenZstdDecoder(moddir) })
 	// Only with a dictionary can a module's frame need one, and only then is each zstd
@@ -520,10 +527,12 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 			return r
 		}
 	}
-	start := time.Now()
 	var err error
-	r.ByKernel, err = l.insertFile(r.Path, l.paramsOf(name))
-	r.Took = time.Since(start)
+	l.Requesting(func() {
+		start := time.Now()
+		r.ByKernel, err = l.insertFile(r.Path, l.paramsOf(name))
+		r.Took = time.Since(start)
+	})
 	switch {
 	case err == nil:
 		r.Status = Loaded

@@ -103,7 +103,12 @@ func (s *session) lsOne(path string, long bool) error {
 		s.lsEntry(filepath.Dir(path), path, fi, long)
 		return nil
 	}
-	ents, err := os.ReadDir(path)
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	ents, err := d.ReadDir(-1) // not os.ReadDir: the init sorts with sort.Slice only
+	d.Close()
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,10 @@ func TestLUKS(t *testing.T) {
 		module string   // a module the kernel asked for on demand
 		qemu   []string // further QEMU arguments
 		before []string // console lines that must come before the passphrase is typed
+		// helper: the kernel may start the modprobe helper (serpent's SSE2 implementation is
+		// wrapped by cryptd and simd, which the init does not load ahead); for aes-xts the
+		// init loads every module and builds the transforms with the requests off.
+		helper bool
 	}{
 		{name: "luks2-argon2id", recipe: "luks2-argon2id", typed: []string{builder.Passphrase},
 			expect: []string{`keyslot 0 opened`, `opened as /dev/mapper/luks-`}},
@@ -39,7 +43,7 @@ func TestLUKS(t *testing.T) {
 		{name: "luks1", recipe: "luks1", typed: []string{builder.Passphrase}},
 		{name: "keyslot3", recipe: "luks2-keyslot3", typed: []string{builder.Passphrase},
 			expect: []string{`keyslot 3 opened`}},
-		{name: "serpent", recipe: "luks2-serpent", typed: []string{builder.Passphrase}, module: "serpent_generic"},
+		{name: "serpent", recipe: "luks2-serpent", typed: []string{builder.Passphrase}, module: "serpent_generic", helper: true},
 		{name: "keyfile-on-disk", recipe: "luks2-keyfile", append: "rd.luks.key=" + builder.KeyfileName + ":UUID={KEY_UUID}",
 			expect: []string{`unlocked with the key file`, `keyslot 0 opened`}},
 		{name: "mapper-name", recipe: "luks2-pbkdf2", append: "rd.luks.name={LUKS_UUID}=cryptroot root=/dev/mapper/cryptroot",
@@ -70,6 +74,9 @@ func TestLUKS(t *testing.T) {
 				if strings.Contains(v.Output(), pass) { // rd.debug included (usb-keyboard)
 					t.Errorf("the console shows the typed passphrase %q", pass)
 				}
+			}
+			if !tc.helper {
+				noModprobeStarts(t, v)
 			}
 			if tc.module != "" && !hasOption(f.Extra["modules"], tc.module) {
 				t.Errorf("modules loaded %q lack %s", f.Extra["modules"], tc.module)
