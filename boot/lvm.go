@@ -200,9 +200,13 @@ func (b *Boot) activateVG(vg *lvm.VG) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("lvm vg %s: device-mapper: %w", vg.Name, err)
 	}
-	b.loadTargets(todo)
 	var devs map[string]string
-	b.loader.Requesting(func() { devs, err = lvm.Activate(c, plan, l.active) })
+	activate := func() { devs, err = lvm.Activate(c, plan, l.active) }
+	if b.loadTargets(todo) {
+		b.loader.WithoutRequests(activate)
+	} else {
+		b.loader.Requesting(activate)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -214,24 +218,68 @@ func (b *Boot) activateVG(vg *lvm.VG) (int, error) {
 	return len(todo), nil
 }
 
-// loadTargets loads the modules of the dm targets a plan uses.
-func (b *Boot) loadTargets(plan []*lvm.Device) {
+// loadTargets loads the modules of the dm targets a plan uses, and for a raid target the
+// md personality of its level, which md asks for whenever it runs one (mdPersonality). It
+// reports whether the plan's tables then need nothing of the kernel's module requests: the
+// plan is then activated with them off (modload.Loader.WithoutRequests), so that a raid
+// LV starts no modprobe helper process.
+func (b *Boot) loadTargets(plan []*lvm.Device) (answered bool) {
 	none := func(string) (string, error) { return "0:0", nil }
-	loaded := map[string]bool{}
+	answered = true
+	tried := map[string]bool{}
+	load := func(name, target string) {
+		if tried[name] {
+			return
+		}
+		tried[name] = true
+		r := b.loader.Load(name)
+		if r.Err != nil {
+			b.log.Warnf("lvm: target %s: %v", target, r.Err)
+		}
+		answered = answered && r.Status.OK()
+	}
 	for _, d := range plan {
 		tbl, err := d.Table(none)
 		if err != nil {
+			answered = false
 			continue
 		}
 		for _, t := range tbl {
-			if m := targetModules[t.Type]; m != "" && !loaded[m] {
-				loaded[m] = true
-				if r := b.loader.Load(m); r.Err != nil {
-					b.log.Warnf("lvm: target %s: %v", t.Type, r.Err)
+			switch m := targetModules[t.Type]; {
+			case m != "":
+				load(m, t.Type)
+			case !dmModTargets[t.Type]:
+				answered = false
+			}
+			if t.Type == "raid" {
+				if level, ok := raidLevel(t.Params); ok {
+					load(mdPersonality(level), t.Type)
+				} else {
+					answered = false
 				}
 			}
 		}
 	}
+	return answered
+}
+
+// dmModTargets are the targets dm_mod has itself.
+var dmModTargets = map[string]bool{"linear": true, "striped": true, "error": true}
+
+// raidLevel is the md level of a dm-raid table's raid type, its first parameter: "raid1"
+// is 1, "raid10" 10, "raid5_ls" 5, "raid0_meta" 0.
+func raidLevel(params string) (int, bool) {
+	typ, _, _ := strings.Cut(params, " ")
+	digits, ok := strings.CutPrefix(typ, "raid")
+	if !ok {
+		return 0, false
+	}
+	end := 0
+	for end < len(digits) && digits[end] >= '0' && digits[end] <= '9' {
+		end++
+	}
+	level, err := strconv.Atoi(digits[:end])
+	return level, err == nil
 }
 
 // dmMade gives a new visible LV its /dev/VG/LV name, as lvm's udev rules would

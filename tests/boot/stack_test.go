@@ -97,16 +97,17 @@ func TestMDDegraded(t *testing.T) {
 	}
 }
 
-// LVM: the root LV by /dev/VG/LV (linear, striped over two PVs, thin), and an LV inside
-// an MD array by UUID= of its filesystem (every LV of the complete VG is activated). The
-// tables are loaded from the metadata without writing it: after a read-only boot every PV
-// is unchanged.
+// LVM: the root LV by /dev/VG/LV (linear, striped over two PVs, thin, raid1 mirrored over
+// two PVs), and an LV inside an MD array by UUID= of its filesystem (every LV of the
+// complete VG is activated). The tables are loaded from the metadata without writing it:
+// after a read-only boot every PV is unchanged. No boot starts the modprobe helper.
 func TestLVM(t *testing.T) {
 	dmSource := regexp.MustCompile(`^/dev/dm-\d+$`)
 	for _, tc := range []struct{ name, root string }{
 		{"lvm-linear", ""},
 		{"lvm-striped", ""},
 		{"lvm-thin", ""},
+		{"lvm-raid1", ""},
 		{"lvm-on-md", "uuid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,7 +118,7 @@ func TestLVM(t *testing.T) {
 				root = "UUID=" + r.RootUUID
 			}
 			v, _ := stackBoot(t, tc.name, "root="+root+" ro", dmSource)
-			noModprobeStarts(t, v) // lvm-on-md: its array's run included
+			noModprobeStarts(t, v) // the raid1 LV's and lvm-on-md's array's runs included
 		})
 	}
 }
