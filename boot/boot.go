@@ -603,6 +603,14 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 	return fstype, nil
 }
 
+// withoutRequests runs f with the kernel's module requests off
+// (modload.Loader.WithoutRequests), and says so when they could not be turned on again.
+func (b *Boot) withoutRequests(f func()) {
+	if _, err := b.loader.WithoutRequests(f); err != nil {
+		b.log.Errorf("%v: the kernel starts no modprobe helper now, nor after the boot", err)
+	}
+}
+
 // mount is the system's Mount as a step that may make the kernel request a module (the
 // filesystem's, when its load failed): never while the requests are off
 // (modload.Loader.WithoutRequests).

@@ -628,7 +628,7 @@ func (b *Boot) prepareCrypto(h *luks.Header) {
 			b.log.Warnf("luks: %v", r.Err)
 		}
 	}
-	b.loader.WithoutRequests(h.Prepare)
+	b.withoutRequests(h.Prepare)
 }
 
 // cryptoModules are the module names the kernel asks for when a LUKS volume is unlocked

@@ -203,7 +203,7 @@ func (b *Boot) activateVG(vg *lvm.VG) (int, error) {
 	var devs map[string]string
 	activate := func() { devs, err = lvm.Activate(c, plan, l.active) }
 	if b.loadTargets(todo) {
-		b.loader.WithoutRequests(activate)
+		b.withoutRequests(activate)
 	} else {
 		b.loader.Requesting(activate)
 	}

@@ -278,7 +278,7 @@ func (b *Boot) runMD(as *md.Assembler, a *md.Array, degraded bool) (md.Started, 
 	var err error
 	start := func() { st, err = as.Start(a, degraded) }
 	if r := b.loader.Load(mdPersonality(a.SB.Level)); r.Status.OK() {
-		b.loader.WithoutRequests(start)
+		b.withoutRequests(start)
 	} else {
 		b.loader.Requesting(start)
 	}

@@ -58,5 +58,9 @@
 //     [Result] (see [Loader.Results]); a failure never stops other loads.
 //
 // [ModprobeMain] lets the init binary answer the kernel's request_module
-// calls ("/sbin/modprobe -q -- fs-ext4") with the same machinery.
+// calls ("/sbin/modprobe -q -- fs-ext4") with the same machinery. Each such
+// call is a process the kernel starts and waits for; where the kernel asks
+// for modules whether or not they are loaded (md running an array, the
+// crypto API building a composed algorithm), the init loads them first and
+// runs the step with the requests off ([Loader.WithoutRequests]).
 package modload

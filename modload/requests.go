@@ -2,6 +2,7 @@ package modload
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 )
 
@@ -13,7 +14,9 @@ const RequestSysctl = "sys/kernel/modprobe"
 
 // WithoutRequests runs f, a step of the boot that makes the kernel request modules the init
 // has loaded already, with the kernel's module requests turned off (RequestSysctl emptied,
-// then set back to what it held), and reports whether they were off.
+// then set back to what it held). It reports whether they were off, and an error when the
+// setting could not be set back (the kernel, and the real system after the boot, would then
+// start no helper at all: the caller must say so).
 //
 // Some kernel code asks for modules whether or not they are there: md asks for the
 // personality of every array it runs ("md-level-1"), and the crypto API for every name it
@@ -30,30 +33,33 @@ const RequestSysctl = "sys/kernel/modprobe"
 // from its own work meanwhile (a driver's probe in a workqueue) fail like f's would have.
 // Without the setting (no RequestSysctl option, a /proc without the file, a read-only
 // /proc/sys) f runs with the requests on.
-func (l *Loader) WithoutRequests(f func()) bool {
+func (l *Loader) WithoutRequests(f func()) (off bool, err error) {
 	l.requests.Lock()
 	defer l.requests.Unlock()
 	if l.requestSysctl == "" {
 		f()
-		return false
+		return false, nil
 	}
-	saved, err := os.ReadFile(l.requestSysctl)
-	if err != nil || os.WriteFile(l.requestSysctl, []byte("\n"), 0) != nil {
+	saved, rerr := os.ReadFile(l.requestSysctl)
+	if rerr != nil || os.WriteFile(l.requestSysctl, []byte("\n"), 0) != nil {
 		f()
-		return false
+		return false, nil
 	}
-	defer restoreRequests(l.requestSysctl, saved)
+	defer func() { err = restoreRequests(l.requestSysctl, saved) }()
 	f()
-	return true
+	return true, nil
 }
 
 // restoreRequests writes back the setting WithoutRequests emptied. With nothing to write
 // back (an empty setting: requests were off already) it leaves it empty.
-func restoreRequests(path string, saved []byte) {
+func restoreRequests(path string, saved []byte) error {
 	if len(bytes.TrimSpace(saved)) == 0 {
-		return
+		return nil
 	}
-	_ = os.WriteFile(path, saved, 0) // nothing left to do if /proc refuses it now
+	if err := os.WriteFile(path, saved, 0); err != nil {
+		return fmt.Errorf("kernel.modprobe: set back %q: %w", bytes.TrimSpace(saved), err)
+	}
+	return nil
 }
 
 // Requesting runs f, a step that may make the kernel request a module (a mount, loading a

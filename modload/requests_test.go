@@ -3,6 +3,7 @@ package modload
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,7 +53,7 @@ func TestWithoutRequests(t *testing.T) {
 			}
 			l := NewLoader(&Index{}, t.TempDir(), opt)
 			ran := false
-			off := l.WithoutRequests(func() {
+			off, err := l.WithoutRequests(func() {
 				ran = true
 				if tc.before != "" {
 					if got := readSysctl(t, p); got != tc.during {
@@ -62,6 +63,9 @@ func TestWithoutRequests(t *testing.T) {
 			})
 			if !ran {
 				t.Fatal("f did not run")
+			}
+			if err != nil {
+				t.Errorf("WithoutRequests: %v", err)
 			}
 			if off != tc.off {
 				t.Errorf("WithoutRequests = %v, want %v", off, tc.off)
@@ -138,5 +142,23 @@ func TestWithoutRequestsExcludesInserts(t *testing.T) {
 	}
 	if len(seen) == 0 {
 		t.Error("no insert reached the kernel")
+	}
+}
+
+// A setting that cannot be set back is an error for the caller to report.
+func TestWithoutRequestsRestoreFails(t *testing.T) {
+	p := writeSysctl(t, "/sbin/modprobe\n")
+	l := NewLoader(&Index{}, t.TempDir(), Options{RequestSysctl: p})
+	off, err := l.WithoutRequests(func() {
+		// The file turns into something no write reaches.
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !off || err == nil || !strings.Contains(err.Error(), `set back "/sbin/modprobe"`) {
+		t.Errorf("WithoutRequests = %v, %v; want true and the setting named", off, err)
 	}
 }
