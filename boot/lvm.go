@@ -26,12 +26,13 @@ type lvmLayer struct {
 }
 
 // targetModules are the modules of the dm targets an LVM plan makes beyond dm_mod's own
-// (linear, striped, error): lvm refuses old-style mirrors and merging snapshots, so no plan
+// (dmModTargets): lvm refuses old-style mirrors and merging snapshots, so no plan
 // has a mirror or snapshot-merge target.
 var targetModules = map[string]string{
 	"thin-pool": "dm_thin_pool", "thin": "dm_thin_pool",
 	"raid":     "dm_raid",
 	"snapshot": "dm_snapshot", "snapshot-origin": "dm_snapshot",
+	"zero": "dm_zero",
 }
 
 // addLVM reads a probed PV and activates what the boot needs of each VG it completes.
@@ -252,7 +253,8 @@ func (b *Boot) loadTargets(plan []*lvm.Device) (answered bool) {
 				answered = false
 			}
 			if t.Type == "raid" {
-				if level, ok := raidLevel(t.Params); ok {
+				typ, _, _ := strings.Cut(t.Params, " ")
+				if level, ok := lvm.RaidLevel(typ); ok {
 					load(mdPersonality(level), t.Type)
 				} else {
 					answered = false
@@ -265,22 +267,6 @@ func (b *Boot) loadTargets(plan []*lvm.Device) (answered bool) {
 
 // dmModTargets are the targets dm_mod has itself.
 var dmModTargets = map[string]bool{"linear": true, "striped": true, "error": true}
-
-// raidLevel is the md level of a dm-raid table's raid type, its first parameter: "raid1"
-// is 1, "raid10" 10, "raid5_ls" 5, "raid0_meta" 0.
-func raidLevel(params string) (int, bool) {
-	typ, _, _ := strings.Cut(params, " ")
-	digits, ok := strings.CutPrefix(typ, "raid")
-	if !ok {
-		return 0, false
-	}
-	end := 0
-	for end < len(digits) && digits[end] >= '0' && digits[end] <= '9' {
-		end++
-	}
-	level, err := strconv.Atoi(digits[:end])
-	return level, err == nil
-}
 
 // dmMade gives a new visible LV its /dev/VG/LV name, as lvm's udev rules would
 // (/dev/mapper/NAME comes with its uevent, devices.Registry.LinkDM), and the udev record that lets the real system's udev

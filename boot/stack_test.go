@@ -375,28 +375,3 @@ func TestLayersWaitingLVM(t *testing.T) {
 		t.Errorf("complete VG: layersWaiting = %q, want nothing", got)
 	}
 }
-
-// raidLevel reads the md level of a dm-raid table (its first parameter, dm-raid's raid
-// type), whose personality md asks for.
-func TestRaidLevel(t *testing.T) {
-	for _, tc := range []struct {
-		params string
-		level  int
-		ok     bool
-	}{
-		{"raid1 3 0 region_size 4096 2 - - dm(a) dm(b)", 1, true},
-		{"raid10 3 0 region_size 4096 4 - - - -", 10, true},
-		{"raid5_ls 3 128 region_size 4096 3", 5, true},
-		{"raid6_zr 1 128", 6, true},
-		{"raid0_meta 1 128", 0, true},
-		{"raid4", 4, true},
-		{"raid 1", 0, false},
-		{"mirror core 1 1024 2", 0, false},
-		{"", 0, false},
-	} {
-		level, ok := raidLevel(tc.params)
-		if level != tc.level || ok != tc.ok {
-			t.Errorf("raidLevel(%q) = %d, %v; want %d, %v", tc.params, level, ok, tc.level, tc.ok)
-		}
-	}
-}

@@ -489,25 +489,38 @@ func (p *planner) thin(seg *Segment, d *Device, t target) (target, error) {
 	return t, nil
 }
 
-// raidTypes maps lvm's raid segment types to dm-raid's, with how many
-// legs each may lose.
+// raidTypes maps lvm's raid segment types to dm-raid's, with the md level dm-raid runs
+// the legs at and how many legs each may lose.
 var raidTypes = map[string]struct {
 	dm        string
+	level     int
 	tolerated func(n int) int
 }{
-	"raid1":     {"raid1", func(n int) int { return n - 1 }},
-	"raid4":     {"raid4", one},
-	"raid5":     {"raid5_ls", one},
-	"raid5_la":  {"raid5_la", one},
-	"raid5_ra":  {"raid5_ra", one},
-	"raid5_ls":  {"raid5_ls", one},
-	"raid5_rs":  {"raid5_rs", one},
-	"raid5_n":   {"raid5_n", one},
-	"raid6":     {"raid6_zr", two},
-	"raid6_zr":  {"raid6_zr", two},
-	"raid6_nr":  {"raid6_nr", two},
-	"raid6_nc":  {"raid6_nc", two},
-	"raid6_n_6": {"raid6_n_6", two},
+	"raid1":     {"raid1", 1, func(n int) int { return n - 1 }},
+	"raid4":     {"raid4", 4, one},
+	"raid5":     {"raid5_ls", 5, one},
+	"raid5_la":  {"raid5_la", 5, one},
+	"raid5_ra":  {"raid5_ra", 5, one},
+	"raid5_ls":  {"raid5_ls", 5, one},
+	"raid5_rs":  {"raid5_rs", 5, one},
+	"raid5_n":   {"raid5_n", 5, one},
+	"raid6":     {"raid6_zr", 6, two},
+	"raid6_zr":  {"raid6_zr", 6, two},
+	"raid6_nr":  {"raid6_nr", 6, two},
+	"raid6_nc":  {"raid6_nc", 6, two},
+	"raid6_n_6": {"raid6_n_6", 6, two},
+}
+
+// RaidLevel is the md level of a planned raid table's dm-raid type (the first word of its
+// parameters): md runs the legs with that level's personality, and asks the kernel for it
+// ("md-level-N") whether or not it is loaded.
+func RaidLevel(dmType string) (int, bool) {
+	for _, rt := range raidTypes {
+		if rt.dm == dmType {
+			return rt.level, true
+		}
+	}
+	return 0, false
 }
 
 func one(int) int { return 1 }

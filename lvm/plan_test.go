@@ -438,3 +438,25 @@ func TestPlanRAID456(t *testing.T) {
 		}
 	}
 }
+
+// Every raid type the planner writes has the md level dm-raid runs it at; other words
+// have none.
+func TestRaidLevel(t *testing.T) {
+	want := map[string]int{"raid1": 1, "raid4": 4, "raid5_ls": 5, "raid5_la": 5, "raid5_ra": 5,
+		"raid5_rs": 5, "raid5_n": 5, "raid6_zr": 6, "raid6_nr": 6, "raid6_nc": 6, "raid6_n_6": 6}
+	for _, rt := range raidTypes {
+		if _, ok := want[rt.dm]; !ok {
+			t.Errorf("planned dm-raid type %q has no expected level here", rt.dm)
+		}
+	}
+	for typ, level := range want {
+		if got, ok := RaidLevel(typ); !ok || got != level {
+			t.Errorf("RaidLevel(%q) = %d, %v; want %d", typ, got, ok, level)
+		}
+	}
+	for _, typ := range []string{"", "raid", "raid10", "raid0", "raid5", "mirror", "striped"} {
+		if got, ok := RaidLevel(typ); ok {
+			t.Errorf("RaidLevel(%q) = %d, true; want none", typ, got)
+		}
+	}
+}
