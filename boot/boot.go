@@ -606,7 +606,7 @@ func (b *Boot) mountRoot(dev devices.Device) (string, error) {
 // withoutRequests runs f with the kernel's module requests off
 // (modload.Loader.WithoutRequests), and says so when they could not be turned on again.
 func (b *Boot) withoutRequests(f func()) {
-	if _, err := b.loader.WithoutRequests(f); err != nil {
+	if err := b.loader.WithoutRequests(f); err != nil {
 		b.log.Errorf("%v: the kernel starts no modprobe helper now, nor after the boot", err)
 	}
 }

@@ -369,3 +369,27 @@ func TestLUKSHoldsUsr(t *testing.T) {
 		t.Errorf("created %q, mounts %q", fd.created, f.mounts)
 	}
 }
+
+// A keyslot decryption that finds no cipher in the kernel (its transform needed a module,
+// and its bind met a time without module requests) is tried once more; a wrong passphrase
+// is not retried that way.
+func TestLUKSUnlockRetriesMissingCipher(t *testing.T) {
+	f, _, sys := luksSystem(t, "root=UUID="+ext4UUID)
+	f.in.add(luksPass + "\n")
+	b := New(sys)
+	var calls []string
+	b.crypt.unlock = func(_ *luks.Header, pass []byte) (*luks.VolumeKey, int, error) {
+		calls = append(calls, string(pass))
+		if len(calls) == 1 {
+			return nil, 0, fmt.Errorf("keyslot 0: %w", &luks.CipherError{Kernel: "xts(aes)"})
+		}
+		return &luks.VolumeKey{}, 0, nil
+	}
+	b.Run()
+	if len(calls) != 2 {
+		t.Errorf("unlock called %d times, want 2 (once more after the missing cipher)", len(calls))
+	}
+	if f.switched == nil {
+		t.Errorf("the boot did not switch root:\n%s", f.output())
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -300,7 +299,7 @@ func (b *Boot) modprobe(args []string, w io.Writer) error {
 		return errors.New("usage: modprobe NAME…")
 	}
 	var failed []string
-	leftOut := sync.OnceValue(func() *modload.Index { return b.leftOut(w) })
+	var left *modload.Index // read at the first name the image has no module for
 	for _, name := range args {
 		r := b.loader.Load(name)
 		fmt.Fprintf(w, "%s: %s\n", name, r.Status)
@@ -308,7 +307,10 @@ func (b *Boot) modprobe(args []string, w io.Writer) error {
 			fmt.Fprintf(w, "  %v\n", r.Err)
 		}
 		if r.Status == modload.NoModule {
-			if left := leftOut(); left != nil && left.Aliased(name) {
+			if left == nil {
+				left = b.leftOut(w)
+			}
+			if left != nil && left.Aliased(name) {
 				fmt.Fprintf(w, "  %s was left out of this image: mkinitramfs -modules %s (or -legacyhba) adds it\n", name, name)
 			}
 		}

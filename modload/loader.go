@@ -527,12 +527,10 @@ func (l *Loader) insert(name, alias string, i int, deps []Result) Result {
 			return r
 		}
 	}
+	start := time.Now()
 	var err error
-	l.Requesting(func() {
-		start := time.Now()
-		r.ByKernel, err = l.insertFile(r.Path, l.paramsOf(name))
-		r.Took = time.Since(start)
-	})
+	r.ByKernel, err = l.insertFile(r.Path, l.paramsOf(name))
+	r.Took = time.Since(start)
 	switch {
 	case err == nil:
 		r.Status = Loaded
@@ -558,7 +556,8 @@ func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if err := l.initModule(image, params); err != nil {
+		l.Requesting(func() { err = l.initModule(image, params) })
+		if err != nil {
 			return false, fmt.Errorf("init_module %s: %w", p, err)
 		}
 		return false, nil
@@ -572,7 +571,8 @@ func (l *Loader) insertFile(p, params string) (byKernel bool, err error) {
 	if algo != "" {
 		flags = unix.MODULE_INIT_COMPRESSED_FILE
 	}
-	if err := l.finitModule(int(f.Fd()), params, flags); err != nil {
+	l.Requesting(func() { err = l.finitModule(int(f.Fd()), params, flags) })
+	if err != nil {
 		return false, fmt.Errorf("finit_module %s: %w", p, err)
 	}
 	return algo != "", nil

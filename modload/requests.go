@@ -14,9 +14,9 @@ const RequestSysctl = "sys/kernel/modprobe"
 
 // WithoutRequests runs f, a step of the boot that makes the kernel request modules the init
 // has loaded already, with the kernel's module requests turned off (RequestSysctl emptied,
-// then set back to what it held). It reports whether they were off, and an error when the
-// setting could not be set back (the kernel, and the real system after the boot, would then
-// start no helper at all: the caller must say so).
+// then set back to what it held). It returns an error when the setting could not be set
+// back (the kernel, and the real system after the boot, would then start no helper at all:
+// the caller must say so).
 //
 // Some kernel code asks for modules whether or not they are there: md asks for the
 // personality of every array it runs ("md-level-1"), and the crypto API for every name it
@@ -28,26 +28,27 @@ const RequestSysctl = "sys/kernel/modprobe"
 // the requests on).
 //
 // The setting is the whole kernel's, so the init keeps its own requesting work out of the
-// time it is off: module inserts (whose init functions may ask for modules) and the steps
-// run by [Loader.Requesting] wait for f, and f waits for them. Requests the kernel makes
+// time it is off: module inserts (the finit_module and init_module calls, whose modules'
+// init functions may ask for modules) and the steps run by [Loader.Requesting] wait for f,
+// and f waits for them. Requests the kernel makes
 // from its own work meanwhile (a driver's probe in a workqueue) fail like f's would have.
 // Without the setting (no RequestSysctl option, a /proc without the file, a read-only
 // /proc/sys) f runs with the requests on.
-func (l *Loader) WithoutRequests(f func()) (off bool, err error) {
+func (l *Loader) WithoutRequests(f func()) (err error) {
 	l.requests.Lock()
 	defer l.requests.Unlock()
 	if l.requestSysctl == "" {
 		f()
-		return false, nil
+		return nil
 	}
 	saved, rerr := os.ReadFile(l.requestSysctl)
 	if rerr != nil || os.WriteFile(l.requestSysctl, []byte("\n"), 0) != nil {
 		f()
-		return false, nil
+		return nil
 	}
 	defer func() { err = restoreRequests(l.requestSysctl, saved) }()
 	f()
-	return true, nil
+	return nil
 }
 
 // restoreRequests writes back the setting WithoutRequests emptied. With nothing to write
