@@ -16,8 +16,9 @@
 // through earlyroot's, initramfs-tools' and dracut's images N times each and
 // tabulates systemd-analyze's figures in OUT/distro.md (distro.go says why).
 // -profile N boots each earlyroot image N more times at 1 vCPU under a sampling profiler
-// and writes what the init stage's time is made of, by phase, to OUT/profile.md, with
-// every sampled function's count in OUT/profile.tsv (profile.go).
+// and writes what the init stage's time is made of, by phase, and before it the kernel's
+// unpacking of the image, to OUT/profile.md, with every sampled function's count in
+// OUT/profile.tsv (profile.go).
 // `make bench` runs it.
 package main
 

@@ -2,10 +2,11 @@ package main
 
 // -profile N boots each earlyroot image at 1 vCPU N more times with QEMU's gdbstub and
 // samples where the vCPU is (internal/guestprof), to say what the init stage's time is
-// made of: the kernel's module work, the Go runtime, earlyroot's own code. The timed boots
+// made of: the kernel's module work, the Go runtime, earlyroot's own code, and, before
+// /init, the kernel's unpacking of the image and the rest of its start. The timed boots
 // stay unsampled: sampling stops the guest for each sample and slows it down. The phases
-// are cut at the init's log lines as they reach the console; OUT/profile.md has the table,
-// OUT/profile.tsv every function's count.
+// are cut at the kernel's and the init's log lines as they reach the console;
+// OUT/profile.md has the table, OUT/profile.tsv every function's count.
 
 import (
 	"bytes"
@@ -34,16 +35,27 @@ import (
 // again, so a sampled boot runs at about half speed.
 const profileInterval = time.Millisecond
 
-// profilePhase is a phase of the init stage: from the console line holding mark to the
-// next phase's mark. The last mark ends the profile.
-type profilePhase struct{ mark, name string }
+// profilePhase is a phase of the boot: from the console line holding mark to the next
+// phase's mark. The last mark ends the profile. The kernel's phases come before /init:
+// they are not the init stage's, and a kernel may print neither of their marks (no
+// initramfs message), so the tracker passes over them when the next mark comes first.
+type profilePhase struct {
+	mark, name string
+	kernel     bool
+}
 
 var profilePhases = []profilePhase{
-	{"Run /init as init process", "exec, Go runtime start, API mounts, log"},
-	{"earlyroot: earlyroot starting", "module index, discovery start"},
-	{"earlyroot: waiting up to", "wait for the root (coldplug, its driver's modules, probe)"},
-	{"earlyroot: wait for root took", "mount (the filesystem's modules, mount)"},
-	{"switching to", ""},
+	// The kernel unpacks the image in a worker (initramfs_async) from this message to its
+	// "Freeing initrd memory"; its start goes on meanwhile, but the first module request
+	// of an initcall (the usermode helper) waits for the whole image, so at any CPU count
+	// the image's unpacking is on the way to /init.
+	{"Trying to unpack rootfs", "kernel: unpacking the image", true},
+	{"Freeing initrd memory", "kernel: after the unpacking, until /init", true},
+	{"Run /init as init process", "exec, Go runtime start, API mounts, log", false},
+	{"earlyroot: earlyroot starting", "module index, discovery start", false},
+	{"earlyroot: waiting up to", "wait for the root (coldplug, its driver's modules, probe)", false},
+	{"earlyroot: wait for root took", "mount (the filesystem's modules, mount)", false},
+	{"switching to", "", false},
 }
 
 // phaseTracker follows the console as it arrives and answers which phase the boot is in:
@@ -64,15 +76,28 @@ func (p *phaseTracker) Write(b []byte) (int, error) {
 			}
 			continue
 		}
-		if n := int(p.phase.Load()); n < len(profilePhases) && bytes.Contains(p.line, []byte(profilePhases[n].mark)) {
-			p.phase.Add(1)
-		}
+		p.phase.Store(int32(nextPhase(int(p.phase.Load()), p.line)))
 		p.line = p.line[:0]
 	}
 	return len(b), nil
 }
 
 func (p *phaseTracker) current() int { return int(p.phase.Load()) }
+
+// nextPhase is the phase after a console line in phase n: that of the first mark the line
+// holds among the next one and those after kernel marks, which may never come; n when it
+// holds none. A later init mark does not count before the one ahead of it.
+func nextPhase(n int, line []byte) int {
+	for i := n; i < len(profilePhases); i++ {
+		if bytes.Contains(line, []byte(profilePhases[i].mark)) {
+			return i + 1
+		}
+		if !profilePhases[i].kernel {
+			break
+		}
+	}
+	return n
+}
 
 // imageProfile is the samples of one image's profiled boots, by phase (the index of
 // profilePhases) and function name.
@@ -121,7 +146,7 @@ var profileClasses = []string{classSignature, classDecompress, classModuleCode, 
 
 const (
 	classSignature  = "kernel: module signature check"
-	classDecompress = "kernel: module decompression"
+	classDecompress = "kernel: decompression"
 	classModuleCode = "kernel: modules' own code"
 	classKernel     = "kernel: other"
 	classRuntime    = "Go runtime"
@@ -135,8 +160,9 @@ const (
 // with it) verification, PKCS#7 and X.509 parsing.
 var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|^_?rsa_|pkcs1pad|^vli_|^ecc_|ecdsa|pkcs7|x509|asn1_ber|public_key`)
 
-// decompressFuncs are the kernel's decoders of compressed modules (MODULE_DECOMPRESS: xz,
-// zstd or gzip, as the kernel was built).
+// decompressFuncs are the kernel's decoders: of compressed modules at their load
+// (MODULE_DECOMPRESS: xz, zstd or gzip, as the kernel was built) and of the image's
+// compressed archive as it unpacks it.
 var decompressFuncs = regexp.MustCompile(`^xz_dec|^lzma|^dict_(repeat|flush|get|put)|^rc_(read|update|is_bit|get_bit|direct|bittree)|^bcj_|decompress|^ZSTD_|^HUF_|^FSE_|^zlib_inflate|^inflate_`)
 
 func classify(name string, kernel bool) string {
@@ -306,7 +332,9 @@ func ProfileTable(ps []*imageProfile) string {
 	fmt.Fprintf(&b, "Separate boots at 1 vCPU, with QEMU's gdbstub stopping the guest about every %v of wall time "+
 		"to read its program counter (kernel with nokaslr; names from /proc/kallsyms and the init's pclntab). "+
 		"Sampling slows the boot down, so the shares matter here, not the times. "+
-		"Each phase runs from one init log line to the next; the numbers are samples per boot.\n\n", profileInterval)
+		"Each phase runs from one kernel or init log line to the next; the numbers are samples per boot. "+
+		"The kernel's phases come before /init; the total and the top functions are the init stage's, "+
+		"from /init to switch_root.\n\n", profileInterval)
 	for _, p := range ps {
 		fmt.Fprintf(&b, "## %s (%d boots)\n\n", p.name, p.boots)
 		for _, e := range p.errs {
@@ -322,24 +350,31 @@ func ProfileTable(ps []*imageProfile) string {
 		b.WriteString("|---|---|" + strings.Repeat("---|", len(profileClasses)) + "\n")
 		total := map[string]int{}
 		all := 0
+		var stage []map[string]int // the init stage's phases
 		for i, h := range p.hits {
 			cl := p.byClass(h)
 			n := sum(h)
-			all += n
 			row := []string{profilePhases[i].name, perBoot(n, p.boots)}
 			for _, c := range profileClasses {
-				total[c] += cl[c]
 				row = append(row, share(cl[c], n))
 			}
 			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+			if profilePhases[i].kernel {
+				continue
+			}
+			stage = append(stage, h)
+			all += n
+			for _, c := range profileClasses {
+				total[c] += cl[c]
+			}
 		}
-		row := []string{"**all**", perBoot(all, p.boots)}
+		row := []string{"**/init to switch_root**", perBoot(all, p.boots)}
 		for _, c := range profileClasses {
 			row = append(row, share(total[c], all))
 		}
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n\n")
-		fmt.Fprintf(&b, "The %d functions with the most samples, all phases:\n\n| function | class | share |\n|---|---|---|\n", profileTopN)
-		for _, f := range topFunctions(p, profileTopN, p.hits...) {
+		fmt.Fprintf(&b, "The %d functions with the most samples from /init to switch_root:\n\n| function | class | share |\n|---|---|---|\n", profileTopN)
+		for _, f := range topFunctions(p, profileTopN, stage...) {
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.name, f.class, share(f.n, all))
 		}
 		b.WriteString("\nIn each phase (share of the phase's samples):\n\n")

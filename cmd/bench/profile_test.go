@@ -13,17 +13,39 @@ func TestPhaseTracker(t *testing.T) {
 		write string
 		want  int
 	}{
-		{"[ 1.0] Freeing unused kernel memory\n[ 1.1] Run /in", 0},
-		{"it as init process\n", 1},
-		{"[ 1.2] earlyroot: waiting up to 30s\n", 1}, // not the next mark: phases go in order
-		{"[ 1.2] earlyroot: earlyroot starting (kernel 6.1)\r\n[ 1.3] earlyroot: waiting up to 30s for root=UUID=x\n", 3},
-		{"[ 1.5] earlyroot: wait for root took 99 ms\n[ 1.6] earlyroot: root /dev/vda mounted; switching to /sbin/init\n", 5},
-		{"Run /init as init process\n", 5},
+		{"[ 0.9] Trying to unpack rootfs image as initramfs...\n", 1},
+		{"[ 1.0] Freeing initrd memory: 10088K\n[ 1.0] Freeing unused kernel memory\n[ 1.1] Run /in", 2},
+		{"it as init process\n", 3},
+		{"[ 1.2] earlyroot: waiting up to 30s\n", 3}, // not the next mark: the init's phases go in order
+		{"[ 1.2] earlyroot: earlyroot starting (kernel 6.1)\r\n[ 1.3] earlyroot: waiting up to 30s for root=UUID=x\n", 5},
+		{"[ 1.5] earlyroot: wait for root took 99 ms\n[ 1.6] earlyroot: root /dev/vda mounted; switching to /sbin/init\n", 7},
+		{"Run /init as init process\n", 7},
 	}
 	for _, s := range steps {
 		p.Write([]byte(s.write))
 		if got := p.current(); got != s.want {
 			t.Fatalf("after %q: phase %d, want %d", s.write, got, s.want)
+		}
+	}
+}
+
+// A kernel that prints neither unpacking message (no initramfs message, or a quieter
+// kernel) still gets the init's phases: the tracker passes over the kernel's marks.
+func TestPhaseTrackerWithoutKernelMarks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines string
+		want  int
+	}{
+		{"neither", "[ 1.1] Run /init as init process\n", 3},
+		{"no unpack start", "[ 1.0] Freeing initrd memory: 676K\n", 2},
+		{"no unpack end", "[ 0.9] Trying to unpack rootfs image as initramfs...\n[ 1.1] Run /init as init process\n", 3},
+		{"an init mark first", "[ 1.2] earlyroot: earlyroot starting\n", 0},
+	} {
+		var p phaseTracker
+		p.Write([]byte(tc.lines))
+		if got := p.current(); got != tc.want {
+			t.Errorf("%s: phase %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }
@@ -76,16 +98,19 @@ func testKernelNames(t *testing.T) guestprof.Names {
 func TestProfileTable(t *testing.T) {
 	names := testKernelNames(t)
 	p := newImageProfile("generic")
-	// Two boots: phase 1 (exec…) has 4 samples, 2 in sha256_update, 1 in load_module, 1 in
-	// user space outside the program; phase 4 (mount) has 4 samples in sha256_update.
-	// Samples before the first mark (phase 0) and after the last (5) are not counted.
+	// Two boots: the kernel's unpacking (phase 1) has 3 samples in load_module, counted in
+	// its own row but not in the init stage's total; phase 3 (exec…) has 4 samples, 2 in
+	// sha256_update, 1 in load_module, 1 in user space outside the program; phase 6
+	// (mount) has 4 samples in sha256_update. Samples before the first mark (phase 0)
+	// and after the last (7) are not counted.
 	for range 2 {
 		p.add([]guestprof.Sample{
 			{PC: 0xffffffff81000010, Phase: 0},
-			{PC: 0xffffffff81100010, Phase: 1}, {PC: 0xffffffff81100020, Phase: 1},
-			{PC: 0xffffffff81200010, Phase: 1}, {PC: 0x401000, Phase: 1},
-			{PC: 0xffffffff81100010, Phase: 4}, {PC: 0xffffffff81100010, Phase: 4},
-			{PC: 0xffffffff81100010, Phase: 5},
+			{PC: 0xffffffff81200010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 1},
+			{PC: 0xffffffff81100010, Phase: 3}, {PC: 0xffffffff81100020, Phase: 3},
+			{PC: 0xffffffff81200010, Phase: 3}, {PC: 0x401000, Phase: 3},
+			{PC: 0xffffffff81100010, Phase: 6}, {PC: 0xffffffff81100010, Phase: 6},
+			{PC: 0xffffffff81100010, Phase: 7},
 		}, names)
 	}
 	p.errs = []string{"boot 3: console never showed it"}
@@ -93,12 +118,15 @@ func TestProfileTable(t *testing.T) {
 	for _, want := range []string{
 		"## generic (2 boots)",
 		"- failed: boot 3: console never showed it",
+		"| kernel: unpacking the image | 3 | 0% | 0% | 0% | 100% | 0% | 0% | 0% | 0% |",
+		"| kernel: after the unpacking, until /init | 0 | – |",
 		"| exec, Go runtime start, API mounts, log | 4 | 50% | 0% | 0% | 25% | 0% | 0% | 0% | 25% |",
 		"| module index, discovery start | 0 | – |",
 		"| mount (the filesystem's modules, mount) | 2 | 100% | 0% | 0% |",
-		"| **all** | 6 | 67% | 0% | 0% | 17% | 0% | 0% | 0% | 17% |",
+		"| **/init to switch_root** | 6 | 67% | 0% | 0% | 17% | 0% | 0% | 0% | 17% |",
 		"| `sha256_update` | " + classSignature + " | 67% |",
 		"| `load_module` | " + classKernel + " | 17% |",
+		"- kernel: unpacking the image: `load_module` 100%\n",
 		"- exec, Go runtime start, API mounts, log: `sha256_update` 50%, `[user]` 25%, `load_module` 25%\n",
 		"- module index, discovery start: no samples\n",
 		"- mount (the filesystem's modules, mount): `sha256_update` 100%\n",
@@ -112,9 +140,9 @@ func TestProfileTable(t *testing.T) {
 func TestProfileTSV(t *testing.T) {
 	names := testKernelNames(t)
 	p := newImageProfile("generic")
-	// Two boots; the second has one more load_module sample in phase 1.
-	p.add([]guestprof.Sample{{PC: 0xffffffff81100010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 4}}, names)
-	p.add([]guestprof.Sample{{PC: 0xffffffff81200010, Phase: 1}, {PC: 0xffffffff81200010, Phase: 1}}, names)
+	// Two boots; the second has one more load_module sample in phase 3.
+	p.add([]guestprof.Sample{{PC: 0xffffffff81100010, Phase: 3}, {PC: 0xffffffff81200010, Phase: 6}}, names)
+	p.add([]guestprof.Sample{{PC: 0xffffffff81200010, Phase: 3}, {PC: 0xffffffff81200010, Phase: 3}}, names)
 	empty := newImageProfile("host-only")
 	want := "image\tphase\tfunction\tclass\tsamples per boot\n" +
 		"generic\texec, Go runtime start, API mounts, log\tload_module\t" + classKernel + "\t1.00\n" +
