@@ -145,7 +145,7 @@ func (p *imageProfile) add(samples []guestprof.Sample, names guestprof.Names) {
 var profileClasses = []string{classSignature, classDecompress, classModuleCode, classKernel, classRuntime, classLibrary, classEarlyroot, classOther}
 
 const (
-	classSignature  = "kernel: module signature check"
+	classSignature  = "kernel: signatures"
 	classDecompress = "kernel: decompression"
 	classModuleCode = "kernel: modules' own code"
 	classKernel     = "kernel: other"
@@ -155,9 +155,10 @@ const (
 	classOther      = "other programs"
 )
 
-// signatureFuncs are the kernel functions of a module's signature check: the SHA-256 of
-// the module, the RSA (MPI arithmetic) or ECDSA (elliptic-curve arithmetic: Debian 13 signs
-// with it) verification, PKCS#7 and X.509 parsing.
+// signatureFuncs are the kernel functions of a signature check: a module's at its load
+// (the SHA-256 of the module, the RSA (MPI arithmetic) or ECDSA (elliptic-curve
+// arithmetic: Debian 13 signs with it) verification, PKCS#7 parsing) and, at the kernel's
+// start, its built-in X.509 certificates' (parsing, RSA or ECDSA).
 var signatureFuncs = regexp.MustCompile(`sha256|^mpi|_mpi|^_?rsa_|pkcs1pad|^vli_|^ecc_|ecdsa|pkcs7|x509|asn1_ber|public_key`)
 
 // decompressFuncs are the kernel's decoders: of compressed modules at their load
