@@ -432,4 +432,3 @@ func (e *benchEnv) recordSysfs(ctx context.Context) (map[string]string, string, 
 	fmt.Fprintf(e.log, "bench: recorded %d modaliases from the bench VM; root disk at /sys/%s\n", len(aliases), rootDev)
 	return aliases, rootDev, nil
 }
-
