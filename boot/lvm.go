@@ -252,13 +252,10 @@ func (b *Boot) loadTargets(plan []*lvm.Device) (answered bool) {
 			case !dmModTargets[t.Type]:
 				answered = false
 			}
-			if t.Type == "raid" {
-				typ, _, _ := strings.Cut(t.Params, " ")
-				if level, ok := lvm.RaidLevel(typ); ok {
-					load(mdPersonality(level), t.Type)
-				} else {
-					answered = false
-				}
+			if level, ok := lvm.RaidLevel(t); ok {
+				load(mdPersonality(level), t.Type)
+			} else if t.Type == "raid" {
+				answered = false
 			}
 		}
 	}

@@ -511,10 +511,15 @@ var raidTypes = map[string]struct {
 	"raid6_n_6": {"raid6_n_6", 6, two},
 }
 
-// RaidLevel is the md level of a planned raid table's dm-raid type (the first word of its
-// parameters): md runs the legs with that level's personality, and asks the kernel for it
-// ("md-level-N") whether or not it is loaded.
-func RaidLevel(dmType string) (int, bool) {
+// RaidLevel is the md level of a planned dm-raid target (its type is the first word of
+// its parameters, as raid writes them): md runs the legs with that level's personality, and
+// asks the kernel for it ("md-level-N") whether or not it is loaded. Another target, or a
+// raid type the planner does not write, has none.
+func RaidLevel(t dm.Target) (int, bool) {
+	if t.Type != "raid" {
+		return 0, false
+	}
+	dmType, _, _ := strings.Cut(t.Params, " ")
 	for _, rt := range raidTypes {
 		if rt.dm == dmType {
 			return rt.level, true

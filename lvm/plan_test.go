@@ -439,24 +439,43 @@ func TestPlanRAID456(t *testing.T) {
 	}
 }
 
-// Every raid type the planner writes has the md level dm-raid runs it at; other words
-// have none.
+// Every raid segment type the planner maps gives a dm-raid target whose md level
+// RaidLevel reads from the planned table; other targets, and dm-raid types the planner
+// does not write, have none.
 func TestRaidLevel(t *testing.T) {
-	want := map[string]int{"raid1": 1, "raid4": 4, "raid5_ls": 5, "raid5_la": 5, "raid5_ra": 5,
-		"raid5_rs": 5, "raid5_n": 5, "raid6_zr": 6, "raid6_nr": 6, "raid6_nc": 6, "raid6_n_6": 6}
-	for _, rt := range raidTypes {
-		if _, ok := want[rt.dm]; !ok {
-			t.Errorf("planned dm-raid type %q has no expected level here", rt.dm)
+	level := map[string]int{"raid1": 1, "raid4": 4, "raid5": 5, "raid6": 6}
+	for typ := range raidTypes {
+		want := level[typ[:5]]
+		legs := max(3, 2+parity(typ))
+		vg := raidVG(t, typ, legs)
+		ds, err := vg.Plan([]string{"r"}, Options{PVs: raidPVs(vg, legs)})
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		tbl := render(t, ds)
+		raid := tbl[len(tbl)-1].Table[0]
+		if got, ok := RaidLevel(raid); !ok || got != want {
+			t.Errorf("%s: RaidLevel(%q) = %d, %v; want %d", typ, raid, got, ok, want)
 		}
 	}
-	for typ, level := range want {
-		if got, ok := RaidLevel(typ); !ok || got != level {
-			t.Errorf("RaidLevel(%q) = %d, %v; want %d", typ, got, ok, level)
+	for _, tgt := range []Target{
+		tg(0, 8, "linear", "254:1 2048"),
+		tg(0, 8, "raid", ""),
+		tg(0, 8, "raid", "raid10 3 128 region_size 1024 2 - - - -"),
+		tg(0, 8, "raid", "raid0 1 128 2 - - - -"),
+		tg(0, 8, "striped", "raid1 1 254:1 0"), // the word alone is not a raid target
+	} {
+		if got, ok := RaidLevel(tgt); ok {
+			t.Errorf("RaidLevel(%q) = %d, true; want none", tgt, got)
 		}
 	}
-	for _, typ := range []string{"", "raid", "raid10", "raid0", "raid5", "mirror", "striped"} {
-		if got, ok := RaidLevel(typ); ok {
-			t.Errorf("RaidLevel(%q) = %d, true; want none", typ, got)
-		}
+}
+
+// raidPVs maps the first n PVs of vg to device numbers, as every leg present.
+func raidPVs(vg *VG, n int) map[string]string {
+	pvs := map[string]string{}
+	for i := 0; i < n; i++ {
+		pvs[vg.PVs[i].UUID] = fmt.Sprintf("254:%d", i)
 	}
+	return pvs
 }
