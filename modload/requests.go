@@ -65,7 +65,9 @@ func restoreRequests(path string, saved []byte) error {
 
 // Requesting runs f, a step that may make the kernel request a module (a mount, loading a
 // device-mapper table, assembling volumes), never while [Loader.WithoutRequests] has the
-// requests off. Steps run by Requesting may overlap each other.
+// requests off. Steps run by Requesting may overlap each other, but f must not load
+// modules itself: an insert takes the same read side again, which waits behind a
+// WithoutRequests that is waiting for f.
 func (l *Loader) Requesting(f func()) {
 	l.requests.RLock()
 	defer l.requests.RUnlock()
