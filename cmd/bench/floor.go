@@ -55,17 +55,11 @@ func (e *benchEnv) floorImage(imgs []image, base string) (image, bool, error) {
 	if err != nil {
 		return image{}, false, fmt.Errorf("%s: %w", name, err)
 	}
-	tail := e.path("images", name+"-init.img")
-	if err := vm.WriteInitramfs(tail, files); err != nil {
-		return image{}, false, err
-	}
-	a, err := os.ReadFile(tail)
-	if err != nil {
-		return image{}, false, err
-	}
 	// The kernel reads an archive header only at a 4-byte offset, and skips zeros.
-	data := append(g, make([]byte, (4-len(g)%4)%4)...)
-	data = append(data, a...)
+	data, err := vm.AppendInitramfs(append(g, make([]byte, (4-len(g)%4)%4)...), files)
+	if err != nil {
+		return image{}, false, fmt.Errorf("%s: %w", name, err)
+	}
 	desc := "measured floor: the " + base + " image with tiny-initramfs's /init appended (C, inserts " +
 		strings.Join(namedModules, ",") + " from the image's own uncompressed files, mounts), which replaces earlyroot's: " +
 		"the kernel's cost of the " + base + " image's bytes and modules, without earlyroot's own work"

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -117,6 +118,31 @@ func TestExpect(t *testing.T) {
 	}
 	if got := tail(v.Output(), 2); got != "earlyroot# ls\nafter" {
 		t.Errorf("tail = %q", got)
+	}
+}
+
+// AppendInitramfs leaves what it appends to as it was, and appends what WriteInitramfs
+// writes.
+func TestAppendInitramfs(t *testing.T) {
+	files := []InitramfsFile{{Name: "init", Data: []byte("x"), Mode: 0o755}, {Name: "target", Dir: true}}
+	out := filepath.Join(t.TempDir(), "i.cpio")
+	if err := WriteInitramfs(out, files); err != nil {
+		t.Fatal(err)
+	}
+	alone, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := []byte("image bytes\x00")
+	got, err := AppendInitramfs(bytes.Clone(prefix), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, append(bytes.Clone(prefix), alone...)) {
+		t.Errorf("AppendInitramfs = %q…, want the prefix and then WriteInitramfs's %d bytes", got[:min(len(got), 40)], len(alone))
+	}
+	if _, err := AppendInitramfs(nil, []InitramfsFile{{Name: "a", Data: []byte("1")}, {Name: "a", Data: []byte("2")}}); err == nil {
+		t.Error("a file added twice: no error")
 	}
 }
 

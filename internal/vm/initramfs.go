@@ -1,7 +1,7 @@
 package vm
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 
@@ -24,24 +24,28 @@ type InitramfsFile struct {
 // kernel needs to give /init a console. The archive is written by
 // initramfs.Archive, the writer mkinitramfs uses.
 func WriteInitramfs(path string, files []InitramfsFile) error {
+	data, err := AppendInitramfs(nil, files)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// AppendInitramfs appends the archive WriteInitramfs writes to dst (another image, to
+// which the kernel unpacks it after the rest) and returns the extended slice.
+func AppendInitramfs(dst []byte, files []InitramfsFile) ([]byte, error) {
 	a, err := initramfsArchive(files)
 	if err != nil {
-		return fmt.Errorf("write initramfs %s: %w", path, err)
+		return dst, fmt.Errorf("initramfs: %w", err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write initramfs %s: %w", path, err)
+	b := bytes.NewBuffer(dst)
+	if _, err := a.WriteTo(b); err != nil {
+		return dst, fmt.Errorf("initramfs: %w", err)
 	}
-	bw := bufio.NewWriter(f)
-	if _, err := a.WriteTo(bw); err != nil {
-		f.Close()
-		return fmt.Errorf("write initramfs %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write initramfs %s: %w", path, err)
-	}
-	return f.Close()
+	return b.Bytes(), nil
 }
 
 func initramfsArchive(files []InitramfsFile) (*initramfs.Archive, error) {
