@@ -240,6 +240,46 @@ PASS`
 	}
 }
 
+// The speed targets carry the same ratio for the image's measured floor, of the same vCPU
+// group; the table says when a floor alone is over the limit, and "–" where there is none.
+func TestTargetsFloor(t *testing.T) {
+	row := func(name string, stage float64) Row { return Row{Name: name, Stage: Summary{Median: stage}} }
+	rows := []Row{
+		row(tinyPeer, 0.25), row("generic", 0.75), row(floorName("generic"), 0.5),
+		row("host-only", 0.5), // no floor booted
+		row(tinyPeer+"@smp2", 0.5), row("generic@smp2", 0.6), row(floorName("generic")+"@smp2", 0.35),
+	}
+	ts := Targets(rows, 3<<20)
+	want := []struct{ measured, floor float64 }{{3, 2}, {2, math.NaN()}, {1.2, 0.7}}
+	for i, w := range want {
+		got := ts[i]
+		for _, c := range []struct {
+			what      string
+			got, want float64
+		}{{"measured", got.Measured, w.measured}, {"floor", got.Floor, w.floor}} {
+			if math.IsNaN(c.want) != math.IsNaN(c.got) || !math.IsNaN(c.want) && math.Abs(c.got-c.want) > 1e-9 {
+				t.Errorf("target %q: %s %v, want %v", got.What, c.what, c.got, c.want)
+			}
+		}
+	}
+	for _, tg := range ts[3:] {
+		if !math.IsNaN(tg.Floor) {
+			t.Errorf("target %q has a floor %v", tg.What, tg.Floor)
+		}
+	}
+	table := TargetsTable(ts)
+	for _, line := range []string{
+		"| generic image: init stage vs tiny-initramfs | ≤ 1 × | 3.000 × | FAIL | 2.000 × (over the limit: out of any init's reach with this image) |",
+		"| host-only image: init stage vs tiny-initramfs | ≤ 0.9 × | 2.000 × | FAIL | – |",
+		"| generic image at 2 vCPUs: init stage vs tiny-initramfs at 2 | ≤ 0.8 × | 1.200 × | FAIL | 0.700 × |",
+		"| init binary size (build/init) | ≤ 4 MiB | 3.000 MiB | pass | – |",
+	} {
+		if !strings.Contains(table, line) {
+			t.Errorf("targets table lacks %q:\n%s", line, table)
+		}
+	}
+}
+
 // The LVM-on-MD targets are the ratios of the two roots' median uptimes at the real init
 // and of their init stages; without both rows neither is measured, and both fail.
 func TestStackTargets(t *testing.T) {
