@@ -86,6 +86,24 @@ func TestBootSwitches(t *testing.T) {
 	}
 }
 
+// A network root (the forms dracut and initramfs-tools read) stops the boot at once with
+// what it names, instead of a wait for a block device that never comes; the disks are
+// still seen and listed.
+func TestNetworkRootRefused(t *testing.T) {
+	f := newFakeSystem(t, "root=nfs:10.0.0.1:/srv/root rd.timeout=1")
+	f.coldplug("vda", "ext4")
+	f.in.add("poweroff\n")
+	b := run(t, f)
+	contains(t, f.output(),
+		`boot failed: root=nfs:10.0.0.1:/srv/root: device specification "nfs:10.0.0.1:/srv/root" names an NFS share: earlyroot mounts roots on local block devices only`,
+		"the boot stopped: root=nfs:10.0.0.1:/srv/root",
+		"block devices:", "ext4  "+ext4UUID+"  root fs",
+	)
+	if strings.Contains(f.output(), "waiting up to") || len(f.mounts) != 0 || f.switched != nil || b.tries != 1 {
+		t.Errorf("waited or mounted: tries %d, mounts %q, switched %v\n%s", b.tries, f.mounts, f.switched != nil, f.output())
+	}
+}
+
 // The root is missing; in the rescue shell the disk appears, `wait` finds it, and
 // `continue` boots from it.
 func TestRootMissingRescueContinue(t *testing.T) {
@@ -396,7 +414,7 @@ func TestDiagnose(t *testing.T) {
 	contains(t, text,
 		"the boot stopped: root device root=LABEL=missing did not appear within 7s",
 		`root="LABEL=missing"`,
-		"(waited 7s)",
+		"(root wait: 7s)",
 		"block devices: none seen",
 		"pci:v00001AF4d00001001",
 		"continue",

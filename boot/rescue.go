@@ -137,7 +137,7 @@ func (b *Boot) diagnose(w io.Writer, reason string) {
 	if forever {
 		wait = "forever"
 	}
-	fmt.Fprintf(w, "root=%q rootfstype=%q rootflags=%q %s init=%q (waited %s)\n\n",
+	fmt.Fprintf(w, "root=%q rootfstype=%q rootflags=%q %s init=%q (root wait: %s)\n\n",
 		b.cfg.Root, strings.Join(b.cfg.RootFSTypes, ","), b.cfg.RootFlags, roRW(b.cfg.ReadWrite), b.cfg.Init, wait)
 	b.listDevices(w)
 	b.listLayers(w)

@@ -58,12 +58,53 @@ var byDirs = map[string]string{
 	"by-partlabel": KindPartLabel,
 }
 
+// ErrNotLocal is the error of a root= form that names no local block device: a network
+// root (NFS, CIFS, iSCSI, NBD, one found by DHCP), a ZFS dataset or a live image, which
+// dracut or initramfs-tools read. earlyroot finds roots on block devices only (disks and
+// their LUKS, LVM and MD layers), so it says so at once instead of waiting for a device
+// that never comes.
+var ErrNotLocal = errors.New("earlyroot mounts roots on local block devices only (disks, LUKS, LVM, MD)")
+
+// nonLocalRoots are the forms ErrNotLocal refuses: a prefix (any case) and what it names.
+var nonLocalRoots = []struct{ prefix, what string }{
+	{"nfs:", "an NFS share"},
+	{"nfs4:", "an NFS share"},
+	{"cifs:", "a CIFS share"},
+	{"iscsi:", "an iSCSI target"},
+	{"nbd:", "a network block device"},
+	{"live:", "a live image"},
+	{"zfs:", "a ZFS dataset"},
+	{"ZFS=", "a ZFS dataset"},
+}
+
+// nfsDevice is the kernel's name for a root over NFS (root=/dev/nfs with nfsroot=).
+const nfsDevice = "/dev/nfs"
+
+// notLocal returns what a root= form that names no local block device names, or "".
+func notLocal(s string) string {
+	for _, r := range nonLocalRoots {
+		if len(s) >= len(r.prefix) && strings.EqualFold(s[:len(r.prefix)], r.prefix) {
+			return r.what
+		}
+	}
+	switch {
+	case s == nfsDevice || s == "nfs":
+		return "the kernel's NFS root"
+	case s == "dhcp" || s == "dhcp6":
+		return "a network root found by DHCP"
+	case !strings.HasPrefix(s, "/") && strings.Contains(s, ":/"):
+		return "an NFS share (SERVER:/PATH)"
+	}
+	return ""
+}
+
 // ParseSpec parses a device specification: /dev/NAME, UUID=, LABEL=,
 // PARTUUID= (with an optional /PARTNROFF=n), PARTLABEL=, MAJ:MIN, a
 // hexadecimal device number ("b302", new_decode_dev style) or a
 // /dev/disk/by-*/ link (mapped to the matching kind). Values may be quoted;
 // prefixes are case-insensitive. A bare name that is not hexadecimal is
-// taken as /dev/NAME.
+// taken as /dev/NAME. The forms of network roots and the like fail with
+// ErrNotLocal.
 func ParseSpec(s string) (Spec, error) {
 	s = unquote(strings.TrimSpace(s))
 	if s == "" {
@@ -71,6 +112,9 @@ func ParseSpec(s string) (Spec, error) {
 	}
 	if kind, prefix := tagKind(s); kind != "" {
 		return valueSpec(kind, unquote(s[len(prefix):]), s)
+	}
+	if what := notLocal(s); what != "" {
+		return Spec{}, fmt.Errorf("device specification %q names %s: %w", s, what, ErrNotLocal)
 	}
 	if rest, ok := strings.CutPrefix(s, "/dev/disk/"); ok {
 		dir, name, _ := strings.Cut(rest, "/")

@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,8 @@ func TestParseSpec(t *testing.T) {
 		{in: "LABEL=\"\"", wantErr: true},
 		{in: "/", wantErr: true},
 		{in: "foo=bar", wantErr: true},
+		{in: "LABEL=nfs:x", want: Spec{Kind: KindLabel, Value: "nfs:x"}},
+		{in: "/dev/nfsd", want: Spec{Kind: KindPath, Value: "/dev/nfsd"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseSpec(tt.in)
@@ -59,6 +62,37 @@ func TestParseSpec(t *testing.T) {
 		}
 		if !tt.wantErr && got != tt.want {
 			t.Errorf("ParseSpec(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// The root= forms of network roots, ZFS datasets and live images fail at once with
+// ErrNotLocal, which names what they are; the rest of the parser's errors do not.
+func TestParseSpecNotLocal(t *testing.T) {
+	for _, tt := range []struct{ in, what string }{
+		{"/dev/nfs", "the kernel's NFS root"},
+		{"nfs", "the kernel's NFS root"},
+		{`"/dev/nfs"`, "the kernel's NFS root"},
+		{"nfs:10.0.0.1:/srv/root", "an NFS share"},
+		{"NFS4:server:/root:vers=4.2", "an NFS share"},
+		{"10.0.0.1:/srv/root", "an NFS share (SERVER:/PATH)"},
+		{"dhcp", "a network root found by DHCP"},
+		{"dhcp6", "a network root found by DHCP"},
+		{"cifs://user@server/share", "a CIFS share"},
+		{"iscsi:192.168.1.2::::iqn.2009-06.dracut:target0", "an iSCSI target"},
+		{"nbd:server:2000", "a network block device"},
+		{"live:CDLABEL=Fedora-Live", "a live image"},
+		{"zfs:rpool/ROOT/debian", "a ZFS dataset"},
+		{"ZFS=rpool/ROOT/debian", "a ZFS dataset"},
+	} {
+		_, err := ParseSpec(tt.in)
+		if !errors.Is(err, ErrNotLocal) || !strings.Contains(err.Error(), "names "+tt.what+":") {
+			t.Errorf("ParseSpec(%q) = %v, want ErrNotLocal naming %s", tt.in, err, tt.what)
+		}
+	}
+	for _, in := range []string{"8:x", "foo=bar", "/", "UUID="} {
+		if _, err := ParseSpec(in); err == nil || errors.Is(err, ErrNotLocal) {
+			t.Errorf("ParseSpec(%q) = %v, want another error", in, err)
 		}
 	}
 }
