@@ -204,20 +204,23 @@ func Targets(rows []Row, initSize int64) []Target {
 // the same vCPU group (group: "" or "@smpN"), with the same ratio for the image's measured
 // floor beside it.
 func vsTiny(rows []Row, what, image, group string, limit float64) Target {
-	return Target{what, limit, "×", stageRatio(rows, image+group, tinyPeer+group),
-		stageRatio(rows, floorName(image)+group, tinyPeer+group)}
+	return Target{what, limit, "×", medianRatio(rows, image+group, tinyPeer+group, stageOf),
+		medianRatio(rows, floorName(image)+group, tinyPeer+group, stageOf)}
 }
 
-// stageRatio is the median init stage of row a over that of row b; NaN when either row is
-// missing.
-func stageRatio(rows []Row, a, b string) float64 {
+// medianRatio is the median of row a's measure over row b's (of picks it: stageOf,
+// uptimeOf); NaN when either row is missing.
+func medianRatio(rows []Row, a, b string, of func(Row) Summary) float64 {
 	ra, ok1 := findRow(rows, a)
 	rb, ok2 := findRow(rows, b)
 	if !ok1 || !ok2 {
 		return math.NaN()
 	}
-	return ra.Stage.Median / rb.Stage.Median
+	return of(ra).Median / of(rb).Median
 }
+
+func stageOf(r Row) Summary  { return r.Stage }
+func uptimeOf(r Row) Summary { return r.Uptime }
 
 func findRow(rows []Row, name string) (Row, bool) {
 	for _, r := range rows {

@@ -111,12 +111,8 @@ func (e *benchEnv) plainDisks(r builder.Recipe, slot int) ([]string, error) {
 // times the plain root's; and the part the initramfs adds, the init stage, which leaves
 // out the kernel's own start (the same for both), within the same limit.
 func stackTargets(rows []Row) []Target {
-	uptime, stage := math.NaN(), stageRatio(rows, stackImage, plainImage)
-	s, ok1 := findRow(rows, stackImage)
-	p, ok2 := findRow(rows, plainImage)
-	if ok1 && ok2 {
-		uptime = s.Uptime.Median / p.Uptime.Median
-	}
+	uptime := medianRatio(rows, stackImage, plainImage, uptimeOf)
+	stage := medianRatio(rows, stackImage, plainImage, stageOf)
 	return []Target{
 		{stackImage + " root: uptime at the real init vs " + plainImage + " (same disks)", stackLimit, "×", uptime, math.NaN()},
 		{stackImage + " root: init stage vs " + plainImage + " (stricter: the kernel's start left out)", stackLimit, "×", stage, math.NaN()},
