@@ -41,7 +41,7 @@ BOOT_PARALLEL ?= 2
 # Builder VMs (cmd/mkdisks) run at the same time by make disks.
 DISKS_JOBS ?= 2
 
-.PHONY: install deb all build deps kernel disks debroot lint unit race boot test demo bench fuzz fuzz-short clean
+.PHONY: install deb all build deps kernel disks debroot lint unit boot test demo bench fuzz fuzz-short clean
 
 all: build
 
@@ -78,23 +78,22 @@ disks: deps kernel
 debroot: deps
 	$(GO) test -count=1 -timeout 30m -run '^TestBookwormRoot$$' ./internal/debroot/
 
-# unit: fast tests, no VM boots (-short); lint first.
-# The tests that read the Debian test kernel's module tree fail, not skip, when it is missing.
-unit: lint
-	EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -short ./...
+# unit: fast tests, no VM boots (-short); lint first. Each test runs once: those of every
+# package PID 1 links under Go's race detector, the rest (the host tools) without it. The init
+# runs goroutines side by side (uevents, coldplug, module loads, probes, the passphrase
+# prompt), and a data race there can crash PID 1 or lose an event on one boot in many. The
+# race detector needs cgo (gcc and libc6-dev, in APT_PKGS); the init itself stays static and
+# cgo-free. The tests that read the Debian test kernel's module tree fail, not skip, when it
+# is missing.
+INIT_PKGS = $$($(GO) list $(INIT_TAGS) -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./init | grep '^github.com/earlyroot/earlyroot/')
+unit: deps lint
+	EARLYROOT_REQUIRE_KERNEL=1 CGO_ENABLED=1 $(GO) test -race -count=1 -short $(INIT_PKGS)
+	EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -short $$($(GO) list ./... | grep -v -x -F "$(INIT_PKGS)")
 
 lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) run $(STATICCHECK) ./...
-
-# race: the fast tests of every package PID 1 links, under Go's race detector. The init runs
-# goroutines side by side (uevents, coldplug, module loads, probes, the passphrase prompt), and
-# a data race there can crash PID 1 or lose an event on one boot in many. The race detector
-# needs cgo (gcc and libc6-dev, in APT_PKGS); the init itself stays static and cgo-free.
-INIT_PKGS = $$($(GO) list $(INIT_TAGS) -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./init | grep '^github.com/earlyroot/earlyroot/')
-race: deps
-	CGO_ENABLED=1 $(GO) test -race -count=1 -short $(INIT_PKGS)
 
 fuzz-short:
 	@scripts/fuzz.sh $(TESTFUZZTIME)
@@ -105,7 +104,7 @@ fuzz:
 boot: build kernel deb
 	EARLYROOT_BOOT=1 EARLYROOT_REQUIRE_KERNEL=1 $(GO) test -count=1 -timeout 40m -p 1 -parallel $(BOOT_PARALLEL) -v ./internal/vm/ ./cmd/dmcheck/ ./cmd/layercheck/ ./luks/ ./tests/boot/ ./tests/distro/ 2>&1 | tee $(BUILD)/boot-test.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|earlyroot-test:' ; exit $${PIPESTATUS[0]}
 
-test: deps kernel build disks debroot unit race fuzz-short boot
+test: deps kernel build disks debroot unit fuzz-short boot
 
 demo: deps kernel build
 	$(GO) run ./cmd/demo -build $(BUILD) -kernel-dir $$(scripts/fetch-kernel.sh $(CACHE)/kernel)
