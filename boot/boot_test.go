@@ -87,8 +87,9 @@ func TestBootSwitches(t *testing.T) {
 }
 
 // A network root (the forms dracut and initramfs-tools read) stops the boot at once with
-// what it names, instead of a wait for a block device that never comes; the disks are
-// still seen and listed.
+// what it names, instead of a wait for a block device that never comes, and nothing is
+// mounted. (Whether the diagnosis lists the disk depends on whether its probe, a worker,
+// has finished by then, so the test does not ask.)
 func TestNetworkRootRefused(t *testing.T) {
 	f := newFakeSystem(t, "root=nfs:10.0.0.1:/srv/root rd.timeout=1")
 	f.coldplug("vda", "ext4")
@@ -97,7 +98,7 @@ func TestNetworkRootRefused(t *testing.T) {
 	contains(t, f.output(),
 		`boot failed: root=nfs:10.0.0.1:/srv/root: device specification "nfs:10.0.0.1:/srv/root" names an NFS share: earlyroot mounts roots on local block devices only`,
 		"the boot stopped: root=nfs:10.0.0.1:/srv/root",
-		"block devices:", "ext4  "+ext4UUID+"  root fs",
+		"(root wait: 1s)",
 	)
 	if strings.Contains(f.output(), "waiting up to") || len(f.mounts) != 0 || f.switched != nil || b.tries != 1 {
 		t.Errorf("waited or mounted: tries %d, mounts %q, switched %v\n%s", b.tries, f.mounts, f.switched != nil, f.output())
